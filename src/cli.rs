@@ -1,0 +1,410 @@
+//! Command-line parsing: raw arguments → a validated [`Invocation`].
+//!
+//! fence stops parsing its own options at the first non-option argument, so
+//! `fence ls -la` and `fence grep -v x` hand everything after the command name to the
+//! command. `--` ends option parsing explicitly (needed for a command named `trust` or one
+//! that starts with `-`).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use lexopt::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// What fence was asked to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Invocation {
+    Run(RunRequest),
+    Help,
+    Version,
+    ListTemplates,
+    Trust(TrustRequest),
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// Project config discovery, then the user config, then the built-in default.
+    Discover,
+    /// `-s FILE`: an explicit file, applied without a trust check.
+    Settings(PathBuf),
+    /// `-t NAME`: a built-in template.
+    Template(String),
+}
+
+/// The shell used for `-c STRING`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShellChoice {
+    /// `/bin/sh`.
+    Sh,
+    /// `$SHELL`, validated when the command runs.
+    User,
+    /// An absolute path given with `--shell PATH`.
+    Path(PathBuf),
+}
+
+/// The command to run inside the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandSpec {
+    /// `fence [--] PROGRAM ARGS...`
+    Argv(Vec<OsString>),
+    /// `fence -c STRING [ARG0 ARGS...]`, run as `SHELL -c STRING ARG0 ARGS...`.
+    Shell {
+        script: OsString,
+        args: Vec<OsString>,
+        shell: ShellChoice,
+    },
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct RunRequest {
+    pub command: CommandSpec,
+    pub config: ConfigSource,
+    pub debug: bool,
+    pub monitor: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum TrustAction {
+    /// Record the file's current content as trusted.
+    Trust,
+    /// Forget a trusted file.
+    Revoke,
+    /// List trusted files and whether they still match.
+    List,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct TrustRequest {
+    pub action: TrustAction,
+    /// The file; `None` means the project config discovered from the current directory.
+    pub file: Option<PathBuf>,
+}
+
+pub const USAGE: &str = "\
+Usage: fence [OPTIONS] [--] COMMAND [ARGS...]
+       fence [OPTIONS] -c STRING [ARG0 [ARGS...]]
+       fence trust [--list | --revoke] [FILE]";
+
+pub const HELP: &str = "\
+fence runs a command in a sandbox: no network, writes only where the config allows.
+
+Usage: fence [OPTIONS] [--] COMMAND [ARGS...]
+       fence [OPTIONS] -c STRING [ARG0 [ARGS...]]
+       fence trust [--list | --revoke] [FILE]
+
+Options:
+  -c STRING              Run STRING with /bin/sh -c (see --shell); further arguments
+                         become $0, $1, ...
+  -s, --settings FILE    Use this config file (explicit consent: no trust check)
+  -t, --template NAME    Use a built-in template (see --list-templates)
+      --shell SHELL      Shell for -c: 'sh' (/bin/sh, the default), 'user' ($SHELL,
+                         which must be an absolute path to an executable), or an
+                         absolute path
+  -d, --debug            Explain what fence does (config chain, bwrap arguments, ...)
+  -m, --monitor          Report blocked operations
+      --list-templates   List the built-in templates
+  -h, --help             Show this help
+  -v, --version          Show the version
+
+The first argument that is not an option ends fence's options: `fence ls -la` passes
+-la to ls. Use `--` before a command named `trust` or one starting with '-'.
+
+Config: fence.jsonc or fence.json in the current directory or a parent, else
+$XDG_CONFIG_HOME/fence/fence.json(c), else ~/.fence.json, else deny everything.
+A project config found by that search applies only after `fence trust`.
+
+Exit status: the command's own; 125 if fence fails; 126 if the command cannot be
+executed; 127 if it is not found. A command killed by a signal kills fence with it.";
+
+/// Parses fence's arguments (without the program name).
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut script: Option<OsString> = None;
+    let mut settings: Option<PathBuf> = None;
+    let mut template: Option<String> = None;
+    let mut shell = ShellChoice::Sh;
+    let mut shell_given = false;
+    let mut debug = false;
+    let mut monitor = false;
+    let mut positional: Vec<OsString> = Vec::new();
+    let mut saw_option = false;
+
+    loop {
+        // An explicit `--`: everything after it is the command, verbatim.
+        if let Some(mut raw) = parser.try_raw_args() {
+            if raw.peek().is_some_and(|a| a == "--") {
+                raw.next();
+                positional.extend(raw);
+                break;
+            }
+        }
+        let Some(arg) = parser.next().map_err(usage)? else {
+            break;
+        };
+        match arg {
+            Short('c') => script = Some(parser.value().map_err(usage)?),
+            Short('s') | Long("settings") => {
+                settings = Some(parser.value().map_err(usage)?.into());
+            }
+            Short('t') | Long("template") => {
+                template = Some(string_value(parser.value().map_err(usage)?, "--template")?);
+            }
+            Long("shell") => {
+                shell = parse_shell(&parser.value().map_err(usage)?)?;
+                shell_given = true;
+            }
+            Short('d') | Long("debug") => debug = true,
+            Short('m') | Long("monitor") => monitor = true,
+            Short('h') | Long("help") => return Ok(Invocation::Help),
+            Short('v') | Long("version") => return Ok(Invocation::Version),
+            Long("list-templates") => return Ok(Invocation::ListTemplates),
+            Value(first) => {
+                if first == "trust" && !saw_option && script.is_none() {
+                    return parse_trust(parser);
+                }
+                positional.push(first);
+                positional.extend(parser.raw_args().map_err(usage)?);
+                break;
+            }
+            other => return Err(usage(other.unexpected())),
+        }
+        saw_option = true;
+    }
+
+    let config = match (settings, template) {
+        (Some(_), Some(_)) => {
+            return Err(Error::Usage(
+                "-s/--settings and -t/--template cannot be combined: choose one config".into(),
+            ));
+        }
+        (Some(path), None) => ConfigSource::Settings(path),
+        (None, Some(name)) => ConfigSource::Template(name),
+        (None, None) => ConfigSource::Discover,
+    };
+
+    let command = match script {
+        Some(script) => CommandSpec::Shell {
+            script,
+            args: positional,
+            shell,
+        },
+        None if positional.is_empty() => {
+            return Err(Error::Usage(format!("no command given\n{USAGE}")));
+        }
+        None if shell_given => {
+            return Err(Error::Usage("--shell only applies to -c STRING".into()));
+        }
+        None => CommandSpec::Argv(positional),
+    };
+    Ok(Invocation::Run(RunRequest {
+        command,
+        config,
+        debug,
+        monitor,
+    }))
+}
+
+fn parse_trust(mut parser: lexopt::Parser) -> Result<Invocation> {
+    let mut action = TrustAction::Trust;
+    let mut file: Option<PathBuf> = None;
+    while let Some(arg) = parser.next().map_err(usage)? {
+        match arg {
+            Long("list") => action = TrustAction::List,
+            Long("revoke") => action = TrustAction::Revoke,
+            Short('h') | Long("help") => return Ok(Invocation::Help),
+            Value(path) if file.is_none() => file = Some(path.into()),
+            other => return Err(usage(other.unexpected())),
+        }
+    }
+    if action == TrustAction::List && file.is_some() {
+        return Err(Error::Usage("fence trust --list takes no file".into()));
+    }
+    Ok(Invocation::Trust(TrustRequest { action, file }))
+}
+
+fn parse_shell(value: &std::ffi::OsStr) -> Result<ShellChoice> {
+    if value == "sh" {
+        Ok(ShellChoice::Sh)
+    } else if value == "user" {
+        Ok(ShellChoice::User)
+    } else if value.as_encoded_bytes().starts_with(b"/") {
+        Ok(ShellChoice::Path(value.into()))
+    } else {
+        Err(Error::Usage(format!(
+            "--shell expects 'sh', 'user' or an absolute path, not '{}'",
+            value.to_string_lossy()
+        )))
+    }
+}
+
+fn string_value(value: OsString, option: &str) -> Result<String> {
+    value.into_string().map_err(|v| {
+        Error::Usage(format!(
+            "{option}: not valid UTF-8: {}",
+            v.to_string_lossy()
+        ))
+    })
+}
+
+fn usage(err: lexopt::Error) -> Error {
+    let msg = match err {
+        lexopt::Error::UnexpectedOption(opt) => format!("unknown option '{opt}'"),
+        lexopt::Error::MissingValue { option: Some(opt) } => format!("{opt} needs a value"),
+        other => other.to_string(),
+    };
+    Error::Usage(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_strs(args: &[&str]) -> Result<Invocation> {
+        parse(args.iter().map(OsString::from))
+    }
+
+    fn run(args: &[&str]) -> RunRequest {
+        match parse_strs(args) {
+            Ok(Invocation::Run(req)) => req,
+            other => panic!("{args:?} gave {other:?}"),
+        }
+    }
+
+    fn argv(args: &[&str]) -> CommandSpec {
+        CommandSpec::Argv(args.iter().map(OsString::from).collect())
+    }
+
+    #[test]
+    fn first_positional_ends_fence_options() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (&["ls", "-la"], &["ls", "-la"]),
+            (&["grep", "-v", "x"], &["grep", "-v", "x"]),
+            (&["-d", "echo", "-s", "x"], &["echo", "-s", "x"]),
+            (&["--", "-weird", "-c"], &["-weird", "-c"]),
+            (&["--", "trust", "x"], &["trust", "x"]),
+            (&["-d", "--", "ls", "--", "x"], &["ls", "--", "x"]),
+            (&["echo", "--", "x"], &["echo", "--", "x"]),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(run(input).command, argv(expected), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn options_are_recognised() {
+        let req = run(&["-d", "-m", "-s", "cfg.json", "true"]);
+        assert!(req.debug && req.monitor);
+        assert_eq!(req.config, ConfigSource::Settings("cfg.json".into()));
+        let req = run(&["--template", "workspace-write", "--debug", "true"]);
+        assert_eq!(req.config, ConfigSource::Template("workspace-write".into()));
+        let req = run(&["-dm", "true"]);
+        assert!(req.debug && req.monitor);
+        let req = run(&["--settings=x.json", "true"]);
+        assert_eq!(req.config, ConfigSource::Settings("x.json".into()));
+    }
+
+    #[test]
+    fn shell_command() {
+        let req = run(&["-c", "echo $1", "zero", "one"]);
+        assert_eq!(
+            req.command,
+            CommandSpec::Shell {
+                script: "echo $1".into(),
+                args: vec!["zero".into(), "one".into()],
+                shell: ShellChoice::Sh,
+            }
+        );
+        let req = run(&["--shell", "user", "-c", "x"]);
+        assert!(matches!(
+            req.command,
+            CommandSpec::Shell {
+                shell: ShellChoice::User,
+                ..
+            }
+        ));
+        let req = run(&["--shell", "/bin/bash", "-c", "x"]);
+        assert!(matches!(
+            req.command,
+            CommandSpec::Shell {
+                shell: ShellChoice::Path(_),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn usage_errors() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["--bogus", "ls"], "unknown option '--bogus'"),
+            (&["-x", "ls"], "unknown option '-x'"),
+            (&["-s", "a.json", "-t", "code", "ls"], "cannot be combined"),
+            (&[], "no command given"),
+            (&["-d"], "no command given"),
+            (&["-s"], "needs a value"),
+            (&["--shell", "bash", "-c", "x"], "--shell expects"),
+            (&["--shell", "user", "ls"], "--shell only applies"),
+            (&["trust", "--bogus"], "unknown option '--bogus'"),
+            (&["trust", "--list", "x"], "takes no file"),
+        ];
+        for (input, needle) in cases {
+            match parse_strs(input) {
+                Err(err @ Error::Usage(_)) => {
+                    assert!(err.to_string().contains(needle), "{input:?}: {err}");
+                    assert_eq!(err.exit_code(), 125);
+                }
+                other => panic!("{input:?} gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn help_and_version_win() {
+        assert_eq!(parse_strs(&["-h"]).unwrap(), Invocation::Help);
+        assert_eq!(
+            parse_strs(&["-s", "broken.json", "--help"]).unwrap(),
+            Invocation::Help
+        );
+        assert_eq!(parse_strs(&["-v"]).unwrap(), Invocation::Version);
+        assert_eq!(
+            parse_strs(&["--list-templates"]).unwrap(),
+            Invocation::ListTemplates
+        );
+    }
+
+    #[test]
+    fn trust_subcommand() {
+        let cases: &[(&[&str], TrustAction, Option<&str>)] = &[
+            (&["trust"], TrustAction::Trust, None),
+            (
+                &["trust", "fence.json"],
+                TrustAction::Trust,
+                Some("fence.json"),
+            ),
+            (
+                &["trust", "--revoke", "x.json"],
+                TrustAction::Revoke,
+                Some("x.json"),
+            ),
+            (&["trust", "--list"], TrustAction::List, None),
+        ];
+        for (input, action, file) in cases {
+            let expected = TrustRequest {
+                action: match action {
+                    TrustAction::Trust => TrustAction::Trust,
+                    TrustAction::Revoke => TrustAction::Revoke,
+                    TrustAction::List => TrustAction::List,
+                },
+                file: file.map(PathBuf::from),
+            };
+            assert_eq!(
+                parse_strs(input).unwrap(),
+                Invocation::Trust(expected),
+                "{input:?}"
+            );
+        }
+        // After an option, `trust` is a command name.
+        assert_eq!(run(&["-d", "trust", "x"]).command, argv(&["trust", "x"]));
+    }
+}

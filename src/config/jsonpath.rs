@@ -1,0 +1,588 @@
+//! Maps between text positions and key paths in a JSON document.
+//!
+//! Used to turn a `serde_json` error position into the dotted path of the
+//! config value being parsed (`network.allowedDomains[1]`), and to find where
+//! a key path is written. Positions are 1-based lines and 1-based *byte*
+//! columns, as `serde_json::Error::line()` / `column()` report them.
+//!
+//! The text may be invalid or truncated: nothing here panics. Scanning stops
+//! at the first token that makes no sense in its place.
+
+use std::fmt::Write as _;
+
+/// One step of a key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// An object member, by its (unescaped) key.
+    Key(String),
+    /// An array element, by its 0-based index.
+    Index(usize),
+}
+
+/// Renders a path like `network.allowedDomains[1]`, `filesystem` or `[0]`;
+/// the empty path (the document root) renders as an empty string. Keys are
+/// written as-is, even when they contain `.` or brackets.
+pub fn render(path: &[Segment]) -> String {
+    let mut out = String::new();
+    for segment in path {
+        match segment {
+            Segment::Key(key) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Index(index) => {
+                let _ = write!(out, "[{index}]");
+            }
+        }
+    }
+    out
+}
+
+/// The path of the value (or key) at or immediately before a position.
+///
+/// `line` and `column` are 1-based; `column` counts bytes and names the last
+/// character consumed, as `serde_json` reports errors (column 0 means "before
+/// the first character of the line"). The answer is the most recent member
+/// or element, in each container still open at that position, whose key or
+/// value starts at or before it. A position on the closing `}` / `]` of a
+/// value gives that value's path. A position past the end of the text gives
+/// the deepest path still open at the end. Returns the empty path (the root)
+/// when nothing better is known.
+pub fn path_at(json: &str, line: usize, column: usize) -> Vec<Segment> {
+    let end = byte_offset(json, line, column);
+    let mut walker = Walker::default();
+    let mut tokens = Tokens { json, pos: 0 };
+    while let Some((start, token)) = tokens.next_token() {
+        if start >= end || walker.apply(token).is_err() {
+            break;
+        }
+    }
+    walker.path()
+}
+
+/// The 1-based `(line, column)` where `path` is written: for an object member,
+/// the opening quote of its key; for an array element (or the empty path), the
+/// first byte of the value. `None` if the path does not exist in the text.
+pub fn position_of(json: &str, path: &[Segment]) -> Option<(usize, usize)> {
+    let mut walker = Walker::default();
+    let mut tokens = Tokens { json, pos: 0 };
+    while let Some((start, token)) = tokens.next_token() {
+        let began = walker.apply(token).ok()?;
+        let found = match began {
+            Began::Member => walker.path() == path,
+            Began::Root => path.is_empty(),
+            Began::Nothing => false,
+        };
+        if found {
+            return Some(line_column(json, start));
+        }
+    }
+    None
+}
+
+/// Number of bytes consumed at `(line, column)`, clamped to that line.
+fn byte_offset(json: &str, line: usize, column: usize) -> usize {
+    let mut line_start = 0;
+    for _ in 1..line {
+        match json[line_start..].find('\n') {
+            Some(p) => line_start += p + 1,
+            None => return json.len(),
+        }
+    }
+    let line_end = json[line_start..]
+        .find('\n')
+        .map_or(json.len(), |p| line_start + p);
+    line_start.saturating_add(column).min(line_end)
+}
+
+/// 1-based line and byte column of the byte at `offset`.
+fn line_column(json: &str, offset: usize) -> (usize, usize) {
+    let before = &json.as_bytes()[..offset];
+    let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    (line, offset - line_start + 1)
+}
+
+/// A lexical token of JSON text.
+#[derive(Debug)]
+enum Token {
+    Open(Kind),
+    Close(Kind),
+    Colon,
+    Comma,
+    /// A string literal, unescaped.
+    Str(String),
+    /// A number, `true`, `false`, `null` or any other run of bytes.
+    Scalar,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Object,
+    Array,
+}
+
+/// Splits JSON text into tokens, each with the byte offset where it starts.
+struct Tokens<'a> {
+    json: &'a str,
+    pos: usize,
+}
+
+impl Tokens<'_> {
+    fn next_token(&mut self) -> Option<(usize, Token)> {
+        let bytes = self.json.as_bytes();
+        while bytes.get(self.pos).is_some_and(|b| b.is_ascii_whitespace()) {
+            self.pos += 1;
+        }
+        let start = self.pos;
+        let token = match *bytes.get(start)? {
+            b'{' => Token::Open(Kind::Object),
+            b'[' => Token::Open(Kind::Array),
+            b'}' => Token::Close(Kind::Object),
+            b']' => Token::Close(Kind::Array),
+            b':' => Token::Colon,
+            b',' => Token::Comma,
+            b'"' => return Some((start, Token::Str(self.string()))),
+            _ => {
+                let len = bytes[start..]
+                    .iter()
+                    .position(|b| b.is_ascii_whitespace() || b"{}[]:,\"".contains(b))
+                    .unwrap_or(bytes.len() - start);
+                self.pos += len;
+                return Some((start, Token::Scalar));
+            }
+        };
+        self.pos += 1;
+        Some((start, token))
+    }
+
+    /// Reads the string literal at `self.pos` (an opening quote) and returns
+    /// its unescaped contents; an unterminated string runs to the end.
+    fn string(&mut self) -> String {
+        let json = self.json;
+        let bytes = json.as_bytes();
+        let mut out = String::new();
+        let mut i = self.pos + 1;
+        let mut run = i;
+        while i < bytes.len() && bytes[i] != b'"' {
+            if bytes[i] == b'\\' {
+                out.push_str(&json[run..i]);
+                let (ch, len) = unescape(&bytes[i + 1..]);
+                out.push(ch);
+                // An escape is ASCII, so `i` stays on a character boundary.
+                i += 1 + len;
+                run = i;
+            } else {
+                i += 1;
+            }
+        }
+        out.push_str(&json[run..i]);
+        self.pos = (i + 1).min(bytes.len());
+        out
+    }
+}
+
+/// Decodes the escape sequence after a backslash. Returns the character and
+/// the number of bytes it used (at least one, unless at the end of text).
+fn unescape(rest: &[u8]) -> (char, usize) {
+    let hex = |at: usize| -> Option<u32> {
+        let digits = std::str::from_utf8(rest.get(at..at + 4)?).ok()?;
+        u32::from_str_radix(digits, 16).ok()
+    };
+    let simple = match rest.first() {
+        None => return ('\\', 0),
+        Some(b'n') => '\n',
+        Some(b't') => '\t',
+        Some(b'r') => '\r',
+        Some(b'b') => '\u{8}',
+        Some(b'f') => '\u{c}',
+        Some(b'u') => {
+            let Some(high) = hex(1) else {
+                return (char::REPLACEMENT_CHARACTER, 1);
+            };
+            if (0xD800..0xDC00).contains(&high) && rest.get(5..7) == Some(b"\\u") {
+                if let Some(low @ 0xDC00..0xE000) = hex(7) {
+                    let code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
+                    return (char::from_u32(code).unwrap_or('\u{fffd}'), 11);
+                }
+            }
+            return (char::from_u32(high).unwrap_or('\u{fffd}'), 5);
+        }
+        Some(&other) if other.is_ascii() => char::from(other),
+        // `\` followed by a non-ASCII byte: keep the backslash, let the
+        // caller copy the character itself.
+        Some(_) => return ('\\', 0),
+    };
+    (simple, 1)
+}
+
+/// What an object or array expects next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Key,
+    Colon,
+    Value,
+    Comma,
+}
+
+/// An open container: its kind, its current member and what comes next.
+#[derive(Debug)]
+struct Frame {
+    kind: Kind,
+    current: Option<Segment>,
+    next_index: usize,
+    expect: Expect,
+}
+
+/// What a token began, for [`position_of`].
+#[derive(Debug, PartialEq, Eq)]
+enum Began {
+    Nothing,
+    Root,
+    Member,
+}
+
+/// Tracks the containers open at the current point of the text.
+#[derive(Debug, Default)]
+struct Walker {
+    stack: Vec<Frame>,
+    root_seen: bool,
+}
+
+/// The token does not fit where it is: stop scanning.
+struct Incoherent;
+
+impl Walker {
+    fn path(&self) -> Vec<Segment> {
+        self.stack
+            .iter()
+            .filter_map(|f| f.current.clone())
+            .collect()
+    }
+
+    fn apply(&mut self, token: Token) -> Result<Began, Incoherent> {
+        let top = self.stack.last_mut();
+        match (token, top) {
+            (Token::Str(key), Some(f)) if f.expect == Expect::Key => {
+                f.current = Some(Segment::Key(key));
+                f.expect = Expect::Colon;
+                Ok(Began::Member)
+            }
+            (Token::Colon, Some(f)) if f.expect == Expect::Colon => {
+                f.expect = Expect::Value;
+                Ok(Began::Nothing)
+            }
+            (Token::Comma, Some(f)) if f.expect == Expect::Comma => {
+                f.expect = match f.kind {
+                    Kind::Object => Expect::Key,
+                    Kind::Array => Expect::Value,
+                };
+                Ok(Began::Nothing)
+            }
+            (Token::Close(kind), Some(f)) if f.kind == kind && f.expect != Expect::Colon => {
+                // Tolerates `{"a": }` and `[1,]`: serde_json reports those.
+                self.stack.pop();
+                Ok(Began::Nothing)
+            }
+            (Token::Open(kind), _) => {
+                let began = self.begin_value()?;
+                self.stack.push(Frame {
+                    kind,
+                    current: None,
+                    next_index: 0,
+                    expect: match kind {
+                        Kind::Object => Expect::Key,
+                        Kind::Array => Expect::Value,
+                    },
+                });
+                Ok(began)
+            }
+            (Token::Str(_) | Token::Scalar, _) => self.begin_value(),
+            _ => Err(Incoherent),
+        }
+    }
+
+    /// Records that a value starts in the innermost container (or at the root).
+    fn begin_value(&mut self) -> Result<Began, Incoherent> {
+        let Some(f) = self.stack.last_mut() else {
+            if self.root_seen {
+                return Err(Incoherent);
+            }
+            self.root_seen = true;
+            return Ok(Began::Root);
+        };
+        if f.expect != Expect::Value {
+            return Err(Incoherent);
+        }
+        f.expect = Expect::Comma;
+        if f.kind == Kind::Object {
+            return Ok(Began::Nothing);
+        }
+        f.current = Some(Segment::Index(f.next_index));
+        f.next_index += 1;
+        Ok(Began::Member)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Segment, path_at, position_of, render};
+
+    /// Parses a rendered test path such as `a.b[1].c` (keys without `.`/`[`).
+    fn p(s: &str) -> Vec<Segment> {
+        let mut out = Vec::new();
+        for part in s.split('.').filter(|part| !part.is_empty()) {
+            let mut pieces = part.split('[');
+            let key = pieces.next().unwrap_or_default();
+            if !key.is_empty() {
+                out.push(Segment::Key(key.to_string()));
+            }
+            for index in pieces {
+                let index = index.trim_end_matches(']').parse().expect("test index");
+                out.push(Segment::Index(index));
+            }
+        }
+        out
+    }
+
+    fn key(s: &str) -> Segment {
+        Segment::Key(s.to_string())
+    }
+
+    /// 1-based (line, byte column) of the last byte of the first `needle`.
+    fn last_byte_of(json: &str, needle: &str) -> (usize, usize) {
+        let start = json.find(needle).expect("needle in document");
+        let last = start + needle.len() - 1;
+        let line_start = json[..last].rfind('\n').map_or(0, |i| i + 1);
+        (
+            1 + json[..last].matches('\n').count(),
+            last - line_start + 1,
+        )
+    }
+
+    const CONFIG: &str = r#"{
+  "network": {
+    "allowedDomains": [
+      "example.com",
+      42
+    ],
+    "mode": "stric"
+  },
+  "filesystem": {
+    "denyRead": ["~/.ssh", {"path": "/x", "deep": {"k": null}}],
+    "allowWrite": "x"
+  }
+}
+"#;
+
+    #[test]
+    fn render_table() {
+        let cases = [
+            (vec![], ""),
+            (p("filesystem"), "filesystem"),
+            (p("network.allowedDomains[1]"), "network.allowedDomains[1]"),
+            (vec![Segment::Index(0)], "[0]"),
+            (
+                vec![Segment::Index(0), Segment::Index(2), key("a")],
+                "[0][2].a",
+            ),
+            (vec![key("a.b"), key("c d")], "a.b.c d"),
+        ];
+        for (path, want) in cases {
+            assert_eq!(render(&path), want, "{path:?}");
+        }
+    }
+
+    #[test]
+    fn path_at_needle_table() {
+        // (document, needle whose last byte is the position, expected path)
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                r#"{"network": {"allowedDomainz": []}}"#,
+                r#""allowedDomainz""#,
+                "network.allowedDomainz",
+            ),
+            (
+                r#"{"filesystem": {"allowWrite": "x"}}"#,
+                r#""x""#,
+                "filesystem.allowWrite",
+            ),
+            (r#"{"a": [1, 2, "x"]}"#, r#""x""#, "a[2]"),
+            (r#"{"a": {"b": {"c": 1}}, "d": 2}"#, "1}", "a.b"),
+            (r#"{"a": {"b": {"c": 1}}, "d": 2}"#, "1}}", "a"),
+            (r#"{"a": {"b": {"c": true}}}"#, "true", "a.b.c"),
+            (r#"{"a": [{"b": 1}, {"b": 2}]}"#, "2", "a[1].b"),
+            (r#"{"a": [{"b": 1}, {"b": 2}]}"#, "2}", "a[1]"),
+            (r#"{"a": [{"b": 1}, {"b": 2}]}"#, "2}]", "a"),
+            (r#"{"a": 1,   "b": 2}"#, "1,  ", "a"),
+            (r#"{"a": 1,   "b": 2}"#, r#"1,   ""#, "b"),
+            (r#"{"a": 1,   "b": 2}"#, r#""b":"#, "b"),
+            (r#"{"a": 1,   "b": 2}"#, "2}", ""),
+            (r#"{"a": 1}"#, "{", ""),
+            (r#"{"a": 1}"#, r#"{""#, "a"),
+            (r#"{"a": [1, 2], "b": 3}"#, "2]", "a"),
+            (r#"{"a": [1, 2], "b": 3}"#, "[", "a"),
+            (r#"{"a": [ 1, 2], "b": 3}"#, "[ ", "a"),
+            (r#"{"a": [1, 2], "b": 3}"#, "1", "a[0]"),
+            (r#"{"a": [1, 2], "b": 3}"#, "1,", "a[0]"),
+            (r#"{"a": "}", "b": "]"}"#, r#"]""#, "b"),
+            (r#"[1, [2, 3]]"#, "3", "[1][1]"),
+            (r#""x""#, r#""x""#, ""),
+            (r#"{"é": {"ü": 1}}"#, "1", "é.ü"),
+            (CONFIG, "42", "network.allowedDomains[1]"),
+            (CONFIG, "42\n    ]", "network.allowedDomains"),
+            (CONFIG, r#""stric""#, "network.mode"),
+            (CONFIG, "  },", "network"),
+            (CONFIG, r#""~/.ssh""#, "filesystem.denyRead[0]"),
+            (CONFIG, r#""/x""#, "filesystem.denyRead[1].path"),
+            (CONFIG, "null", "filesystem.denyRead[1].deep.k"),
+            (CONFIG, "null}}", "filesystem.denyRead[1]"),
+            (CONFIG, r#""denyRead""#, "filesystem.denyRead"),
+            (CONFIG, r#"allowWrite": "x""#, "filesystem.allowWrite"),
+        ];
+        for (json, needle, want) in cases {
+            let (line, column) = last_byte_of(json, needle);
+            assert_eq!(
+                path_at(json, line, column),
+                p(want),
+                "{json:?} at {needle:?} ({line}:{column})"
+            );
+        }
+    }
+
+    #[test]
+    fn path_at_explicit_positions() {
+        // (document, line, column, expected path)
+        let cases: &[(&str, usize, usize, Vec<Segment>)] = &[
+            (r#"{"a": {"b": [1, 2"#, 1, 100, p("a.b[1]")),
+            (r#"{"a": {"b": [1, 2"#, 50, 1, p("a.b[1]")),
+            (r#"{"a": {"bc"#, 1, 11, p("a.bc")),
+            (r#"{"a": {"b":"#, 1, 11, p("a.b")),
+            ("{\"a\": 1,\n\"b\": 2}", 2, 0, p("a")),
+            ("{\"a\": 1,\n\"b\": 2}", 2, 1, p("b")),
+            ("{\"a\": 1,\n\"b\": 2}", 1, 0, p("")),
+            ("{\"a\": 1,\n\"b\": 2}", 0, 3, p("a")),
+            ("", 1, 1, p("")),
+            ("   ", 3, 9, p("")),
+            (r#"{"a": 1 "b": 2}"#, 1, 9, p("a")),
+            (r#"{"a": [1}"#, 1, 9, p("a[0]")),
+            ("]]]", 1, 3, p("")),
+            (r#"{"a": 1} {"b": 2}"#, 1, 17, p("")),
+            (
+                r#"{"a\"b": {"c\\d": 1, "e\u0041\n": 2}}"#,
+                1,
+                35,
+                vec![key("a\"b"), key("eA\n")],
+            ),
+            (
+                r#"{"a\"b": {"c\\d": 1}}"#,
+                1,
+                14,
+                vec![key("a\"b"), key("c\\d")],
+            ),
+            (
+                r#"{"\/\t\b\f\r\ud83d\ude00\u00e9": 0}"#,
+                1,
+                34,
+                vec![key("/\t\u{8}\u{c}\r😀é")],
+            ),
+            (
+                r#"{"\ud83d\u0041\uZZ\q": 0}"#,
+                1,
+                24,
+                vec![key("\u{fffd}A\u{fffd}ZZq")],
+            ),
+            (r#"{"a\"#, 1, 5, vec![key("a\\")]),
+        ];
+        for (json, line, column, want) in cases {
+            assert_eq!(
+                &path_at(json, *line, *column),
+                want,
+                "{json:?} at {line}:{column}"
+            );
+        }
+    }
+
+    #[test]
+    fn position_of_table() {
+        type Position = Option<(usize, usize)>;
+        let cases: &[(&str, &str, Position)] = &[
+            (CONFIG, "", Some((1, 1))),
+            (CONFIG, "network", Some((2, 3))),
+            (CONFIG, "network.allowedDomains", Some((3, 5))),
+            (CONFIG, "network.allowedDomains[0]", Some((4, 7))),
+            (CONFIG, "network.allowedDomains[1]", Some((5, 7))),
+            (CONFIG, "network.allowedDomains[2]", None),
+            (CONFIG, "network.nope", None),
+            (CONFIG, "nope", None),
+            (CONFIG, "[0]", None),
+            (CONFIG, "filesystem.denyRead[1]", Some((10, 28))),
+            (CONFIG, "filesystem.denyRead[1].deep.k", Some((10, 52))),
+            (CONFIG, "filesystem.allowWrite", Some((11, 5))),
+            (r#"{"a": "b", "b": 1}"#, "b", Some((1, 12))),
+            (r#"{"x": {"a": 1}, "a": 2}"#, "a", Some((1, 17))),
+            (r#"[10, [20, 30]]"#, "[1][1]", Some((1, 11))),
+            (r#"  7"#, "", Some((1, 3))),
+            ("", "", None),
+            (r#"{"a": 1 "b": 2}"#, "b", None),
+            (r#"{"a": {"b"#, "a.b", Some((1, 8))),
+        ];
+        for (json, path, want) in cases {
+            assert_eq!(position_of(json, &p(path)), *want, "{json:?} path {path:?}");
+        }
+    }
+
+    #[test]
+    fn round_trip_every_key_and_element() {
+        let paths = [
+            "network",
+            "network.allowedDomains",
+            "network.allowedDomains[0]",
+            "network.allowedDomains[1]",
+            "network.mode",
+            "filesystem",
+            "filesystem.denyRead",
+            "filesystem.denyRead[0]",
+            "filesystem.denyRead[1]",
+            "filesystem.denyRead[1].path",
+            "filesystem.denyRead[1].deep",
+            "filesystem.denyRead[1].deep.k",
+            "filesystem.allowWrite",
+        ];
+        let lines: Vec<&str> = CONFIG.lines().collect();
+        for rendered in paths {
+            let path = p(rendered);
+            let (line, column) = position_of(CONFIG, &path).expect(rendered);
+            assert_eq!(path_at(CONFIG, line, column), path, "start of {rendered}");
+            if matches!(path.last(), Some(Segment::Key(_))) {
+                // Column of the key's closing quote (keys here have no escapes).
+                let text = &lines[line - 1][column..];
+                let close = column + 1 + text.find('"').expect("closing quote");
+                assert_eq!(path_at(CONFIG, line, close), path, "key end of {rendered}");
+                assert_eq!(render(&path), rendered);
+            }
+        }
+    }
+
+    #[test]
+    fn never_panics_on_prefixes() {
+        let doc =
+            "{\"a\\\"é\": [1, {\"b\\u00e9\": \"\\ud83d\\ude00\"}],\n \"c\": \"x\\\\\", \"d\\\n";
+        for (end, _) in doc.char_indices().chain([(doc.len(), ' ')]) {
+            let json = &doc[..end];
+            for line in 0..4 {
+                for column in 0..=json.len() + 1 {
+                    let path = path_at(json, line, column);
+                    if let Some((l, c)) = position_of(json, &path) {
+                        assert!(l >= 1 && c >= 1, "{json:?}");
+                    }
+                }
+            }
+        }
+    }
+}

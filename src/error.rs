@@ -1,0 +1,104 @@
+//! fence's own failures and the exit codes they map to.
+//!
+//! The sandboxed command's own status never goes through this type: it is passed through
+//! by `run`. These are the cases where fence itself decides the outcome.
+
+use std::fmt;
+use std::io;
+
+/// Exit status when fence itself fails (bad usage, bad config, no bwrap, setup failure).
+pub const EXIT_FENCE_FAILED: i32 = 125;
+/// Exit status when the command cannot be executed or is refused by policy.
+pub const EXIT_CANNOT_EXECUTE: i32 = 126;
+/// Exit status when the command is not found.
+pub const EXIT_NOT_FOUND: i32 = 127;
+
+#[derive(Debug)]
+pub enum Error {
+    /// Bad command line; the message names the offending option.
+    Usage(String),
+    /// Invalid, unreadable or untrusted configuration. The message already carries
+    /// `file:line:col` and the key when they are known.
+    Config(String),
+    /// The sandbox could not be set up (bwrap missing, namespaces refused, ...).
+    Setup(String),
+    /// An I/O operation of fence's own failed.
+    Io { context: String, source: io::Error },
+    /// The command does not exist inside the sandbox.
+    NotFound(String),
+    /// The command exists but cannot be executed, or policy refuses it.
+    CannotExecute(String),
+}
+
+impl Error {
+    pub fn io(context: impl Into<String>, source: io::Error) -> Error {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::NotFound(_) => EXIT_NOT_FOUND,
+            Error::CannotExecute(_) => EXIT_CANNOT_EXECUTE,
+            Error::Usage(_) | Error::Config(_) | Error::Setup(_) | Error::Io { .. } => {
+                EXIT_FENCE_FAILED
+            }
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(msg) => write!(f, "{msg} (see fence --help)"),
+            Error::Config(msg) | Error::Setup(msg) => f.write_str(msg),
+            Error::Io { context, source } => write!(f, "{context}: {source}"),
+            Error::NotFound(cmd) => write!(f, "{cmd}: command not found"),
+            Error::CannotExecute(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes() {
+        let cases = [
+            (Error::Usage("x".into()), 125),
+            (Error::Config("x".into()), 125),
+            (Error::Setup("x".into()), 125),
+            (Error::io("x", io::Error::other("y")), 125),
+            (Error::NotFound("x".into()), 127),
+            (Error::CannotExecute("x".into()), 126),
+        ];
+        for (err, code) in cases {
+            assert_eq!(err.exit_code(), code, "{err:?}");
+        }
+    }
+
+    #[test]
+    fn display_is_one_line() {
+        let err = Error::NotFound("nosuchcmd".into());
+        assert_eq!(err.to_string(), "nosuchcmd: command not found");
+        assert!(
+            !Error::Usage("unknown option '--x'".into())
+                .to_string()
+                .contains('\n')
+        );
+    }
+}

@@ -1,0 +1,55 @@
+//! The facts about the host that config resolution and policy compilation depend on,
+//! read once from the process environment so the rest stays pure and testable.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct HostEnv {
+    /// The current directory, canonical.
+    pub cwd: PathBuf,
+    /// `$HOME`, if set and absolute.
+    pub home: Option<PathBuf>,
+    /// `$XDG_CONFIG_HOME` or `~/.config`.
+    pub config_home: Option<PathBuf>,
+    /// `$XDG_DATA_HOME` or `~/.local/share`.
+    pub data_home: Option<PathBuf>,
+}
+
+impl HostEnv {
+    pub fn from_process() -> Result<HostEnv> {
+        let cwd = std::env::current_dir()
+            .map_err(|e| Error::io("cannot determine the current directory", e))?;
+        let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        Ok(HostEnv::new(
+            cwd,
+            var("HOME"),
+            var("XDG_CONFIG_HOME"),
+            var("XDG_DATA_HOME"),
+        ))
+    }
+
+    pub fn new(
+        cwd: PathBuf,
+        home: Option<OsString>,
+        xdg_config_home: Option<OsString>,
+        xdg_data_home: Option<OsString>,
+    ) -> HostEnv {
+        let absolute = |v: OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+        let home = home.and_then(absolute);
+        let under_home = |rel: &str| home.as_ref().map(|h| h.join(rel));
+        HostEnv {
+            config_home: xdg_config_home
+                .and_then(absolute)
+                .or_else(|| under_home(".config")),
+            data_home: xdg_data_home
+                .and_then(absolute)
+                .or_else(|| under_home(".local/share")),
+            cwd,
+            home,
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! fence: run a command in a sandbox that denies network access and writes except where
+//! its configuration allows.
+//!
+//! The library surface mirrors the data flow: [`cli`] → [`config`] → [`policy`] → the
+//! platform backend ([`linux`]) driven by [`run`].
+
+pub mod cli;
+pub mod config;
+pub mod environment;
+pub mod error;
+pub mod host_env;
+#[cfg(target_os = "linux")]
+pub mod linux;
+pub mod policy;
+pub mod run;
+pub mod trust_command;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use policy::Policy;

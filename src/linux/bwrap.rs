@@ -1,0 +1,317 @@
+//! The bwrap mount plan: a pure function from the compiled [`Policy`] to bwrap arguments.
+//!
+//! Mount order is the policy, because later mounts cover earlier ones:
+//! 1. the readable view: the host root read-only, or (defaultDenyRead) only the readable roots;
+//! 2. a fresh `/dev`, `/proc`, and a private `/tmp` (unless `/tmp` is writable);
+//! 3. writable binds, parents first, except those a deny covers (deny wins over allow);
+//! 4. read-only re-binds of `denyWrite` and protected paths that lie inside a writable bind;
+//! 5. masks for `denyRead` (an empty read-only tmpfs or file) on top of everything.
+//!
+//! Nothing is ever mounted below a mask, so a masked ancestor is never punctured by a child
+//! rule, and nothing is mounted where it is not visible anyway (no parents are created in
+//! the defaultDenyRead root just to hold a deny rule).
+
+use std::ffi::OsString;
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+
+use crate::policy::Policy;
+
+/// Arguments that never change: namespaces, lifetime and session.
+pub fn namespace_args() -> Vec<OsString> {
+    [
+        "--unshare-all",    // user (try), ipc, pid, net (loopback only), uts, cgroup (try)
+        "--unshare-user",   // always a user namespace, as root too
+        "--disable-userns", // and no nested ones
+        "--die-with-parent",
+        "--new-session", // no controlling terminal: TIOCSTI cannot inject into the host's
+        "--chdir",
+        "/", // the init changes to the real working directory and reports failure clearly
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect()
+}
+
+/// The mount arguments for `policy`. `empty_fd` is a readable fd with no content, used as
+/// the source of the empty read-only files that mask denied files.
+pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Vec<OsString> {
+    let mut plan = Plan::default();
+    let masks: Vec<&Path> = outermost(policy.deny_read.iter().map(|t| t.path.as_path()));
+    let masked = |p: &Path| masks.iter().any(|m| p.starts_with(m));
+    let denied_write = |p: &Path| policy.deny_write.iter().any(|d| p.starts_with(d));
+
+    // 1. The readable view.
+    let mut visible: Vec<&Path> = Vec::new();
+    let tmp = Path::new("/tmp");
+    let read_roots = outermost(policy.read.iter().map(PathBuf::as_path));
+    let (read_in_tmp, read_roots): (Vec<&Path>, Vec<&Path>) = read_roots
+        .into_iter()
+        .partition(|p| p.starts_with(tmp) && !policy.tmp_shared);
+    if policy.default_deny_read {
+        for root in read_roots {
+            if !masked(root) {
+                plan.op2("--ro-bind", root, root);
+                visible.push(root);
+            }
+        }
+        for (link, target) in &policy.read_symlinks {
+            plan.op2("--symlink", target, link);
+        }
+    } else {
+        plan.op2("--ro-bind", "/", "/");
+        visible.push(Path::new("/"));
+    }
+
+    // 2. Devices, procfs, /tmp.
+    if policy.host_devices {
+        plan.op2("--dev-bind", "/dev", "/dev");
+    } else {
+        plan.op1("--dev", "/dev");
+        for dev in &policy.devices {
+            plan.op2("--dev-bind", dev, dev);
+        }
+    }
+    plan.op1("--proc", "/proc");
+    if policy.tmp_shared {
+        plan.op2("--bind", "/tmp", "/tmp");
+    } else {
+        plan.op1("--tmpfs", "/tmp");
+        // What is readable below the host's /tmp stays readable above the private one:
+        // readable roots there, and in the default mode the working directory itself.
+        let mut below_tmp = read_in_tmp;
+        if !policy.default_deny_read && policy.cwd.starts_with(tmp) && policy.cwd != tmp {
+            below_tmp.push(&policy.cwd);
+        }
+        for path in below_tmp {
+            if !masked(path) {
+                plan.op2("--ro-bind", path, path);
+            }
+        }
+    }
+    visible.push(tmp);
+
+    // 3. Writable binds. A write under a denyWrite stays read-only (and, under
+    //    defaultDenyRead, still readable); one under a mask is dropped.
+    let mut writable: Vec<&Path> = Vec::new();
+    if policy.tmp_shared {
+        writable.push(tmp);
+    }
+    let mut write: Vec<&Path> = policy.write.iter().map(PathBuf::as_path).collect();
+    write.sort();
+    for path in write {
+        if masked(path) {
+            continue;
+        }
+        if denied_write(path) {
+            if policy.default_deny_read && !is_visible(&visible, path) {
+                plan.op2("--ro-bind", path, path);
+                visible.push(path);
+            }
+            continue;
+        }
+        plan.op2("--bind", path, path);
+        writable.push(path);
+        visible.push(path);
+    }
+
+    // 4. Read-only re-binds, only where something writable would otherwise expose them.
+    let in_writable = |p: &Path| writable.iter().any(|w| p.starts_with(w));
+    for path in outermost(policy.deny_write.iter().map(PathBuf::as_path)) {
+        if in_writable(path) && !masked(path) {
+            plan.op2("--ro-bind", path, path);
+        }
+    }
+
+    // 5. Masks, outermost only, where visible.
+    for target in &policy.deny_read {
+        let path = target.path.as_path();
+        if !masks.contains(&path) || !is_visible(&visible, path) {
+            continue;
+        }
+        if path.starts_with("/proc") || path.starts_with("/dev") || path == Path::new("/") {
+            continue;
+        }
+        if target.is_dir {
+            plan.op1("--tmpfs", path);
+            plan.op1("--remount-ro", path);
+        } else {
+            plan.args.push("--perms".into());
+            plan.args.push("0444".into());
+            plan.op2("--ro-bind-data", empty_fd.to_string(), path);
+        }
+    }
+    plan.args
+}
+
+fn is_visible(visible: &[&Path], path: &Path) -> bool {
+    visible.iter().any(|v| path.starts_with(v))
+}
+
+/// The paths of `paths` that are not below another one of them, sorted (parents first).
+fn outermost<'a>(paths: impl Iterator<Item = &'a Path>) -> Vec<&'a Path> {
+    let mut all: Vec<&Path> = paths.collect();
+    all.sort();
+    all.dedup();
+    let mut out: Vec<&Path> = Vec::new();
+    for p in all {
+        if !out.iter().any(|o| p.starts_with(o)) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[derive(Default)]
+struct Plan {
+    args: Vec<OsString>,
+}
+
+impl Plan {
+    fn op1(&mut self, op: &str, path: impl AsRef<std::ffi::OsStr>) {
+        self.args.push(op.into());
+        self.args.push(path.as_ref().to_owned());
+    }
+
+    fn op2(
+        &mut self,
+        op: &str,
+        src: impl AsRef<std::ffi::OsStr>,
+        dest: impl AsRef<std::ffi::OsStr>,
+    ) {
+        self.args.push(op.into());
+        self.args.push(src.as_ref().to_owned());
+        self.args.push(dest.as_ref().to_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Target;
+
+    fn plan(policy: &Policy) -> String {
+        mount_args(policy, 9)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn paths(list: &[&str]) -> Vec<PathBuf> {
+        list.iter().map(PathBuf::from).collect()
+    }
+
+    fn dir(p: &str) -> Target {
+        Target {
+            path: p.into(),
+            is_dir: true,
+        }
+    }
+
+    fn file(p: &str) -> Target {
+        Target {
+            path: p.into(),
+            is_dir: false,
+        }
+    }
+
+    #[test]
+    fn default_policy_is_read_only_with_private_tmp() {
+        assert_eq!(
+            plan(&Policy::default()),
+            "--ro-bind / / --dev /dev --proc /proc --tmpfs /tmp"
+        );
+    }
+
+    #[test]
+    fn writes_then_protections_then_masks() {
+        let policy = Policy {
+            write: paths(&["/w", "/w/sub", "/x"]),
+            deny_write: paths(&[
+                "/w/.git/hooks",
+                "/w/.git/hooks/pre-commit",
+                "/elsewhere/.bashrc",
+            ]),
+            deny_read: vec![dir("/w/secret"), file("/home/u/.netrc")],
+            ..Policy::default()
+        };
+        assert_eq!(
+            plan(&policy),
+            "--ro-bind / / --dev /dev --proc /proc --tmpfs /tmp \
+             --bind /w /w --bind /w/sub /w/sub --bind /x /x \
+             --ro-bind /w/.git/hooks /w/.git/hooks \
+             --tmpfs /w/secret --remount-ro /w/secret \
+             --perms 0444 --ro-bind-data 9 /home/u/.netrc"
+        );
+    }
+
+    #[test]
+    fn deny_beats_allow_and_masks_are_never_punctured() {
+        let policy = Policy {
+            write: paths(&["/a/b", "/s/inner", "/tmp/x"]),
+            deny_write: paths(&["/a", "/s/inner/.bashrc"]),
+            deny_read: vec![dir("/s"), dir("/s/inner/deeper"), file("/tmp/x/k")],
+            tmp_shared: true,
+            ..Policy::default()
+        };
+        assert_eq!(
+            plan(&policy),
+            "--ro-bind / / --dev /dev --proc /proc --bind /tmp /tmp --bind /tmp/x /tmp/x \
+             --tmpfs /s --remount-ro /s --perms 0444 --ro-bind-data 9 /tmp/x/k"
+        );
+    }
+
+    #[test]
+    fn default_deny_read_binds_only_readable_roots() {
+        let policy = Policy {
+            default_deny_read: true,
+            read: paths(&["/usr", "/usr/local", "/etc", "/home/u/proj"]),
+            read_symlinks: vec![("/bin".into(), "usr/bin".into())],
+            write: paths(&["/home/u/proj/out", "/home/u/.cache"]),
+            deny_write: paths(&["/home/u/.cache"]),
+            deny_read: vec![file("/home/u/.ssh/id_rsa"), file("/etc/shadow")],
+            host_devices: true,
+            ..Policy::default()
+        };
+        assert_eq!(
+            plan(&policy),
+            "--ro-bind /etc /etc --ro-bind /home/u/proj /home/u/proj --ro-bind /usr /usr \
+             --symlink usr/bin /bin \
+             --dev-bind /dev /dev --proc /proc --tmpfs /tmp \
+             --ro-bind /home/u/.cache /home/u/.cache --bind /home/u/proj/out /home/u/proj/out \
+             --perms 0444 --ro-bind-data 9 /etc/shadow"
+        );
+    }
+
+    #[test]
+    fn working_directory_under_private_tmp_stays_readable() {
+        let policy = Policy {
+            cwd: "/tmp/proj".into(),
+            ..Policy::default()
+        };
+        assert_eq!(
+            plan(&policy),
+            "--ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --ro-bind /tmp/proj /tmp/proj"
+        );
+        let policy = Policy {
+            cwd: "/tmp/proj".into(),
+            default_deny_read: true,
+            read: paths(&["/usr", "/tmp/proj"]),
+            ..Policy::default()
+        };
+        assert_eq!(
+            plan(&policy),
+            "--ro-bind /usr /usr --dev /dev --proc /proc --tmpfs /tmp --ro-bind /tmp/proj /tmp/proj"
+        );
+    }
+
+    #[test]
+    fn device_allow_list_in_minimal_mode() {
+        let policy = Policy {
+            devices: paths(&["/dev/kvm"]),
+            ..Policy::default()
+        };
+        assert!(plan(&policy).contains("--dev /dev --dev-bind /dev/kvm /dev/kvm"));
+    }
+}

@@ -1,0 +1,104 @@
+//! The control channel between the host fence and its in-sandbox init: an inherited
+//! `AF_UNIX` `SOCK_SEQPACKET` socket pair.
+//!
+//! Host → init: one message carrying a memfd (SCM_RIGHTS) that holds the JSON [`InitPlan`];
+//! a file descriptor has no size limit, unlike a datagram. Init → host: JSON [`Report`]s.
+//! The host enables `SO_PASSCRED`, so every report carries its sender's pid as seen from
+//! the host; the command's own `Started` report (sent between fork and exec) therefore
+//! tells the host which pid to signal.
+
+use serde::{Deserialize, Serialize};
+
+/// The argv[1] that starts fence in its in-sandbox init mode.
+pub const INIT_ARG: &str = "__fence-sandbox-init";
+
+/// Largest report the host accepts.
+pub const MAX_REPORT: usize = 64 * 1024;
+
+/// What the init must do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitPlan {
+    /// The command (argv[0] is searched in `PATH` when it has no slash).
+    pub argv: Vec<Vec<u8>>,
+    /// The working directory to start the command in.
+    pub cwd: Vec<u8>,
+    /// The host's stderr, passed separately because bwrap's own stderr is a pipe to the
+    /// host (so bwrap's setup errors can be explained rather than shown raw).
+    pub stderr_fd: i32,
+    /// fence's other inherited plumbing, closed before the command runs.
+    pub close_fds: Vec<i32>,
+    /// Signals that were ignored when fence started (e.g. SIGHUP under nohup); every other
+    /// forwarded signal is reset to its default action for the command.
+    pub ignored_signals: Vec<i32>,
+    /// Whether the init sends debug notes.
+    pub debug: bool,
+}
+
+/// What the init (or the command, for `Started`) tells the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum Report {
+    /// Sent by the command's process just before exec.
+    Started,
+    /// The command could not be executed; `code` is 126 or 127.
+    ExecFailed { code: i32, message: String },
+    /// The init could not prepare the command (working directory, plan).
+    SetupFailed { message: String },
+    /// The command exited with this status.
+    Exited { code: i32 },
+    /// The command was killed by this signal.
+    Signaled { signal: i32 },
+    /// A `--debug` note from inside the sandbox.
+    Note { message: String },
+}
+
+impl Report {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("reports serialize")
+    }
+
+    pub fn parse(bytes: &[u8]) -> Option<Report> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_round_trip() {
+        let reports = [
+            Report::Started,
+            Report::ExecFailed {
+                code: 127,
+                message: "x".into(),
+            },
+            Report::SetupFailed {
+                message: "y".into(),
+            },
+            Report::Exited { code: 3 },
+            Report::Signaled { signal: 9 },
+            Report::Note {
+                message: "z".into(),
+            },
+        ];
+        for r in reports {
+            assert_eq!(Report::parse(&r.to_bytes()), Some(r));
+        }
+        assert_eq!(Report::parse(b"{\"bogus\":1}"), None);
+        assert_eq!(Report::parse(b"\xff"), None);
+    }
+
+    #[test]
+    fn plan_round_trips() {
+        let plan = InitPlan {
+            argv: vec![b"ls".to_vec(), vec![0xff]],
+            cwd: b"/".to_vec(),
+            ..InitPlan::default()
+        };
+        let json = serde_json::to_vec(&plan).unwrap();
+        assert_eq!(serde_json::from_slice::<InitPlan>(&json).unwrap(), plan);
+    }
+}

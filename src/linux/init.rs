@@ -1,0 +1,211 @@
+//! fence's in-sandbox init: started by bwrap as the sandbox's first process (after bwrap's
+//! own reaper), it prepares and runs the command, then reports how it ended.
+//!
+//! It stays resident as the command's parent so the host learns the command's real wait
+//! status (bwrap alone reports "killed by SIGKILL" as exit code 137, indistinguishable
+//! from `exit 137`). It holds no privileges the command lacks.
+
+use std::ffi::{CString, OsString};
+use std::io::Read;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::Command;
+
+use super::control::{InitPlan, Report};
+use super::sys;
+
+/// Signals fence forwards; bwrap runs with them ignored, the command gets them back.
+pub const FORWARDED_SIGNALS: [libc::c_int; 4] =
+    [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+/// Entry point of the init mode. `args` are the arguments after [`super::control::INIT_ARG`].
+pub fn main(args: &[OsString]) -> i32 {
+    let Some(control) = args.first().and_then(|a| a.to_str()?.parse::<RawFd>().ok()) else {
+        eprintln!("fence: internal init mode: missing control channel");
+        return crate::error::EXIT_FENCE_FAILED;
+    };
+    // The control socket is fence's, never the command's.
+    if sys::set_cloexec(control, true).is_err() {
+        eprintln!("fence: internal init mode: no control channel on fd {control}");
+        return crate::error::EXIT_FENCE_FAILED;
+    }
+    // SAFETY: the fd was inherited for this purpose and stays open for the whole process.
+    let control = unsafe { BorrowedFd::borrow_raw(control) };
+    match run(control) {
+        Ok(code) => code,
+        Err(report) => {
+            let _ = sys::send_message(control.as_raw_fd(), &report.to_bytes(), None);
+            match report {
+                Report::ExecFailed { code, .. } => code,
+                _ => crate::error::EXIT_FENCE_FAILED,
+            }
+        }
+    }
+}
+
+fn setup_failed(message: impl Into<String>) -> Report {
+    Report::SetupFailed {
+        message: message.into(),
+    }
+}
+
+fn read_plan(control: BorrowedFd<'_>) -> Result<InitPlan, Report> {
+    let msg = sys::recv_message(control, 256)
+        .map_err(|e| setup_failed(format!("cannot read the sandbox plan: {e}")))?
+        .ok_or_else(|| setup_failed("the control channel closed before the plan arrived"))?;
+    let fd = msg
+        .fd
+        .ok_or_else(|| setup_failed("the sandbox plan carried no file"))?;
+    let mut json = Vec::new();
+    std::fs::File::from(fd)
+        .read_to_end(&mut json)
+        .map_err(|e| setup_failed(format!("cannot read the sandbox plan: {e}")))?;
+    serde_json::from_slice(&json).map_err(|e| setup_failed(format!("invalid sandbox plan: {e}")))
+}
+
+fn run(control: BorrowedFd<'_>) -> Result<i32, Report> {
+    let plan = read_plan(control)?;
+    sys::dup2(plan.stderr_fd, libc::STDERR_FILENO)
+        .map_err(|e| setup_failed(format!("cannot restore stderr: {e}")))?;
+    for &fd in plan.close_fds.iter().chain([&plan.stderr_fd]) {
+        sys::close(fd);
+    }
+    let note = |message: String| {
+        if plan.debug {
+            let _ = sys::send_message(
+                control.as_raw_fd(),
+                &Report::Note { message }.to_bytes(),
+                None,
+            );
+        }
+    };
+
+    let cwd = PathBuf::from(OsString::from_vec(plan.cwd.clone()));
+    std::env::set_current_dir(&cwd).map_err(|e| {
+        setup_failed(format!(
+            "the working directory {} is not available in the sandbox ({e}); with \
+             defaultDenyRead, add it to filesystem.allowRead",
+            cwd.display()
+        ))
+    })?;
+    let runtime_dir = repair_environment(&note);
+
+    let Some((program, args)) = plan.argv.split_first() else {
+        return Err(setup_failed("empty command"));
+    };
+    let program = OsString::from_vec(program.clone());
+    let mut command = Command::new(&program);
+    command.args(args.iter().map(|a| OsString::from_vec(a.clone())));
+
+    let started = Report::Started.to_bytes();
+    let control_fd = control.as_raw_fd();
+    let ignored = plan.ignored_signals.clone();
+    // SAFETY: the closure runs in the forked child before exec and calls only
+    // async-signal-safe functions (sendmsg, signal) on data prepared before the fork.
+    unsafe {
+        command.pre_exec(move || {
+            for sig in FORWARDED_SIGNALS {
+                sys::set_ignored(sig, ignored.contains(&sig));
+            }
+            sys::send_message(control_fd, &started, None)
+        });
+    }
+    let mut child = command.spawn().map_err(|e| exec_failed(&program, &e))?;
+    let status = child
+        .wait()
+        .map_err(|e| setup_failed(format!("waiting for the command: {e}")))?;
+    if let Some(dir) = runtime_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let report = match status.signal() {
+        Some(signal) => Report::Signaled { signal },
+        None => Report::Exited {
+            code: status.code().unwrap_or(crate::error::EXIT_FENCE_FAILED),
+        },
+    };
+    let _ = sys::send_message(control_fd, &report.to_bytes(), None);
+    match report {
+        Report::Signaled { signal } => sys::die_by_signal(signal),
+        Report::Exited { code } => Ok(code),
+        _ => unreachable!("only exit reports are built above"),
+    }
+}
+
+fn exec_failed(program: &std::ffi::OsStr, err: &std::io::Error) -> Report {
+    let name = program.to_string_lossy();
+    let exists = name.contains('/') && std::path::Path::new(program).exists();
+    if err.kind() == std::io::ErrorKind::NotFound && !exists {
+        Report::ExecFailed {
+            code: crate::error::EXIT_NOT_FOUND,
+            message: format!("{name}: command not found"),
+        }
+    } else if err.kind() == std::io::ErrorKind::NotFound {
+        Report::ExecFailed {
+            code: crate::error::EXIT_CANNOT_EXECUTE,
+            message: format!(
+                "{name}: cannot execute: its interpreter or loader is missing in the sandbox"
+            ),
+        }
+    } else {
+        Report::ExecFailed {
+            code: crate::error::EXIT_CANNOT_EXECUTE,
+            message: format!("{name}: cannot execute: {err}"),
+        }
+    }
+}
+
+/// Points `TMPDIR` and `XDG_RUNTIME_DIR` at usable directories when the inherited ones
+/// cannot be written inside the sandbox. Returns a runtime directory the init created and
+/// must remove at exit.
+fn repair_environment(note: &dyn Fn(String)) -> Option<PathBuf> {
+    if let Some(tmp) = std::env::var_os("TMPDIR") {
+        if !writable_dir(&tmp) {
+            note(format!(
+                "TMPDIR={} is not writable in the sandbox; using /tmp",
+                tmp.to_string_lossy()
+            ));
+            // SAFETY: the init is single-threaded, so no other thread reads the environment.
+            unsafe { std::env::set_var("TMPDIR", "/tmp") };
+        }
+    }
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR")?;
+    if writable_dir(&runtime) {
+        return None;
+    }
+    let dir = PathBuf::from(format!(
+        "/tmp/fence-runtime-{}-{}",
+        sys::getuid(),
+        std::process::id()
+    ));
+    let created = {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)
+    };
+    match created {
+        Ok(()) => {
+            note(format!(
+                "XDG_RUNTIME_DIR={} is not writable in the sandbox; using {}",
+                runtime.to_string_lossy(),
+                dir.display()
+            ));
+            // SAFETY: the init is single-threaded, so no other thread reads the environment.
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+            Some(dir)
+        }
+        Err(e) => {
+            note(format!(
+                "XDG_RUNTIME_DIR is not writable and {} cannot be created ({e}); unsetting it",
+                dir.display()
+            ));
+            // SAFETY: the init is single-threaded, so no other thread reads the environment.
+            unsafe { std::env::remove_var("XDG_RUNTIME_DIR") };
+            None
+        }
+    }
+}
+
+fn writable_dir(path: &std::ffi::OsStr) -> bool {
+    CString::new(path.as_encoded_bytes()).is_ok_and(|c| sys::dir_writable(&c))
+}

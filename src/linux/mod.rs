@@ -1,0 +1,72 @@
+//! The Linux backend: bwrap for namespaces and mounts, fence's own init inside.
+
+pub mod bwrap;
+pub mod control;
+pub mod diagnose;
+pub mod init;
+pub mod session;
+pub mod sys;
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::policy::Policy;
+use crate::run::Outcome;
+
+/// bwrap from `$FENCE_BWRAP`, else the first executable `bwrap` in `PATH`.
+pub fn find_bwrap() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("FENCE_BWRAP").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        return if is_executable(&path) {
+            Ok(path)
+        } else {
+            Err(Error::Setup(format!(
+                "FENCE_BWRAP={} is not an executable file",
+                path.display()
+            )))
+        };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("bwrap"))
+        .find(|p| p.is_absolute() && is_executable(p))
+        .ok_or_else(|| Error::Setup(diagnose::bwrap_missing()))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Runs `argv` inside a sandbox built from `policy`.
+pub fn run(
+    policy: &Policy,
+    argv: &[OsString],
+    env: Vec<(OsString, OsString)>,
+    debug: bool,
+) -> Result<Outcome> {
+    let bwrap = find_bwrap()?;
+    let empty_file =
+        sys::memfd(c"fence-empty").map_err(|e| Error::io("cannot create a memfd", e))?;
+    let mut args = bwrap::namespace_args();
+    args.extend(bwrap::mount_args(
+        policy,
+        std::os::fd::AsRawFd::as_raw_fd(&empty_file),
+    ));
+    let plan = control::InitPlan {
+        argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
+        cwd: policy.cwd.as_os_str().as_bytes().to_vec(),
+        debug,
+        ..control::InitPlan::default()
+    };
+    session::run(session::Spec {
+        bwrap,
+        args,
+        plan,
+        env,
+        empty_file,
+        debug,
+    })
+}

@@ -1,0 +1,402 @@
+//! The host side of a Linux sandbox run: spawn bwrap, then one mio loop over the signal
+//! fd, the control channel, bwrap's stderr and its JSON status, until bwrap is gone.
+
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+
+use super::control::{INIT_ARG, InitPlan, MAX_REPORT, Report};
+use super::init::FORWARDED_SIGNALS;
+use super::{diagnose, sys};
+use crate::error::{Error, Result};
+use crate::run::Outcome;
+
+const SIGNALS: Token = Token(0);
+const CONTROL: Token = Token(1);
+const BWRAP_STDERR: Token = Token(2);
+const STATUS: Token = Token(3);
+
+/// Everything needed to start one sandbox.
+pub struct Spec {
+    pub bwrap: PathBuf,
+    /// Namespace and mount arguments (written to bwrap through `--args FD`).
+    pub args: Vec<OsString>,
+    /// The plan for the init; fd fields are filled in here.
+    pub plan: InitPlan,
+    /// The complete environment for bwrap and the sandbox.
+    pub env: Vec<(OsString, OsString)>,
+    /// The empty memfd the mount arguments refer to for file masks.
+    pub empty_file: OwnedFd,
+    pub debug: bool,
+}
+
+/// Runs the sandbox to completion.
+pub fn run(mut spec: Spec) -> Result<Outcome> {
+    let io = |what: &str| {
+        let what = what.to_string();
+        move |e| Error::io(what, e)
+    };
+    // Signals arrive through a signalfd; they must be blocked before bwrap exists so none
+    // (SIGCHLD included) is lost. bwrap gets the original mask back before exec.
+    let mut watched = vec![libc::SIGCHLD];
+    watched.extend(FORWARDED_SIGNALS);
+    let set = sys::sigset(&watched);
+    let original_mask =
+        sys::set_sigmask(libc::SIG_BLOCK, &set).map_err(io("cannot block signals"))?;
+    let signals = sys::signalfd(&set).map_err(io("cannot create a signalfd"))?;
+    spec.plan.ignored_signals = FORWARDED_SIGNALS
+        .into_iter()
+        .filter(|&s| sys::is_ignored(s))
+        .collect();
+
+    let exe =
+        std::fs::File::open("/proc/self/exe").map_err(io("cannot open fence's own executable"))?;
+    let (control, control_child) =
+        sys::seqpacket_pair().map_err(io("cannot create the control channel"))?;
+    let (status_read, status_write) = sys::pipe().map_err(io("cannot create a pipe"))?;
+    let (err_read, err_write) = sys::pipe().map_err(io("cannot create a pipe"))?;
+    let stderr_copy = std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(io("cannot duplicate stderr"))?;
+    sys::enable_passcred(control.as_fd()).map_err(io("cannot configure the control channel"))?;
+
+    let mut args = spec.args.clone();
+    args.push("--json-status-fd".into());
+    args.push(status_write.as_raw_fd().to_string().into());
+    let args_file = memfd_with(c"fence-bwrap-args", &nul_separated(&args))
+        .map_err(io("cannot pass bwrap arguments"))?;
+
+    spec.plan.stderr_fd = stderr_copy.as_raw_fd();
+    spec.plan.close_fds = vec![exe.as_raw_fd(), spec.empty_file.as_raw_fd()];
+    let plan_json = serde_json::to_vec(&spec.plan).expect("plan serializes");
+    let plan_file =
+        memfd_with(c"fence-plan", &plan_json).map_err(io("cannot pass the sandbox plan"))?;
+    sys::send_message(control.as_raw_fd(), b"plan", Some(plan_file.as_raw_fd()))
+        .map_err(io("cannot send the sandbox plan"))?;
+    drop(plan_file);
+
+    let inherited: Vec<RawFd> = [
+        &args_file,
+        &status_write,
+        &control_child,
+        &stderr_copy,
+        &spec.empty_file,
+    ]
+    .iter()
+    .map(|fd| fd.as_raw_fd())
+    .chain([exe.as_raw_fd()])
+    .collect();
+    let mut command = Command::new(&spec.bwrap);
+    command
+        .arg("--args")
+        .arg(args_file.as_raw_fd().to_string())
+        .arg("--")
+        .arg(format!("/proc/self/fd/{}", exe.as_raw_fd()))
+        .arg(INIT_ARG)
+        .arg(control_child.as_raw_fd().to_string())
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stderr(Stdio::from(err_write));
+    // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
+    // functions (pthread_sigmask, fcntl, signal) on fds that are open in the parent.
+    unsafe {
+        command.pre_exec(move || {
+            sys::set_sigmask(libc::SIG_SETMASK, &original_mask)?;
+            for &fd in &inherited {
+                sys::set_cloexec(fd, false)?;
+            }
+            for sig in FORWARDED_SIGNALS {
+                // bwrap would die of a terminal's SIGINT and take the sandbox with it; fence
+                // forwards signals to the command itself.
+                sys::set_ignored(sig, true);
+            }
+            Ok(())
+        });
+    }
+    if spec.debug {
+        crate::run::debug(&format!(
+            "exec {} {}",
+            spec.bwrap.display(),
+            shell_words(&args)
+        ));
+    }
+    let child = command.spawn().map_err(|e| {
+        Error::Setup(format!(
+            "cannot start bwrap ({}): {e}",
+            spec.bwrap.display()
+        ))
+    })?;
+    let bwrap_pid = child.id() as libc::pid_t;
+    drop(command); // closes the parent's copy of bwrap's stderr pipe
+    drop((
+        args_file,
+        status_write,
+        control_child,
+        stderr_copy,
+        exe,
+        spec.empty_file,
+    ));
+
+    let mut loop_state = Session {
+        bwrap_pid,
+        debug: spec.debug,
+        ..Session::default()
+    };
+    loop_state.run(&signals, &control, &err_read, &status_read)?;
+    loop_state.outcome()
+}
+
+#[derive(Default)]
+struct Session {
+    bwrap_pid: libc::pid_t,
+    debug: bool,
+    bwrap_status: Option<sys::WaitStatus>,
+    command_pid: Option<libc::pid_t>,
+    /// A signal that arrived before the command started: the sandbox was torn down.
+    early_signal: Option<i32>,
+    report: Option<Report>,
+    bwrap_stderr: Vec<u8>,
+    status_text: Vec<u8>,
+}
+
+impl Session {
+    fn run(
+        &mut self,
+        signals: &OwnedFd,
+        control: &OwnedFd,
+        err: &OwnedFd,
+        status: &OwnedFd,
+    ) -> Result<()> {
+        let io = |e| Error::io("event loop", e);
+        let mut poll = Poll::new().map_err(io)?;
+        for (fd, token) in [
+            (signals, SIGNALS),
+            (control, CONTROL),
+            (err, BWRAP_STDERR),
+            (status, STATUS),
+        ] {
+            sys::set_nonblocking(fd.as_fd()).map_err(io)?;
+            poll.registry()
+                .register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE)
+                .map_err(io)?;
+        }
+        let mut events = Events::with_capacity(8);
+        while self.bwrap_status.is_none() {
+            match poll.poll(&mut events, None) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io(e)),
+            }
+            for event in &events {
+                match event.token() {
+                    SIGNALS => self.on_signals(signals)?,
+                    CONTROL => self.on_control(control),
+                    BWRAP_STDERR => self.on_stderr(err),
+                    STATUS => drain(status, &mut self.status_text),
+                    _ => {}
+                }
+            }
+        }
+        // bwrap is gone, so is the whole sandbox: collect what is left in the pipes.
+        self.on_control(control);
+        self.on_stderr(err);
+        drain(status, &mut self.status_text);
+        Ok(())
+    }
+
+    fn on_signals(&mut self, fd: &OwnedFd) -> Result<()> {
+        while let Some((signal, _code)) =
+            sys::read_signal(fd.as_fd()).map_err(|e| Error::io("reading signals", e))?
+        {
+            if signal == libc::SIGCHLD {
+                if let Some(status) =
+                    sys::try_wait(self.bwrap_pid).map_err(|e| Error::io("waiting for bwrap", e))?
+                {
+                    self.bwrap_status = Some(status);
+                }
+                continue;
+            }
+            match self.command_pid {
+                Some(pid) => {
+                    // The command may already be gone; that race is harmless.
+                    let _ = sys::kill(pid, signal);
+                }
+                None => {
+                    // Nothing runs yet: tear the sandbox down and die of the same signal.
+                    self.early_signal.get_or_insert(signal);
+                    let _ = sys::kill(self.bwrap_pid, libc::SIGKILL);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_control(&mut self, control: &OwnedFd) {
+        loop {
+            let msg = match sys::recv_message(control.as_fd(), MAX_REPORT) {
+                Ok(Some(msg)) => msg,
+                Ok(None) => return,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    crate::run::warn(&format!("control channel: {e}"));
+                    return;
+                }
+            };
+            match Report::parse(&msg.data) {
+                Some(Report::Started) => self.command_pid = msg.pid,
+                Some(Report::Note { message }) => {
+                    if self.debug {
+                        crate::run::debug(&message);
+                    }
+                }
+                Some(report) => {
+                    if !matches!(self.report, Some(Report::ExecFailed { .. })) {
+                        self.report = Some(report);
+                    }
+                }
+                None => crate::run::warn("ignored a malformed message on the control channel"),
+            }
+        }
+    }
+
+    fn on_stderr(&mut self, err: &OwnedFd) {
+        if self.command_pid.is_some() && self.bwrap_stderr.is_empty() {
+            // After the command started, bwrap's own stderr carries only its rare late
+            // warnings: pass them through.
+            let mut buf = Vec::new();
+            drain(err, &mut buf);
+            let _ = std::io::stderr().write_all(&buf);
+        } else {
+            drain(err, &mut self.bwrap_stderr);
+        }
+    }
+
+    fn outcome(self) -> Result<Outcome> {
+        if let Some(signal) = self.early_signal {
+            if self.command_pid.is_none() {
+                return Ok(Outcome::Signaled(signal));
+            }
+        }
+        match self.report {
+            Some(Report::Exited { code }) => return Ok(Outcome::Exited(code)),
+            Some(Report::Signaled { signal }) => return Ok(Outcome::Signaled(signal)),
+            Some(Report::ExecFailed { code, message }) => {
+                return Err(if code == crate::error::EXIT_NOT_FOUND {
+                    Error::NotFound(message.trim_end_matches(": command not found").to_string())
+                } else {
+                    Error::CannotExecute(message)
+                });
+            }
+            Some(Report::SetupFailed { message }) => return Err(Error::Setup(message)),
+            _ => {}
+        }
+        if self.command_pid.is_some() {
+            // The init itself died (e.g. killed by the OOM killer): bwrap's status is all
+            // there is.
+            return Ok(match json_exit_code(&self.status_text) {
+                Some(code) => Outcome::Exited(code),
+                None => match self.bwrap_status {
+                    Some(sys::WaitStatus::Signaled(s)) => Outcome::Signaled(s),
+                    Some(sys::WaitStatus::Exited(c)) => Outcome::Exited(c),
+                    None => Outcome::Exited(crate::error::EXIT_FENCE_FAILED),
+                },
+            });
+        }
+        Err(Error::Setup(diagnose::bwrap_failure(
+            &String::from_utf8_lossy(&self.bwrap_stderr),
+        )))
+    }
+}
+
+/// The last `"exit-code": N` in bwrap's `--json-status-fd` output.
+fn json_exit_code(text: &[u8]) -> Option<i32> {
+    let text = String::from_utf8_lossy(text);
+    let start = text.rfind("\"exit-code\"")?;
+    let rest = text[start + "\"exit-code\"".len()..]
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start();
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+fn drain(fd: &OwnedFd, into: &mut Vec<u8>) {
+    let mut file = std::mem::ManuallyDrop::new(
+        // SAFETY: the File borrows the fd only for these reads and is never dropped
+        // (ManuallyDrop), so the OwnedFd stays the sole owner.
+        unsafe { std::fs::File::from_raw_fd(fd.as_raw_fd()) },
+    );
+    let mut buf = [0u8; 4096];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => into.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+fn memfd_with(name: &std::ffi::CStr, content: &[u8]) -> std::io::Result<OwnedFd> {
+    let fd = sys::memfd(name)?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(content)?;
+    std::io::Seek::rewind(&mut file)?;
+    Ok(file.into())
+}
+
+fn nul_separated(args: &[OsString]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for a in args {
+        out.extend_from_slice(a.as_bytes());
+        out.push(0);
+    }
+    out
+}
+
+/// Quotes arguments for a copy-pasteable debug line.
+pub fn shell_words(args: &[OsString]) -> String {
+    args.iter()
+        .map(|a| {
+            let s = a.to_string_lossy();
+            if !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/._-+,=:@%".contains(&b))
+            {
+                s.into_owned()
+            } else {
+                format!("'{}'", s.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_code_from_json_status() {
+        let text = b"{ \"child-pid\": 12, \"pid-namespace\": 1 }\n{ \"exit-code\": 42 }\n";
+        assert_eq!(json_exit_code(text), Some(42));
+        assert_eq!(json_exit_code(b"{ \"child-pid\": 12 }"), None);
+    }
+
+    #[test]
+    fn quoting() {
+        let args: Vec<OsString> = ["--bind", "/a b", "it's", ""]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(shell_words(&args), r#"--bind '/a b' 'it'\''s' ''"#);
+    }
+}

@@ -1,0 +1,345 @@
+//! Thin wrappers over the raw Linux calls fence needs. Every `unsafe` block in the Linux
+//! backend lives here, each with the reason it is sound.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn check_size(ret: libc::ssize_t) -> io::Result<usize> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// An anonymous in-memory file (close-on-exec).
+pub fn memfd(name: &CStr) -> io::Result<OwnedFd> {
+    // SAFETY: `name` is a valid NUL-terminated string; the returned fd is new and owned.
+    let fd = check(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) })?;
+    // SAFETY: `fd` was just returned by the kernel and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A close-on-exec `AF_UNIX` `SOCK_SEQPACKET` pair.
+pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    let kind = libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC;
+    // SAFETY: `fds` is a valid array of two ints for the kernel to fill.
+    check(unsafe { libc::socketpair(libc::AF_UNIX, kind, 0, fds.as_mut_ptr()) })?;
+    // SAFETY: both fds were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// A close-on-exec pipe, (read end, write end).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: `fds` is a valid array of two ints for the kernel to fill.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: both fds were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Sets or clears `FD_CLOEXEC`. Async-signal-safe (used between fork and exec).
+pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
+    let flag = if on { libc::FD_CLOEXEC } else { 0 };
+    // SAFETY: F_SETFD only changes the descriptor flag; an invalid fd yields EBADF.
+    check(unsafe { libc::fcntl(fd, libc::F_SETFD, flag) }).map(drop)
+}
+
+pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: F_GETFL/F_SETFL on a valid, borrowed fd only change its status flags.
+    unsafe {
+        let flags = check(libc::fcntl(fd.as_raw_fd(), libc::F_GETFL))?;
+        check(libc::fcntl(
+            fd.as_raw_fd(),
+            libc::F_SETFL,
+            flags | libc::O_NONBLOCK,
+        ))
+        .map(drop)
+    }
+}
+
+/// `dup2`, async-signal-safe.
+pub fn dup2(from: RawFd, to: RawFd) -> io::Result<()> {
+    // SAFETY: dup2 on plain integers; invalid fds give EBADF.
+    check(unsafe { libc::dup2(from, to) }).map(drop)
+}
+
+/// Closes a raw fd that this process owns but holds no `OwnedFd` for (inherited plumbing).
+pub fn close(fd: RawFd) {
+    // SAFETY: callers pass fds inherited for fence's own use that nothing else refers to.
+    unsafe { libc::close(fd) };
+}
+
+/// A signal set built from a list of signal numbers.
+pub fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
+    // SAFETY: sigemptyset initialises the zeroed set; sigaddset with valid signal numbers.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &s in signals {
+            libc::sigaddset(&mut set, s);
+        }
+        set
+    }
+}
+
+/// Sets the calling thread's signal mask, returning the previous one. Async-signal-safe.
+pub fn set_sigmask(how: libc::c_int, set: &libc::sigset_t) -> io::Result<libc::sigset_t> {
+    // SAFETY: `set` and `old` are valid sigset_t values; only this thread's mask changes.
+    unsafe {
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        let ret = libc::pthread_sigmask(how, set, &mut old);
+        if ret != 0 {
+            return Err(io::Error::from_raw_os_error(ret));
+        }
+        Ok(old)
+    }
+}
+
+/// A close-on-exec, non-blocking signalfd for `set` (which must be blocked).
+pub fn signalfd(set: &libc::sigset_t) -> io::Result<OwnedFd> {
+    let flags = libc::SFD_CLOEXEC | libc::SFD_NONBLOCK;
+    // SAFETY: `set` is a valid sigset; -1 asks for a new fd, which we then own.
+    let fd = check(unsafe { libc::signalfd(-1, set, flags) })?;
+    // SAFETY: `fd` was just created and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// One pending signal from a signalfd: (signal number, si_code), or None when drained.
+pub fn read_signal(fd: BorrowedFd<'_>) -> io::Result<Option<(libc::c_int, libc::c_int)>> {
+    // SAFETY: signalfd_siginfo is plain data; all-zero is a valid value.
+    let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    // SAFETY: the buffer is exactly one signalfd_siginfo, as the kernel requires.
+    let n = unsafe { libc::read(fd.as_raw_fd(), (&raw mut info).cast(), size) };
+    match check_size(n) {
+        Ok(n) if n == size => Ok(Some((info.ssi_signo as libc::c_int, info.ssi_code))),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether `signal` is currently ignored (`SIG_IGN`) in this process.
+pub fn is_ignored(signal: libc::c_int) -> bool {
+    // SAFETY: a null new action only queries the current disposition into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// Sets `signal` to `SIG_IGN` or `SIG_DFL`. Async-signal-safe.
+pub fn set_ignored(signal: libc::c_int, ignored: bool) {
+    let handler = if ignored {
+        libc::SIG_IGN
+    } else {
+        libc::SIG_DFL
+    };
+    // SAFETY: installing SIG_IGN/SIG_DFL involves no handler code; errors (bad signal
+    // number) leave the disposition unchanged, which callers accept.
+    unsafe { libc::signal(signal, handler) };
+}
+
+/// Sends `signal` to `pid`.
+pub fn kill(pid: libc::pid_t, signal: libc::c_int) -> io::Result<()> {
+    // SAFETY: kill has no memory effects; the kernel checks permissions.
+    check(unsafe { libc::kill(pid, signal) }).map(drop)
+}
+
+/// How a waited-for child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitStatus {
+    Exited(i32),
+    Signaled(i32),
+}
+
+/// `waitpid(pid, WNOHANG)`: None while the child still runs.
+pub fn try_wait(pid: libc::pid_t) -> io::Result<Option<WaitStatus>> {
+    let mut status = 0;
+    // SAFETY: `status` is a valid int for the kernel to fill.
+    let ret = check(unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) })?;
+    Ok((ret != 0).then(|| decode_status(status)))
+}
+
+/// Blocking `waitpid(pid)`, retried on EINTR.
+pub fn wait(pid: libc::pid_t) -> io::Result<WaitStatus> {
+    loop {
+        let mut status = 0;
+        // SAFETY: `status` is a valid int for the kernel to fill.
+        match check(unsafe { libc::waitpid(pid, &mut status, 0) }) {
+            Ok(_) => return Ok(decode_status(status)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn decode_status(status: libc::c_int) -> WaitStatus {
+    if libc::WIFSIGNALED(status) {
+        WaitStatus::Signaled(libc::WTERMSIG(status))
+    } else {
+        WaitStatus::Exited(libc::WEXITSTATUS(status))
+    }
+}
+
+/// Enables `SO_PASSCRED`, so each received message carries the sender's pid as seen from
+/// this process's pid namespace.
+pub fn enable_passcred(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `on` is a valid int option value of the stated length.
+    check(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PASSCRED,
+            (&raw const on).cast(),
+            len,
+        )
+    })
+    .map(drop)
+}
+
+/// Sends one message, optionally with one file descriptor attached. Async-signal-safe.
+pub fn send_message(socket: RawFd, data: &[u8], fd: Option<RawFd>) -> io::Result<()> {
+    // Room for one SCM_RIGHTS fd, aligned for cmsghdr.
+    let mut control = [0u64; 4];
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: msghdr is plain data; zeroed is a valid "no name, no control" header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    if let Some(fd) = fd {
+        // SAFETY: CMSG_SPACE is a pure size computation.
+        let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = space;
+        // SAFETY: msg_control points at `control`, which is large enough for one header with
+        // one int of payload (space <= 32 bytes); CMSG_FIRSTHDR therefore returns a valid
+        // pointer into it, and CMSG_DATA points at its payload.
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
+            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
+        }
+    }
+    // SAFETY: `msg` references `iov`, `data` and `control`, all alive for the call.
+    let sent = check_size(unsafe { libc::sendmsg(socket, &msg, libc::MSG_NOSIGNAL) })?;
+    if sent == data.len() {
+        Ok(())
+    } else {
+        Err(io::Error::other("short send on control socket"))
+    }
+}
+
+/// A message received from a control socket.
+#[derive(Debug, Default)]
+pub struct Received {
+    pub data: Vec<u8>,
+    /// A file descriptor passed with SCM_RIGHTS (only the first one is kept).
+    pub fd: Option<OwnedFd>,
+    /// The sender's pid from SCM_CREDENTIALS, when SO_PASSCRED is on.
+    pub pid: Option<libc::pid_t>,
+}
+
+/// Receives one message of at most `max` bytes. Ok(None) on end of stream; WouldBlock for
+/// a non-blocking socket with nothing to read.
+pub fn recv_message(socket: BorrowedFd<'_>, max: usize) -> io::Result<Option<Received>> {
+    let mut data = vec![0u8; max];
+    let mut control = [0u64; 16];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    // SAFETY: msghdr is plain data; zeroed is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    let flags = libc::MSG_CMSG_CLOEXEC;
+    // SAFETY: `msg` references `iov` (over `data`) and `control`, alive for the call.
+    let n = check_size(unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, flags) })?;
+    let mut received = Received::default();
+    // SAFETY: the kernel filled msg_control with msg_controllen bytes of well-formed cmsgs;
+    // CMSG_FIRSTHDR/NXTHDR stay within that buffer, and each payload is read unaligned.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            let (level, kind) = ((*cmsg).cmsg_level, (*cmsg).cmsg_type);
+            let payload = (*cmsg).cmsg_len - libc::CMSG_LEN(0) as usize;
+            if level == libc::SOL_SOCKET && kind == libc::SCM_RIGHTS {
+                let count = payload / std::mem::size_of::<RawFd>();
+                let fds = libc::CMSG_DATA(cmsg).cast::<RawFd>();
+                for i in 0..count {
+                    let fd = std::ptr::read_unaligned(fds.add(i));
+                    let owned = OwnedFd::from_raw_fd(fd);
+                    if received.fd.is_none() {
+                        received.fd = Some(owned);
+                    }
+                }
+            } else if level == libc::SOL_SOCKET && kind == libc::SCM_CREDENTIALS {
+                let cred = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::ucred>());
+                received.pid = Some(cred.pid);
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    if n == 0 && received.fd.is_none() && msg.msg_flags & libc::MSG_TRUNC == 0 {
+        return Ok(None);
+    }
+    if msg.msg_flags & libc::MSG_TRUNC != 0 {
+        return Err(io::Error::other("control message too large"));
+    }
+    data.truncate(n);
+    received.data = data;
+    Ok(Some(received))
+}
+
+/// `access(path, W_OK | X_OK)`: whether this process could create files in `dir`.
+pub fn dir_writable(dir: &CStr) -> bool {
+    // SAFETY: `dir` is a valid NUL-terminated path.
+    unsafe { libc::access(dir.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
+}
+
+/// Kills this process with `signal` as its own death, without a core file. Falls back to
+/// exiting 128+signal if the signal does not end the process (e.g. it is SIGTSTP).
+pub fn die_by_signal(signal: libc::c_int) -> ! {
+    let no_core = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: setrlimit with a valid struct; signal/sigprocmask/kill only change this
+    // process's signal state, and exit never returns.
+    unsafe {
+        libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+        libc::signal(signal, libc::SIG_DFL);
+        let set = sigset(&[signal]);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::kill(libc::getpid(), signal);
+        libc::_exit(128 + signal)
+    }
+}
+
+/// This process's real uid.
+pub fn getuid() -> u32 {
+    // SAFETY: getuid cannot fail and has no memory effects.
+    unsafe { libc::getuid() }
+}

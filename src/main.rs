@@ -1,0 +1,49 @@
+use std::ffi::OsString;
+
+use fence::cli::{self, Invocation};
+use fence::run::Outcome;
+
+fn main() {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    #[cfg(target_os = "linux")]
+    if args
+        .first()
+        .is_some_and(|a| a == fence::linux::control::INIT_ARG)
+    {
+        std::process::exit(fence::linux::init::main(&args[1..]));
+    }
+    let result = cli::parse(args).and_then(|invocation| match invocation {
+        Invocation::Help => {
+            println!("{}", cli::HELP);
+            Ok(Outcome::Exited(0))
+        }
+        Invocation::Version => {
+            println!("fence {}", version());
+            Ok(Outcome::Exited(0))
+        }
+        Invocation::ListTemplates => {
+            print!("{}", fence::config::templates::listing());
+            Ok(Outcome::Exited(0))
+        }
+        Invocation::Trust(req) => fence::trust_command::execute(req).map(|()| Outcome::Exited(0)),
+        Invocation::Run(req) => fence::run::execute(req),
+    });
+    match result {
+        Ok(Outcome::Exited(code)) => std::process::exit(code),
+        #[cfg(target_os = "linux")]
+        Ok(Outcome::Signaled(signal)) => fence::linux::sys::die_by_signal(signal),
+        #[cfg(not(target_os = "linux"))]
+        Ok(Outcome::Signaled(signal)) => std::process::exit(128 + signal),
+        Err(err) => {
+            eprintln!("fence: {err}");
+            std::process::exit(err.exit_code());
+        }
+    }
+}
+
+fn version() -> String {
+    match option_env!("FENCE_GIT_COMMIT") {
+        Some(commit) if !commit.is_empty() => format!("{} ({commit})", env!("CARGO_PKG_VERSION")),
+        _ => env!("CARGO_PKG_VERSION").to_string(),
+    }
+}

@@ -1,0 +1,750 @@
+//! Glob patterns over absolute `/`-separated paths, and their expansion
+//! against the filesystem.
+//!
+//! Syntax (gitignore-like, close to the Go `doublestar` library):
+//!
+//! * `*` matches any run of characters inside one path component (never
+//!   `/`), including the empty run. Unlike shells, it also matches a leading
+//!   dot: `/h/*` matches `/h/.ssh` and `*.pem` matches `.x.pem`.
+//! * `?` matches exactly one character (not `/`).
+//! * `[abc]`, `[a-z]`, `[!a-z]`, `[^a-z]` match one character (not `/`).
+//!   A `]` right after `[`, `[!` or `[^` is literal, as is a `-` at either
+//!   end of the class. Backslash escapes inside a class too.
+//! * `**` as a whole component matches zero or more whole components, so
+//!   `/a/**/b` matches `/a/b` and `/a/x/y/b`, and `/a/**` matches `/a`
+//!   itself and everything below it.
+//! * `\` makes the next character literal (`\*` is a star). `/` cannot be
+//!   escaped.
+//! * `{` and `}` are literal (no alternation).
+//!
+//! Empty components (repeated or trailing `/`) are ignored in both patterns
+//! and paths; `.` and `..` are not interpreted. Matching works on Unicode
+//! scalar values, is case-sensitive, and non-UTF-8 paths never match.
+
+use std::fs;
+use std::path::PathBuf;
+
+/// True if the string contains glob syntax: `*`, `?` or `[`.
+///
+/// Escaped characters count too, so this is a cheap conservative test;
+/// [`Pattern::is_literal`] gives the exact answer after parsing.
+pub fn has_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// Escapes glob syntax (`*`, `?`, `[`, `\`) so that `s` matches literally.
+///
+/// Useful when joining a base directory (which may contain such characters)
+/// with a relative pattern.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One token inside a path component.
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Lit(char),
+    Any,
+    Star,
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+}
+
+impl Token {
+    /// Whether this single-character token matches `c`. Never called for `Star`.
+    fn matches_char(&self, c: char) -> bool {
+        match self {
+            Token::Lit(l) => *l == c,
+            Token::Any => true,
+            Token::Class { negated, ranges } => {
+                ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated
+            }
+            Token::Star => false,
+        }
+    }
+}
+
+/// One path component of a pattern.
+#[derive(Debug, Clone, PartialEq)]
+enum Component {
+    /// `**`: zero or more whole components.
+    DoubleStar,
+    /// Anything else; matches exactly one component.
+    Segment(Vec<Token>),
+}
+
+impl Component {
+    /// The unescaped text if the component contains no glob syntax.
+    fn literal(&self) -> Option<String> {
+        match self {
+            Component::Segment(tokens) => tokens
+                .iter()
+                .map(|t| match t {
+                    Token::Lit(c) => Some(*c),
+                    _ => None,
+                })
+                .collect(),
+            Component::DoubleStar => None,
+        }
+    }
+}
+
+/// A compiled glob over `/`-separated absolute paths.
+///
+/// Matching simulates the pattern as a small automaton over components
+/// (states are positions in the component list), so it costs at most
+/// O(path components × pattern components) component matches; each
+/// component match uses the linear-backtracking two-pointer algorithm for
+/// `*`. There is no exponential blow-up, whatever the input.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    source: String,
+    comps: Vec<Component>,
+    /// Number of leading literal components.
+    literal_len: usize,
+    /// Smallest index from which all remaining components are `**`.
+    tail_start: usize,
+    prefix: String,
+}
+
+impl Pattern {
+    /// Compiles `pattern`.
+    ///
+    /// Errors on malformed syntax: a pattern that is not absolute, an
+    /// unclosed or empty `[...]` class, a reversed range (`[z-a]`), a `**`
+    /// that is not a whole component (`a**b`, `**x`, `***`), or a dangling
+    /// `\` at the end of a component (so `\/` is an error).
+    pub fn new(pattern: &str) -> Result<Pattern, String> {
+        if !pattern.starts_with('/') {
+            return Err(format!("glob pattern {pattern:?} is not absolute"));
+        }
+        let comps = pattern
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .map(parse_component)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("invalid glob pattern {pattern:?}: {e}"))?;
+        let literals: Vec<String> = comps.iter().map_while(Component::literal).collect();
+        let tail_start = comps.len()
+            - comps
+                .iter()
+                .rev()
+                .take_while(|c| **c == Component::DoubleStar)
+                .count();
+        Ok(Pattern {
+            source: pattern.to_string(),
+            literal_len: literals.len(),
+            tail_start,
+            prefix: format!("/{}", literals.join("/")),
+            comps,
+        })
+    }
+
+    /// The pattern text as given to [`Pattern::new`].
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// True if the pattern has no glob syntax once escapes are resolved.
+    pub fn is_literal(&self) -> bool {
+        self.literal_len == self.comps.len()
+    }
+
+    /// Whole-path match. `path` must be absolute; empty components are
+    /// ignored (`/a//b/` is `/a/b`).
+    pub fn matches(&self, path: &str) -> bool {
+        if !path.starts_with('/') {
+            return false;
+        }
+        let mut states = self.start_states(0);
+        for name in path.split('/').filter(|c| !c.is_empty()) {
+            states = self.step(&states, name);
+            if !states.contains(&true) {
+                return false;
+            }
+        }
+        states[self.comps.len()]
+    }
+
+    /// The longest leading run of literal components, as a directory path
+    /// with escapes resolved: `/home/u/proj` for `/home/u/proj/**/.env`,
+    /// `/` for `/*/x`, and the whole path for a literal pattern.
+    pub fn literal_prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// States after having consumed `pos` components: `pos` plus everything
+    /// reachable through `**` matching nothing.
+    fn start_states(&self, pos: usize) -> Vec<bool> {
+        let mut states = vec![false; self.comps.len() + 1];
+        states[pos] = true;
+        self.close(&mut states);
+        states
+    }
+
+    /// Adds the states reachable by letting `**` match zero components.
+    fn close(&self, states: &mut [bool]) {
+        for i in 0..self.comps.len() {
+            if states[i] && self.comps[i] == Component::DoubleStar {
+                states[i + 1] = true;
+            }
+        }
+    }
+
+    /// Consumes one path component.
+    fn step(&self, states: &[bool], name: &str) -> Vec<bool> {
+        let mut next = vec![false; states.len()];
+        for (i, comp) in self.comps.iter().enumerate() {
+            if !states[i] {
+                continue;
+            }
+            match comp {
+                Component::DoubleStar => next[i] = true,
+                Component::Segment(tokens) => {
+                    if match_segment(tokens, name) {
+                        next[i + 1] = true;
+                    }
+                }
+            }
+        }
+        self.close(&mut next);
+        next
+    }
+}
+
+/// Parses one non-empty component of a pattern.
+fn parse_component(s: &str) -> Result<Component, String> {
+    if s == "**" {
+        return Ok(Component::DoubleStar);
+    }
+    let mut tokens = Vec::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        tokens.push(match c {
+            '\\' => Token::Lit(
+                chars
+                    .next()
+                    .ok_or("dangling '\\' (a '/' cannot be escaped)")?,
+            ),
+            '*' if chars.peek() == Some(&'*') => {
+                return Err(format!("'**' must be a whole path component in {s:?}"));
+            }
+            '*' => Token::Star,
+            '?' => Token::Any,
+            '[' => parse_class(&mut chars).map_err(|e| format!("{e} in {s:?}"))?,
+            c => Token::Lit(c),
+        });
+    }
+    Ok(Component::Segment(tokens))
+}
+
+/// Parses a character class; the opening `[` has been consumed.
+fn parse_class(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<Token, String> {
+    const UNCLOSED: &str = "unclosed or empty character class";
+    let negated = chars.next_if(|&c| c == '!' || c == '^').is_some();
+    let mut ranges = Vec::new();
+    fn one(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<char, &'static str> {
+        match chars.next() {
+            Some('\\') => chars.next().ok_or(UNCLOSED),
+            other => other.ok_or(UNCLOSED),
+        }
+    }
+    loop {
+        if !ranges.is_empty() && chars.next_if_eq(&']').is_some() {
+            return Ok(Token::Class { negated, ranges });
+        }
+        let lo = one(chars)?;
+        let mut ahead = chars.clone();
+        let hi = if ahead.next() == Some('-') && !matches!(ahead.next(), None | Some(']')) {
+            chars.next();
+            one(chars)?
+        } else {
+            lo
+        };
+        if lo > hi {
+            return Err(format!("invalid range '{lo}-{hi}'"));
+        }
+        ranges.push((lo, hi));
+    }
+}
+
+/// Matches one path component against a token list. Classic two-pointer
+/// wildcard matching: on a mismatch, retry from the most recent `*` with
+/// that star absorbing one more character.
+fn match_segment(tokens: &[Token], name: &str) -> bool {
+    let (mut t, mut n) = (0, 0); // token index, byte offset into name
+    let mut star: Option<(usize, usize)> = None; // (token after star, offset)
+    loop {
+        let c = name[n..].chars().next();
+        match (tokens.get(t), c) {
+            (Some(Token::Star), _) => {
+                t += 1;
+                star = Some((t, n));
+                continue;
+            }
+            (Some(tok), Some(c)) if tok.matches_char(c) => {
+                t += 1;
+                n += c.len_utf8();
+                continue;
+            }
+            (None, None) => return true,
+            _ => {}
+        }
+        match star {
+            Some((st, sn)) if sn < name.len() => {
+                let sn = sn + name[sn..].chars().next().map_or(0, char::len_utf8);
+                star = Some((st, sn));
+                (t, n) = (st, sn);
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// Bounds for [`expand`].
+#[derive(Debug, Clone)]
+pub struct ExpandLimits {
+    /// Maximum depth of matched paths, in components below the literal
+    /// prefix; directories at this depth are not read.
+    pub max_depth: usize,
+    /// Maximum number of directory entries examined in total.
+    pub max_entries: usize,
+    /// Directory names never descended into during the walk (they can still
+    /// be matched themselves). Not applied to the literal prefix.
+    pub skip_dir_names: &'static [&'static str],
+}
+
+impl Default for ExpandLimits {
+    /// `max_depth` 8, `max_entries` 50 000, skipping `node_modules`
+    /// (`.git` stays walkable so that `.git/hooks` can be matched).
+    fn default() -> Self {
+        ExpandLimits {
+            max_depth: 8,
+            max_entries: 50_000,
+            skip_dir_names: &["node_modules"],
+        }
+    }
+}
+
+/// Result of [`expand`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expansion {
+    /// Matching paths, sorted and deduplicated.
+    pub paths: Vec<PathBuf>,
+    /// True if `max_depth` or `max_entries` cut the walk short, so matches
+    /// may be missing.
+    pub truncated: bool,
+}
+
+/// Expands a pattern to the existing paths it matches (files, directories,
+/// and symlinks themselves), sorted and deduplicated.
+///
+/// * A literal pattern yields the path itself if it exists
+///   (`symlink_metadata`), else nothing.
+/// * A matched directory whose whole subtree would match as well (the rest
+///   of the pattern is only `**`) is returned alone and not walked: the
+///   caller binds the whole directory. In particular `/literal/dir/**`
+///   yields just `/literal/dir` (if it exists) without any directory read.
+/// * Otherwise the walk starts at [`Pattern::literal_prefix`] (symlinks in
+///   the prefix are resolved by the OS as usual). Below it symlinks are
+///   candidates but never descended, directories named in
+///   `skip_dir_names` are not descended, unreadable directories and
+///   non-UTF-8 names are skipped silently, and a directory is read only if
+///   the pattern can still match something below it.
+/// * `truncated` is set when a directory that could hold matches sat at
+///   `max_depth`, or when more than `max_entries` entries would have been
+///   examined.
+pub fn expand(pattern: &Pattern, limits: &ExpandLimits) -> Expansion {
+    let mut walker = Walker {
+        pattern,
+        limits,
+        examined: 0,
+        out: Expansion::default(),
+    };
+    let prefix = pattern.literal_prefix();
+    if pattern.literal_len >= pattern.tail_start {
+        if fs::symlink_metadata(prefix).is_ok() {
+            walker.out.paths.push(PathBuf::from(prefix));
+        }
+    } else {
+        walker.walk(prefix, &pattern.start_states(pattern.literal_len), 0);
+    }
+    let mut out = walker.out;
+    out.paths.sort();
+    out.paths.dedup();
+    out
+}
+
+struct Walker<'a> {
+    pattern: &'a Pattern,
+    limits: &'a ExpandLimits,
+    examined: usize,
+    out: Expansion,
+}
+
+impl Walker<'_> {
+    /// Reads `dir` (at `depth` below the prefix), whose path has brought
+    /// the pattern into `states`.
+    fn walk(&mut self, dir: &str, states: &[bool], depth: usize) {
+        if depth >= self.limits.max_depth {
+            self.out.truncated = true;
+            return;
+        }
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        let end = self.pattern.comps.len();
+        for entry in entries {
+            if self.examined >= self.limits.max_entries {
+                self.out.truncated = true;
+                return;
+            }
+            self.examined += 1;
+            let Ok(entry) = entry else { continue };
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let next = self.pattern.step(states, name);
+            if !next.contains(&true) {
+                continue;
+            }
+            let path = if dir.ends_with('/') {
+                format!("{dir}{name}")
+            } else {
+                format!("{dir}/{name}")
+            };
+            if next[end] {
+                self.out.paths.push(PathBuf::from(&path));
+            }
+            let covered = next[self.pattern.tail_start..end].contains(&true);
+            let pending = next[..end].contains(&true);
+            // DirEntry::file_type does not follow symlinks.
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if pending && !covered && is_dir && !self.limits.skip_dir_names.contains(&name) {
+                self.walk(&path, &next, depth + 1);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    #[test]
+    fn has_glob_detects_syntax() {
+        assert!(has_glob("/a/*"));
+        assert!(has_glob("/a/?"));
+        assert!(has_glob("/a/[b]"));
+        assert!(!has_glob("/a/{b,c}"));
+        assert!(!has_glob("/home/u/.ssh"));
+        let weird = "/a[1]/*?\\b{c}";
+        let p = Pattern::new(&escape(weird)).unwrap();
+        assert!(p.is_literal() && p.matches(weird) && !p.matches("/a1/x?\\b{c}"));
+        assert_eq!(p.literal_prefix(), weird);
+    }
+
+    #[test]
+    fn matches_table() {
+        let cases: &[(&str, &str, bool)] = &[
+            // literal
+            ("/a/b", "/a/b", true),
+            ("/a/b", "/a/b/c", false),
+            ("/a/b", "/a", false),
+            ("/a/B", "/a/b", false),
+            ("/", "/", true),
+            ("/", "/a", false),
+            // normalisation; relative paths never match
+            ("//a//b/", "/a/b", true),
+            ("/a/b", "/a//b/", true),
+            ("/a/b", "a/b", false),
+            // star
+            ("/a/*", "/a/b", true),
+            ("/a/*", "/a", false),
+            ("/a/*", "/a/", false),
+            ("/a/*", "/a/b/c", false),
+            ("/a/b*", "/a/b", true),
+            ("/a/*.pem", "/a/.x.pem", true),
+            ("/a/*.pem", "/a/x.pem.bak", false),
+            ("/h/*", "/h/.ssh", true),
+            ("/h/*/x", "/h/a/b/x", false),
+            ("/home/u/.ssh/id_*", "/home/u/.ssh/id_rsa.pub", true),
+            ("/home/u/.ssh/id_*", "/home/u/.ssh/known_hosts", false),
+            ("/a/*b*c", "/a/xbybzc", true),
+            ("/a/*b*c", "/a/xbybzcd", false),
+            // question mark, character-wise
+            ("/a/?", "/a/é", true),
+            ("/a/??", "/a/日本", true),
+            ("/a/?", "/a/ab", false),
+            ("/a/x?", "/a/x", false),
+            // classes
+            ("/a/[abc]", "/a/b", true),
+            ("/a/[abc]", "/a/d", false),
+            ("/a/[a-z]x", "/a/qx", true),
+            ("/a/[a-z]", "/a/Q", false),
+            ("/a/[!a-z]", "/a/Q", true),
+            ("/a/[!a-z]", "/a/q", false),
+            ("/a/[^a-z]", "/a/1", true),
+            ("/a/[^a-z]", "/a/z", false),
+            ("/a/[]a]", "/a/]", true),
+            ("/a/[]a]", "/a/a", true),
+            ("/a/[]a]", "/a/b", false),
+            ("/a/[!]]", "/a/]", false),
+            ("/a/[!]]", "/a/x", true),
+            ("/a/[-a]", "/a/-", true),
+            ("/a/[a-]", "/a/-", true),
+            ("/a/[a-]", "/a/b", false),
+            ("/a/[\\]]", "/a/]", true),
+            ("/a/[é-ë]", "/a/ê", true),
+            ("/build-[0-9]", "/build-7", true),
+            ("/build-[0-9]", "/build-10", false),
+            // double star
+            ("/a/**/b", "/a/b", true),
+            ("/a/**/b", "/a/x/b", true),
+            ("/a/**/b", "/a/x/y/b", true),
+            ("/a/**/b", "/a/x/y/c", false),
+            ("/a/**/b", "/a/xb", false),
+            ("/a/**", "/a", true),
+            ("/a/**", "/a/x/y", true),
+            ("/a/**", "/ab", false),
+            ("/**", "/", true),
+            ("/**/.env", "/.env", true),
+            ("/**/.env", "/p/q/.env", true),
+            ("/**/.env", "/p/q/.envx", false),
+            ("/**/*.pem", "/k/.x.pem", true),
+            ("/a/**/b/**/c", "/a/b/c", true),
+            ("/a/**/b/**/c", "/a/x/b/y/z/c", true),
+            ("/a/**/b/**/c", "/a/x/c", false),
+            ("/a/**/**/b", "/a/b", true),
+            ("/p/**/.git/hooks", "/p/x/.git/hooks", true),
+            // escapes and literal braces
+            ("/a/\\*", "/a/*", true),
+            ("/a/\\*", "/a/b", false),
+            ("/a/\\?", "/a/?", true),
+            ("/a/\\[x]", "/a/[x]", true),
+            ("/a/b\\\\c", "/a/b\\c", true),
+            ("/a/\\**", "/a/*xyz", true),
+            ("/a/{b,c}", "/a/{b,c}", true),
+            ("/a/{b,c}", "/a/b", false),
+        ];
+        for &(pattern, path, want) in cases {
+            let p = Pattern::new(pattern).unwrap();
+            assert_eq!(p.matches(path), want, "{pattern:?} vs {path:?}");
+        }
+    }
+
+    #[test]
+    fn new_errors() {
+        let bad = [
+            "", "a/b", "./a", "/a/[abc", "/a/[]", "/a/[!]", "/a/[a-", "/a**b", "/**x", "/x**",
+            "/a/***", "/a\\", "/a\\/b", "/a/[z-a]", "/a/[a/b]",
+        ];
+        for pattern in bad {
+            assert!(Pattern::new(pattern).is_err(), "{pattern:?} should fail");
+        }
+        for pattern in ["/", "/a/[]]", "/a/\\**", "/**", "/a/**/**"] {
+            assert!(Pattern::new(pattern).is_ok(), "{pattern:?} should parse");
+        }
+    }
+
+    #[test]
+    fn literal_prefix_table() {
+        let cases = [
+            ("/home/u/proj/**/.env", "/home/u/proj"),
+            ("/*/x", "/"),
+            ("/**", "/"),
+            ("/a/b", "/a/b"),
+            ("/", "/"),
+            ("//a//b/", "/a/b"),
+            ("/a/\\*b/*", "/a/*b"),
+            ("/a/b[c]/d", "/a"),
+            ("/home/u/.ssh/id_*", "/home/u/.ssh"),
+        ];
+        for (pattern, want) in cases {
+            assert_eq!(
+                Pattern::new(pattern).unwrap().literal_prefix(),
+                want,
+                "{pattern:?}"
+            );
+        }
+        assert!(Pattern::new("/a/\\*").unwrap().is_literal());
+        assert!(!Pattern::new("/a/*").unwrap().is_literal());
+    }
+
+    #[test]
+    fn adversarial_inputs_are_fast() {
+        let start = Instant::now();
+        let pattern = format!("/{}x", "**/".repeat(30));
+        let p = Pattern::new(&pattern).unwrap();
+        let deep = "/a".repeat(40);
+        assert!(!p.matches(&format!("{deep}/y")));
+        assert!(p.matches(&format!("{deep}/x")));
+        let p = Pattern::new(&format!("/{}b", "*a".repeat(30))).unwrap();
+        assert!(!p.matches(&format!("/{}", "a".repeat(200))));
+        assert!(p.matches(&format!("/{}b", "a".repeat(200))));
+        assert!(start.elapsed().as_millis() < 500);
+    }
+
+    /// A unique temporary directory, removed on drop.
+    struct TempTree(PathBuf);
+
+    impl TempTree {
+        fn new(files: &[&str], dirs: &[&str]) -> TempTree {
+            static COUNTER: AtomicUsize = AtomicUsize::new(0);
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let root = std::env::temp_dir().join(format!("fence-glob-{}-{n}", std::process::id()));
+            let _ = fs::remove_dir_all(&root);
+            for d in dirs {
+                fs::create_dir_all(root.join(d)).unwrap();
+            }
+            for f in files {
+                let path = root.join(f);
+                fs::create_dir_all(path.parent().unwrap()).unwrap();
+                fs::write(path, b"x").unwrap();
+            }
+            TempTree(root)
+        }
+        fn root(&self) -> String {
+            self.0.to_str().unwrap().to_string()
+        }
+        /// Expands `root` + `rel`, returning paths relative to the root.
+        fn expand(&self, rel: &str, limits: &ExpandLimits) -> (Vec<String>, bool) {
+            let p = Pattern::new(&format!("{}{rel}", escape(&self.root()))).unwrap();
+            let e = expand(&p, limits);
+            let mut sorted = e.paths.clone();
+            sorted.sort();
+            assert_eq!(sorted, e.paths, "output must be sorted");
+            let rel = e.paths.iter().map(|p| {
+                let r = p.strip_prefix(&self.0).unwrap();
+                format!("/{}", r.to_str().unwrap())
+                    .trim_end_matches('/')
+                    .to_string()
+            });
+            (rel.collect(), e.truncated)
+        }
+    }
+
+    impl Drop for TempTree {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn expand_tree() {
+        let tree = TempTree::new(
+            &[
+                ".env",
+                "a/.env",
+                "a/b/.env",
+                "a/b/c/deep.txt",
+                "node_modules/.env",
+                ".git/hooks/pre-commit",
+                "dir/x/y",
+                "f.pem",
+                ".x.pem",
+            ],
+            &["empty"],
+        );
+        std::os::unix::fs::symlink(tree.0.join("a"), tree.0.join("link")).unwrap();
+        let d = ExpandLimits::default();
+        let env = (
+            vec!["/.env".into(), "/a/.env".into(), "/a/b/.env".into()],
+            false,
+        );
+        assert_eq!(tree.expand("/**/.env", &d), env);
+        assert_eq!(tree.expand("/*/.env", &d).0, ["/a/.env"]);
+        let top = [
+            "/.env",
+            "/.git",
+            "/.x.pem",
+            "/a",
+            "/dir",
+            "/empty",
+            "/f.pem",
+            "/link",
+            "/node_modules",
+        ];
+        assert_eq!(
+            tree.expand("/*", &d),
+            (top.map(String::from).to_vec(), false)
+        );
+        // Every match is covered by `**`, so nothing below is walked.
+        assert_eq!(tree.expand("/*/**", &d).0, top);
+        assert_eq!(tree.expand("/**/*.pem", &d).0, ["/.x.pem", "/f.pem"]);
+        assert_eq!(tree.expand("/**/hooks", &d).0, ["/.git/hooks"]);
+        // The symlink is a match but is not descended.
+        assert_eq!(tree.expand("/l*", &d).0, ["/link"]);
+        assert!(tree.expand("/l*/.env", &d).0.is_empty());
+        assert_eq!(tree.expand("/link", &d).0, ["/link"]);
+        // `dir/**` is the directory alone; literal patterns need existence.
+        assert_eq!(tree.expand("/dir/**", &d).0, ["/dir"]);
+        assert_eq!(tree.expand("/a/.env", &d).0, ["/a/.env"]);
+        assert!(tree.expand("/a/missing", &d).0.is_empty());
+        assert!(tree.expand("/nope/**", &d).0.is_empty());
+        assert_eq!(tree.expand("/nope/**/x", &d), (vec![], false));
+        // Limits.
+        let depth = |max_depth| ExpandLimits {
+            max_depth,
+            ..ExpandLimits::default()
+        };
+        assert_eq!(
+            tree.expand("/**/.env", &depth(1)),
+            (vec!["/.env".into()], true)
+        );
+        assert_eq!(tree.expand("/**/.env", &depth(2)).0, ["/.env", "/a/.env"]);
+        assert!(tree.expand("/**/.env", &depth(2)).1);
+        assert_eq!(
+            tree.expand("/*/.env", &depth(2)),
+            (vec!["/a/.env".into()], false)
+        );
+        let few = ExpandLimits {
+            max_entries: 3,
+            ..ExpandLimits::default()
+        };
+        // `/**` covers the root itself: no walk, so no truncation.
+        assert_eq!(tree.expand("/**", &few), (vec!["".into()], false));
+        let (paths, truncated) = tree.expand("/**/*", &few);
+        assert!(truncated && paths.len() <= 3, "{paths:?}");
+    }
+
+    #[test]
+    fn expand_prunes_unmatchable_directories() {
+        let files: Vec<String> = (0..5)
+            .flat_map(|i| [format!("p/x/c/{i}"), format!("p/y/c/{i}")])
+            .collect();
+        let files: Vec<&str> = files.iter().map(String::as_str).collect();
+        let tree = TempTree::new(&files, &[]);
+        // p has 2 entries, x and y one each: exactly 4 entries to examine.
+        let limits = ExpandLimits {
+            max_entries: 4,
+            ..ExpandLimits::default()
+        };
+        let want = (vec!["/p/x/c".into(), "/p/y/c".into()], false);
+        assert_eq!(tree.expand("/p/*/c", &limits), want);
+        assert!(tree.expand("/p/*/c/*", &limits).1);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn expand_skips_non_utf8_names() {
+        use std::os::unix::ffi::OsStrExt;
+        let tree = TempTree::new(&["ok"], &[]);
+        let bad = tree.0.join(std::ffi::OsStr::from_bytes(b"bad\xff"));
+        if fs::write(bad, b"x").is_err() {
+            return; // filesystem refuses non-UTF-8 names
+        }
+        assert_eq!(tree.expand("/*", &ExpandLimits::default()).0, ["/ok"]);
+    }
+}

@@ -1,0 +1,311 @@
+//! Policy compilation: a resolved [`Config`] plus the host's facts → concrete, canonical
+//! paths and decisions that a platform backend turns into a sandbox.
+
+pub mod dangerous;
+pub mod glob;
+pub mod paths;
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::config::types::DeviceMode;
+use crate::error::Result;
+use crate::host_env::HostEnv;
+
+/// System paths readable under `defaultDenyRead` (unless `strictDenyRead`).
+const SYSTEM_READ_PATHS: &[&str] = &[
+    "/bin", "/sbin", "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/run", "/sys",
+    "/nix", "/snap",
+];
+
+/// Per-user toolchain directories readable under `defaultDenyRead` (unless strict).
+const HOME_TOOL_PATHS: &[&str] = &[
+    ".nvm",
+    ".fnm",
+    ".volta",
+    ".pyenv",
+    ".rbenv",
+    ".cargo/bin",
+    ".rustup",
+    "go/bin",
+    ".local/bin",
+    "bin",
+    ".bun/bin",
+    ".deno/bin",
+];
+
+/// A path with its kind, for rules whose mount depends on it (masks).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Target {
+    pub path: PathBuf,
+    pub is_dir: bool,
+}
+
+/// The compiled filesystem and device policy. All paths are absolute, canonical and existed
+/// when the policy was compiled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Hide everything except `read` (and `write`).
+    pub default_deny_read: bool,
+    /// Readable roots when `default_deny_read` (system paths unless strict, allowRead,
+    /// allowExecute).
+    pub read: Vec<PathBuf>,
+    /// Top-level system symlinks to recreate under defaultDenyRead (`/bin -> usr/bin` on
+    /// merged-/usr systems), as (link, target as written).
+    pub read_symlinks: Vec<(PathBuf, PathBuf)>,
+    /// Writable roots (`allowWrite`), minus `/tmp` which is `tmp_shared`.
+    pub write: Vec<PathBuf>,
+    /// The host `/tmp` is shared read-write instead of a private tmpfs.
+    pub tmp_shared: bool,
+    /// Read-only even inside writable roots (`denyWrite` and the mandatory protections).
+    pub deny_write: Vec<PathBuf>,
+    /// Masked: empty and read-only (`denyRead`).
+    pub deny_read: Vec<Target>,
+    /// `devices.mode: host`: the host's `/dev`.
+    pub host_devices: bool,
+    /// Extra device nodes (`devices.allow`).
+    pub devices: Vec<PathBuf>,
+    /// The working directory the command starts in.
+    pub cwd: PathBuf,
+    /// Explanations for `--debug`: entries skipped and why.
+    pub notes: Vec<String>,
+    /// Warnings that are always shown (deny patterns whose expansion was cut short).
+    pub warnings: Vec<String>,
+}
+
+/// Compiles `cfg` against the host.
+pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
+    let fs = &cfg.filesystem;
+    let mut policy = Policy {
+        default_deny_read: fs.default_deny_read || fs.strict_deny_read,
+        host_devices: cfg.devices.mode == Some(DeviceMode::Host),
+        cwd: host.cwd.clone(),
+        ..Policy::default()
+    };
+
+    let write = resolve(&mut policy, "filesystem.allowWrite", &fs.allow_write, host)?;
+    for path in write {
+        if path == Path::new("/tmp") {
+            policy.tmp_shared = true;
+        } else if path.starts_with("/proc") || path.starts_with("/dev") {
+            policy.notes.push(format!(
+                "filesystem.allowWrite: {} skipped: /proc is never writable, and devices are \
+                 granted with devices.allow (/dev/shm is already private and writable)",
+                path.display()
+            ));
+        } else {
+            policy.write.push(path);
+        }
+    }
+
+    let mut deny_write = resolve(&mut policy, "filesystem.denyWrite", &fs.deny_write, host)?;
+    deny_write.extend(mandatory_protections(&policy, host, fs.allow_git_config));
+    deny_write.sort();
+    deny_write.dedup();
+    policy.deny_write = deny_write;
+
+    let deny_read = resolve(&mut policy, "filesystem.denyRead", &fs.deny_read, host)?;
+    policy.deny_read = deny_read
+        .into_iter()
+        .map(|path| Target {
+            is_dir: path.is_dir(),
+            path,
+        })
+        .collect();
+
+    if policy.default_deny_read {
+        let mut read: Vec<String> = Vec::new();
+        if !fs.strict_deny_read {
+            read.extend(SYSTEM_READ_PATHS.iter().map(|p| p.to_string()));
+            policy.read_symlinks = SYSTEM_READ_PATHS
+                .iter()
+                .filter_map(|p| Some((PathBuf::from(p), std::fs::read_link(p).ok()?)))
+                .collect();
+            read.extend(HOME_TOOL_PATHS.iter().map(|p| format!("~/{p}")));
+        }
+        if fs.wsl_interop == Some(true) {
+            read.push("/init".into());
+        }
+        let mut paths = resolve_quiet(&read, host);
+        paths.extend(resolve(
+            &mut policy,
+            "filesystem.allowRead",
+            &fs.allow_read,
+            host,
+        )?);
+        paths.extend(resolve(
+            &mut policy,
+            "filesystem.allowExecute",
+            &fs.allow_execute,
+            host,
+        )?);
+        paths.retain(|p| !p.starts_with("/proc") && !p.starts_with("/dev"));
+        paths.sort();
+        paths.dedup();
+        policy.read = paths;
+    }
+
+    policy.devices = resolve(&mut policy, "devices.allow", &cfg.devices.allow, host)?
+        .into_iter()
+        .filter(|p| p.starts_with("/dev/"))
+        .collect();
+    Ok(policy)
+}
+
+fn resolve(
+    policy: &mut Policy,
+    key: &str,
+    entries: &[String],
+    host: &HostEnv,
+) -> Result<Vec<PathBuf>> {
+    let r = paths::resolve(key, entries, host)?;
+    policy.notes.extend(r.notes);
+    let is_deny = key.contains("deny");
+    for pattern in r.truncated {
+        let msg = format!(
+            "{key}: expanding {pattern:?} stopped at a depth or size limit; deeper matches are not covered"
+        );
+        if is_deny {
+            policy.warnings.push(msg)
+        } else {
+            policy.notes.push(msg)
+        }
+    }
+    Ok(r.paths)
+}
+
+/// Default read paths: missing ones are expected and not worth a note.
+fn resolve_quiet(entries: &[String], host: &HostEnv) -> Vec<PathBuf> {
+    paths::resolve("", entries, host)
+        .map(|r| r.paths)
+        .unwrap_or_default()
+}
+
+/// The mandatory protected paths that matter: those inside a writable root. Elsewhere the
+/// host is read-only already.
+fn mandatory_protections(policy: &Policy, host: &HostEnv, allow_git_config: bool) -> Vec<PathBuf> {
+    let mut writable: Vec<&Path> = policy.write.iter().map(PathBuf::as_path).collect();
+    if policy.tmp_shared {
+        writable.push(Path::new("/tmp"));
+    }
+    if writable.is_empty() {
+        return Vec::new();
+    }
+    let is_writable = |p: &Path| writable.iter().any(|w| p.starts_with(w));
+    let mut roots: Vec<&Path> = writable.clone();
+    roots.push(&host.cwd);
+    if let Some(home) = &host.home {
+        roots.push(home);
+    }
+    let walk_root = is_writable(&host.cwd).then_some(host.cwd.as_path());
+    dangerous::find(&roots, walk_root, allow_git_config)
+        .into_iter()
+        .filter_map(|p| std::fs::canonicalize(&p).ok())
+        .filter(|p| is_writable(p))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct TempTree(PathBuf);
+    impl TempTree {
+        fn new(name: &str) -> TempTree {
+            let root =
+                std::env::temp_dir().join(format!("fence-policy-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(&root).unwrap();
+            TempTree(std::fs::canonicalize(&root).unwrap())
+        }
+    }
+    impl Drop for TempTree {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn config(json: &str) -> Config {
+        crate::config::parse_text(json, "test").unwrap()
+    }
+
+    #[test]
+    fn compiles_writes_denies_and_protections() {
+        let t = TempTree::new("compile");
+        let ws = t.0.join("ws");
+        for d in ["ws/.git/hooks", "ws/secret", "home"] {
+            std::fs::create_dir_all(t.0.join(d)).unwrap();
+        }
+        for f in ["ws/.git/config", "ws/.bashrc", "ws/.env", "home/.bashrc"] {
+            std::fs::write(t.0.join(f), "").unwrap();
+        }
+        let host = HostEnv::new(ws.clone(), Some(t.0.join("home").into()), None, None);
+        let cfg = config(
+            r#"{"filesystem": {"allowWrite": [".", "/dev/shm"],
+            "denyWrite": ["**/.env"], "denyRead": ["secret", "nothing-here"]}}"#,
+        );
+        let p = compile(&cfg, &host).unwrap();
+        assert_eq!(p.write, vec![ws.clone()]);
+        assert!(!p.tmp_shared);
+        assert_eq!(
+            p.deny_write,
+            vec![
+                ws.join(".bashrc"),
+                ws.join(".env"),
+                ws.join(".git/config"),
+                ws.join(".git/hooks")
+            ],
+            "home/.bashrc is outside every writable root, so it needs no extra mount"
+        );
+        assert_eq!(
+            p.deny_read,
+            vec![Target {
+                path: ws.join("secret"),
+                is_dir: true
+            }]
+        );
+        assert!(
+            p.notes.iter().any(|n| n.contains("nothing-here")),
+            "{:?}",
+            p.notes
+        );
+        assert!(
+            p.notes.iter().any(|n| n.contains("/dev/shm")),
+            "{:?}",
+            p.notes
+        );
+
+        let with_git = config(r#"{"filesystem": {"allowWrite": ["."], "allowGitConfig": true}}"#);
+        let p = compile(&with_git, &host).unwrap();
+        let shared_tmp = compile(
+            &config(r#"{"filesystem": {"allowWrite": ["/tmp"]}}"#),
+            &host,
+        )
+        .unwrap();
+        assert!(shared_tmp.tmp_shared && shared_tmp.write.is_empty());
+        assert!(!p.deny_write.contains(&ws.join(".git/config")));
+        assert!(p.deny_write.contains(&ws.join(".git/hooks")));
+    }
+
+    #[test]
+    fn default_deny_read_lists_readable_roots() {
+        let t = TempTree::new("ddr");
+        let host = HostEnv::new(t.0.clone(), None, None, None);
+        let p = compile(
+            &config(r#"{"filesystem": {"defaultDenyRead": true, "allowRead": ["."]}}"#),
+            &host,
+        )
+        .unwrap();
+        assert!(p.default_deny_read);
+        assert!(p.read.contains(&PathBuf::from("/usr")));
+        assert!(p.read.contains(&t.0), "{:?} {:?}", p.read, p.notes);
+        let p = compile(
+            &config(r#"{"filesystem": {"strictDenyRead": true, "allowRead": ["."]}}"#),
+            &host,
+        )
+        .unwrap();
+        assert_eq!(p.read, vec![t.0.clone()]);
+        let p = compile(&Config::default(), &host).unwrap();
+        assert!(!p.default_deny_read && p.read.is_empty() && p.write.is_empty());
+    }
+}

@@ -1,0 +1,163 @@
+//! One fence run: resolve the config, compile the policy, run the command in the sandbox.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::cli::{CommandSpec, RunRequest, ShellChoice};
+use crate::config;
+use crate::error::{Error, Result};
+use crate::host_env::HostEnv;
+use crate::policy;
+
+/// How the sandboxed command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Exited(i32),
+    Signaled(i32),
+}
+
+static DEBUG: AtomicBool = AtomicBool::new(false);
+
+/// A `--debug` line on stderr.
+pub fn debug(msg: &str) {
+    if DEBUG.load(Ordering::Relaxed) {
+        eprintln!("fence: debug: {msg}");
+    }
+}
+
+/// A warning line on stderr (always shown).
+pub fn warn(msg: &str) {
+    eprintln!("fence: warning: {msg}");
+}
+
+/// Runs the request; the outcome is the command's.
+pub fn execute(req: RunRequest) -> Result<Outcome> {
+    DEBUG.store(req.debug, Ordering::Relaxed);
+    let host = HostEnv::from_process()?;
+    let resolved = config::resolve(&req.config, &host)?;
+    for step in &resolved.chain {
+        debug(&format!("config: {step}"));
+    }
+    let policy = policy::compile(&resolved.config, &host)?;
+    for note in &policy.notes {
+        debug(note);
+    }
+    for warning in &policy.warnings {
+        warn(warning);
+    }
+    if req.monitor {
+        eprintln!(
+            "fence: monitor: this build has no network access to report on and cannot observe \
+             filesystem denials (they fail with EROFS/EACCES in the command itself)"
+        );
+    }
+    let argv = command_argv(&req.command)?;
+    let (env, removed) = crate::environment::sandbox_env(std::env::vars_os());
+    if !removed.is_empty() {
+        debug(&format!(
+            "removed from the environment: {}",
+            removed.join(", ")
+        ));
+    }
+    run_platform(&policy, &argv, env, req.debug)
+}
+
+#[cfg(target_os = "linux")]
+fn run_platform(
+    p: &policy::Policy,
+    argv: &[OsString],
+    env: Vec<(OsString, OsString)>,
+    debug: bool,
+) -> Result<Outcome> {
+    crate::linux::run(p, argv, env, debug)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn run_platform(
+    _: &policy::Policy,
+    _: &[OsString],
+    _: Vec<(OsString, OsString)>,
+    _: bool,
+) -> Result<Outcome> {
+    Err(Error::Setup(
+        "this platform is not supported yet: fence currently sandboxes on Linux only".into(),
+    ))
+}
+
+/// The argv to execute inside the sandbox.
+pub fn command_argv(spec: &CommandSpec) -> Result<Vec<OsString>> {
+    match spec {
+        CommandSpec::Argv(argv) => Ok(argv.clone()),
+        CommandSpec::Shell {
+            script,
+            args,
+            shell,
+        } => {
+            let shell = resolve_shell(shell, std::env::var_os("SHELL"))?;
+            let mut argv = vec![shell.into_os_string(), "-c".into(), script.clone()];
+            argv.extend(args.iter().cloned());
+            Ok(argv)
+        }
+    }
+}
+
+/// The shell binary for `-c`. `$SHELL` and explicit paths must be absolute executables.
+pub fn resolve_shell(choice: &ShellChoice, shell_var: Option<OsString>) -> Result<PathBuf> {
+    let path = match choice {
+        ShellChoice::Sh => return Ok(PathBuf::from("/bin/sh")),
+        ShellChoice::User => match shell_var.filter(|s| !s.is_empty()) {
+            Some(s) => PathBuf::from(s),
+            None => return Err(Error::Usage("--shell user: $SHELL is not set".into())),
+        },
+        ShellChoice::Path(p) => p.clone(),
+    };
+    if !path.is_absolute() {
+        return Err(Error::Usage(format!(
+            "--shell: {} is not an absolute path",
+            path.display()
+        )));
+    }
+    if !is_executable_file(&path) {
+        return Err(Error::Usage(format!(
+            "--shell: {} is not an executable file",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+fn is_executable_file(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_selection() {
+        assert_eq!(
+            resolve_shell(&ShellChoice::Sh, None).unwrap(),
+            PathBuf::from("/bin/sh")
+        );
+        assert_eq!(
+            resolve_shell(&ShellChoice::User, Some("/bin/sh".into())).unwrap(),
+            PathBuf::from("/bin/sh")
+        );
+        assert!(resolve_shell(&ShellChoice::User, None).is_err());
+        assert!(resolve_shell(&ShellChoice::User, Some("bash".into())).is_err());
+        assert!(resolve_shell(&ShellChoice::Path("/etc/passwd".into()), None).is_err());
+        let argv = command_argv(&CommandSpec::Shell {
+            script: "echo $0 $1".into(),
+            args: vec!["a".into(), "b".into()],
+            shell: ShellChoice::Sh,
+        })
+        .unwrap();
+        assert_eq!(
+            argv,
+            ["/bin/sh", "-c", "echo $0 $1", "a", "b"].map(OsString::from)
+        );
+    }
+}
