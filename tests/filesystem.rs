@@ -1,0 +1,318 @@
+//! The filesystem sandbox, checked from the host side.
+
+mod util;
+
+use std::path::Path;
+use util::{Sandbox, User};
+
+const WS_WRITE: &str = r#"{"filesystem": {"allowWrite": ["."]}}"#;
+
+fn write_in_allowed_workspace(user: User) {
+    let sb = Sandbox::new(user);
+    let cfg = sb.config("fence.json", WS_WRITE);
+    sb.fence()
+        .sh(
+            &cfg,
+            "echo hello > out.txt && mkdir -p d/e && echo x > d/e/f",
+        )
+        .run()
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(sb.ws.join("out.txt")).unwrap(),
+        "hello\n"
+    );
+    assert!(sb.ws.join("d/e/f").is_file());
+}
+
+fn write_outside_allowed_paths_fails(user: User) {
+    let sb = Sandbox::new(user);
+    let outside = sb.root.join("outside");
+    sb.mkdir(&outside);
+    let cfg = sb.config("fence.json", WS_WRITE);
+    let target = outside.join("x.txt");
+    let r = sb
+        .fence()
+        .sh(&cfg, &format!("echo pwned > {}", target.display()))
+        .run();
+    r.failed().stderr_has("Read-only file system");
+    assert!(!target.exists(), "nothing may appear on the host");
+}
+
+fn default_config_writes_nothing(user: User) {
+    let sb = Sandbox::new(user);
+    let r = sb.fence().args(["-c", "touch new-file"]).run();
+    r.failed().stderr_has("Read-only file system");
+    assert!(!sb.ws.join("new-file").exists());
+}
+
+fn etc_and_home_are_read_only(user: User) {
+    let sb = Sandbox::new(user);
+    let cfg = sb.config("fence.json", WS_WRITE);
+    let marker = format!("fence-test-{}", std::process::id());
+    sb.fence()
+        .sh(&cfg, &format!("touch /etc/{marker}"))
+        .run()
+        .failed();
+    assert!(!Path::new("/etc").join(&marker).exists());
+    sb.fence()
+        .sh(&cfg, &format!("touch \"$HOME/{marker}\""))
+        .run()
+        .failed();
+    assert!(!sb.home.join(&marker).exists());
+}
+
+fn protected_files_stay_read_only_in_writable_workspace(user: User) {
+    let sb = Sandbox::new(user);
+    sb.write(&sb.ws.join(".bashrc"), "original\n");
+    sb.write(&sb.ws.join(".git/hooks/pre-commit.sample"), "sample\n");
+    sb.write(&sb.ws.join(".git/config"), "[core]\n");
+    sb.write(&sb.ws.join("sub/.git/hooks/x"), "");
+    let cfg = sb.config("fence.json", WS_WRITE);
+    let cases = [
+        "echo evil >> .bashrc",
+        "echo evil > .git/hooks/pre-commit",
+        "echo evil >> .git/config",
+        "echo evil > sub/.git/hooks/post-checkout",
+    ];
+    for script in cases {
+        sb.fence().sh(&cfg, script).run().failed();
+    }
+    assert_eq!(
+        std::fs::read_to_string(sb.ws.join(".bashrc")).unwrap(),
+        "original\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(sb.ws.join(".git/config")).unwrap(),
+        "[core]\n"
+    );
+    assert!(!sb.ws.join(".git/hooks/pre-commit").exists());
+    assert!(!sb.ws.join("sub/.git/hooks/post-checkout").exists());
+    // The rest of the workspace stays writable.
+    sb.fence().sh(&cfg, "echo ok > normal.txt").run().ok();
+}
+
+fn git_config_writable_only_with_allow_git_config(user: User) {
+    let sb = Sandbox::new(user);
+    sb.write(&sb.ws.join(".git/config"), "[core]\n");
+    let cfg = sb.config(
+        "fence.json",
+        r#"{"filesystem": {"allowWrite": ["."], "allowGitConfig": true}}"#,
+    );
+    sb.fence()
+        .sh(&cfg, "echo '[test]' >> .git/config")
+        .run()
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(sb.ws.join(".git/config")).unwrap(),
+        "[core]\n[test]\n"
+    );
+    sb.fence()
+        .sh(&cfg, "echo evil > .git/hooks/pre-commit")
+        .run()
+        .failed();
+}
+
+fn deny_read_hides_files_and_directories(user: User) {
+    let sb = Sandbox::new(user);
+    sb.write(&sb.home.join(".netrc"), "machine x password TOPSECRET1\n");
+    sb.write(&sb.ws.join("secrets/key.txt"), "TOPSECRET2\n");
+    let cfg = sb.config(
+        "fence.json",
+        r#"{"filesystem": {"allowWrite": ["."], "denyRead": ["~/.netrc", "secrets"]}}"#,
+    );
+    let r = sb
+        .fence()
+        .sh(
+            &cfg,
+            "cat ~/.netrc; cat secrets/key.txt; ls -A secrets; echo done",
+        )
+        .run();
+    r.ok().stdout_lacks("TOPSECRET").stdout_has("done");
+    // The masks are read-only too: nothing can be planted or overwritten through them.
+    sb.fence().sh(&cfg, "echo x > ~/.netrc").run().failed();
+    sb.fence().sh(&cfg, "echo x > secrets/new").run().failed();
+    assert_eq!(
+        std::fs::read_to_string(sb.ws.join("secrets/key.txt")).unwrap(),
+        "TOPSECRET2\n"
+    );
+    assert!(!sb.ws.join("secrets/new").exists());
+}
+
+fn masked_ancestor_beats_child_rule(user: User) {
+    let sb = Sandbox::new(user);
+    sb.write(&sb.ws.join("vault/inner/data.txt"), "TOPSECRET\n");
+    let cfg = sb.config(
+        "fence.json",
+        r#"{"filesystem": {"denyRead": ["vault"], "allowWrite": ["vault/inner"], "allowRead": ["vault/inner"]}}"#,
+    );
+    let r = sb
+        .fence()
+        .sh(
+            &cfg,
+            "cat vault/inner/data.txt; echo x > vault/inner/new; echo done",
+        )
+        .run();
+    r.ok().stdout_lacks("TOPSECRET").stdout_has("done");
+    assert!(!sb.ws.join("vault/inner/new").exists());
+}
+
+fn deny_write_beats_allow_write(user: User) {
+    let sb = Sandbox::new(user);
+    sb.write(&sb.ws.join("locked/file"), "orig\n");
+    sb.write(&sb.ws.join(".env"), "KEY=1\n");
+    let cfg = sb.config(
+        "fence.json",
+        r#"{"filesystem": {"allowWrite": [".", "locked/sub"], "denyWrite": ["locked", "**/.env"]}}"#,
+    );
+    sb.fence().sh(&cfg, "echo x > locked/file").run().failed();
+    sb.fence().sh(&cfg, "echo KEY=2 > .env").run().failed();
+    assert_eq!(
+        std::fs::read_to_string(sb.ws.join("locked/file")).unwrap(),
+        "orig\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(sb.ws.join(".env")).unwrap(),
+        "KEY=1\n"
+    );
+}
+
+fn symlink_and_dotdot_escapes_fail(user: User) {
+    let sb = Sandbox::new(user);
+    let outside = sb.root.join("outside");
+    sb.mkdir(&outside);
+    std::os::unix::fs::symlink("/etc", sb.ws.join("escape")).unwrap();
+    std::os::unix::fs::symlink(&outside, sb.ws.join("escape2")).unwrap();
+    let cfg = sb.config("fence.json", WS_WRITE);
+    let marker = format!("fence-escape-{}", std::process::id());
+    sb.fence()
+        .sh(&cfg, &format!("echo x > escape/{marker}"))
+        .run()
+        .failed();
+    assert!(!Path::new("/etc").join(&marker).exists());
+    sb.fence().sh(&cfg, "echo x > escape2/f").run().failed();
+    sb.fence().sh(&cfg, "echo x > ../outside/g").run().failed();
+    assert!(!outside.join("f").exists() && !outside.join("g").exists());
+}
+
+fn private_tmp_leaves_host_tmp_untouched(user: User) {
+    let sb = Sandbox::new(user);
+    let name = format!("fence-private-tmp-{}-{:?}", std::process::id(), user);
+    sb.fence()
+        .args(["-c", &format!("echo x > /tmp/{name} && cat /tmp/{name}")])
+        .run()
+        .ok()
+        .stdout_has("x");
+    assert!(!Path::new("/tmp").join(&name).exists());
+}
+
+fn reads_and_devices_work(user: User) {
+    let sb = Sandbox::new(user);
+    let script = "cat /etc/passwd >/dev/null && echo passwd-ok; \
+        head -c 16 /dev/urandom | wc -c; echo discard > /dev/null && echo null-ok; \
+        python3 -c 'import os; m, s = os.openpty(); os.write(s, b\"pty-ok\"); print(os.read(m, 6).decode())'";
+    let r = sb.fence().args(["-c", script]).run();
+    r.ok()
+        .stdout_has("passwd-ok")
+        .stdout_has("16")
+        .stdout_has("null-ok")
+        .stdout_has("pty-ok");
+    // Raw host devices stay out of reach in the default (minimal) device mode.
+    sb.fence()
+        .args([
+            "-c",
+            "test -e /dev/mem || test -e /dev/kmsg || test -e /dev/sda",
+        ])
+        .run()
+        .code(1);
+}
+
+fn default_deny_read_hides_unlisted_paths(user: User) {
+    let sb = Sandbox::new(user);
+    sb.write(&sb.home.join("private.txt"), "TOPSECRET\n");
+    sb.write(&sb.ws.join("visible.txt"), "VISIBLE\n");
+    let cfg = sb.config(
+        "fence.json",
+        r#"{"filesystem": {"defaultDenyRead": true, "allowRead": ["."]}}"#,
+    );
+    let r = sb
+        .fence()
+        .sh(
+            &cfg,
+            "cat visible.txt; cat ~/private.txt; ls /var/tmp; echo done",
+        )
+        .run();
+    r.ok()
+        .stdout_has("VISIBLE")
+        .stdout_lacks("TOPSECRET")
+        .stdout_has("done");
+}
+
+fn working_directory_under_tmp_is_visible(user: User) {
+    let sb = Sandbox::new(user);
+    let dir = std::path::PathBuf::from(format!("/tmp/fence-cwd-{}-{:?}", std::process::id(), user));
+    sb.mkdir(&dir);
+    std::fs::write(dir.join("f.txt"), "here\n").unwrap();
+    let r = sb.fence().run_in(&dir, &["cat", "f.txt"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    r.ok().stdout_has("here");
+}
+
+trait RunIn {
+    fn run_in(self, dir: &Path, argv: &[&str]) -> util::Run;
+}
+
+impl RunIn for util::FenceCmd {
+    fn run_in(mut self, dir: &Path, argv: &[&str]) -> util::Run {
+        self.cmd.current_dir(dir);
+        self.args(argv).run()
+    }
+}
+
+both_users!(
+    write_in_allowed_workspace,
+    write_outside_allowed_paths_fails,
+    default_config_writes_nothing,
+    etc_and_home_are_read_only,
+    protected_files_stay_read_only_in_writable_workspace,
+    git_config_writable_only_with_allow_git_config,
+    deny_read_hides_files_and_directories,
+    masked_ancestor_beats_child_rule,
+    deny_write_beats_allow_write,
+    symlink_and_dotdot_escapes_fail,
+    private_tmp_leaves_host_tmp_untouched,
+    reads_and_devices_work,
+    default_deny_read_hides_unlisted_paths,
+    working_directory_under_tmp_is_visible,
+);
+
+/// Filesystems mounted below `/` (here a tmpfs made by the test) stay visible. Mounting
+/// needs root: when the suite is not root, this test says so and checks the case it can
+/// (the sandbox's own /proc is a separate mount and visible).
+#[test]
+fn submounts_stay_visible() {
+    let sb = Sandbox::new(User::Current);
+    if !util::is_root() {
+        eprintln!(
+            "submounts_stay_visible: not root, cannot mount a test filesystem; checking /proc only"
+        );
+        sb.fence()
+            .args(["-c", "test -r /proc/self/status"])
+            .run()
+            .ok();
+        return;
+    }
+    let mnt = sb.root.join("mnt");
+    sb.mkdir(&mnt);
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "fence-test", mnt.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "mount a tmpfs for the test");
+    std::fs::write(mnt.join("on-submount.txt"), "SUBMOUNT\n").unwrap();
+    let r = sb
+        .fence()
+        .args(["cat", mnt.join("on-submount.txt").to_str().unwrap()])
+        .run();
+    let _ = std::process::Command::new("umount").arg(&mnt).status();
+    r.ok().stdout_has("SUBMOUNT");
+}

@@ -1,0 +1,216 @@
+//! Running commands: arguments, environment, exit statuses, signals, bad environments.
+
+mod util;
+
+use std::time::{Duration, Instant};
+use util::{Sandbox, User};
+
+#[test]
+fn exit_status_passes_through() {
+    let sb = Sandbox::new(User::Current);
+    for code in [0, 1, 42] {
+        sb.fence()
+            .args(["sh", "-c", &format!("exit {code}")])
+            .run()
+            .code(code);
+    }
+    sb.fence().args(["-c", "exit 3"]).run().code(3);
+}
+
+#[test]
+fn not_found_and_not_executable() {
+    let sb = Sandbox::new(User::Current);
+    sb.fence()
+        .arg("no-such-command-xyz")
+        .run()
+        .code(127)
+        .stderr_has("no-such-command-xyz: command not found");
+    sb.write(&sb.ws.join("script.sh"), "#!/bin/sh\necho hi\n");
+    sb.fence()
+        .arg("./script.sh")
+        .run()
+        .code(126)
+        .stderr_has("cannot execute");
+    // bwrap's own failure exit (1) is never mistaken for the command's.
+    sb.fence().args(["sh", "-c", "exit 1"]).run().code(1);
+}
+
+#[test]
+fn killed_by_signal_is_re_raised() {
+    let sb = Sandbox::new(User::Current);
+    let r = sb.fence().args(["sh", "-c", "kill -TERM $$"]).run();
+    assert_eq!(r.signal, Some(libc::SIGTERM), "{r}");
+    let r = sb.fence().args(["sh", "-c", "kill -KILL $$"]).run();
+    assert_eq!(r.signal, Some(libc::SIGKILL), "{r}");
+    // A command that merely exits 137 is not a signal.
+    sb.fence().args(["sh", "-c", "exit 137"]).run().code(137);
+}
+
+#[test]
+fn arguments_reach_the_command_untouched() {
+    let sb = Sandbox::new(User::Current);
+    sb.write(&sb.ws.join("f"), "");
+    sb.fence().args(["ls", "-la"]).run().ok().stdout_has(" f\n");
+    sb.fence().args(["grep", "-v", "x"]).run().code(1);
+    sb.fence()
+        .args(["printf", "[%s]", "a b", "", "-s", "--", "$HOME", "*"])
+        .run()
+        .ok()
+        .stdout_has("[a b][][-s][--][$HOME][*]");
+    sb.fence()
+        .args(["-c", "printf '[%s]' \"$0\" \"$1\"", "zero", "one two"])
+        .run()
+        .ok()
+        .stdout_has("[zero][one two]");
+    sb.fence().args(["--", "-weird"]).run().code(127);
+}
+
+#[test]
+fn environment_is_sanitised_and_marked() {
+    let sb = Sandbox::new(User::Current);
+    let r = sb
+        .fence()
+        .env("LD_PRELOAD", "/nonexistent.so")
+        .env("LD_LIBRARY_PATH", "/x")
+        .env("KEEP_ME", "yes")
+        .args(["-d", "-c", "env"])
+        .run();
+    r.ok()
+        .stdout_has("FENCE_SANDBOX=1")
+        .stdout_has("KEEP_ME=yes")
+        .stdout_lacks("LD_PRELOAD")
+        .stdout_lacks("LD_LIBRARY_PATH");
+    r.stderr_has("LD_PRELOAD");
+}
+
+#[test]
+fn tmpdir_and_runtime_dir_are_repaired() {
+    let sb = Sandbox::new(User::Current);
+    let script = "echo TMP=$TMPDIR; echo XDG=$XDG_RUNTIME_DIR; test -w \"$XDG_RUNTIME_DIR\" && echo xdg-writable; \
+                  stat -c %a \"$XDG_RUNTIME_DIR\"; touch \"$TMPDIR/t\" && echo tmp-writable";
+    let r = sb
+        .fence()
+        .env("TMPDIR", "/nonexistent/tmp")
+        .env("XDG_RUNTIME_DIR", "/nonexistent/run")
+        .args(["-c", script])
+        .run();
+    r.ok()
+        .stdout_has("TMP=/tmp\n")
+        .stdout_has("XDG=/tmp/fence-runtime-")
+        .stdout_has("xdg-writable")
+        .stdout_has("700\n")
+        .stdout_has("tmp-writable");
+    // A usable TMPDIR is kept.
+    sb.fence()
+        .env("TMPDIR", "/tmp")
+        .args(["-c", "echo $TMPDIR"])
+        .run()
+        .ok()
+        .stdout_has("/tmp");
+}
+
+#[test]
+fn signals_to_fence_reach_the_command() {
+    let sb = Sandbox::new(User::Current);
+    let cfg = sb.config("fence.json", r#"{"filesystem": {"allowWrite": ["."]}}"#);
+    for (signal, name) in [
+        (libc::SIGINT, "INT"),
+        (libc::SIGTERM, "TERM"),
+        (libc::SIGHUP, "HUP"),
+        (libc::SIGQUIT, "QUIT"),
+    ] {
+        let marker = sb.ws.join(format!("got-{name}"));
+        let ready = sb.ws.join(format!("ready-{name}"));
+        let script = format!(
+            "trap 'echo {name} > got-{name}; exit 7' {name}; touch ready-{name}; while :; do sleep 0.05; done"
+        );
+        let mut child = sb.fence().sh(&cfg, &script).cmd.spawn().unwrap();
+        wait_for(|| ready.exists());
+        // SAFETY: kill with a valid pid of our own child.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(7), "{name}: {status:?}");
+        assert!(marker.exists(), "{name} did not reach the command");
+    }
+}
+
+#[test]
+fn killing_fence_kills_the_sandbox() {
+    let sb = Sandbox::new(User::Current);
+    let cfg = sb.config("fence.json", r#"{"filesystem": {"allowWrite": ["."]}}"#);
+    let tag = format!(
+        "{}.{}",
+        4000 + std::process::id() % 1000,
+        std::process::id() % 97
+    );
+    let script = format!("touch ready; exec sleep {tag}");
+    let mut child = sb.fence().sh(&cfg, &script).cmd.spawn().unwrap();
+    wait_for(|| sb.ws.join("ready").exists());
+    let running = || {
+        std::process::Command::new("pgrep")
+            .args(["-f", &format!("^sleep {tag}$")])
+            .status()
+            .unwrap()
+            .success()
+    };
+    wait_for(running);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wait_for(|| !running());
+}
+
+#[test]
+fn missing_bwrap_is_explained() {
+    let sb = Sandbox::new(User::Current);
+    let r = sb
+        .fence()
+        .env("PATH", "/nonexistent-dir")
+        .args(["/bin/true"])
+        .run();
+    r.code(125)
+        .stderr_has("bubblewrap (bwrap) is required")
+        .stderr_has("apt install bubblewrap")
+        .stderr_has("dnf install bubblewrap")
+        .stderr_has("pacman -S bubblewrap")
+        .stderr_has("apk add bubblewrap");
+}
+
+/// fence inside a sandbox whose user namespaces are disabled: bwrap cannot create its own,
+/// and fence must say why instead of showing bwrap's raw error.
+#[test]
+fn refused_user_namespaces_are_explained() {
+    let sb = Sandbox::new(User::Current);
+    let bin = util::fence_bin();
+    let out = std::process::Command::new("bwrap")
+        .args([
+            "--unshare-user",
+            "--disable-userns",
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--",
+        ])
+        .arg(bin)
+        .arg("/bin/true")
+        .current_dir(&sb.ws)
+        .output()
+        .unwrap();
+    let r = util::Run::from(out);
+    r.code(125)
+        .stderr_has("fence: cannot create the sandbox: user namespaces are not available");
+}
+
+fn wait_for(mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,294 @@
+//! Test harness: runs the built fence binary for real, under real bwrap, in throwaway
+//! directories, as the current user or (when the suite runs as root) as an unprivileged one.
+
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The uid/gid tests use for "an ordinary user" when the suite runs as root.
+pub const UNPRIVILEGED: u32 = 65534;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum User {
+    /// Whoever runs the suite (root in CI).
+    Current,
+    /// An unprivileged uid: 65534 via setpriv when the suite runs as root, else the
+    /// current (already unprivileged) user.
+    Unprivileged,
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail and has no memory effects.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Where test directories live: not under /tmp (the sandbox gives /tmp special treatment,
+/// tested separately) and reachable by the unprivileged uid.
+fn test_base() -> PathBuf {
+    PathBuf::from("/var/tmp")
+}
+
+/// A copy of the fence binary that every uid can execute (the build tree may sit in a
+/// directory the unprivileged uid cannot traverse).
+pub fn fence_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = test_base().join(format!("fence-it-bin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let bin = dir.join("fence");
+        std::fs::copy(env!("CARGO_BIN_EXE_fence"), &bin).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        bin
+    })
+}
+
+/// A throwaway home, workspace and XDG directories, removed on drop.
+pub struct Sandbox {
+    pub root: PathBuf,
+    pub home: PathBuf,
+    pub ws: PathBuf,
+    pub user: User,
+}
+
+impl Sandbox {
+    pub fn new(user: User) -> Sandbox {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let root = test_base().join(format!("fence-it-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let sandbox = Sandbox {
+            home: root.join("home"),
+            ws: root.join("ws"),
+            root,
+            user,
+        };
+        for dir in [&sandbox.root, &sandbox.home, &sandbox.ws] {
+            sandbox.mkdir(dir);
+        }
+        sandbox
+    }
+
+    /// Whether fence will run as a different uid than the suite.
+    pub fn switches_user(&self) -> bool {
+        self.user == User::Unprivileged && is_root()
+    }
+
+    /// Creates a directory owned by the sandbox's user.
+    pub fn mkdir(&self, path: &Path) {
+        std::fs::create_dir_all(path).unwrap();
+        self.own(path);
+    }
+
+    /// Writes a file owned by the sandbox's user, creating parents.
+    pub fn write(&self, path: &Path, content: &str) {
+        if let Some(parent) = path.parent() {
+            if !parent.exists() {
+                self.mkdir(parent);
+            }
+        }
+        std::fs::write(path, content).unwrap();
+        self.own(path);
+    }
+
+    fn own(&self, path: &Path) {
+        if self.switches_user() {
+            std::os::unix::fs::chown(path, Some(UNPRIVILEGED), Some(UNPRIVILEGED)).unwrap();
+        }
+    }
+
+    /// Writes `json` to `name` in the workspace and returns its path.
+    pub fn config(&self, name: &str, json: &str) -> PathBuf {
+        let path = self.ws.join(name);
+        self.write(&path, json);
+        path
+    }
+
+    /// A fence command in the workspace with an isolated HOME and XDG directories.
+    pub fn fence(&self) -> FenceCmd {
+        let mut cmd = if self.switches_user() {
+            let mut c = Command::new("setpriv");
+            let id = UNPRIVILEGED.to_string();
+            c.args(["--reuid", &id, "--regid", &id, "--clear-groups", "--"])
+                .arg(fence_bin());
+            c
+        } else {
+            Command::new(fence_bin())
+        };
+        cmd.current_dir(&self.ws)
+            .env_clear()
+            .env(
+                "PATH",
+                std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+            )
+            .env("HOME", &self.home)
+            .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            .env("XDG_DATA_HOME", self.home.join(".local/share"))
+            .env("LANG", "C")
+            .stdin(Stdio::null());
+        FenceCmd { cmd }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+pub struct FenceCmd {
+    pub cmd: Command,
+}
+
+impl FenceCmd {
+    pub fn arg(mut self, a: impl AsRef<OsStr>) -> Self {
+        self.cmd.arg(a);
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, a: I) -> Self {
+        self.cmd.args(a);
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: impl AsRef<OsStr>) -> Self {
+        self.cmd.env(k, v);
+        self
+    }
+
+    /// `-s CONFIG -c SCRIPT`
+    pub fn sh(self, config: &Path, script: &str) -> Self {
+        self.arg("-s").arg(config).arg("-c").arg(script)
+    }
+
+    pub fn run(mut self) -> Run {
+        let out = self.cmd.output().expect("fence runs");
+        Run::from(out)
+    }
+}
+
+pub struct Run {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(out: Output) -> Run {
+        use std::os::unix::process::ExitStatusExt;
+        Run {
+            code: out.status.code(),
+            signal: out.status.signal(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub fn ok(&self) -> &Self {
+        assert_eq!(self.code, Some(0), "expected success\n{self}");
+        self
+    }
+
+    #[track_caller]
+    pub fn code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, Some(code), "expected exit {code}\n{self}");
+        self
+    }
+
+    #[track_caller]
+    pub fn failed(&self) -> &Self {
+        assert!(
+            self.code.is_some_and(|c| c != 0),
+            "expected failure\n{self}"
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n{self}"
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_lacks(&self, needle: &str) -> &Self {
+        assert!(
+            !self.stdout.contains(needle),
+            "stdout has {needle:?}\n{self}"
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n{self}"
+        );
+        self
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit: {:?} signal: {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.signal, self.stdout, self.stderr
+        )
+    }
+}
+
+/// A TCP server on loopback that counts accepted connections (and answers HTTP 200).
+pub struct CountingServer {
+    pub port: u16,
+    pub hits: std::sync::Arc<AtomicUsize>,
+}
+
+impl CountingServer {
+    pub fn start(addr: &str) -> CountingServer {
+        let listener = std::net::TcpListener::bind(addr).expect("bind loopback test server");
+        let port = listener.local_addr().unwrap().port();
+        let hits = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                counter.fetch_add(1, Ordering::SeqCst);
+                use std::io::Write;
+                let _ = stream.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nSECRET");
+            }
+        });
+        CountingServer { port, hits }
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+/// Defines `NAME_as_current_user` and `NAME_as_unprivileged_user` tests that call
+/// `NAME(User)`.
+#[macro_export]
+macro_rules! both_users {
+    ($($name:ident),* $(,)?) => {
+        mod as_current_user {
+            $( #[test] fn $name() { super::$name($crate::util::User::Current) } )*
+        }
+        mod as_unprivileged_user {
+            $( #[test] fn $name() { super::$name($crate::util::User::Unprivileged) } )*
+        }
+    };
+}
