@@ -204,6 +204,17 @@ fn refused_user_namespaces_are_explained() {
         .stderr_has("fence: cannot create the sandbox: user namespaces are not available");
 }
 
+#[test]
+fn nested_fence_is_refused_with_a_reason() {
+    let sb = Sandbox::new(User::Current);
+    let inner = util::fence_bin().to_str().unwrap().to_string();
+    sb.fence()
+        .args([inner.as_str(), "true"])
+        .run()
+        .code(125)
+        .stderr_has("fence is already running inside a fence sandbox");
+}
+
 fn wait_for(mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {

@@ -18,6 +18,14 @@ pub fn bwrap_failure(stderr: &str) -> String {
     } else {
         raw
     };
+    if looks_like_userns_refusal(stderr)
+        && std::env::var_os("FENCE_SANDBOX").is_some_and(|v| v == "1")
+    {
+        return format!(
+            "cannot create the sandbox: fence is already running inside a fence sandbox, which \
+             forbids new user namespaces ({raw}); nested sandboxes are not supported yet"
+        );
+    }
     if looks_like_userns_refusal(stderr) {
         return format!(
             "cannot create the sandbox: user namespaces are not available ({raw}). {}",
@@ -36,6 +44,8 @@ fn looks_like_userns_refusal(stderr: &str) -> bool {
         "Failed RTM_NEWADDR",
         "unshare failed",
         "clone: Operation not permitted",
+        "max_user_namespaces",
+        "max_*_namespaces",
     ]
     .iter()
     .any(|needle| stderr.contains(needle))

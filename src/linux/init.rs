@@ -96,8 +96,11 @@ fn run(control: BorrowedFd<'_>) -> Result<i32, Report> {
         return Err(setup_failed("empty command"));
     };
     let program = OsString::from_vec(program.clone());
-    let mut command = Command::new(&program);
-    command.args(args.iter().map(|a| OsString::from_vec(a.clone())));
+    let path = search_path(&program, std::env::var_os("PATH"))?;
+    let mut command = Command::new(&path);
+    command
+        .arg0(&program)
+        .args(args.iter().map(|a| OsString::from_vec(a.clone())));
 
     let started = Report::Started.to_bytes();
     let control_fd = control.as_raw_fd();
@@ -131,6 +134,59 @@ fn run(control: BorrowedFd<'_>) -> Result<i32, Report> {
         Report::Exited { code } => Ok(code),
         _ => unreachable!("only exit reports are built above"),
     }
+}
+
+/// Finds `program` the way a shell does: a name with a slash is used as is; otherwise the
+/// first executable regular file in `PATH`. Unlike execvp, a directory the sandbox cannot
+/// search does not turn "not found" into "permission denied".
+fn search_path(program: &std::ffi::OsStr, path_var: Option<OsString>) -> Result<PathBuf, Report> {
+    use std::os::unix::fs::PermissionsExt;
+    if program.as_encoded_bytes().contains(&b'/') {
+        return Ok(PathBuf::from(program));
+    }
+    let name = program.to_string_lossy();
+    if program.is_empty() {
+        return Err(Report::ExecFailed {
+            code: crate::error::EXIT_NOT_FOUND,
+            message: "'': command not found".into(),
+        });
+    }
+    let path_var = path_var.unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let mut not_executable: Option<PathBuf> = None;
+    for dir in std::env::split_paths(&path_var) {
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        let candidate = dir.join(program);
+        let Ok(meta) = std::fs::metadata(&candidate) else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        let executable = meta.permissions().mode() & 0o111 != 0
+            && CString::new(candidate.as_os_str().as_encoded_bytes())
+                .is_ok_and(|c| sys::executable(&c));
+        if executable {
+            return Ok(candidate);
+        }
+        not_executable.get_or_insert(candidate);
+    }
+    Err(match not_executable {
+        Some(found) => Report::ExecFailed {
+            code: crate::error::EXIT_CANNOT_EXECUTE,
+            message: format!(
+                "{name}: cannot execute {}: permission denied",
+                found.display()
+            ),
+        },
+        None => Report::ExecFailed {
+            code: crate::error::EXIT_NOT_FOUND,
+            message: format!("{name}: command not found"),
+        },
+    })
 }
 
 fn exec_failed(program: &std::ffi::OsStr, err: &std::io::Error) -> Report {
@@ -208,4 +264,41 @@ fn repair_environment(note: &dyn Fn(String)) -> Option<PathBuf> {
 
 fn writable_dir(path: &std::ffi::OsStr) -> bool {
     CString::new(path.as_encoded_bytes()).is_ok_and(|c| sys::dir_writable(&c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn path_search_like_a_shell() {
+        let root = std::env::temp_dir().join(format!("fence-init-path-{}", std::process::id()));
+        let (a, b) = (root.join("a"), root.join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        for (dir, mode) in [(&a, 0o644), (&b, 0o755)] {
+            let tool = dir.join("tool");
+            std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        std::fs::write(a.join("only-here"), "").unwrap();
+        let path = std::env::join_paths([root.join("missing"), a.clone(), b.clone()]).unwrap();
+        let found = |name: &str| search_path(std::ffi::OsStr::new(name), Some(path.clone()));
+        assert_eq!(
+            found("tool").unwrap(),
+            b.join("tool"),
+            "skips the non-executable one"
+        );
+        assert!(matches!(
+            found("only-here"),
+            Err(Report::ExecFailed { code: 126, .. })
+        ));
+        assert!(matches!(
+            found("nowhere"),
+            Err(Report::ExecFailed { code: 127, .. })
+        ));
+        assert_eq!(found("./rel/x").unwrap(), PathBuf::from("./rel/x"));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

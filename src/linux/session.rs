@@ -245,6 +245,8 @@ impl Session {
                 Ok(Some(msg)) => msg,
                 Ok(None) => return,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                // The sandbox went away without reading the plan (bwrap failed).
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return,
                 Err(e) => {
                     crate::run::warn(&format!("control channel: {e}"));
                     return;

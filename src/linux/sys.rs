@@ -338,6 +338,12 @@ pub fn die_by_signal(signal: libc::c_int) -> ! {
     }
 }
 
+/// `access(path, X_OK)`: whether this process may execute `path`.
+pub fn executable(path: &CStr) -> bool {
+    // SAFETY: `path` is a valid NUL-terminated path.
+    unsafe { libc::access(path.as_ptr(), libc::X_OK) == 0 }
+}
+
 /// This process's real uid.
 pub fn getuid() -> u32 {
     // SAFETY: getuid cannot fail and has no memory effects.

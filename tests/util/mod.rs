@@ -34,20 +34,23 @@ fn test_base() -> PathBuf {
 }
 
 /// A copy of the fence binary that every uid can execute (the build tree may sit in a
-/// directory the unprivileged uid cannot traverse).
+/// directory the unprivileged uid cannot traverse). One per suite uid, replaced atomically.
 pub fn fence_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let dir = test_base().join(format!("fence-it-bin-{}", std::process::id()));
+        // SAFETY: geteuid cannot fail and has no memory effects.
+        let dir = test_base().join(format!("fence-it-bin-{}", unsafe { libc::geteuid() }));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let bin = dir.join("fence");
         // FENCE_TEST_BIN: .ci/run's copy, for runs as a uid that cannot read the build tree.
         let source = std::env::var_os("FENCE_TEST_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_fence")));
-        std::fs::copy(&source, &bin).unwrap();
-        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let partial = dir.join(format!(".fence.{}", std::process::id()));
+        std::fs::copy(&source, &partial).unwrap();
+        std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let bin = dir.join("fence");
+        std::fs::rename(&partial, &bin).unwrap();
         bin
     })
 }
