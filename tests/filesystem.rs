@@ -87,6 +87,17 @@ fn protected_files_stay_read_only_in_writable_workspace(user: User) {
     );
     assert!(!sb.ws.join(".git/hooks/pre-commit").exists());
     assert!(!sb.ws.join("sub/.git/hooks/post-checkout").exists());
+    // Renaming a protected path's ancestor to swap in a fresh copy fails too.
+    sb.fence()
+        .sh(
+            &cfg,
+            "mv .git .git-moved || mv sub sub-moved || exit 0; mkdir -p .git/hooks sub/.git/hooks; \
+                   echo evil > .git/hooks/pre-commit; echo evil > sub/.git/hooks/pre-commit",
+        )
+        .run();
+    assert!(sb.ws.join(".git/config").is_file() && !sb.ws.join(".git-moved").exists());
+    assert!(!sb.ws.join("sub-moved").exists() && !sb.ws.join("sub/.git/hooks/pre-commit").exists());
+    assert!(!sb.ws.join(".git/hooks/pre-commit").exists());
     // The rest of the workspace stays writable.
     sb.fence().sh(&cfg, "echo ok > normal.txt").run().ok();
 }
@@ -174,6 +185,28 @@ fn deny_write_beats_allow_write(user: User) {
         std::fs::read_to_string(sb.ws.join(".env")).unwrap(),
         "KEY=1\n"
     );
+}
+
+fn relative_allow_write_cannot_be_redirected_by_a_planted_symlink(user: User) {
+    let sb = Sandbox::new(user);
+    let target = sb.home.join("precious");
+    sb.mkdir(&target);
+    std::os::unix::fs::symlink(&target, sb.ws.join("build")).unwrap();
+    let cfg = sb.config("fence.json", r#"{"filesystem": {"allowWrite": ["build"]}}"#);
+    let r = sb.fence().sh(&cfg, "echo x > build/f").run();
+    r.failed()
+        .stderr_has("outside the working directory");
+    assert!(!target.join("f").exists());
+    // Written as an absolute path, it is the user's explicit choice.
+    let cfg = sb.config(
+        "abs.json",
+        &format!(
+            r#"{{"filesystem": {{"allowWrite": ["{}"]}}}}"#,
+            sb.ws.join("build").display()
+        ),
+    );
+    sb.fence().sh(&cfg, "echo x > build/f").run().ok();
+    assert!(target.join("f").exists());
 }
 
 fn symlink_and_dotdot_escapes_fail(user: User) {
@@ -279,6 +312,7 @@ both_users!(
     masked_ancestor_beats_child_rule,
     deny_write_beats_allow_write,
     symlink_and_dotdot_escapes_fail,
+    relative_allow_write_cannot_be_redirected_by_a_planted_symlink,
     private_tmp_leaves_host_tmp_untouched,
     reads_and_devices_work,
     default_deny_read_hides_unlisted_paths,

@@ -134,6 +134,44 @@ fn signals_to_fence_reach_the_command() {
     }
 }
 
+/// Ctrl-C typed at a terminal: the terminal signals fence's process group; the command,
+/// in its own session, gets the SIGINT from fence.
+#[test]
+fn ctrl_c_at_a_terminal_interrupts_the_command() {
+    let sb = Sandbox::new(User::Current);
+    let cfg = sb.config("fence.json", r#"{"filesystem": {"allowWrite": ["."]}}"#);
+    let driver = r#"
+import os, pty, sys, time
+fence, cfg = sys.argv[1], sys.argv[2]
+script = "trap 'echo interrupted > got-int; exit 9' INT; touch ready; while :; do sleep 0.05; done"
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(fence, [fence, "-s", cfg, "-c", script])
+deadline = time.time() + 10
+while not os.path.exists("ready"):
+    if time.time() > deadline:
+        sys.exit("command never became ready")
+    time.sleep(0.01)
+os.write(fd, b"")
+_, status = os.waitpid(pid, 0)
+print("exit", os.waitstatus_to_exitcode(status))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", driver])
+        .arg(util::fence_bin())
+        .arg(&cfg)
+        .current_dir(&sb.ws)
+        .env("HOME", &sb.home)
+        .output()
+        .unwrap();
+    let r = util::Run::from(out);
+    r.ok().stdout_has("exit 9");
+    assert_eq!(
+        std::fs::read_to_string(sb.ws.join("got-int")).unwrap(),
+        "interrupted\n"
+    );
+}
+
 #[test]
 fn killing_fence_kills_the_sandbox() {
     let sb = Sandbox::new(User::Current);

@@ -116,11 +116,32 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Vec<OsString> {
     }
 
     // 4. Read-only re-binds, only where something writable would otherwise expose them.
-    let in_writable = |p: &Path| writable.iter().any(|w| p.starts_with(w));
-    for path in outermost(policy.deny_write.iter().map(PathBuf::as_path)) {
-        if in_writable(path) && !masked(path) {
-            plan.op2("--ro-bind", path, path);
-        }
+    //    Their ancestors inside the writable bind are first bound onto themselves: a mount
+    //    point cannot be renamed (EBUSY), so `mv .git x && mkdir .git` cannot swap the
+    //    protected path for a fresh, writable copy.
+    let innermost_writable = |p: &Path| {
+        writable
+            .iter()
+            .filter(|w| p.starts_with(w))
+            .max_by_key(|w| w.as_os_str().len())
+            .copied()
+    };
+    let protected: Vec<(&Path, &Path)> = outermost(policy.deny_write.iter().map(PathBuf::as_path))
+        .into_iter()
+        .filter(|p| !masked(p))
+        .filter_map(|p| Some((p, innermost_writable(p)?)))
+        .collect();
+    let mut pins: Vec<&Path> = protected
+        .iter()
+        .flat_map(|(path, root)| path.ancestors().skip(1).take_while(move |a| a != root))
+        .collect();
+    pins.sort();
+    pins.dedup();
+    for pin in pins {
+        plan.op2("--bind", pin, pin);
+    }
+    for (path, _) in &protected {
+        plan.op2("--ro-bind", path, path);
     }
 
     // 5. Masks, outermost only, where visible.
@@ -240,7 +261,7 @@ mod tests {
             plan(&policy),
             "--ro-bind / / --dev /dev --proc /proc --tmpfs /tmp \
              --bind /w /w --bind /w/sub /w/sub --bind /x /x \
-             --ro-bind /w/.git/hooks /w/.git/hooks \
+             --bind /w/.git /w/.git --ro-bind /w/.git/hooks /w/.git/hooks \
              --tmpfs /w/secret --remount-ro /w/secret \
              --perms 0444 --ro-bind-data 9 /home/u/.netrc"
         );

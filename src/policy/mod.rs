@@ -83,7 +83,7 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
         ..Policy::default()
     };
 
-    let write = resolve(&mut policy, "filesystem.allowWrite", &fs.allow_write, host)?;
+    let write = resolve_write(&mut policy, &fs.allow_write, host)?;
     for path in write {
         if path == Path::new("/tmp") {
             policy.tmp_shared = true;
@@ -172,6 +172,32 @@ fn resolve(
         }
     }
     Ok(r.paths)
+}
+
+/// `allowWrite`, where a relative entry (one naming something in the project) must not
+/// lead out of the working directory: `./build -> ~/.ssh`, planted by the repository, would
+/// otherwise turn a reviewed `"allowWrite": ["build"]` into write access to `~/.ssh`.
+fn resolve_write(policy: &mut Policy, entries: &[String], host: &HostEnv) -> Result<Vec<PathBuf>> {
+    let key = "filesystem.allowWrite";
+    let is_relative = |e: &&String| !e.starts_with('/') && !e.starts_with('~');
+    let (relative, absolute): (Vec<String>, Vec<String>) =
+        entries.iter().cloned().partition(|e| is_relative(&e));
+    let mut paths = resolve(policy, key, &absolute, host)?;
+    for path in resolve(policy, key, &relative, host)? {
+        if path.starts_with(&host.cwd) {
+            paths.push(path);
+        } else {
+            policy.warnings.push(format!(
+                "{key}: a relative entry resolves through a symlink to {}, outside the working \
+                 directory {}; not granted (write the absolute path to allow it)",
+                path.display(),
+                host.cwd.display()
+            ));
+        }
+    }
+    paths.sort();
+    paths.dedup();
+    Ok(paths)
 }
 
 /// Default read paths: missing ones are expected and not worth a note.
