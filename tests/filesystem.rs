@@ -194,8 +194,7 @@ fn relative_allow_write_cannot_be_redirected_by_a_planted_symlink(user: User) {
     std::os::unix::fs::symlink(&target, sb.ws.join("build")).unwrap();
     let cfg = sb.config("fence.json", r#"{"filesystem": {"allowWrite": ["build"]}}"#);
     let r = sb.fence().sh(&cfg, "echo x > build/f").run();
-    r.failed()
-        .stderr_has("outside the working directory");
+    r.failed().stderr_has("outside the working directory");
     assert!(!target.join("f").exists());
     // Written as an absolute path, it is the user's explicit choice.
     let cfg = sb.config(

@@ -84,6 +84,25 @@ fn environment_is_sanitised_and_marked() {
 }
 
 #[test]
+fn command_starts_with_default_signal_state() {
+    let sb = Sandbox::new(User::Current);
+    let r = sb
+        .fence()
+        .args([
+            "-c",
+            "grep -E '^Sig(Blk|Ign)' /proc/self/status; yes | head -n 1",
+        ])
+        .run();
+    r.ok()
+        .stdout_has("SigBlk:\t0000000000000000")
+        .stdout_has("SigIgn:\t0000000000000000");
+    assert!(
+        !r.stderr.contains("Broken pipe"),
+        "SIGPIPE must be default: {r}"
+    );
+}
+
+#[test]
 fn tmpdir_and_runtime_dir_are_repaired() {
     let sb = Sandbox::new(User::Current);
     let script = "echo TMP=$TMPDIR; echo XDG=$XDG_RUNTIME_DIR; test -w \"$XDG_RUNTIME_DIR\" && echo xdg-writable; \

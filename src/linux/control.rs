@@ -4,8 +4,8 @@
 //! Host → init: one message carrying a memfd (SCM_RIGHTS) that holds the JSON [`InitPlan`];
 //! a file descriptor has no size limit, unlike a datagram. Init → host: JSON [`Report`]s.
 //! The host enables `SO_PASSCRED`, so every report carries its sender's pid as seen from
-//! the host; the command's own `Started` report (sent between fork and exec) therefore
-//! tells the host which pid to signal.
+//! the host: the init's `Started` report tells the host which pid to send the signals
+//! it forwards (the init passes them on to the command).
 
 use serde::{Deserialize, Serialize};
 
@@ -39,7 +39,7 @@ pub struct InitPlan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub enum Report {
-    /// Sent by the command's process just before exec.
+    /// The command is running (sent by the init right after starting it).
     Started,
     /// The command could not be executed; `code` is 126 or 127.
     ExecFailed { code: i32, message: String },

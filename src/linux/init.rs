@@ -9,9 +9,7 @@ use std::ffi::{CString, OsString};
 use std::io::Read;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::process::Command;
 
 use super::control::{InitPlan, Report};
 use super::sys;
@@ -97,42 +95,76 @@ fn run(control: BorrowedFd<'_>) -> Result<i32, Report> {
     };
     let program = OsString::from_vec(program.clone());
     let path = search_path(&program, std::env::var_os("PATH"))?;
-    let mut command = Command::new(&path);
-    command
-        .arg0(&program)
-        .args(args.iter().map(|a| OsString::from_vec(a.clone())));
-
-    let started = Report::Started.to_bytes();
-    let control_fd = control.as_raw_fd();
-    let ignored = plan.ignored_signals.clone();
-    // SAFETY: the closure runs in the forked child before exec and calls only
-    // async-signal-safe functions (sendmsg, signal) on data prepared before the fork.
-    unsafe {
-        command.pre_exec(move || {
-            for sig in FORWARDED_SIGNALS {
-                sys::set_ignored(sig, ignored.contains(&sig));
-            }
-            sys::send_message(control_fd, &started, None)
-        });
-    }
-    let mut child = command.spawn().map_err(|e| exec_failed(&program, &e))?;
-    let status = child
-        .wait()
-        .map_err(|e| setup_failed(format!("waiting for the command: {e}")))?;
+    let status = run_command(control, &plan, &program, &path, args)?;
     if let Some(dir) = runtime_dir {
         let _ = std::fs::remove_dir_all(dir);
     }
-    let report = match status.signal() {
-        Some(signal) => Report::Signaled { signal },
-        None => Report::Exited {
-            code: status.code().unwrap_or(crate::error::EXIT_FENCE_FAILED),
-        },
+    let report = match status {
+        sys::WaitStatus::Signaled(signal) => Report::Signaled { signal },
+        sys::WaitStatus::Exited(code) => Report::Exited { code },
     };
-    let _ = sys::send_message(control_fd, &report.to_bytes(), None);
-    match report {
-        Report::Signaled { signal } => sys::die_by_signal(signal),
-        Report::Exited { code } => Ok(code),
-        _ => unreachable!("only exit reports are built above"),
+    let _ = sys::send_message(control.as_raw_fd(), &report.to_bytes(), None);
+    match status {
+        sys::WaitStatus::Signaled(signal) => sys::die_by_signal(signal),
+        sys::WaitStatus::Exited(code) => Ok(code),
+    }
+}
+
+/// Starts the command and stays its parent until it ends, passing on the signals the host
+/// forwards. The init blocks those signals and SIGCHLD and takes them with sigwaitinfo:
+/// no handlers, no extra file descriptors.
+fn run_command(
+    control: BorrowedFd<'_>,
+    plan: &InitPlan,
+    program: &std::ffi::OsStr,
+    path: &std::path::Path,
+    args: &[Vec<u8>],
+) -> Result<sys::WaitStatus, Report> {
+    let setup = |e: std::io::Error| setup_failed(format!("cannot start the command: {e}"));
+    let mut waited = vec![libc::SIGCHLD];
+    waited.extend(FORWARDED_SIGNALS);
+    let waited = sys::sigset(&waited);
+    let original_mask = sys::set_sigmask(libc::SIG_BLOCK, &waited).map_err(setup)?;
+    let mut defaults: Vec<libc::c_int> = FORWARDED_SIGNALS
+        .into_iter()
+        .filter(|s| !plan.ignored_signals.contains(s))
+        .collect();
+    defaults.push(libc::SIGPIPE);
+
+    let path_c = CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| setup_failed("NUL in path"))?;
+    let argv = sys::c_strings(
+        std::iter::once(program.as_encoded_bytes().to_vec()).chain(args.iter().cloned()),
+    )
+    .map_err(setup)?;
+    let envp = sys::c_strings(std::env::vars_os().map(|(k, v)| {
+        let mut kv = k.into_vec();
+        kv.push(b'=');
+        kv.extend(v.into_vec());
+        kv
+    }))
+    .map_err(setup)?;
+    let child = sys::spawn(&sys::Spawn {
+        path: &path_c,
+        argv: &argv,
+        envp: &envp,
+        dup2: &[],
+        sigmask: &original_mask,
+        sigdefault: &sys::spawn_defaults(&defaults),
+    })
+    .map_err(|e| exec_failed(program, &e))?;
+    let _ = sys::send_message(control.as_raw_fd(), &Report::Started.to_bytes(), None);
+
+    loop {
+        let signal = sys::wait_signal(&waited).map_err(setup)?;
+        if signal == libc::SIGCHLD {
+            if let Some(status) = sys::try_wait(child).map_err(setup)? {
+                return Ok(status);
+            }
+        } else {
+            // The command may have just exited; a failed kill is harmless.
+            let _ = sys::kill(child, signal);
+        }
     }
 }
 

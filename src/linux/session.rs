@@ -3,11 +3,9 @@
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -83,44 +81,30 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
         .map_err(io("cannot send the sandbox plan"))?;
     drop(plan_file);
 
-    let inherited: Vec<RawFd> = [
+    // bwrap inherits exactly these fds: clear FD_CLOEXEC here (fence is single-threaded,
+    // so nothing else can spawn meanwhile); they are closed in fence right after the spawn.
+    for fd in [
         &args_file,
         &status_write,
         &control_child,
         &stderr_copy,
         &spec.empty_file,
-    ]
-    .iter()
-    .map(|fd| fd.as_raw_fd())
-    .chain([exe.as_raw_fd()])
-    .collect();
-    let mut command = Command::new(&spec.bwrap);
-    command
-        .arg("--args")
-        .arg(args_file.as_raw_fd().to_string())
-        .arg("--")
-        .arg(format!("/proc/self/fd/{}", exe.as_raw_fd()))
-        .arg(INIT_ARG)
-        .arg(control_child.as_raw_fd().to_string())
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stderr(Stdio::from(err_write));
-    // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
-    // functions (pthread_sigmask, fcntl, signal) on fds that are open in the parent.
-    unsafe {
-        command.pre_exec(move || {
-            sys::set_sigmask(libc::SIG_SETMASK, &original_mask)?;
-            for &fd in &inherited {
-                sys::set_cloexec(fd, false)?;
-            }
-            for sig in FORWARDED_SIGNALS {
-                // bwrap would die of a terminal's SIGINT and take the sandbox with it; fence
-                // forwards signals to the command itself.
-                sys::set_ignored(sig, true);
-            }
-            Ok(())
-        });
+    ] {
+        sys::set_cloexec(fd.as_raw_fd(), false).map_err(io("cannot pass fds to bwrap"))?;
     }
+    sys::set_cloexec(exe.as_raw_fd(), false).map_err(io("cannot pass fds to bwrap"))?;
+    // bwrap would die of a terminal's SIGINT and take the sandbox with it: it runs with the
+    // forwarded signals ignored (inherited through exec). fence keeps receiving them: they
+    // are blocked here, and blocked signals are queued for the signalfd even when ignored.
+    for sig in FORWARDED_SIGNALS {
+        sys::set_ignored(sig, true);
+    }
+    let mut argv: Vec<OsString> = vec![spec.bwrap.clone().into(), "--args".into()];
+    argv.push(args_file.as_raw_fd().to_string().into());
+    argv.push("--".into());
+    argv.push(format!("/proc/self/fd/{}", exe.as_raw_fd()).into());
+    argv.push(INIT_ARG.into());
+    argv.push(control_child.as_raw_fd().to_string().into());
     if spec.debug {
         crate::run::debug(&format!(
             "exec {} {}",
@@ -128,14 +112,31 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
             shell_words(&args)
         ));
     }
-    let child = command.spawn().map_err(|e| {
+    let cstrings =
+        |list: Vec<Vec<u8>>| sys::c_strings(list).map_err(io("cannot pass arguments to bwrap"));
+    let argv = cstrings(argv.into_iter().map(|a| a.into_vec()).collect())?;
+    let envp = cstrings(
+        spec.env
+            .iter()
+            .map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes()].concat())
+            .collect(),
+    )?;
+    let bwrap_path = std::ffi::CString::new(spec.bwrap.as_os_str().as_bytes())
+        .map_err(|_| Error::Setup("the bwrap path contains a NUL byte".into()))?;
+    let bwrap_pid = sys::spawn(&sys::Spawn {
+        path: &bwrap_path,
+        argv: &argv,
+        envp: &envp,
+        dup2: &[(err_write.as_raw_fd(), libc::STDERR_FILENO)],
+        sigmask: &original_mask,
+        sigdefault: &sys::spawn_defaults(&[libc::SIGPIPE]),
+    })
+    .map_err(|e| {
         Error::Setup(format!(
             "cannot start bwrap ({}): {e}",
             spec.bwrap.display()
         ))
     })?;
-    let bwrap_pid = child.id() as libc::pid_t;
-    drop(command); // closes the parent's copy of bwrap's stderr pipe
     drop((
         args_file,
         status_write,
@@ -143,6 +144,7 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
         stderr_copy,
         exe,
         spec.empty_file,
+        err_write,
     ));
 
     let mut loop_state = Session {
@@ -159,7 +161,9 @@ struct Session {
     bwrap_pid: libc::pid_t,
     debug: bool,
     bwrap_status: Option<sys::WaitStatus>,
-    command_pid: Option<libc::pid_t>,
+    /// The init's pid (on the host), known once it started the command. Signals for the
+    /// command go to the init, which passes them on.
+    init_pid: Option<libc::pid_t>,
     /// A signal that arrived before the command started: the sandbox was torn down.
     early_signal: Option<i32>,
     report: Option<Report>,
@@ -224,7 +228,7 @@ impl Session {
                 }
                 continue;
             }
-            match self.command_pid {
+            match self.init_pid {
                 Some(pid) => {
                     // The command may already be gone; that race is harmless.
                     let _ = sys::kill(pid, signal);
@@ -253,7 +257,7 @@ impl Session {
                 }
             };
             match Report::parse(&msg.data) {
-                Some(Report::Started) => self.command_pid = msg.pid,
+                Some(Report::Started) => self.init_pid = msg.pid,
                 Some(Report::Note { message }) => {
                     if self.debug {
                         crate::run::debug(&message);
@@ -270,7 +274,7 @@ impl Session {
     }
 
     fn on_stderr(&mut self, err: &OwnedFd) {
-        if self.command_pid.is_some() && self.bwrap_stderr.is_empty() {
+        if self.init_pid.is_some() && self.bwrap_stderr.is_empty() {
             // After the command started, bwrap's own stderr carries only its rare late
             // warnings: pass them through.
             let mut buf = Vec::new();
@@ -283,7 +287,7 @@ impl Session {
 
     fn outcome(self) -> Result<Outcome> {
         if let Some(signal) = self.early_signal {
-            if self.command_pid.is_none() {
+            if self.init_pid.is_none() {
                 return Ok(Outcome::Signaled(signal));
             }
         }
@@ -300,7 +304,7 @@ impl Session {
             Some(Report::SetupFailed { message }) => return Err(Error::Setup(message)),
             _ => {}
         }
-        if self.command_pid.is_some() {
+        if self.init_pid.is_some() {
             // The init itself died (e.g. killed by the OOM killer): bwrap's status is all
             // there is.
             return Ok(match json_exit_code(&self.status_text) {

@@ -93,6 +93,24 @@ pub fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
     }
 }
 
+/// The signals a spawned child gets reset to `SIG_DFL`: `signals`, plus glibc's two
+/// internal real-time signals (32 and 33). glibc's `posix_spawn` sets those to `SIG_IGN`
+/// in the child unless they are in this set, and `sigaddset` refuses to add them, so their
+/// bits are set directly.
+pub fn spawn_defaults(signals: &[libc::c_int]) -> libc::sigset_t {
+    let mut set = sigset(signals);
+    // SAFETY: on Linux, sigset_t is an array of unsigned longs whose bit (n - 1) stands for
+    // signal n; the first word holds signals 1..=64 on 64-bit targets and 1..=32 on 32-bit
+    // ones, so bits 31 and 32 are written only where the word is 64 bits wide.
+    unsafe {
+        if std::mem::size_of::<libc::c_ulong>() == 8 {
+            let first = (&raw mut set).cast::<u64>();
+            *first |= (1 << 31) | (1 << 32);
+        }
+    }
+    set
+}
+
 /// Sets the calling thread's signal mask, returning the previous one. Async-signal-safe.
 pub fn set_sigmask(how: libc::c_int, set: &libc::sigset_t) -> io::Result<libc::sigset_t> {
     // SAFETY: `set` and `old` are valid sigset_t values; only this thread's mask changes.
@@ -348,4 +366,101 @@ pub fn executable(path: &CStr) -> bool {
 pub fn getuid() -> u32 {
     // SAFETY: getuid cannot fail and has no memory effects.
     unsafe { libc::getuid() }
+}
+
+/// What [`spawn`] starts and how.
+pub struct Spawn<'a> {
+    /// Absolute path of the executable.
+    pub path: &'a CStr,
+    pub argv: &'a [std::ffi::CString],
+    pub envp: &'a [std::ffi::CString],
+    /// `(from, to)`: `dup2(from, to)` in the child.
+    pub dup2: &'a [(RawFd, RawFd)],
+    /// The child's signal mask.
+    pub sigmask: &'a libc::sigset_t,
+    /// Signals reset to `SIG_DFL` in the child (others keep `SIG_IGN` if ignored here).
+    pub sigdefault: &'a libc::sigset_t,
+}
+
+/// `posix_spawn` (a vfork-style clone in glibc: no copy of this process's memory). Fds
+/// without `FD_CLOEXEC` are inherited. Exec failures are returned as errors.
+pub fn spawn(req: &Spawn<'_>) -> io::Result<libc::pid_t> {
+    let nul_terminated = |list: &[std::ffi::CString]| -> Vec<*mut libc::c_char> {
+        list.iter()
+            .map(|s| s.as_ptr().cast_mut())
+            .chain([std::ptr::null_mut()])
+            .collect()
+    };
+    let argv = nul_terminated(req.argv);
+    let envp = nul_terminated(req.envp);
+    // SAFETY: the attribute and file-action objects are initialised before use and
+    // destroyed after; every pointer passed (path, argv, envp and their strings, the
+    // sigsets) stays alive for the whole call, and argv/envp are NULL-terminated.
+    unsafe {
+        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
+        libc::posix_spawn_file_actions_init(&mut actions);
+        libc::posix_spawnattr_init(&mut attr);
+        let mut ret = 0;
+        for &(from, to) in req.dup2 {
+            if ret == 0 {
+                ret = libc::posix_spawn_file_actions_adddup2(&mut actions, from, to);
+            }
+        }
+        let flags = (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
+        for step in [
+            libc::posix_spawnattr_setflags(&mut attr, flags),
+            libc::posix_spawnattr_setsigmask(&mut attr, req.sigmask),
+            libc::posix_spawnattr_setsigdefault(&mut attr, req.sigdefault),
+        ] {
+            if ret == 0 {
+                ret = step;
+            }
+        }
+        let mut pid: libc::pid_t = 0;
+        if ret == 0 {
+            ret = libc::posix_spawn(
+                &mut pid,
+                req.path.as_ptr(),
+                &actions,
+                &attr,
+                argv.as_ptr(),
+                envp.as_ptr(),
+            );
+        }
+        libc::posix_spawn_file_actions_destroy(&mut actions);
+        libc::posix_spawnattr_destroy(&mut attr);
+        if ret == 0 {
+            Ok(pid)
+        } else {
+            Err(io::Error::from_raw_os_error(ret))
+        }
+    }
+}
+
+/// Waits for one of the (blocked) signals in `set`; returns its number.
+pub fn wait_signal(set: &libc::sigset_t) -> io::Result<libc::c_int> {
+    loop {
+        // SAFETY: `set` is a valid sigset; a null siginfo pointer is allowed.
+        let ret = unsafe { libc::sigwaitinfo(set, std::ptr::null_mut()) };
+        match check(ret) {
+            Ok(sig) => return Ok(sig),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Converts names/values to C strings for exec (fails on interior NUL bytes).
+pub fn c_strings<I, S>(items: I) -> io::Result<Vec<std::ffi::CString>>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<Vec<u8>>,
+{
+    items
+        .into_iter()
+        .map(|s| {
+            std::ffi::CString::new(s).map_err(|_| io::Error::other("argument contains a NUL byte"))
+        })
+        .collect()
 }
