@@ -48,13 +48,17 @@ pub fn run(
     debug: bool,
 ) -> Result<Outcome> {
     let bwrap = find_bwrap()?;
-    let empty_file =
-        sys::memfd(c"fence-empty").map_err(|e| Error::io("cannot create a memfd", e))?;
+    // An empty file to bind over denied files, only when there are some.
+    let empty_file = if policy.deny_read.iter().any(|t| !t.is_dir) {
+        Some(sys::memfd(c"fence-empty").map_err(|e| Error::io("cannot create a memfd", e))?)
+    } else {
+        None
+    };
+    let empty_fd = empty_file
+        .as_ref()
+        .map_or(-1, std::os::fd::AsRawFd::as_raw_fd);
     let mut args = bwrap::namespace_args();
-    args.extend(bwrap::mount_args(
-        policy,
-        std::os::fd::AsRawFd::as_raw_fd(&empty_file),
-    ));
+    args.extend(bwrap::mount_args(policy, empty_fd));
     let plan = control::InitPlan {
         argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
         cwd: policy.cwd.as_os_str().as_bytes().to_vec(),

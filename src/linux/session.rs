@@ -1,5 +1,10 @@
 //! The host side of a Linux sandbox run: spawn bwrap, then one mio loop over the signal
-//! fd, the control channel, bwrap's stderr and its JSON status, until bwrap is gone.
+//! fd, the control channel and bwrap's stderr, until bwrap is gone.
+//!
+//! The command's status comes from the init over the control channel, which tells a
+//! command's `exit 1` from bwrap failing (no `Started` report) and `kill -9` from `exit 137`
+//! exactly. bwrap's `--json-status-fd` cannot do the latter, and measured 0.35 ms per run
+//! (it stats every namespace), so it is not used.
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -19,7 +24,6 @@ use crate::run::Outcome;
 const SIGNALS: Token = Token(0);
 const CONTROL: Token = Token(1);
 const BWRAP_STDERR: Token = Token(2);
-const STATUS: Token = Token(3);
 
 /// Everything needed to start one sandbox.
 pub struct Spec {
@@ -30,8 +34,8 @@ pub struct Spec {
     pub plan: InitPlan,
     /// The complete environment for bwrap and the sandbox.
     pub env: Vec<(OsString, OsString)>,
-    /// The empty memfd the mount arguments refer to for file masks.
-    pub empty_file: OwnedFd,
+    /// The empty memfd the mount arguments refer to for file masks, if any.
+    pub empty_file: Option<OwnedFd>,
     pub debug: bool,
 }
 
@@ -58,7 +62,6 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
         std::fs::File::open("/proc/self/exe").map_err(io("cannot open fence's own executable"))?;
     let (control, control_child) =
         sys::seqpacket_pair().map_err(io("cannot create the control channel"))?;
-    let (status_read, status_write) = sys::pipe().map_err(io("cannot create a pipe"))?;
     let (err_read, err_write) = sys::pipe().map_err(io("cannot create a pipe"))?;
     let stderr_copy = std::io::stderr()
         .as_fd()
@@ -66,14 +69,14 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
         .map_err(io("cannot duplicate stderr"))?;
     sys::enable_passcred(control.as_fd()).map_err(io("cannot configure the control channel"))?;
 
-    let mut args = spec.args.clone();
-    args.push("--json-status-fd".into());
-    args.push(status_write.as_raw_fd().to_string().into());
+    let args = spec.args.clone();
     let args_file = memfd_with(c"fence-bwrap-args", &nul_separated(&args))
         .map_err(io("cannot pass bwrap arguments"))?;
 
     spec.plan.stderr_fd = stderr_copy.as_raw_fd();
-    spec.plan.close_fds = vec![exe.as_raw_fd(), spec.empty_file.as_raw_fd()];
+    spec.plan.close_fds = std::iter::once(exe.as_raw_fd())
+        .chain(spec.empty_file.as_ref().map(AsRawFd::as_raw_fd))
+        .collect();
     let plan_json = serde_json::to_vec(&spec.plan).expect("plan serializes");
     let plan_file =
         memfd_with(c"fence-plan", &plan_json).map_err(io("cannot pass the sandbox plan"))?;
@@ -83,13 +86,8 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
 
     // bwrap inherits exactly these fds: clear FD_CLOEXEC here (fence is single-threaded,
     // so nothing else can spawn meanwhile); they are closed in fence right after the spawn.
-    for fd in [
-        &args_file,
-        &status_write,
-        &control_child,
-        &stderr_copy,
-        &spec.empty_file,
-    ] {
+    let passed = [&args_file, &control_child, &stderr_copy];
+    for fd in passed.into_iter().chain(spec.empty_file.as_ref()) {
         sys::set_cloexec(fd.as_raw_fd(), false).map_err(io("cannot pass fds to bwrap"))?;
     }
     sys::set_cloexec(exe.as_raw_fd(), false).map_err(io("cannot pass fds to bwrap"))?;
@@ -139,7 +137,6 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
     })?;
     drop((
         args_file,
-        status_write,
         control_child,
         stderr_copy,
         exe,
@@ -152,7 +149,7 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
         debug: spec.debug,
         ..Session::default()
     };
-    loop_state.run(&signals, &control, &err_read, &status_read)?;
+    loop_state.run(&signals, &control, &err_read)?;
     loop_state.outcome()
 }
 
@@ -168,25 +165,13 @@ struct Session {
     early_signal: Option<i32>,
     report: Option<Report>,
     bwrap_stderr: Vec<u8>,
-    status_text: Vec<u8>,
 }
 
 impl Session {
-    fn run(
-        &mut self,
-        signals: &OwnedFd,
-        control: &OwnedFd,
-        err: &OwnedFd,
-        status: &OwnedFd,
-    ) -> Result<()> {
+    fn run(&mut self, signals: &OwnedFd, control: &OwnedFd, err: &OwnedFd) -> Result<()> {
         let io = |e| Error::io("event loop", e);
         let mut poll = Poll::new().map_err(io)?;
-        for (fd, token) in [
-            (signals, SIGNALS),
-            (control, CONTROL),
-            (err, BWRAP_STDERR),
-            (status, STATUS),
-        ] {
+        for (fd, token) in [(signals, SIGNALS), (control, CONTROL), (err, BWRAP_STDERR)] {
             sys::set_nonblocking(fd.as_fd()).map_err(io)?;
             poll.registry()
                 .register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE)
@@ -204,7 +189,6 @@ impl Session {
                     SIGNALS => self.on_signals(signals)?,
                     CONTROL => self.on_control(control),
                     BWRAP_STDERR => self.on_stderr(err),
-                    STATUS => drain(status, &mut self.status_text),
                     _ => {}
                 }
             }
@@ -212,7 +196,6 @@ impl Session {
         // bwrap is gone, so is the whole sandbox: collect what is left in the pipes.
         self.on_control(control);
         self.on_stderr(err);
-        drain(status, &mut self.status_text);
         Ok(())
     }
 
@@ -307,31 +290,16 @@ impl Session {
         if self.init_pid.is_some() {
             // The init itself died (e.g. killed by the OOM killer): bwrap's status is all
             // there is.
-            return Ok(match json_exit_code(&self.status_text) {
-                Some(code) => Outcome::Exited(code),
-                None => match self.bwrap_status {
-                    Some(sys::WaitStatus::Signaled(s)) => Outcome::Signaled(s),
-                    Some(sys::WaitStatus::Exited(c)) => Outcome::Exited(c),
-                    None => Outcome::Exited(crate::error::EXIT_FENCE_FAILED),
-                },
+            return Ok(match self.bwrap_status {
+                Some(sys::WaitStatus::Signaled(s)) => Outcome::Signaled(s),
+                Some(sys::WaitStatus::Exited(c)) => Outcome::Exited(c),
+                None => Outcome::Exited(crate::error::EXIT_FENCE_FAILED),
             });
         }
         Err(Error::Setup(diagnose::bwrap_failure(
             &String::from_utf8_lossy(&self.bwrap_stderr),
         )))
     }
-}
-
-/// The last `"exit-code": N` in bwrap's `--json-status-fd` output.
-fn json_exit_code(text: &[u8]) -> Option<i32> {
-    let text = String::from_utf8_lossy(text);
-    let start = text.rfind("\"exit-code\"")?;
-    let rest = text[start + "\"exit-code\"".len()..]
-        .trim_start()
-        .strip_prefix(':')?
-        .trim_start();
-    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-    digits.parse().ok()
 }
 
 fn drain(fd: &OwnedFd, into: &mut Vec<u8>) {
@@ -389,13 +357,6 @@ pub fn shell_words(args: &[OsString]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn exit_code_from_json_status() {
-        let text = b"{ \"child-pid\": 12, \"pid-namespace\": 1 }\n{ \"exit-code\": 42 }\n";
-        assert_eq!(json_exit_code(text), Some(42));
-        assert_eq!(json_exit_code(b"{ \"child-pid\": 12 }"), None);
-    }
 
     #[test]
     fn quoting() {
