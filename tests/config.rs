@@ -101,6 +101,26 @@ fn extends_chain_cycle_and_base() {
 }
 
 #[test]
+fn extends_deeper_than_ten_is_an_error() {
+    let sb = Sandbox::new(User::Current);
+    for i in 0..12 {
+        sb.config(
+            &format!("c{i}.json"),
+            &format!(r#"{{"extends": "./c{}.json"}}"#, i + 1),
+        );
+    }
+    sb.config("c12.json", "{}");
+    let deep = sb.ws.join("c0.json");
+    sb.fence()
+        .sh(&deep, "true")
+        .run()
+        .code(125)
+        .stderr_has("extends chain too deep (max 10)");
+    let ok = sb.ws.join("c2.json");
+    sb.fence().sh(&ok, "true").run().ok();
+}
+
+#[test]
 fn user_config_applies_without_trust() {
     let sb = Sandbox::new(User::Current);
     sb.write(
