@@ -63,6 +63,8 @@ pub struct RunRequest {
     pub config: ConfigSource,
     pub debug: bool,
     pub monitor: bool,
+    /// Run even when Landlock or seccomp is unavailable, saying what is lost.
+    pub allow_reduced_isolation: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -104,6 +106,9 @@ Options:
                          absolute path
   -d, --debug            Explain what fence does (config chain, bwrap arguments, ...)
   -m, --monitor          Report blocked operations
+      --allow-reduced-isolation
+                         Run even if the kernel lacks Landlock or seccomp (fence
+                         says what is lost) instead of refusing to run
       --list-templates   List the built-in templates
   -h, --help             Show this help
   -v, --version          Show the version
@@ -128,6 +133,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
     let mut shell_given = false;
     let mut debug = false;
     let mut monitor = false;
+    let mut allow_reduced_isolation = false;
     let mut positional: Vec<OsString> = Vec::new();
     let mut saw_option = false;
 
@@ -157,6 +163,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
             }
             Short('d') | Long("debug") => debug = true,
             Short('m') | Long("monitor") => monitor = true,
+            Long("allow-reduced-isolation") => allow_reduced_isolation = true,
             Short('h') | Long("help") => return Ok(Invocation::Help),
             Short('v') | Long("version") => return Ok(Invocation::Version),
             Long("list-templates") => return Ok(Invocation::ListTemplates),
@@ -203,6 +210,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
         config,
         debug,
         monitor,
+        allow_reduced_isolation,
     }))
 }
 
@@ -300,7 +308,8 @@ mod tests {
         let req = run(&["--template", "workspace-write", "--debug", "true"]);
         assert_eq!(req.config, ConfigSource::Template("workspace-write".into()));
         let req = run(&["-dm", "true"]);
-        assert!(req.debug && req.monitor);
+        assert!(req.debug && req.monitor && !req.allow_reduced_isolation);
+        assert!(run(&["--allow-reduced-isolation", "true"]).allow_reduced_isolation);
         let req = run(&["--settings=x.json", "true"]);
         assert_eq!(req.config, ConfigSource::Settings("x.json".into()));
     }

@@ -60,7 +60,7 @@ pub fn execute(req: RunRequest) -> Result<Outcome> {
             removed.join(", ")
         ));
     }
-    run_platform(&policy, &argv, env, req.debug)
+    run_platform(&policy, &argv, env, &req)
 }
 
 #[cfg(target_os = "linux")]
@@ -68,9 +68,9 @@ fn run_platform(
     p: &policy::Policy,
     argv: &[OsString],
     env: Vec<(OsString, OsString)>,
-    debug: bool,
+    req: &RunRequest,
 ) -> Result<Outcome> {
-    crate::linux::run(p, argv, env, debug)
+    crate::linux::run(p, argv, env, req.debug, req.allow_reduced_isolation)
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -78,7 +78,7 @@ fn run_platform(
     _: &policy::Policy,
     _: &[OsString],
     _: Vec<(OsString, OsString)>,
-    _: bool,
+    _: &RunRequest,
 ) -> Result<Outcome> {
     Err(Error::Setup(
         "this platform is not supported yet: fence currently sandboxes on Linux only".into(),

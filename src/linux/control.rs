@@ -33,6 +33,11 @@ pub struct InitPlan {
     pub ignored_signals: Vec<i32>,
     /// Whether the init sends debug notes.
     pub debug: bool,
+    /// Landlock rules (paths inside the sandbox), fitted to the kernel's ABI by the init.
+    pub landlock: Vec<super::landlock::Rule>,
+    /// Run without Landlock or seccomp if the kernel lacks them (with a warning) instead of
+    /// refusing to run (`--allow-reduced-isolation`).
+    pub allow_reduced_isolation: bool,
 }
 
 /// What the init (or the command, for `Started`) tells the host.
@@ -51,6 +56,8 @@ pub enum Report {
     Signaled { signal: i32 },
     /// A `--debug` note from inside the sandbox.
     Note { message: String },
+    /// A warning the host always shows (a protection that could not be applied).
+    Warning { message: String },
 }
 
 impl Report {

@@ -7,7 +7,7 @@
 
 use std::ffi::{CString, OsString};
 use std::io::Read;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
@@ -89,6 +89,7 @@ fn run(control: BorrowedFd<'_>) -> Result<i32, Report> {
         ))
     })?;
     let runtime_dir = repair_environment(&note);
+    harden(control, &plan, &note)?;
 
     let Some((program, args)) = plan.argv.split_first() else {
         return Err(setup_failed("empty command"));
@@ -166,6 +167,96 @@ fn run_command(
             let _ = sys::kill(child, signal);
         }
     }
+}
+
+/// Applies the kernel layers to the init itself, so the command inherits them: Landlock
+/// (second filesystem layer, signal and abstract-socket scoping), then seccomp. A layer the
+/// kernel lacks is an error unless the plan allows reduced isolation, and then a warning.
+fn harden(control: BorrowedFd<'_>, plan: &InitPlan, note: &dyn Fn(String)) -> Result<(), Report> {
+    let warn = |message: String| {
+        let _ = sys::send_message(
+            control.as_raw_fd(),
+            &Report::Warning { message }.to_bytes(),
+            None,
+        );
+    };
+    let unavailable = |layer: &str, cause: String, lost: &str| -> Result<(), Report> {
+        if plan.allow_reduced_isolation {
+            warn(format!(
+                "{layer} is not available ({cause}); running without it: {lost}"
+            ));
+            Ok(())
+        } else {
+            Err(setup_failed(format!(
+                "{layer} is not available ({cause}); fence needs it ({lost} otherwise). \
+                 Run `fence --allow-reduced-isolation ...` to accept that"
+            )))
+        }
+    };
+    sys::set_no_new_privs().map_err(|e| setup_failed(format!("cannot set no_new_privs: {e}")))?;
+    match sys::landlock_abi() {
+        Ok(abi) if abi >= 1 => {
+            apply_landlock(abi, &plan.landlock)?;
+            note(format!(
+                "Landlock ABI {abi} applied ({} rules)",
+                plan.landlock.len()
+            ));
+        }
+        Ok(abi) => unavailable("Landlock", format!("ABI {abi}"), LANDLOCK_LOSS)?,
+        Err(e) => unavailable("Landlock", e.to_string(), LANDLOCK_LOSS)?,
+    }
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    match sys::install_seccomp(&super::seccomp::program()) {
+        Ok(()) => note("seccomp filter installed".into()),
+        Err(e) => unavailable("seccomp", e.to_string(), SECCOMP_LOSS)?,
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    unavailable(
+        "seccomp",
+        "this CPU architecture has no filter yet".into(),
+        SECCOMP_LOSS,
+    )?;
+    Ok(())
+}
+
+const LANDLOCK_LOSS: &str = "the filesystem policy rests on the mount sandbox alone, and \
+    signals and abstract Unix sockets are not scoped";
+const SECCOMP_LOSS: &str = "ptrace, mount, namespace, io_uring, keyring, bpf and terminal-injection \
+    system calls stay available";
+
+fn apply_landlock(abi: u32, rules: &[super::landlock::Rule]) -> Result<(), Report> {
+    use super::landlock::{IOCTL_DEV, READ_FILE, TRUNCATE, WRITE_FILE, fit, handled_fs, scopes};
+    let failed = |what: String, e: std::io::Error| setup_failed(format!("Landlock: {what}: {e}"));
+    let ruleset = sys::landlock_ruleset(abi, handled_fs(abi), scopes(abi))
+        .map_err(|e| failed("cannot create a ruleset".into(), e))?;
+    let allow = |path: &std::path::Path, access: u64| -> std::io::Result<bool> {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return Ok(false);
+        };
+        let c_path =
+            CString::new(path.as_os_str().as_encoded_bytes()).map_err(std::io::Error::other)?;
+        let fd = sys::open_path(&c_path)?;
+        sys::landlock_allow(ruleset.as_fd(), fd.as_fd(), fit(access, abi, meta.is_dir()))?;
+        Ok(true)
+    };
+    for rule in rules {
+        allow(&rule.path, rule.access)
+            .map_err(|e| failed(format!("rule for {}", rule.path.display()), e))?;
+    }
+    // The files behind stdin/stdout/stderr stay reachable by path (`echo x > /dev/stderr`
+    // reopens them through /proc/self/fd); the command can already write them through its fds.
+    for fd in 0..=2 {
+        let path = std::path::PathBuf::from(format!("/proc/self/fd/{fd}"));
+        let is_file_or_tty = std::fs::metadata(&path).is_ok_and(|m| {
+            use std::os::unix::fs::FileTypeExt;
+            m.is_file() || m.file_type().is_char_device()
+        });
+        if is_file_or_tty {
+            let _ = allow(&path, READ_FILE | WRITE_FILE | TRUNCATE | IOCTL_DEV);
+        }
+    }
+    sys::landlock_restrict_self(ruleset.as_fd())
+        .map_err(|e| failed("cannot enforce the ruleset".into(), e))
 }
 
 /// Finds `program` the way a shell does: a name with a slash is used as is; otherwise the

@@ -4,6 +4,8 @@ pub mod bwrap;
 pub mod control;
 pub mod diagnose;
 pub mod init;
+pub mod landlock;
+pub mod seccomp;
 pub mod session;
 pub mod sys;
 
@@ -46,6 +48,7 @@ pub fn run(
     argv: &[OsString],
     env: Vec<(OsString, OsString)>,
     debug: bool,
+    allow_reduced_isolation: bool,
 ) -> Result<Outcome> {
     let bwrap = find_bwrap()?;
     // An empty file to bind over denied files, only when there are some.
@@ -63,6 +66,8 @@ pub fn run(
         argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
         cwd: policy.cwd.as_os_str().as_bytes().to_vec(),
         debug,
+        landlock: landlock::rules(policy),
+        allow_reduced_isolation,
         ..control::InitPlan::default()
     };
     session::run(session::Spec {

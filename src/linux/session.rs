@@ -241,6 +241,7 @@ impl Session {
             };
             match Report::parse(&msg.data) {
                 Some(Report::Started) => self.init_pid = msg.pid,
+                Some(Report::Warning { message }) => crate::run::warn(&message),
                 Some(Report::Note { message }) => {
                     if self.debug {
                         crate::run::debug(&message);

@@ -464,3 +464,128 @@ where
         })
         .collect()
 }
+
+/// `PR_SET_NO_NEW_PRIVS`: required before an unprivileged process installs seccomp or
+/// Landlock; exec can then never gain privileges (setuid bits are ignored).
+pub fn set_no_new_privs() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }).map(drop)
+}
+
+/// Installs a seccomp filter on the calling thread (inherited by children).
+pub fn install_seccomp(program: &[super::seccomp::Insn]) -> io::Result<()> {
+    let prog = libc::sock_fprog {
+        len: u16::try_from(program.len())
+            .map_err(|_| io::Error::other("seccomp program too long"))?,
+        // `Insn` is #[repr(C)] with the exact layout of `struct sock_filter`.
+        filter: program.as_ptr().cast::<libc::sock_filter>().cast_mut(),
+    };
+    // SAFETY: `prog` points at `program`, which outlives the call; the kernel copies it.
+    check(unsafe {
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            &raw const prog as libc::c_ulong,
+            0,
+            0,
+        )
+    })
+    .map(drop)
+}
+
+/// The kernel's Landlock ABI version; an error when Landlock is missing or disabled.
+pub fn landlock_abi() -> io::Result<u32> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with a null attribute and size 0 this call only returns the ABI version.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as u32)
+    }
+}
+
+/// A Landlock ruleset handling `fs` rights and `scoped` scopes, sized for `abi`.
+pub fn landlock_ruleset(abi: u32, fs: u64, scoped: u64) -> io::Result<OwnedFd> {
+    // struct landlock_ruleset_attr grew over ABIs: fs (v1), net (v4), scoped (v6).
+    let attr: [u64; 3] = [fs, 0, scoped];
+    let size = match abi {
+        0..=3 => 8,
+        4..=5 => 16,
+        _ => 24,
+    };
+    // SAFETY: `attr` holds at least `size` valid bytes laid out as the kernel's struct.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            attr.as_ptr(),
+            size as usize,
+            0u32,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Adds a path-beneath rule: `access` allowed beneath the file or directory `parent`.
+pub fn landlock_allow(
+    ruleset: BorrowedFd<'_>,
+    parent: BorrowedFd<'_>,
+    access: u64,
+) -> io::Result<()> {
+    const LANDLOCK_RULE_PATH_BENEATH: libc::c_int = 1;
+    // struct landlock_path_beneath_attr is packed: u64 allowed_access, s32 parent_fd.
+    #[repr(C, packed)]
+    struct PathBeneath {
+        allowed_access: u64,
+        parent_fd: i32,
+    }
+    let attr = PathBeneath {
+        allowed_access: access,
+        parent_fd: parent.as_raw_fd(),
+    };
+    // SAFETY: `attr` is a valid path-beneath struct alive for the call; both fds are open.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_add_rule,
+            ruleset.as_raw_fd(),
+            LANDLOCK_RULE_PATH_BENEATH,
+            &raw const attr,
+            0u32,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Enforces the ruleset on the calling thread (and its future children).
+pub fn landlock_restrict_self(ruleset: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: a plain syscall on an open ruleset fd.
+    let ret = unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset.as_raw_fd(), 0u32) };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// An `O_PATH` fd for `path` (following symlinks), for Landlock rules.
+pub fn open_path(path: &CStr) -> io::Result<OwnedFd> {
+    // SAFETY: `path` is NUL-terminated; the returned fd is new and owned.
+    let fd = check(unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) })?;
+    // SAFETY: `fd` was just created and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}

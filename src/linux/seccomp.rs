@@ -1,0 +1,349 @@
+//! The seccomp filter the init installs before starting the command: a hand-assembled
+//! classic-BPF program, built by a pure function and checked by an interpreter in tests.
+//!
+//! Order: the architecture first (anything but the native one is refused, which also
+//! closes the i386 `int 0x80` entry), then on x86_64 the x32 syscall range, then the deny
+//! list (`EPERM`), then argument checks for `ioctl` (TIOCSTI, TIOCLINUX), `clone` and
+//! `unshare` (namespace flags) and `personality` (only the harmless values), and `clone3`
+//! answers `ENOSYS` so that libc falls back to the checkable `clone`.
+
+/// One classic-BPF instruction, laid out as the kernel's `struct sock_filter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub struct Insn {
+    pub code: u16,
+    pub jt: u8,
+    pub jf: u8,
+    pub k: u32,
+}
+
+// Instruction classes and fields (linux/filter.h, linux/bpf_common.h).
+const BPF_LD: u16 = 0x00;
+const BPF_JMP: u16 = 0x05;
+const BPF_RET: u16 = 0x06;
+const BPF_W: u16 = 0x00;
+const BPF_ABS: u16 = 0x20;
+const BPF_K: u16 = 0x00;
+const LD_W_ABS: u16 = BPF_LD | BPF_W | BPF_ABS;
+const JEQ_K: u16 = BPF_JMP | 0x10 | BPF_K;
+const JGE_K: u16 = BPF_JMP | 0x30 | BPF_K;
+const JSET_K: u16 = BPF_JMP | 0x40 | BPF_K;
+const RET_K: u16 = BPF_RET | BPF_K;
+
+pub const RET_ALLOW: u32 = 0x7fff_0000;
+pub const RET_ERRNO: u32 = 0x0005_0000;
+
+// struct seccomp_data offsets.
+const OFF_NR: u32 = 0;
+const OFF_ARCH: u32 = 4;
+const fn off_arg_low(i: u32) -> u32 {
+    16 + 8 * i // little-endian: the low 32 bits come first
+}
+
+#[cfg(target_arch = "x86_64")]
+pub const NATIVE_ARCH: u32 = 0xC000_003E; // AUDIT_ARCH_X86_64
+#[cfg(target_arch = "aarch64")]
+pub const NATIVE_ARCH: u32 = 0xC000_00B7; // AUDIT_ARCH_AARCH64
+
+/// x32 syscalls share AUDIT_ARCH_X86_64 and are marked by this bit in the number.
+#[cfg(target_arch = "x86_64")]
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+const EPERM: u32 = libc::EPERM as u32;
+const ENOSYS: u32 = libc::ENOSYS as u32;
+
+/// Namespace-creating `clone`/`unshare` flags (CLONE_NEWNS … CLONE_NEWNET, CLONE_NEWTIME).
+const NAMESPACE_FLAGS: u32 = (libc::CLONE_NEWNS
+    | libc::CLONE_NEWCGROUP
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUSER
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET) as u32;
+const CLONE_NEWTIME: u32 = 0x80;
+
+/// `personality` values that change nothing security-relevant: PER_LINUX, PER_LINUX32 and
+/// the query value 0xffffffff.
+const HARMLESS_PERSONALITIES: [u32; 3] = [0x0000, 0x0008, 0xffff_ffff];
+
+/// Syscalls refused with EPERM, whatever their arguments.
+pub fn denied_syscalls() -> Vec<(&'static str, i64)> {
+    #[allow(unused_mut)]
+    let mut list: Vec<(&str, i64)> = vec![
+        ("ptrace", libc::SYS_ptrace),
+        ("process_vm_readv", libc::SYS_process_vm_readv),
+        ("process_vm_writev", libc::SYS_process_vm_writev),
+        ("keyctl", libc::SYS_keyctl),
+        ("add_key", libc::SYS_add_key),
+        ("request_key", libc::SYS_request_key),
+        ("bpf", libc::SYS_bpf),
+        ("perf_event_open", libc::SYS_perf_event_open),
+        ("userfaultfd", libc::SYS_userfaultfd),
+        ("kexec_load", libc::SYS_kexec_load),
+        ("kexec_file_load", libc::SYS_kexec_file_load),
+        ("init_module", libc::SYS_init_module),
+        ("finit_module", libc::SYS_finit_module),
+        ("delete_module", libc::SYS_delete_module),
+        ("mount", libc::SYS_mount),
+        ("umount2", libc::SYS_umount2),
+        ("pivot_root", libc::SYS_pivot_root),
+        ("fsopen", libc::SYS_fsopen),
+        ("fsconfig", libc::SYS_fsconfig),
+        ("fsmount", libc::SYS_fsmount),
+        ("fspick", libc::SYS_fspick),
+        ("move_mount", libc::SYS_move_mount),
+        ("open_tree", libc::SYS_open_tree),
+        ("mount_setattr", libc::SYS_mount_setattr),
+        ("swapon", libc::SYS_swapon),
+        ("swapoff", libc::SYS_swapoff),
+        ("reboot", libc::SYS_reboot),
+        ("setns", libc::SYS_setns),
+        ("io_uring_setup", libc::SYS_io_uring_setup),
+        ("io_uring_enter", libc::SYS_io_uring_enter),
+        ("io_uring_register", libc::SYS_io_uring_register),
+        ("acct", libc::SYS_acct),
+        ("syslog", libc::SYS_syslog),
+        ("open_by_handle_at", libc::SYS_open_by_handle_at),
+        ("quotactl", libc::SYS_quotactl),
+    ];
+    #[cfg(target_arch = "x86_64")]
+    list.extend([
+        ("iopl", libc::SYS_iopl),
+        ("ioperm", libc::SYS_ioperm),
+        ("uselib", libc::SYS_uselib),
+    ]);
+    list
+}
+
+fn stmt(code: u16, k: u32) -> Insn {
+    Insn {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+fn jump(code: u16, k: u32, jt: u8, jf: u8) -> Insn {
+    Insn { code, jt, jf, k }
+}
+
+fn ret_errno(errno: u32) -> Insn {
+    stmt(RET_K, RET_ERRNO | errno)
+}
+
+/// `if nr == syscall { <block> }`: the block must end in a return.
+fn on_syscall(prog: &mut Vec<Insn>, nr: i64, block: Vec<Insn>) {
+    let len = u8::try_from(block.len()).expect("argument blocks are short");
+    prog.push(jump(JEQ_K, nr as u32, 0, len));
+    prog.extend(block);
+}
+
+/// The filter program.
+pub fn program() -> Vec<Insn> {
+    let mut p = vec![
+        stmt(LD_W_ABS, OFF_ARCH),
+        jump(JEQ_K, NATIVE_ARCH, 1, 0),
+        ret_errno(EPERM), // a foreign architecture (i386 via int 0x80, arm32 compat…)
+        stmt(LD_W_ABS, OFF_NR),
+    ];
+    #[cfg(target_arch = "x86_64")]
+    p.extend([jump(JGE_K, X32_SYSCALL_BIT, 0, 1), ret_errno(EPERM)]);
+    for (_, nr) in denied_syscalls() {
+        p.extend([jump(JEQ_K, nr as u32, 0, 1), ret_errno(EPERM)]);
+    }
+    p.extend([
+        jump(JEQ_K, libc::SYS_clone3 as u32, 0, 1),
+        ret_errno(ENOSYS),
+    ]);
+
+    on_syscall(
+        &mut p,
+        libc::SYS_ioctl,
+        vec![
+            stmt(LD_W_ABS, off_arg_low(1)),
+            jump(JEQ_K, libc::TIOCSTI as u32, 2, 0),
+            jump(JEQ_K, libc::TIOCLINUX as u32, 1, 0),
+            stmt(RET_K, RET_ALLOW),
+            ret_errno(EPERM),
+        ],
+    );
+    // clone(flags, …) on x86_64 and aarch64 alike; unshare(flags).
+    for (nr, mask) in [
+        (libc::SYS_clone, NAMESPACE_FLAGS),
+        (libc::SYS_unshare, NAMESPACE_FLAGS | CLONE_NEWTIME),
+    ] {
+        on_syscall(
+            &mut p,
+            nr,
+            vec![
+                stmt(LD_W_ABS, off_arg_low(0)),
+                jump(JSET_K, mask, 0, 1),
+                ret_errno(EPERM),
+                stmt(RET_K, RET_ALLOW),
+            ],
+        );
+    }
+    let [a, b, c] = HARMLESS_PERSONALITIES;
+    on_syscall(
+        &mut p,
+        libc::SYS_personality,
+        vec![
+            stmt(LD_W_ABS, off_arg_low(0)),
+            jump(JEQ_K, a, 3, 0),
+            jump(JEQ_K, b, 2, 0),
+            jump(JEQ_K, c, 1, 0),
+            ret_errno(EPERM),
+            stmt(RET_K, RET_ALLOW),
+        ],
+    );
+    p.push(stmt(RET_K, RET_ALLOW));
+    p
+}
+
+#[cfg(test)]
+#[allow(clippy::unnecessary_cast)] // ioctl numbers' type differs between targets
+mod tests {
+    use super::*;
+
+    /// A classic-BPF interpreter for the instructions `program` uses.
+    fn run(prog: &[Insn], nr: i64, arch: u32, args: [u64; 6]) -> u32 {
+        let mut data = [0u8; 64];
+        data[0..4].copy_from_slice(&(nr as u32).to_le_bytes());
+        data[4..8].copy_from_slice(&arch.to_le_bytes());
+        for (i, a) in args.iter().enumerate() {
+            data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_le_bytes());
+        }
+        let (mut pc, mut acc) = (0usize, 0u32);
+        loop {
+            let insn = prog[pc];
+            pc += 1;
+            match insn.code {
+                LD_W_ABS => {
+                    let k = insn.k as usize;
+                    acc = u32::from_le_bytes(data[k..k + 4].try_into().unwrap());
+                }
+                RET_K => return insn.k,
+                JEQ_K | JGE_K | JSET_K => {
+                    let taken = match insn.code {
+                        JEQ_K => acc == insn.k,
+                        JGE_K => acc >= insn.k,
+                        _ => acc & insn.k != 0,
+                    };
+                    pc += usize::from(if taken { insn.jt } else { insn.jf });
+                }
+                other => panic!("unexpected opcode {other:#x}"),
+            }
+        }
+    }
+
+    fn decide(nr: i64, args: [u64; 6]) -> u32 {
+        run(&program(), nr, NATIVE_ARCH, args)
+    }
+
+    const EPERM_RET: u32 = RET_ERRNO | EPERM;
+
+    #[test]
+    fn denies_the_deny_list_and_allows_the_rest() {
+        for (name, nr) in denied_syscalls() {
+            assert_eq!(decide(nr, [0; 6]), EPERM_RET, "{name}");
+        }
+        for nr in [
+            libc::SYS_read,
+            libc::SYS_write,
+            libc::SYS_openat,
+            libc::SYS_execve,
+            libc::SYS_kill,
+            libc::SYS_socket,
+        ] {
+            assert_eq!(decide(nr, [0; 6]), RET_ALLOW, "syscall {nr}");
+        }
+        assert_eq!(decide(libc::SYS_clone3, [0; 6]), RET_ERRNO | ENOSYS);
+    }
+
+    #[test]
+    fn checks_arguments() {
+        let tiocsti = libc::TIOCSTI as u64;
+        assert_eq!(decide(libc::SYS_ioctl, [0, tiocsti, 0, 0, 0, 0]), EPERM_RET);
+        // The kernel reads the command as 32 bits: garbage above them must not help.
+        assert_eq!(
+            decide(libc::SYS_ioctl, [0, tiocsti | 1 << 40, 0, 0, 0, 0]),
+            EPERM_RET
+        );
+        assert_eq!(
+            decide(libc::SYS_ioctl, [0, libc::TIOCLINUX as u64, 0, 0, 0, 0]),
+            EPERM_RET
+        );
+        assert_eq!(
+            decide(libc::SYS_ioctl, [0, libc::TIOCGWINSZ as u64, 0, 0, 0, 0]),
+            RET_ALLOW
+        );
+        let thread =
+            (libc::CLONE_VM | libc::CLONE_FS | libc::CLONE_THREAD | libc::CLONE_SIGHAND) as u64;
+        assert_eq!(decide(libc::SYS_clone, [thread, 0, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(
+            decide(libc::SYS_clone, [libc::SIGCHLD as u64, 0, 0, 0, 0, 0]),
+            RET_ALLOW
+        );
+        for flag in [
+            libc::CLONE_NEWUSER,
+            libc::CLONE_NEWNET,
+            libc::CLONE_NEWNS,
+            libc::CLONE_NEWPID,
+        ] {
+            assert_eq!(
+                decide(libc::SYS_clone, [flag as u64 | thread, 0, 0, 0, 0, 0]),
+                EPERM_RET
+            );
+            assert_eq!(
+                decide(libc::SYS_unshare, [flag as u64, 0, 0, 0, 0, 0]),
+                EPERM_RET
+            );
+        }
+        assert_eq!(
+            decide(libc::SYS_unshare, [CLONE_NEWTIME as u64, 0, 0, 0, 0, 0]),
+            EPERM_RET
+        );
+        assert_eq!(
+            decide(libc::SYS_unshare, [libc::CLONE_FILES as u64, 0, 0, 0, 0, 0]),
+            RET_ALLOW
+        );
+        for harmless in HARMLESS_PERSONALITIES {
+            assert_eq!(
+                decide(libc::SYS_personality, [harmless as u64, 0, 0, 0, 0, 0]),
+                RET_ALLOW
+            );
+        }
+        assert_eq!(
+            decide(libc::SYS_personality, [0x0040000, 0, 0, 0, 0, 0]),
+            EPERM_RET,
+            "ADDR_NO_RANDOMIZE"
+        );
+    }
+
+    #[test]
+    fn foreign_architectures_and_x32_are_refused() {
+        const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+        assert_eq!(
+            run(&program(), libc::SYS_read, AUDIT_ARCH_I386, [0; 6]),
+            EPERM_RET
+        );
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(decide(0x4000_0000 | libc::SYS_read, [0; 6]), EPERM_RET);
+    }
+
+    #[test]
+    fn program_is_well_formed() {
+        let prog = program();
+        assert!(prog.len() < 4096, "BPF_MAXINSNS");
+        for (i, insn) in prog.iter().enumerate() {
+            if matches!(insn.code, JEQ_K | JGE_K | JSET_K) {
+                assert!(
+                    i + 1 + usize::from(insn.jt.max(insn.jf)) < prog.len(),
+                    "jump out of range at {i}"
+                );
+            }
+        }
+        assert_eq!(prog.last().map(|i| i.code), Some(RET_K));
+    }
+}
