@@ -16,6 +16,10 @@ pub struct HostEnv {
     pub config_home: Option<PathBuf>,
     /// `$XDG_DATA_HOME` or `~/.local/share`.
     pub data_home: Option<PathBuf>,
+    /// `$XDG_RUNTIME_DIR`, if set and absolute (where per-user sockets live).
+    pub runtime_dir: Option<PathBuf>,
+    /// `$SSH_AUTH_SOCK`, if set and absolute.
+    pub ssh_auth_sock: Option<PathBuf>,
 }
 
 impl HostEnv {
@@ -24,12 +28,17 @@ impl HostEnv {
             .map_err(|e| Error::io("cannot determine the current directory", e))?;
         let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
         let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-        Ok(HostEnv::new(
-            cwd,
-            var("HOME"),
-            var("XDG_CONFIG_HOME"),
-            var("XDG_DATA_HOME"),
-        ))
+        let absolute = |name: &str| var(name).map(PathBuf::from).filter(|p| p.is_absolute());
+        Ok(HostEnv {
+            runtime_dir: absolute("XDG_RUNTIME_DIR"),
+            ssh_auth_sock: absolute("SSH_AUTH_SOCK"),
+            ..HostEnv::new(
+                cwd,
+                var("HOME"),
+                var("XDG_CONFIG_HOME"),
+                var("XDG_DATA_HOME"),
+            )
+        })
     }
 
     pub fn new(
@@ -50,6 +59,8 @@ impl HostEnv {
                 .or_else(|| under_home(".local/share")),
             cwd,
             home,
+            runtime_dir: None,
+            ssh_auth_sock: None,
         }
     }
 }

@@ -102,18 +102,10 @@ const PTY_LATER: &str = "the PTY relay is not supported yet";
 /// config is ever weaker than it reads.
 pub fn unsupported(cfg: &Config) -> Vec<Unsupported> {
     let n = &cfg.network;
-    let checks: [(bool, Unsupported); 17] = [
+    let checks: [(bool, Unsupported); 15] = [
         (
             !n.allowed_domains.is_empty(),
             ("network.allowedDomains", NETWORK_LATER),
-        ),
-        (
-            !n.allow_unix_sockets.is_empty(),
-            ("network.allowUnixSockets", NETWORK_LATER),
-        ),
-        (
-            n.allow_all_unix_sockets,
-            ("network.allowAllUnixSockets", NETWORK_LATER),
         ),
         (
             n.allow_local_binding,

@@ -157,9 +157,13 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Vec<OsString> {
             plan.op1("--tmpfs", path);
             plan.op1("--remount-ro", path);
         } else {
-            plan.args.push("--perms".into());
-            plan.args.push("0444".into());
-            plan.op2("--ro-bind-data", empty_fd.to_string(), path);
+            plan.empty_file(empty_fd, path);
+        }
+    }
+    // Host Unix sockets: an empty file over each, so connect() is refused.
+    for socket in &policy.sockets {
+        if !masked(socket) && is_visible(&visible, socket) {
+            plan.empty_file(empty_fd, socket);
         }
     }
     plan.args
@@ -189,6 +193,12 @@ struct Plan {
 }
 
 impl Plan {
+    fn empty_file(&mut self, empty_fd: RawFd, path: &Path) {
+        self.args.push("--perms".into());
+        self.args.push("0444".into());
+        self.op2("--ro-bind-data", empty_fd.to_string(), path);
+    }
+
     fn op1(&mut self, op: &str, path: impl AsRef<std::ffi::OsStr>) {
         self.args.push(op.into());
         self.args.push(path.as_ref().to_owned());
@@ -325,6 +335,18 @@ mod tests {
             plan(&policy),
             "--ro-bind /usr /usr --dev /dev --proc /proc --tmpfs /tmp --ro-bind /tmp/proj /tmp/proj"
         );
+    }
+
+    #[test]
+    fn host_sockets_are_masked_where_visible() {
+        let policy = Policy {
+            sockets: paths(&["/run/docker.sock", "/run/user/1/bus"]),
+            deny_read: vec![dir("/run/user")],
+            ..Policy::default()
+        };
+        assert!(plan(&policy).ends_with(
+            "--tmpfs /run/user --remount-ro /run/user --perms 0444 --ro-bind-data 9 /run/docker.sock"
+        ));
     }
 
     #[test]

@@ -51,8 +51,8 @@ pub fn run(
     allow_reduced_isolation: bool,
 ) -> Result<Outcome> {
     let bwrap = find_bwrap()?;
-    // An empty file to bind over denied files, only when there are some.
-    let empty_file = if policy.deny_read.iter().any(|t| !t.is_dir) {
+    // An empty file to bind over denied files and host sockets, only when there are some.
+    let empty_file = if policy.deny_read.iter().any(|t| !t.is_dir) || !policy.sockets.is_empty() {
         Some(sys::memfd(c"fence-empty").map_err(|e| Error::io("cannot create a memfd", e))?)
     } else {
         None

@@ -4,6 +4,7 @@
 pub mod dangerous;
 pub mod glob;
 pub mod paths;
+pub mod sockets;
 
 use std::path::{Path, PathBuf};
 
@@ -61,6 +62,8 @@ pub struct Policy {
     pub deny_write: Vec<PathBuf>,
     /// Masked: empty and read-only (`denyRead`).
     pub deny_read: Vec<Target>,
+    /// Host Unix sockets masked so that `connect()` fails (all but `allowUnixSockets`).
+    pub sockets: Vec<PathBuf>,
     /// `devices.mode: host`: the host's `/dev`.
     pub host_devices: bool,
     /// Extra device nodes (`devices.allow`).
@@ -145,6 +148,15 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
         policy.read = paths;
     }
 
+    if !cfg.network.allow_all_unix_sockets {
+        let key = "network.allowUnixSockets";
+        let allowed = resolve(&mut policy, key, &cfg.network.allow_unix_sockets, host)?;
+        policy.sockets = host_sockets(&policy, host)
+            .into_iter()
+            .filter(|s| !allowed.iter().any(|a| s.starts_with(a)))
+            .collect();
+    }
+
     policy.devices = resolve(&mut policy, "devices.allow", &cfg.devices.allow, host)?
         .into_iter()
         .filter(|p| p.starts_with("/dev/"))
@@ -205,6 +217,34 @@ fn resolve_quiet(entries: &[String], host: &HostEnv) -> Vec<PathBuf> {
     paths::resolve("", entries, host)
         .map(|r| r.paths)
         .unwrap_or_default()
+}
+
+/// The host's pathname sockets in the places they live: `/run` (and `/var/run`),
+/// `$XDG_RUNTIME_DIR`, `~/.docker`, `$SSH_AUTH_SOCK`, and the host `/tmp` when it is shared.
+fn host_sockets(policy: &Policy, host: &HostEnv) -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = vec!["/run".into(), "/var/run".into()];
+    roots.extend(host.runtime_dir.clone());
+    roots.extend(host.home.as_ref().map(|h| h.join(".docker")));
+    if policy.tmp_shared {
+        roots.push("/tmp".into());
+    }
+    let mut roots: Vec<PathBuf> = roots
+        .iter()
+        .filter_map(|r| std::fs::canonicalize(r).ok())
+        .collect();
+    roots.sort();
+    roots.dedup();
+    let outer: Vec<PathBuf> = roots
+        .iter()
+        .filter(|r| !roots.iter().any(|o| o != *r && r.starts_with(o)))
+        .cloned()
+        .collect();
+    let files: Vec<PathBuf> = host
+        .ssh_auth_sock
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect();
+    sockets::find(&outer, &files)
 }
 
 /// The mandatory protected paths that matter: those inside a writable root. Elsewhere the
