@@ -19,6 +19,8 @@ pub enum Invocation {
     Help,
     Version,
     ListTemplates,
+    /// `--linux-features` or `fence doctor`.
+    Features,
     Trust(TrustRequest),
 }
 
@@ -87,7 +89,8 @@ pub struct TrustRequest {
 pub const USAGE: &str = "\
 Usage: fence [OPTIONS] [--] COMMAND [ARGS...]
        fence [OPTIONS] -c STRING [ARG0 [ARGS...]]
-       fence trust [--list | --revoke] [FILE]";
+       fence trust [--list | --revoke] [FILE]
+       fence doctor";
 
 pub const HELP: &str = "\
 fence runs a command in a sandbox: no network, writes only where the config allows.
@@ -95,6 +98,7 @@ fence runs a command in a sandbox: no network, writes only where the config allo
 Usage: fence [OPTIONS] [--] COMMAND [ARGS...]
        fence [OPTIONS] -c STRING [ARG0 [ARGS...]]
        fence trust [--list | --revoke] [FILE]
+       fence doctor                 (also: fence --linux-features)
 
 Options:
   -c STRING              Run STRING with /bin/sh -c (see --shell); further arguments
@@ -110,11 +114,12 @@ Options:
                          Run even if the kernel lacks Landlock or seccomp (fence
                          says what is lost) instead of refusing to run
       --list-templates   List the built-in templates
+      --linux-features   Check what this machine offers (same as `fence doctor`)
   -h, --help             Show this help
   -v, --version          Show the version
 
 The first argument that is not an option ends fence's options: `fence ls -la` passes
--la to ls. Use `--` before a command named `trust` or one starting with '-'.
+-la to ls. Use `--` before a command named `trust` or `doctor`, or one starting with '-'.
 
 Config: fence.jsonc or fence.json in the current directory or a parent, else
 $XDG_CONFIG_HOME/fence/fence.json(c), else ~/.fence.json, else deny everything.
@@ -167,9 +172,16 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
             Short('h') | Long("help") => return Ok(Invocation::Help),
             Short('v') | Long("version") => return Ok(Invocation::Version),
             Long("list-templates") => return Ok(Invocation::ListTemplates),
+            Long("linux-features") => return Ok(Invocation::Features),
             Value(first) => {
                 if first == "trust" && !saw_option && script.is_none() {
                     return parse_trust(parser);
+                }
+                if first == "doctor" && !saw_option && script.is_none() {
+                    return match parser.next().map_err(usage)? {
+                        None => Ok(Invocation::Features),
+                        Some(other) => Err(usage(other.unexpected())),
+                    };
                 }
                 positional.push(first);
                 positional.extend(parser.raw_args().map_err(usage)?);

@@ -25,6 +25,7 @@ fn main() {
             print!("{}", fence::config::templates::listing());
             Ok(Outcome::Exited(0))
         }
+        Invocation::Features => features(),
         Invocation::Trust(req) => fence::trust_command::execute(req).map(|()| Outcome::Exited(0)),
         Invocation::Run(req) => fence::run::execute(req),
     });
@@ -46,4 +47,21 @@ fn version() -> String {
         Some(commit) if !commit.is_empty() => format!("{} ({commit})", env!("CARGO_PKG_VERSION")),
         _ => env!("CARGO_PKG_VERSION").to_string(),
     }
+}
+
+#[cfg(target_os = "linux")]
+fn features() -> fence::Result<Outcome> {
+    use fence::linux::features;
+    let found = features::probe();
+    print!("{}", features::report(&found));
+    Ok(Outcome::Exited(match features::verdict(&found) {
+        features::Verdict::Full => 0,
+        _ => 1,
+    }))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn features() -> fence::Result<Outcome> {
+    println!("Linux sandbox features are only available on Linux.");
+    Ok(Outcome::Exited(0))
 }

@@ -272,6 +272,43 @@ fn nested_fence_is_refused_with_a_reason() {
         .stderr_has("fence is already running inside a fence sandbox");
 }
 
+#[test]
+fn doctor_reports_this_machine() {
+    let sb = Sandbox::new(User::Current);
+    let r = sb.fence().arg("doctor").run();
+    r.ok()
+        .stdout_has("bubblewrap")
+        .stdout_has("Landlock              ABI ")
+        .stdout_has("seccomp               filter supported")
+        .stdout_has("verdict               full isolation");
+    sb.fence()
+        .arg("--linux-features")
+        .run()
+        .ok()
+        .stdout_has("verdict");
+    // Where user namespaces are refused, the verdict says so and the status is 1.
+    let out = std::process::Command::new("bwrap")
+        .args([
+            "--unshare-user",
+            "--disable-userns",
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--",
+        ])
+        .arg(util::fence_bin())
+        .arg("doctor")
+        .output()
+        .unwrap();
+    util::Run::from(out)
+        .code(1)
+        .stdout_has("verdict               cannot run: cannot create the sandbox");
+}
+
 fn wait_for(mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {

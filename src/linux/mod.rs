@@ -3,6 +3,7 @@
 pub mod bwrap;
 pub mod control;
 pub mod diagnose;
+pub mod features;
 pub mod init;
 pub mod landlock;
 pub mod seccomp;

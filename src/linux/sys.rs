@@ -589,3 +589,41 @@ pub fn open_path(path: &CStr) -> io::Result<OwnedFd> {
     // SAFETY: `fd` was just created and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+/// Whether the kernel accepts seccomp filters (`SECCOMP_GET_ACTION_AVAIL` for ERRNO) and
+/// user notification (`SECCOMP_GET_NOTIF_SIZES`): (filter, user_notif).
+pub fn seccomp_support() -> (bool, bool) {
+    const SECCOMP_GET_ACTION_AVAIL: libc::c_uint = 2;
+    const SECCOMP_GET_NOTIF_SIZES: libc::c_uint = 3;
+    let action: u32 = super::seccomp::RET_ERRNO;
+    let mut sizes = [0u16; 3];
+    // SAFETY: both calls only read `action` / fill `sizes`, which are valid for the call.
+    unsafe {
+        let filter = libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_GET_ACTION_AVAIL,
+            0u32,
+            &raw const action,
+        ) == 0;
+        let notify = libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_GET_NOTIF_SIZES,
+            0u32,
+            sizes.as_mut_ptr(),
+        ) == 0;
+        (filter, notify)
+    }
+}
+
+/// `uname`: (release, machine).
+pub fn uname() -> (String, String) {
+    // SAFETY: utsname is plain data; uname fills it with NUL-terminated strings.
+    unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut u) != 0 {
+            return (String::new(), String::new());
+        }
+        let field = |f: &[libc::c_char]| CStr::from_ptr(f.as_ptr()).to_string_lossy().into_owned();
+        (field(&u.release), field(&u.machine))
+    }
+}
