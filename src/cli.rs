@@ -67,6 +67,8 @@ pub struct RunRequest {
     pub monitor: bool,
     /// Run even when Landlock or seccomp is unavailable, saying what is lost.
     pub allow_reduced_isolation: bool,
+    /// `--force-new-session`: run the command in a new terminal session.
+    pub force_new_session: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -113,6 +115,9 @@ Options:
       --allow-reduced-isolation
                          Run even if the kernel lacks Landlock or seccomp (fence
                          says what is lost) instead of refusing to run
+      --force-new-session
+                         Run the command in a new terminal session: no job control,
+                         no /dev/tty (default: share the terminal; TIOCSTI is blocked)
       --list-templates   List the built-in templates
       --linux-features   Check what this machine offers (same as `fence doctor`)
   -h, --help             Show this help
@@ -139,6 +144,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
     let mut debug = false;
     let mut monitor = false;
     let mut allow_reduced_isolation = false;
+    let mut force_new_session = false;
     let mut positional: Vec<OsString> = Vec::new();
     let mut saw_option = false;
 
@@ -169,6 +175,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
             Short('d') | Long("debug") => debug = true,
             Short('m') | Long("monitor") => monitor = true,
             Long("allow-reduced-isolation") => allow_reduced_isolation = true,
+            Long("force-new-session") => force_new_session = true,
             Short('h') | Long("help") => return Ok(Invocation::Help),
             Short('v') | Long("version") => return Ok(Invocation::Version),
             Long("list-templates") => return Ok(Invocation::ListTemplates),
@@ -223,6 +230,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
         debug,
         monitor,
         allow_reduced_isolation,
+        force_new_session,
     }))
 }
 
@@ -322,6 +330,7 @@ mod tests {
         let req = run(&["-dm", "true"]);
         assert!(req.debug && req.monitor && !req.allow_reduced_isolation);
         assert!(run(&["--allow-reduced-isolation", "true"]).allow_reduced_isolation);
+        assert!(run(&["--force-new-session", "true"]).force_new_session);
         let req = run(&["--settings=x.json", "true"]);
         assert_eq!(req.config, ConfigSource::Settings("x.json".into()));
     }

@@ -39,7 +39,10 @@ pub fn execute(req: RunRequest) -> Result<Outcome> {
     for step in &resolved.chain {
         debug(&format!("config: {step}"));
     }
-    let policy = policy::compile(&resolved.config, &host)?;
+    let mut policy = policy::compile(&resolved.config, &host)?;
+    if req.force_new_session {
+        policy.force_new_session = Some(true);
+    }
     for note in &policy.notes {
         debug(note);
     }

@@ -102,7 +102,7 @@ const PTY_LATER: &str = "the PTY relay is not supported yet";
 /// config is ever weaker than it reads.
 pub fn unsupported(cfg: &Config) -> Vec<Unsupported> {
     let n = &cfg.network;
-    let checks: [(bool, Unsupported); 15] = [
+    let checks: [(bool, Unsupported); 14] = [
         (
             !n.allowed_domains.is_empty(),
             ("network.allowedDomains", NETWORK_LATER),
@@ -153,13 +153,6 @@ pub fn unsupported(cfg: &Config) -> Vec<Unsupported> {
         ),
         (ssh_used(cfg), ("ssh", SSH_LATER)),
         (cfg.allow_pty, ("allowPty", PTY_LATER)),
-        (
-            cfg.force_new_session == Some(false),
-            (
-                "forceNewSession",
-                "running without a new terminal session is not supported yet",
-            ),
-        ),
     ];
     let mut out: Vec<Unsupported> = checks
         .into_iter()

@@ -17,20 +17,25 @@ use std::path::{Path, PathBuf};
 
 use crate::policy::Policy;
 
-/// Arguments that never change: namespaces, lifetime and session.
-pub fn namespace_args() -> Vec<OsString> {
-    [
+/// Namespaces, lifetime and session. Without `new_session` the command shares the user's
+/// terminal session (job control works, /dev/tty is its terminal); that is safe only when
+/// the seccomp filter blocks TIOCSTI and TIOCLINUX, which the caller guarantees.
+pub fn namespace_args(new_session: bool) -> Vec<OsString> {
+    let mut args: Vec<OsString> = [
         "--unshare-all",    // user (try), ipc, pid, net (loopback only), uts, cgroup (try)
         "--unshare-user",   // always a user namespace, as root too
         "--disable-userns", // and no nested ones
         "--die-with-parent",
-        "--new-session", // no controlling terminal: TIOCSTI cannot inject into the host's
         "--chdir",
         "/", // the init changes to the real working directory and reports failure clearly
     ]
     .into_iter()
     .map(OsString::from)
-    .collect()
+    .collect();
+    if new_session {
+        args.push("--new-session".into());
+    }
+    args
 }
 
 /// The mount arguments for `policy`. `empty_fd` is a readable fd with no content, used as

@@ -54,6 +54,8 @@ pub enum Report {
     Exited { code: i32 },
     /// The command was killed by this signal.
     Signaled { signal: i32 },
+    /// The command was stopped by this signal (fence stops too, to hand back the terminal).
+    Stopped { signal: i32 },
     /// A `--debug` note from inside the sandbox.
     Note { message: String },
     /// A warning the host always shows (a protection that could not be applied).
@@ -87,6 +89,7 @@ mod tests {
             },
             Report::Exited { code: 3 },
             Report::Signaled { signal: 9 },
+            Report::Stopped { signal: 20 },
             Report::Note {
                 message: "z".into(),
             },

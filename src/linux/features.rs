@@ -92,7 +92,7 @@ pub fn probe() -> Features {
 
 /// Starts bwrap with the namespaces a real run uses, running fence's `--version`.
 fn probe_namespaces(bwrap: &Path) -> Result<(), String> {
-    let mut args = super::bwrap::namespace_args();
+    let mut args = super::bwrap::namespace_args(false);
     args.extend(
         [
             "--ro-bind",

@@ -102,18 +102,23 @@ fn run(control: BorrowedFd<'_>) -> Result<i32, Report> {
     }
     let report = match status {
         sys::WaitStatus::Signaled(signal) => Report::Signaled { signal },
-        sys::WaitStatus::Exited(code) => Report::Exited { code },
+        sys::WaitStatus::Exited(code) | sys::WaitStatus::Stopped(code) => Report::Exited { code },
     };
     let _ = sys::send_message(control.as_raw_fd(), &report.to_bytes(), None);
     match status {
         sys::WaitStatus::Signaled(signal) => sys::die_by_signal(signal),
-        sys::WaitStatus::Exited(code) => Ok(code),
+        sys::WaitStatus::Exited(code) | sys::WaitStatus::Stopped(code) => Ok(code),
     }
 }
 
 /// Starts the command and stays its parent until it ends, passing on the signals the host
 /// forwards. The init blocks those signals and SIGCHLD and takes them with sigwaitinfo:
 /// no handlers, no extra file descriptors.
+///
+/// Only signals sent by a process (the host fence) are passed on: one a terminal generated
+/// (Ctrl-C) already reached the command, which shares the terminal's process group. When
+/// the command stops (Ctrl-Z in a program that stops itself), the host is told, so that fence
+/// stops too and the user's shell regains the terminal; SIGCONT is passed on like the rest.
 fn run_command(
     control: BorrowedFd<'_>,
     plan: &InitPlan,
@@ -122,7 +127,7 @@ fn run_command(
     args: &[Vec<u8>],
 ) -> Result<sys::WaitStatus, Report> {
     let setup = |e: std::io::Error| setup_failed(format!("cannot start the command: {e}"));
-    let mut waited = vec![libc::SIGCHLD];
+    let mut waited = vec![libc::SIGCHLD, libc::SIGCONT];
     waited.extend(FORWARDED_SIGNALS);
     let waited = sys::sigset(&waited);
     let original_mask = sys::set_sigmask(libc::SIG_BLOCK, &waited).map_err(setup)?;
@@ -157,16 +162,27 @@ fn run_command(
     let _ = sys::send_message(control.as_raw_fd(), &Report::Started.to_bytes(), None);
 
     loop {
-        let signal = sys::wait_signal(&waited).map_err(setup)?;
+        let (signal, code) = sys::wait_signal(&waited).map_err(setup)?;
         if signal == libc::SIGCHLD {
-            if let Some(status) = sys::try_wait(child).map_err(setup)? {
-                return Ok(status);
+            match sys::try_wait(child, true).map_err(setup)? {
+                Some(sys::WaitStatus::Stopped(signal)) => {
+                    let stopped = Report::Stopped { signal }.to_bytes();
+                    let _ = sys::send_message(control.as_raw_fd(), &stopped, None);
+                }
+                Some(status) => return Ok(status),
+                None => {}
             }
-        } else {
+        } else if sent_by_a_process(code) {
             // The command may have just exited; a failed kill is harmless.
             let _ = sys::kill(child, signal);
         }
     }
+}
+
+/// Whether a signal's `si_code` says a process sent it (kill, sigqueue, tgkill), as opposed
+/// to the kernel (a terminal's Ctrl-C, a hangup).
+pub fn sent_by_a_process(si_code: libc::c_int) -> bool {
+    si_code <= 0
 }
 
 /// Applies the kernel layers to the init itself, so the command inherits them: Landlock

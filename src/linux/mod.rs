@@ -61,7 +61,14 @@ pub fn run(
     let empty_fd = empty_file
         .as_ref()
         .map_or(-1, std::os::fd::AsRawFd::as_raw_fd);
-    let mut args = bwrap::namespace_args();
+    // TIOCSTI/TIOCLINUX are blocked by seccomp, so the command may share the terminal's
+    // session (job control, /dev/tty) unless told otherwise, or unless seccomp may be
+    // missing (reduced isolation), where a new session is the remaining defence.
+    let new_session = match policy.force_new_session {
+        Some(forced) => forced,
+        None => allow_reduced_isolation,
+    };
+    let mut args = bwrap::namespace_args(new_session);
     args.extend(bwrap::mount_args(policy, empty_fd));
     let plan = control::InitPlan {
         argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
@@ -78,5 +85,6 @@ pub fn run(
         env,
         empty_file,
         debug,
+        new_session,
     })
 }

@@ -16,7 +16,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use super::control::{INIT_ARG, InitPlan, MAX_REPORT, Report};
-use super::init::FORWARDED_SIGNALS;
+use super::init::{self, FORWARDED_SIGNALS};
 use super::{diagnose, sys};
 use crate::error::{Error, Result};
 use crate::run::Outcome;
@@ -37,6 +37,8 @@ pub struct Spec {
     /// The empty memfd the mount arguments refer to for file masks, if any.
     pub empty_file: Option<OwnedFd>,
     pub debug: bool,
+    /// The command runs in a new terminal session (bwrap's `--new-session`).
+    pub new_session: bool,
 }
 
 /// Runs the sandbox to completion.
@@ -47,7 +49,7 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
     };
     // Signals arrive through a signalfd; they must be blocked before bwrap exists so none
     // (SIGCHLD included) is lost. bwrap gets the original mask back before exec.
-    let mut watched = vec![libc::SIGCHLD];
+    let mut watched = vec![libc::SIGCHLD, libc::SIGCONT];
     watched.extend(FORWARDED_SIGNALS);
     let set = sys::sigset(&watched);
     let original_mask =
@@ -147,6 +149,7 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
     let mut loop_state = Session {
         bwrap_pid,
         debug: spec.debug,
+        new_session: spec.new_session,
         ..Session::default()
     };
     loop_state.run(&signals, &control, &err_read)?;
@@ -157,6 +160,7 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
 struct Session {
     bwrap_pid: libc::pid_t,
     debug: bool,
+    new_session: bool,
     bwrap_status: Option<sys::WaitStatus>,
     /// The init's pid (on the host), known once it started the command. Signals for the
     /// command go to the init, which passes them on.
@@ -200,15 +204,22 @@ impl Session {
     }
 
     fn on_signals(&mut self, fd: &OwnedFd) -> Result<()> {
-        while let Some((signal, _code)) =
+        while let Some((signal, code)) =
             sys::read_signal(fd.as_fd()).map_err(|e| Error::io("reading signals", e))?
         {
             if signal == libc::SIGCHLD {
-                if let Some(status) =
-                    sys::try_wait(self.bwrap_pid).map_err(|e| Error::io("waiting for bwrap", e))?
+                if let Some(status) = sys::try_wait(self.bwrap_pid, false)
+                    .map_err(|e| Error::io("waiting for bwrap", e))?
                 {
                     self.bwrap_status = Some(status);
                 }
+                continue;
+            }
+            // A terminal's signal (Ctrl-C, Ctrl-\, hangup) went to its whole foreground
+            // process group, the command included, unless the command runs in a session of
+            // its own: pass on only what the command would otherwise miss.
+            let from_terminal = !init::sent_by_a_process(code);
+            if from_terminal && !self.new_session && self.init_pid.is_some() {
                 continue;
             }
             match self.init_pid {
@@ -241,6 +252,16 @@ impl Session {
             };
             match Report::parse(&msg.data) {
                 Some(Report::Started) => self.init_pid = msg.pid,
+                Some(Report::Stopped { signal }) => {
+                    if self.debug {
+                        crate::run::debug(&format!(
+                            "the command stopped (signal {signal}); stopping fence"
+                        ));
+                    }
+                    // Like a shell's child: the user's shell sees fence stop and takes the
+                    // terminal back; its SIGCONT is passed on when the job resumes.
+                    sys::stop_self();
+                }
                 Some(Report::Warning { message }) => crate::run::warn(&message),
                 Some(Report::Note { message }) => {
                     if self.debug {
@@ -294,7 +315,10 @@ impl Session {
             return Ok(match self.bwrap_status {
                 Some(sys::WaitStatus::Signaled(s)) => Outcome::Signaled(s),
                 Some(sys::WaitStatus::Exited(c)) => Outcome::Exited(c),
-                None => Outcome::Exited(crate::error::EXIT_FENCE_FAILED),
+                // Waited for without WUNTRACED, bwrap never reports a stop.
+                Some(sys::WaitStatus::Stopped(_)) | None => {
+                    Outcome::Exited(crate::error::EXIT_FENCE_FAILED)
+                }
             });
         }
         Err(Error::Setup(diagnose::bwrap_failure(

@@ -181,31 +181,27 @@ pub fn kill(pid: libc::pid_t, signal: libc::c_int) -> io::Result<()> {
 pub enum WaitStatus {
     Exited(i32),
     Signaled(i32),
+    Stopped(i32),
 }
 
-/// `waitpid(pid, WNOHANG)`: None while the child still runs.
-pub fn try_wait(pid: libc::pid_t) -> io::Result<Option<WaitStatus>> {
+/// `waitpid(pid, WNOHANG)`: None while the child runs on. With `stops`, a stop is
+/// reported too (`WUNTRACED`).
+pub fn try_wait(pid: libc::pid_t, stops: bool) -> io::Result<Option<WaitStatus>> {
     let mut status = 0;
+    let flags = if stops {
+        libc::WNOHANG | libc::WUNTRACED
+    } else {
+        libc::WNOHANG
+    };
     // SAFETY: `status` is a valid int for the kernel to fill.
-    let ret = check(unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) })?;
+    let ret = check(unsafe { libc::waitpid(pid, &mut status, flags) })?;
     Ok((ret != 0).then(|| decode_status(status)))
 }
 
-/// Blocking `waitpid(pid)`, retried on EINTR.
-pub fn wait(pid: libc::pid_t) -> io::Result<WaitStatus> {
-    loop {
-        let mut status = 0;
-        // SAFETY: `status` is a valid int for the kernel to fill.
-        match check(unsafe { libc::waitpid(pid, &mut status, 0) }) {
-            Ok(_) => return Ok(decode_status(status)),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 fn decode_status(status: libc::c_int) -> WaitStatus {
-    if libc::WIFSIGNALED(status) {
+    if libc::WIFSTOPPED(status) {
+        WaitStatus::Stopped(libc::WSTOPSIG(status))
+    } else if libc::WIFSIGNALED(status) {
         WaitStatus::Signaled(libc::WTERMSIG(status))
     } else {
         WaitStatus::Exited(libc::WEXITSTATUS(status))
@@ -438,13 +434,17 @@ pub fn spawn(req: &Spawn<'_>) -> io::Result<libc::pid_t> {
     }
 }
 
-/// Waits for one of the (blocked) signals in `set`; returns its number.
-pub fn wait_signal(set: &libc::sigset_t) -> io::Result<libc::c_int> {
+/// Waits for one of the (blocked) signals in `set`; returns its number and `si_code`
+/// (`SI_USER` and other values <= 0: sent by a process; positive: by the kernel, e.g. a
+/// terminal's Ctrl-C or a child's state change).
+pub fn wait_signal(set: &libc::sigset_t) -> io::Result<(libc::c_int, libc::c_int)> {
     loop {
-        // SAFETY: `set` is a valid sigset; a null siginfo pointer is allowed.
-        let ret = unsafe { libc::sigwaitinfo(set, std::ptr::null_mut()) };
+        // SAFETY: siginfo_t is plain data; all-zero is a valid value for the kernel to fill.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` is a valid sigset and `info` a valid siginfo_t for the call.
+        let ret = unsafe { libc::sigwaitinfo(set, &mut info) };
         match check(ret) {
-            Ok(sig) => return Ok(sig),
+            Ok(sig) => return Ok((sig, info.si_code)),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
@@ -626,4 +626,10 @@ pub fn uname() -> (String, String) {
         let field = |f: &[libc::c_char]| CStr::from_ptr(f.as_ptr()).to_string_lossy().into_owned();
         (field(&u.release), field(&u.machine))
     }
+}
+
+/// Stops this process (SIGSTOP) until someone sends SIGCONT.
+pub fn stop_self() {
+    // SAFETY: kill on our own pid; SIGSTOP cannot be caught, so no handler runs.
+    unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
 }

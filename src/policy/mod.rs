@@ -70,6 +70,9 @@ pub struct Policy {
     pub devices: Vec<PathBuf>,
     /// The working directory the command starts in.
     pub cwd: PathBuf,
+    /// `forceNewSession` / `--force-new-session`: Some(true) always runs the command in a
+    /// new terminal session, Some(false) never, None decides by the protections in force.
+    pub force_new_session: Option<bool>,
     /// Explanations for `--debug`: entries skipped and why.
     pub notes: Vec<String>,
     /// Warnings that are always shown (deny patterns whose expansion was cut short).
@@ -83,6 +86,7 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
         default_deny_read: fs.default_deny_read || fs.strict_deny_read,
         host_devices: cfg.devices.mode == Some(DeviceMode::Host),
         cwd: host.cwd.clone(),
+        force_new_session: cfg.force_new_session,
         ..Policy::default()
     };
 

@@ -1,0 +1,153 @@
+//! fence at a terminal: job control, Ctrl-Z, and the command sharing the terminal. Driven
+//! through a real pseudo-terminal by a small Python program.
+
+mod util;
+
+use util::{Sandbox, User};
+
+/// Runs `driver` (Python; `fence` and `cfg` are defined, `spawn()` starts fence on a new pty
+/// and returns (pid, master fd), `expect(fd, text)` reads until `text` appears).
+fn drive(sb: &Sandbox, driver: &str) -> util::Run {
+    let prelude = r#"
+import os, pty, sys, time, signal
+fence, cfg = sys.argv[1], sys.argv[2]
+def spawn(*args):
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(fence, [fence, "-s", cfg, *args])
+    return pid, fd
+def expect(fd, text, timeout=10):
+    seen, end = b"", time.time() + timeout
+    while text.encode() not in seen:
+        if time.time() > end:
+            sys.exit(f"timed out waiting for {text!r}; saw {seen!r}")
+        try:
+            seen += os.read(fd, 4096)
+        except OSError:
+            sys.exit(f"terminal closed before {text!r}; saw {seen!r}")
+    return seen.decode(errors="replace")
+def state(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+def wait_state(pid, wanted, timeout=10):
+    end = time.time() + timeout
+    while state(pid) not in wanted:
+        if time.time() > end:
+            sys.exit(f"fence stayed in state {state(pid)}, wanted {wanted}")
+        time.sleep(0.02)
+"#;
+    let cfg = sb.config("fence.json", r#"{"filesystem": {"allowWrite": ["."]}}"#);
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(format!("{prelude}\n{driver}"))
+        .arg(util::fence_bin())
+        .arg(&cfg)
+        .current_dir(&sb.ws)
+        .env("HOME", &sb.home)
+        .env("TERM", "dumb")
+        .output()
+        .unwrap();
+    util::Run::from(out)
+}
+
+/// An interactive shell in the sandbox has job control: no warning at start, background jobs
+/// work, and its exit status comes back.
+#[test]
+fn interactive_shell_has_job_control() {
+    let sb = Sandbox::new(User::Current);
+    let r = drive(
+        &sb,
+        r#"
+os.environ["PS1"] = "PROMPT> "
+pid, fd = spawn("bash", "--norc", "--noprofile", "-i")
+seen = expect(fd, "PROMPT> ")
+os.write(fd, b"sleep 30 &\n")
+seen += expect(fd, "PROMPT> ")
+os.write(fd, b"jobs; kill %1; wait; echo JOBS-$((40 + 2))\n")
+seen += expect(fd, "JOBS-42")
+os.write(fd, b"exit 3\n")
+_, status = os.waitpid(pid, 0)
+print("OUTPUT", seen.replace("\r", ""))
+print("exit", os.waitstatus_to_exitcode(status))
+"#,
+    );
+    r.ok()
+        .stdout_has("exit 3")
+        .stdout_has("Running")
+        .stdout_lacks("no job control")
+        .stdout_lacks("cannot set terminal process group");
+}
+
+/// Ctrl-Z at a shell prompt's foreground job `fence ...` stops it (the shell reports it
+/// stopped and gets the terminal back); `fg` resumes it and the command finishes.
+#[test]
+fn ctrl_z_stops_and_fg_resumes() {
+    let sb = Sandbox::new(User::Current);
+    let r = drive(
+        &sb,
+        r#"
+os.environ["PS1"] = "PROMPT> "
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv("/bin/bash", ["bash", "--norc", "--noprofile", "-i"])
+expect(fd, "PROMPT> ")
+line = f"{fence} -s {cfg} -c 'touch ready; sleep 1; echo FIN$((1 + 1))SHED'\n"
+os.write(fd, line.encode())
+while not os.path.exists("ready"):
+    time.sleep(0.01)
+os.write(fd, b"\x1a")
+seen = expect(fd, "Stopped")
+time.sleep(1.5)          # stopped: the command's sleep must not finish meanwhile
+os.write(fd, b"echo STILL-$((3 + 3))\n")
+seen += expect(fd, "STILL-6")
+assert "FIN2SHED" not in seen, seen
+os.write(fd, b"fg\n")
+seen += expect(fd, "FIN2SHED")
+os.write(fd, b"echo STATUS-$?\n")
+seen += expect(fd, "STATUS-0")
+os.write(fd, b"exit\n")
+os.waitpid(pid, 0)
+print("OK")
+"#,
+    );
+    r.ok().stdout_has("OK");
+}
+
+/// A command that stops itself (as editors do on Ctrl-Z) stops fence too, and resumes when
+/// fence is continued.
+#[test]
+fn command_stopping_itself_stops_fence() {
+    let sb = Sandbox::new(User::Current);
+    let r = drive(
+        &sb,
+        r#"
+script = "import os, signal; os.kill(os.getpid(), signal.SIGSTOP); print('RESUMED')"
+pid, fd = spawn("python3", "-c", script)
+wait_state(pid, "T")
+os.kill(pid, signal.SIGCONT)
+expect(fd, "RESUMED")
+_, status = os.waitpid(pid, 0)
+print("exit", os.waitstatus_to_exitcode(status))
+"#,
+    );
+    r.ok().stdout_has("exit 0");
+}
+
+/// The command's terminal is the user's (no new session): /dev/tty works.
+#[test]
+fn dev_tty_is_the_terminal() {
+    let sb = Sandbox::new(User::Current);
+    let r = drive(
+        &sb,
+        r#"
+pid, fd = spawn("-c", "echo VIA-TTY > /dev/tty")
+expect(fd, "VIA-TTY")
+_, status = os.waitpid(pid, 0)
+print("exit", os.waitstatus_to_exitcode(status))
+pid, fd = spawn("--force-new-session", "-c", "echo x > /dev/tty || echo NO-TTY")
+expect(fd, "NO-TTY")
+os.waitpid(pid, 0)
+"#,
+    );
+    r.ok().stdout_has("exit 0");
+}
