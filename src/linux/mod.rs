@@ -38,6 +38,24 @@ pub fn find_bwrap() -> Result<PathBuf> {
         .ok_or_else(|| Error::Setup(diagnose::bwrap_missing()))
 }
 
+/// `devices.mode: auto` as the Go fence defines it: the host's `/dev` only for a non-root
+/// user with a setuid bwrap outside containers (where bwrap's fresh `/dev` is unreliable),
+/// else the minimal set.
+fn with_auto_devices(policy: &Policy, bwrap: &Path, debug: bool) -> Policy {
+    use std::os::unix::fs::PermissionsExt;
+    let mut policy = policy.clone();
+    if policy.devices_auto {
+        let setuid = std::fs::metadata(bwrap).is_ok_and(|m| m.permissions().mode() & 0o4000 != 0);
+        let root = sys::geteuid() == 0;
+        policy.host_devices =
+            setuid && !root && features::detect_container(Path::new("/")).is_none();
+        if debug && policy.host_devices {
+            crate::run::debug("devices.mode auto: setuid bwrap, so the host's /dev is used");
+        }
+    }
+    policy
+}
+
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -52,6 +70,7 @@ pub fn run(
     allow_reduced_isolation: bool,
 ) -> Result<Outcome> {
     let bwrap = find_bwrap()?;
+    let policy = &with_auto_devices(policy, &bwrap, debug);
     // An empty file to bind over denied files and host sockets, only when there are some.
     let empty_file = if policy.deny_read.iter().any(|t| !t.is_dir) || !policy.sockets.is_empty() {
         Some(sys::memfd(c"fence-empty").map_err(|e| Error::io("cannot create a memfd", e))?)

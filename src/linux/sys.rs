@@ -358,6 +358,12 @@ pub fn executable(path: &CStr) -> bool {
     unsafe { libc::access(path.as_ptr(), libc::X_OK) == 0 }
 }
 
+/// This process's effective uid.
+pub fn geteuid() -> u32 {
+    // SAFETY: geteuid cannot fail and has no memory effects.
+    unsafe { libc::geteuid() }
+}
+
 /// This process's real uid.
 pub fn getuid() -> u32 {
     // SAFETY: getuid cannot fail and has no memory effects.

@@ -66,6 +66,8 @@ pub struct Policy {
     pub sockets: Vec<PathBuf>,
     /// `devices.mode: host`: the host's `/dev`.
     pub host_devices: bool,
+    /// `devices.mode` is `auto` (or unset): the backend picks (the Go fence's rule).
+    pub devices_auto: bool,
     /// Extra device nodes (`devices.allow`).
     pub devices: Vec<PathBuf>,
     /// The working directory the command starts in.
@@ -85,6 +87,7 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
     let mut policy = Policy {
         default_deny_read: fs.default_deny_read || fs.strict_deny_read,
         host_devices: cfg.devices.mode == Some(DeviceMode::Host),
+        devices_auto: matches!(cfg.devices.mode, None | Some(DeviceMode::Auto)),
         cwd: host.cwd.clone(),
         force_new_session: cfg.force_new_session,
         ..Policy::default()
