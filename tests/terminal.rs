@@ -151,3 +151,44 @@ os.waitpid(pid, 0)
     );
     r.ok().stdout_has("exit 0");
 }
+
+/// allowPty: the command runs on a pseudo-terminal of its own, input and output are
+/// relayed, and window-size changes reach it as SIGWINCH with the new size.
+#[test]
+fn pty_relay_passes_input_output_and_resizes() {
+    let sb = Sandbox::new(User::Current);
+    sb.config("pty.json", r#"{"allowPty": true}"#);
+    let r = drive(
+        &sb,
+        r#"
+import fcntl, struct, termios
+cfg = "pty.json"
+script = """
+import os, signal, struct, fcntl, termios, sys
+def winch(*_):
+    rows, cols = struct.unpack("hh", fcntl.ioctl(0, termios.TIOCGWINSZ, b"0000"))
+    print(f"SIZE {rows}x{cols}", flush=True)
+signal.signal(signal.SIGWINCH, winch)
+print("TTY", os.ttyname(0), os.isatty(1), flush=True)
+line = input("READY> ")
+print("GOT", line, flush=True)
+signal.pause()
+"""
+pid, fd = spawn("python3", "-c", script)
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("hhhh", 24, 80, 0, 0))
+seen = expect(fd, "READY> ")
+os.write(fd, b"hello relay\r")
+seen += expect(fd, "GOT hello relay")
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("hhhh", 50, 132, 0, 0))
+seen += expect(fd, "SIZE 50x132")
+os.kill(pid, signal.SIGTERM)
+_, status = os.waitpid(pid, 0)
+print(seen.replace("\r", ""))
+print("exit", os.waitstatus_to_exitcode(status))
+"#,
+    );
+    r.ok()
+        .stdout_has("TTY /dev/pts/")
+        .stdout_has("SIZE 50x132")
+        .stdout_has("exit -15");
+}

@@ -96,13 +96,12 @@ const NETWORK_LATER: &str =
     "network allowlisting is not supported yet: this build blocks all network access";
 const COMMAND_LATER: &str = "command policy is not supported yet";
 const SSH_LATER: &str = "ssh policy is not supported yet";
-const PTY_LATER: &str = "the PTY relay is not supported yet";
 
 /// Settings that would be silently ignored by this build. Each one is an error, so that no
 /// config is ever weaker than it reads.
 pub fn unsupported(cfg: &Config) -> Vec<Unsupported> {
     let n = &cfg.network;
-    let checks: [(bool, Unsupported); 14] = [
+    let checks: [(bool, Unsupported); 13] = [
         (
             !n.allowed_domains.is_empty(),
             ("network.allowedDomains", NETWORK_LATER),
@@ -152,7 +151,6 @@ pub fn unsupported(cfg: &Config) -> Vec<Unsupported> {
             ("command.runtimeExecPolicy", COMMAND_LATER),
         ),
         (ssh_used(cfg), ("ssh", SSH_LATER)),
-        (cfg.allow_pty, ("allowPty", PTY_LATER)),
     ];
     let mut out: Vec<Unsupported> = checks
         .into_iter()
@@ -303,7 +301,6 @@ mod tests {
             ),
             (r#"{"command": {"deny": ["git push"]}}"#, "command.deny"),
             (r#"{"ssh": {"allowedHosts": ["x.com"]}}"#, "ssh"),
-            (r#"{"allowPty": true}"#, "allowPty"),
             (
                 r#"{"network": {"defaultAction": "proxy", "upstreamProxy": "http://p:1"}}"#,
                 "network.upstreamProxy",

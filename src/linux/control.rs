@@ -38,6 +38,10 @@ pub struct InitPlan {
     /// Run without Landlock or seccomp if the kernel lacks them (with a warning) instead of
     /// refusing to run (`--allow-reduced-isolation`).
     pub allow_reduced_isolation: bool,
+    /// Run the command on a pseudo-terminal made inside the sandbox (`allowPty`), whose
+    /// master the init passes to the host to relay; `pty_stderr` puts stderr on it too.
+    pub pty: bool,
+    pub pty_stderr: bool,
 }
 
 /// What the init (or the command, for `Started`) tells the host.
@@ -46,6 +50,8 @@ pub struct InitPlan {
 pub enum Report {
     /// The command is running (sent by the init right after starting it).
     Started,
+    /// The master of the command's pseudo-terminal is attached to this message.
+    Pty,
     /// The command could not be executed; `code` is 126 or 127.
     ExecFailed { code: i32, message: String },
     /// The init could not prepare the command (working directory, plan).
@@ -80,6 +86,7 @@ mod tests {
     fn reports_round_trip() {
         let reports = [
             Report::Started,
+            Report::Pty,
             Report::ExecFailed {
                 code: 127,
                 message: "x".into(),

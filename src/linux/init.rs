@@ -150,13 +150,34 @@ fn run_command(
         kv
     }))
     .map_err(setup)?;
+    // With a PTY the command leads a session of its own on it; the master goes to the host.
+    let slave = if plan.pty {
+        let (master, slave) = sys::open_pty()
+            .map_err(|e| setup_failed(format!("cannot open a pseudo-terminal: {e}")))?;
+        sys::send_message(
+            control.as_raw_fd(),
+            &Report::Pty.to_bytes(),
+            Some(master.as_raw_fd()),
+        )
+        .map_err(|e| setup_failed(format!("cannot pass the pseudo-terminal: {e}")))?;
+        Some(slave)
+    } else {
+        None
+    };
+    let pty_dups: &[(RawFd, RawFd)] = if plan.pty_stderr {
+        &[(0, 1), (0, 2)]
+    } else {
+        &[(0, 1)]
+    };
     let child = sys::spawn(&sys::Spawn {
         path: &path_c,
         argv: &argv,
         envp: &envp,
-        dup2: &[],
+        dup2: if slave.is_some() { pty_dups } else { &[] },
         sigmask: &original_mask,
         sigdefault: &sys::spawn_defaults(&defaults),
+        setsid: slave.is_some(),
+        open: slave.as_deref().map(|path| (0, path)),
     })
     .map_err(|e| exec_failed(program, &e))?;
     let _ = sys::send_message(control.as_raw_fd(), &Report::Started.to_bytes(), None);

@@ -6,6 +6,7 @@ pub mod diagnose;
 pub mod features;
 pub mod init;
 pub mod landlock;
+pub mod relay;
 pub mod seccomp;
 pub mod session;
 pub mod sys;
@@ -83,6 +84,8 @@ pub fn run(
     // TIOCSTI/TIOCLINUX are blocked by seccomp, so the command may share the terminal's
     // session (job control, /dev/tty) unless told otherwise, or unless seccomp may be
     // missing (reduced isolation), where a new session is the remaining defence.
+    // allowPty: a pseudo-terminal relay, when fence itself runs at a terminal.
+    let pty = policy.allow_pty && sys::is_tty(0) && sys::is_tty(1);
     let new_session = match policy.force_new_session {
         Some(forced) => forced,
         None => allow_reduced_isolation,
@@ -95,6 +98,8 @@ pub fn run(
         debug,
         landlock: landlock::rules(policy),
         allow_reduced_isolation,
+        pty,
+        pty_stderr: pty && sys::is_tty(2),
         ..control::InitPlan::default()
     };
     session::run(session::Spec {

@@ -17,6 +17,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::control::{INIT_ARG, InitPlan, MAX_REPORT, Report};
 use super::init::{self, FORWARDED_SIGNALS};
+use super::relay::Relay;
 use super::{diagnose, sys};
 use crate::error::{Error, Result};
 use crate::run::Outcome;
@@ -24,6 +25,8 @@ use crate::run::Outcome;
 const SIGNALS: Token = Token(0);
 const CONTROL: Token = Token(1);
 const BWRAP_STDERR: Token = Token(2);
+const STDIN: Token = Token(3);
+const PTY_MASTER: Token = Token(4);
 
 /// Everything needed to start one sandbox.
 pub struct Spec {
@@ -49,7 +52,7 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
     };
     // Signals arrive through a signalfd; they must be blocked before bwrap exists so none
     // (SIGCHLD included) is lost. bwrap gets the original mask back before exec.
-    let mut watched = vec![libc::SIGCHLD, libc::SIGCONT];
+    let mut watched = vec![libc::SIGCHLD, libc::SIGCONT, libc::SIGWINCH];
     watched.extend(FORWARDED_SIGNALS);
     let set = sys::sigset(&watched);
     let original_mask =
@@ -130,6 +133,8 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
         dup2: &[(err_write.as_raw_fd(), libc::STDERR_FILENO)],
         sigmask: &original_mask,
         sigdefault: &sys::spawn_defaults(&[libc::SIGPIPE]),
+        setsid: false,
+        open: None,
     })
     .map_err(|e| {
         Error::Setup(format!(
@@ -169,6 +174,10 @@ struct Session {
     early_signal: Option<i32>,
     report: Option<Report>,
     bwrap_stderr: Vec<u8>,
+    /// The PTY relay, once the init passed the master (`allowPty`).
+    relay: Option<Relay>,
+    stdin_registered: bool,
+    master_interest: Option<Interest>,
 }
 
 impl Session {
@@ -193,13 +202,57 @@ impl Session {
                     SIGNALS => self.on_signals(signals)?,
                     CONTROL => self.on_control(control),
                     BWRAP_STDERR => self.on_stderr(err),
+                    STDIN => self.relay.as_mut().map_or((), Relay::on_stdin),
+                    PTY_MASTER => {
+                        if let Some(relay) = self.relay.as_mut() {
+                            relay.on_master();
+                            relay.flush_to_master();
+                        }
+                    }
                     _ => {}
                 }
             }
+            self.sync_relay(&poll).map_err(io)?;
         }
         // bwrap is gone, so is the whole sandbox: collect what is left in the pipes.
         self.on_control(control);
         self.on_stderr(err);
+        if let Some(relay) = self.relay.as_mut() {
+            relay.on_master();
+        }
+        Ok(())
+    }
+
+    /// Keeps the relay's fds registered for what it can do now: terminal input only while
+    /// the master has taken the previous input, master writability only while input waits.
+    fn sync_relay(&mut self, poll: &Poll) -> std::io::Result<()> {
+        let Some(relay) = &self.relay else {
+            return Ok(());
+        };
+        let registry = poll.registry();
+        let want_stdin = relay.wants_stdin();
+        if want_stdin != self.stdin_registered {
+            if want_stdin {
+                registry.register(&mut SourceFd(&0), STDIN, Interest::READABLE)?;
+            } else {
+                registry.deregister(&mut SourceFd(&0))?;
+            }
+            self.stdin_registered = want_stdin;
+        }
+        let interest = if relay.wants_to_write() {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        let master = relay.master_fd();
+        match self.master_interest {
+            None => registry.register(&mut SourceFd(&master), PTY_MASTER, interest)?,
+            Some(current) if current != interest => {
+                registry.reregister(&mut SourceFd(&master), PTY_MASTER, interest)?
+            }
+            Some(_) => {}
+        }
+        self.master_interest = Some(interest);
         Ok(())
     }
 
@@ -207,6 +260,18 @@ impl Session {
         while let Some((signal, code)) =
             sys::read_signal(fd.as_fd()).map_err(|e| Error::io("reading signals", e))?
         {
+            if signal == libc::SIGWINCH {
+                if let Some(relay) = &self.relay {
+                    relay.resize();
+                }
+                continue;
+            }
+            if signal == libc::SIGCONT {
+                if let Some(relay) = self.relay.as_mut() {
+                    relay.enter_raw_mode();
+                    relay.resize();
+                }
+            }
             if signal == libc::SIGCHLD {
                 if let Some(status) = sys::try_wait(self.bwrap_pid, false)
                     .map_err(|e| Error::io("waiting for bwrap", e))?
@@ -252,6 +317,11 @@ impl Session {
             };
             match Report::parse(&msg.data) {
                 Some(Report::Started) => self.init_pid = msg.pid,
+                Some(Report::Pty) => match msg.fd.map(Relay::start) {
+                    Some(Ok(relay)) => self.relay = Some(relay),
+                    Some(Err(e)) => crate::run::warn(&format!("cannot relay the terminal: {e}")),
+                    None => crate::run::warn("the sandbox sent no pseudo-terminal"),
+                },
                 Some(Report::Stopped { signal }) => {
                     if self.debug {
                         crate::run::debug(&format!(
@@ -260,6 +330,9 @@ impl Session {
                     }
                     // Like a shell's child: the user's shell sees fence stop and takes the
                     // terminal back; its SIGCONT is passed on when the job resumes.
+                    if let Some(relay) = self.relay.as_mut() {
+                        relay.leave_raw_mode();
+                    }
                     sys::stop_self();
                 }
                 Some(Report::Warning { message }) => crate::run::warn(&message),

@@ -382,6 +382,10 @@ pub struct Spawn<'a> {
     pub sigmask: &'a libc::sigset_t,
     /// Signals reset to `SIG_DFL` in the child (others keep `SIG_IGN` if ignored here).
     pub sigdefault: &'a libc::sigset_t,
+    /// Start a new session (the child then acquires the first terminal it opens).
+    pub setsid: bool,
+    /// `(fd, path)`: open `path` read-write as `fd` in the child, before the `dup2`s.
+    pub open: Option<(RawFd, &'a CStr)>,
 }
 
 /// `posix_spawn` (a vfork-style clone in glibc: no copy of this process's memory). Fds
@@ -404,12 +408,25 @@ pub fn spawn(req: &Spawn<'_>) -> io::Result<libc::pid_t> {
         libc::posix_spawn_file_actions_init(&mut actions);
         libc::posix_spawnattr_init(&mut attr);
         let mut ret = 0;
+        if let Some((fd, path)) = req.open {
+            ret = libc::posix_spawn_file_actions_addopen(
+                &mut actions,
+                fd,
+                path.as_ptr(),
+                libc::O_RDWR,
+                0,
+            );
+        }
         for &(from, to) in req.dup2 {
             if ret == 0 {
                 ret = libc::posix_spawn_file_actions_adddup2(&mut actions, from, to);
             }
         }
-        let flags = (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
+        let mut flags =
+            (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
+        if req.setsid {
+            flags |= libc::POSIX_SPAWN_SETSID;
+        }
         for step in [
             libc::posix_spawnattr_setflags(&mut attr, flags),
             libc::posix_spawnattr_setsigmask(&mut attr, req.sigmask),
@@ -638,4 +655,90 @@ pub fn uname() -> (String, String) {
 pub fn stop_self() {
     // SAFETY: kill on our own pid; SIGSTOP cannot be caught, so no handler runs.
     unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
+}
+
+/// A new pseudo-terminal: the master fd (close-on-exec) and the slave's path.
+pub fn open_pty() -> io::Result<(OwnedFd, std::ffi::CString)> {
+    // SAFETY: posix_openpt returns a new fd that we own; unlockpt and ptsname_r act on it
+    // and write at most `name.len()` bytes into `name`.
+    unsafe {
+        let fd = check(libc::posix_openpt(
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        ))?;
+        let master = OwnedFd::from_raw_fd(fd);
+        check(libc::unlockpt(fd))?;
+        let mut name = [0 as libc::c_char; 128];
+        let ret = libc::ptsname_r(fd, name.as_mut_ptr(), name.len());
+        if ret != 0 {
+            return Err(io::Error::from_raw_os_error(ret));
+        }
+        Ok((master, CStr::from_ptr(name.as_ptr()).to_owned()))
+    }
+}
+
+/// Whether `fd` is a terminal.
+pub fn is_tty(fd: RawFd) -> bool {
+    // SAFETY: isatty only inspects the fd.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// The terminal's window size, if `fd` is a terminal.
+pub fn window_size(fd: RawFd) -> Option<libc::winsize> {
+    // SAFETY: winsize is plain data; TIOCGWINSZ fills it.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        (libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) == 0).then_some(ws)
+    }
+}
+
+/// Sets a terminal's window size (the kernel signals SIGWINCH to its foreground group).
+pub fn set_window_size(fd: RawFd, ws: &libc::winsize) {
+    // SAFETY: TIOCSWINSZ reads a valid winsize; failure leaves the size unchanged.
+    unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, ws) };
+}
+
+/// A terminal's attributes.
+pub fn termios(fd: RawFd) -> io::Result<libc::termios> {
+    // SAFETY: termios is plain data; tcgetattr fills it.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        check(libc::tcgetattr(fd, &mut t))?;
+        Ok(t)
+    }
+}
+
+/// Sets a terminal's attributes (after pending output is written).
+pub fn set_termios(fd: RawFd, t: &libc::termios) -> io::Result<()> {
+    // SAFETY: `t` is a valid termios for the call.
+    check(unsafe { libc::tcsetattr(fd, libc::TCSADRAIN, t) }).map(drop)
+}
+
+/// `t` in raw mode: no echo, no line editing, no signal characters (they reach the PTY).
+pub fn raw(mut t: libc::termios) -> libc::termios {
+    // SAFETY: cfmakeraw only edits the struct it is given.
+    unsafe { libc::cfmakeraw(&mut t) };
+    t
+}
+
+/// `read(2)` into `buf`.
+pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for `buf.len()` bytes of writes.
+    check_size(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
+}
+
+/// `write(2)` from `buf`.
+pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for `buf.len()` bytes of reads.
+    check_size(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) })
+}
+
+/// Whether `fd` has input right now (`poll` with a zero timeout).
+pub fn readable_now(fd: RawFd) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout.
+    unsafe { libc::poll(&mut pfd, 1, 0) == 1 && pfd.revents & libc::POLLIN != 0 }
 }

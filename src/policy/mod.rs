@@ -75,6 +75,8 @@ pub struct Policy {
     /// `forceNewSession` / `--force-new-session`: Some(true) always runs the command in a
     /// new terminal session, Some(false) never, None decides by the protections in force.
     pub force_new_session: Option<bool>,
+    /// `allowPty`: relay a pseudo-terminal when fence runs at a terminal.
+    pub allow_pty: bool,
     /// Explanations for `--debug`: entries skipped and why.
     pub notes: Vec<String>,
     /// Warnings that are always shown (deny patterns whose expansion was cut short).
@@ -90,6 +92,7 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
         devices_auto: matches!(cfg.devices.mode, None | Some(DeviceMode::Auto)),
         cwd: host.cwd.clone(),
         force_new_session: cfg.force_new_session,
+        allow_pty: cfg.allow_pty,
         ..Policy::default()
     };
 
