@@ -60,8 +60,10 @@ pub fn userns_advice(proc_sys: &Path) -> String {
     };
     if read("kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
         return "AppArmor restricts unprivileged user namespaces on this system (Ubuntu 23.10+). \
-                Fix: install an AppArmor profile that allows bwrap (see contrib/apparmor/ in fence's \
-                sources, or Ubuntu's bwrap-userns-restrict profile), or run \
+                Fix: let bwrap create them with an AppArmor profile: `sudo install -m 0644 \
+                contrib/apparmor/bwrap /etc/apparmor.d/bwrap && sudo apparmor_parser -r \
+                /etc/apparmor.d/bwrap` (the profile ships with fence's sources; see \
+                contrib/apparmor/README.md), or lift the restriction for every program with \
                 `sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`"
             .to_string();
     }
