@@ -113,8 +113,9 @@ Options:
   -d, --debug            Explain what fence does (config chain, bwrap arguments, ...)
   -m, --monitor          Report blocked operations
       --allow-reduced-isolation
-                         Run even if the kernel lacks Landlock or seccomp (fence
-                         says what is lost) instead of refusing to run
+                         Run even if the kernel lacks Landlock or seccomp, or refuses
+                         user namespaces (then Landlock and seccomp alone); fence
+                         says what is lost instead of refusing to run
       --force-new-session
                          Run the command in a new terminal session: no job control,
                          no /dev/tty (default: share the terminal; TIOCSTI is blocked)

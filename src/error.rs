@@ -20,8 +20,10 @@ pub enum Error {
     /// Invalid, unreadable or untrusted configuration. The message already carries
     /// `file:line:col` and the key when they are known.
     Config(String),
-    /// The sandbox could not be set up (bwrap missing, namespaces refused, ...).
+    /// The sandbox could not be set up (bwrap missing, a kernel layer missing, ...).
     Setup(String),
+    /// The kernel refused to create the sandbox's namespaces (explained in the message).
+    NoNamespaces(String),
     /// An I/O operation of fence's own failed.
     Io { context: String, source: io::Error },
     /// The command does not exist inside the sandbox.
@@ -42,9 +44,11 @@ impl Error {
         match self {
             Error::NotFound(_) => EXIT_NOT_FOUND,
             Error::CannotExecute(_) => EXIT_CANNOT_EXECUTE,
-            Error::Usage(_) | Error::Config(_) | Error::Setup(_) | Error::Io { .. } => {
-                EXIT_FENCE_FAILED
-            }
+            Error::Usage(_)
+            | Error::Config(_)
+            | Error::Setup(_)
+            | Error::NoNamespaces(_)
+            | Error::Io { .. } => EXIT_FENCE_FAILED,
         }
     }
 }
@@ -53,7 +57,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Usage(msg) => write!(f, "{msg} (see fence --help)"),
-            Error::Config(msg) | Error::Setup(msg) => f.write_str(msg),
+            Error::Config(msg) | Error::Setup(msg) | Error::NoNamespaces(msg) => f.write_str(msg),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
             Error::NotFound(cmd) => write!(f, "{cmd}: command not found"),
             Error::CannotExecute(msg) => f.write_str(msg),

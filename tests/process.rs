@@ -206,6 +206,7 @@ fn killing_fence_kills_the_sandbox() {
     let running = || {
         std::process::Command::new("pgrep")
             .args(["-f", &format!("^sleep {tag}$")])
+            .stdout(std::process::Stdio::null())
             .status()
             .unwrap()
             .success()
@@ -261,15 +262,89 @@ fn refused_user_namespaces_are_explained() {
         .stderr_has("fence: cannot create the sandbox: user namespaces are not available");
 }
 
+/// fence inside fence: the inner one cannot create namespaces, so it stacks its own policy
+/// with Landlock and seccomp on top of the outer sandbox.
 #[test]
-fn nested_fence_is_refused_with_a_reason() {
+fn nested_fence_stacks_its_policy() {
     let sb = Sandbox::new(User::Current);
-    let inner = util::fence_bin().to_str().unwrap().to_string();
-    sb.fence()
-        .args([inner.as_str(), "true"])
-        .run()
+    sb.mkdir(&sb.ws.join("sub"));
+    let outer = sb.config("outer.json", r#"{"filesystem": {"allowWrite": ["."]}}"#);
+    let inner = sb.config("inner.json", r#"{"filesystem": {"allowWrite": ["sub"]}}"#);
+    let bin = util::fence_bin().display().to_string();
+    let script = format!(
+        "{bin} -s {} -c 'touch sub/inner-ok; touch top-level; python3 -c \"import socket; socket.socket()\"; exit 7'",
+        inner.display()
+    );
+    let r = sb.fence().sh(&outer, &script).run();
+    r.code(7)
+        .stderr_has("Permission denied")
+        .stderr_has("Operation not permitted");
+    assert!(
+        sb.ws.join("sub/inner-ok").exists(),
+        "the inner policy's own write works"
+    );
+    assert!(
+        !sb.ws.join("top-level").exists(),
+        "the outer policy allows it, the inner does not"
+    );
+}
+
+/// Where user namespaces are refused, fence stops with the cause unless reduced isolation
+/// is accepted; then Landlock and seccomp alone still confine writes and the network.
+#[test]
+fn without_user_namespaces_reduced_isolation_still_confines() {
+    let sb = Sandbox::new(User::Current);
+    sb.mkdir(&sb.ws.join("sub"));
+    let server = util::CountingServer::start("127.0.0.1:0");
+    let cfg = sb.config("cfg.json", r#"{"filesystem": {"allowWrite": ["sub"]}}"#);
+    let no_userns = |extra: &[&str], script: &str| {
+        let ws = sb.ws.display().to_string();
+        let out = std::process::Command::new("bwrap")
+            .args([
+                "--unshare-user",
+                "--disable-userns",
+                "--share-net",
+                "--die-with-parent",
+            ])
+            .args([
+                "--ro-bind",
+                "/",
+                "/",
+                "--dev",
+                "/dev",
+                "--proc",
+                "/proc",
+                "--tmpfs",
+                "/tmp",
+            ])
+            .args([
+                "--bind", &ws, &ws, "--chdir", &ws, "--setenv", "HOME", &ws, "--",
+            ])
+            .arg(util::fence_bin())
+            .args(extra)
+            .args(["-s", cfg.to_str().unwrap(), "-c", script])
+            .env_remove("FENCE_SANDBOX")
+            .output()
+            .unwrap();
+        util::Run::from(out)
+    };
+    no_userns(&[], "touch sub/x")
         .code(125)
-        .stderr_has("fence is already running inside a fence sandbox");
+        .stderr_has("user namespaces are not available")
+        .stderr_has("--allow-reduced-isolation");
+    assert!(!sb.ws.join("sub/x").exists());
+    let script = format!(
+        "touch sub/allowed; touch denied; curl -s --max-time 3 http://127.0.0.1:{}/; echo \"tmp=$TMPDIR\"",
+        server.port
+    );
+    let r = no_userns(&["--allow-reduced-isolation"], &script);
+    r.ok()
+        .stderr_has("running with Landlock and seccomp only")
+        .stdout_has("tmp=/tmp/fence-")
+        .stdout_lacks("SECRET");
+    assert!(sb.ws.join("sub/allowed").exists());
+    assert!(!sb.ws.join("denied").exists());
+    assert_eq!(server.hits(), 0, "no request may reach the host server");
 }
 
 #[test]
@@ -306,7 +381,7 @@ fn doctor_reports_this_machine() {
         .unwrap();
     util::Run::from(out)
         .code(1)
-        .stdout_has("verdict               cannot run: cannot create the sandbox");
+        .stdout_has("verdict               reduced isolation only: cannot create the sandbox");
 }
 
 fn wait_for(mut cond: impl FnMut() -> bool) {

@@ -42,6 +42,10 @@ pub struct InitPlan {
     /// master the init passes to the host to relay; `pty_stderr` puts stderr on it too.
     pub pty: bool,
     pub pty_stderr: bool,
+    /// No bwrap: the init runs directly on the host (reduced isolation). It then also
+    /// refuses sockets, drops capabilities, restricts TCP with Landlock, and kills whatever
+    /// the command left behind.
+    pub reduced: bool,
 }
 
 /// What the init (or the command, for `Started`) tells the host.

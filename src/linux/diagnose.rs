@@ -23,7 +23,7 @@ pub fn bwrap_failure(stderr: &str) -> String {
     {
         return format!(
             "cannot create the sandbox: fence is already running inside a fence sandbox, which \
-             forbids new user namespaces ({raw}); nested sandboxes are not supported yet"
+             forbids new user namespaces ({raw})"
         );
     }
     if looks_like_userns_refusal(stderr) {
@@ -35,7 +35,8 @@ pub fn bwrap_failure(stderr: &str) -> String {
     format!("cannot create the sandbox: {raw}")
 }
 
-fn looks_like_userns_refusal(stderr: &str) -> bool {
+/// Whether bwrap's error output says the kernel refused to create namespaces.
+pub fn looks_like_userns_refusal(stderr: &str) -> bool {
     [
         "No permissions to create new namespace",
         "Creating new namespace failed",

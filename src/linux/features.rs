@@ -31,11 +31,21 @@ pub enum Verdict {
 }
 
 pub fn verdict(f: &Features) -> Verdict {
-    if let Err(e) = &f.bwrap {
-        return Verdict::CannotRun(e.clone());
-    }
-    if let Err(e) = &f.namespaces {
-        return Verdict::CannotRun(e.clone());
+    let kernel_layers = f.landlock_abi.is_some() && f.seccomp_filter;
+    if let Err(e) = f
+        .bwrap
+        .as_ref()
+        .map(drop)
+        .map_err(Clone::clone)
+        .and(f.namespaces.clone())
+    {
+        return if kernel_layers {
+            Verdict::Reduced(format!(
+                "{e}; Landlock and seccomp alone with --allow-reduced-isolation"
+            ))
+        } else {
+            Verdict::CannotRun(e)
+        };
     }
     let mut missing = Vec::new();
     if f.landlock_abi.is_none() {
@@ -261,12 +271,17 @@ mod tests {
             namespaces: Err("user namespaces refused".into()),
             ..full()
         };
-        assert!(matches!(verdict(&no_ns), Verdict::CannotRun(r) if r.contains("refused")));
+        assert!(matches!(verdict(&no_ns), Verdict::Reduced(ref r) if r.contains("refused")));
+        let nothing = Features {
+            landlock_abi: None,
+            ..no_ns
+        };
+        assert!(matches!(verdict(&nothing), Verdict::CannotRun(_)));
         let no_bwrap = Features {
             bwrap: Err("bwrap missing".into()),
             ..full()
         };
-        assert!(matches!(verdict(&no_bwrap), Verdict::CannotRun(_)));
+        assert!(matches!(verdict(&no_bwrap), Verdict::Reduced(_)));
         let text = report(&full());
         assert!(
             text.contains("verdict               full isolation"),

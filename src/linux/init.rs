@@ -80,6 +80,20 @@ fn run(control: BorrowedFd<'_>) -> Result<i32, Report> {
         }
     };
 
+    // Without bwrap nothing else drops privileges, reaps orphans or ends the sandbox with
+    // fence: the init does (and remembers its parent, fence, to notice its death).
+    let fence_pid = sys::getppid();
+    if plan.reduced {
+        sys::set_child_subreaper()
+            .map_err(|e| setup_failed(format!("cannot become a subreaper: {e}")))?;
+        sys::set_parent_death_signal(libc::SIGTERM)
+            .map_err(|e| setup_failed(format!("cannot follow fence's lifetime: {e}")))?;
+        if sys::getppid() != fence_pid {
+            return Err(setup_failed("fence exited before the sandbox started"));
+        }
+        sys::drop_capabilities()
+            .map_err(|e| setup_failed(format!("cannot drop capabilities: {e}")))?;
+    }
     let cwd = PathBuf::from(OsString::from_vec(plan.cwd.clone()));
     std::env::set_current_dir(&cwd).map_err(|e| {
         setup_failed(format!(
@@ -96,7 +110,10 @@ fn run(control: BorrowedFd<'_>) -> Result<i32, Report> {
     };
     let program = OsString::from_vec(program.clone());
     let path = search_path(&program, std::env::var_os("PATH"))?;
-    let status = run_command(control, &plan, &program, &path, args)?;
+    let status = run_command(control, &plan, &program, &path, args, fence_pid)?;
+    if plan.reduced {
+        kill_descendants();
+    }
     if let Some(dir) = runtime_dir {
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -125,6 +142,7 @@ fn run_command(
     program: &std::ffi::OsStr,
     path: &std::path::Path,
     args: &[Vec<u8>],
+    fence_pid: libc::pid_t,
 ) -> Result<sys::WaitStatus, Report> {
     let setup = |e: std::io::Error| setup_failed(format!("cannot start the command: {e}"));
     let mut waited = vec![libc::SIGCHLD, libc::SIGCONT];
@@ -184,6 +202,11 @@ fn run_command(
 
     loop {
         let (signal, code) = sys::wait_signal(&waited).map_err(setup)?;
+        if plan.reduced && sys::getppid() != fence_pid {
+            // fence is gone (its death signal woke us): so is the sandbox.
+            kill_descendants();
+            std::process::exit(crate::error::EXIT_FENCE_FAILED);
+        }
         if signal == libc::SIGCHLD {
             match sys::try_wait(child, true).map_err(setup)? {
                 Some(sys::WaitStatus::Stopped(signal)) => {
@@ -196,6 +219,27 @@ fn run_command(
         } else if sent_by_a_process(code) {
             // The command may have just exited; a failed kill is harmless.
             let _ = sys::kill(child, signal);
+        }
+    }
+}
+
+/// Kills every descendant (orphans are reparented to the init, a subreaper) and reaps
+/// them, until none is left.
+fn kill_descendants() {
+    let me = std::process::id();
+    for _ in 0..100 {
+        let children =
+            std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")).unwrap_or_default();
+        let pids: Vec<libc::pid_t> = children
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        if pids.is_empty() {
+            return;
+        }
+        for pid in pids {
+            let _ = sys::kill(pid, libc::SIGKILL);
+            let _ = sys::wait(pid);
         }
     }
 }
@@ -233,7 +277,7 @@ fn harden(control: BorrowedFd<'_>, plan: &InitPlan, note: &dyn Fn(String)) -> Re
     sys::set_no_new_privs().map_err(|e| setup_failed(format!("cannot set no_new_privs: {e}")))?;
     match sys::landlock_abi() {
         Ok(abi) if abi >= 1 => {
-            apply_landlock(abi, &plan.landlock)?;
+            apply_landlock(abi, &plan.landlock, plan.reduced)?;
             note(format!(
                 "Landlock ABI {abi} applied ({} rules)",
                 plan.landlock.len()
@@ -243,7 +287,7 @@ fn harden(control: BorrowedFd<'_>, plan: &InitPlan, note: &dyn Fn(String)) -> Re
         Err(e) => unavailable("Landlock", e.to_string(), LANDLOCK_LOSS)?,
     }
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    match sys::install_seccomp(&super::seccomp::program()) {
+    match sys::install_seccomp(&super::seccomp::program(plan.reduced)) {
         Ok(()) => note("seccomp filter installed".into()),
         Err(e) => unavailable("seccomp", e.to_string(), SECCOMP_LOSS)?,
     }
@@ -261,11 +305,14 @@ const LANDLOCK_LOSS: &str = "the filesystem policy rests on the mount sandbox al
 const SECCOMP_LOSS: &str = "ptrace, mount, namespace, io_uring, keyring, bpf and terminal-injection \
     system calls stay available";
 
-fn apply_landlock(abi: u32, rules: &[super::landlock::Rule]) -> Result<(), Report> {
-    use super::landlock::{IOCTL_DEV, READ_FILE, TRUNCATE, WRITE_FILE, fit, handled_fs, scopes};
+fn apply_landlock(abi: u32, rules: &[super::landlock::Rule], reduced: bool) -> Result<(), Report> {
+    use super::landlock::{
+        IOCTL_DEV, READ_FILE, TRUNCATE, WRITE_FILE, fit, handled_fs, handled_net, scopes,
+    };
     let failed = |what: String, e: std::io::Error| setup_failed(format!("Landlock: {what}: {e}"));
-    let ruleset = sys::landlock_ruleset(abi, handled_fs(abi), scopes(abi))
-        .map_err(|e| failed("cannot create a ruleset".into(), e))?;
+    let ruleset =
+        sys::landlock_ruleset(abi, handled_fs(abi), handled_net(abi, reduced), scopes(abi))
+            .map_err(|e| failed("cannot create a ruleset".into(), e))?;
     let allow = |path: &std::path::Path, access: u64| -> std::io::Result<bool> {
         let Ok(meta) = std::fs::metadata(path) else {
             return Ok(false);

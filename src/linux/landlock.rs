@@ -76,6 +76,14 @@ pub fn handled_fs(abi: u32) -> u64 {
     all
 }
 
+/// TCP bind and connect (ABI 4): handled without rules, they are refused entirely.
+pub const NET_TCP: u64 = 0b11;
+
+/// The network rights to handle: all TCP when there is no network namespace to rely on.
+pub fn handled_net(abi: u32, no_netns: bool) -> u64 {
+    if no_netns && abi >= 4 { NET_TCP } else { 0 }
+}
+
 /// The scopes a kernel with this ABI understands.
 pub fn scopes(abi: u32) -> u64 {
     if abi >= 6 {
@@ -128,6 +136,97 @@ pub fn rules(policy: &Policy) -> Vec<Rule> {
     out
 }
 
+/// The device nodes a sandbox may use when Landlock alone guards `/dev` (no fresh `/dev`).
+const MINIMAL_DEVICES: [&str; 8] = [
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/tty",
+    "/dev/ptmx",
+    "/dev/pts",
+];
+
+/// The rules when there is no mount namespace (reduced isolation): Landlock alone must keep
+/// `denyRead` paths and the host's devices out of reach. Landlock only grants, so an
+/// excluded path's ancestors get no grant of their own: their other children are granted
+/// one by one (the ancestors themselves may only be listed). `list` reads a directory.
+/// Write denies inside writable roots cannot be expressed this way (creating files in the
+/// root would have to be refused); the caller checks those separately.
+pub fn reduced_rules(
+    policy: &Policy,
+    scratch: &Path,
+    list: &dyn Fn(&Path) -> Vec<PathBuf>,
+) -> Vec<Rule> {
+    let mut out = Vec::new();
+    let mut hidden: Vec<&Path> = policy.deny_read.iter().map(|t| t.path.as_path()).collect();
+    let dev = Path::new("/dev");
+    if !policy.host_devices {
+        hidden.push(dev);
+    }
+    let roots: Vec<&Path> = if policy.default_deny_read {
+        policy.read.iter().map(PathBuf::as_path).collect()
+    } else {
+        vec![Path::new("/")]
+    };
+    for root in roots {
+        grant_except(&mut out, root, READ, &hidden, list);
+    }
+    if policy.host_devices {
+        out.push(Rule {
+            path: dev.into(),
+            access: DEVICE,
+        });
+    } else {
+        let allowed = MINIMAL_DEVICES
+            .iter()
+            .map(PathBuf::from)
+            .chain(policy.devices.iter().cloned());
+        out.extend(allowed.map(|path| Rule {
+            path,
+            access: DEVICE,
+        }));
+    }
+    let mut writable: Vec<&Path> = policy.write.iter().map(PathBuf::as_path).collect();
+    writable.push(scratch);
+    if policy.tmp_shared {
+        writable.push(Path::new("/tmp"));
+    }
+    for root in writable {
+        grant_except(&mut out, root, READ | WRITE, &hidden, list);
+    }
+    out
+}
+
+fn grant_except(
+    out: &mut Vec<Rule>,
+    dir: &Path,
+    access: u64,
+    hidden: &[&Path],
+    list: &dyn Fn(&Path) -> Vec<PathBuf>,
+) {
+    if hidden.iter().any(|h| dir.starts_with(h)) {
+        return;
+    }
+    if !hidden.iter().any(|h| h.starts_with(dir)) {
+        out.push(Rule {
+            path: dir.to_path_buf(),
+            access,
+        });
+        return;
+    }
+    if access & READ_DIR != 0 {
+        out.push(Rule {
+            path: dir.to_path_buf(),
+            access: READ_DIR,
+        });
+    }
+    for child in list(dir) {
+        grant_except(out, &child, access, hidden, list);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +248,49 @@ mod tests {
         assert_eq!(fit(DEVICE, 4, false), READ_FILE | WRITE_FILE | TRUNCATE);
         assert_eq!(scopes(5), 0);
         assert_eq!(scopes(6), SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL);
+    }
+
+    #[test]
+    fn reduced_rules_grant_around_hidden_paths() {
+        use crate::policy::Target;
+        let tree = |dir: &Path| -> Vec<PathBuf> {
+            let names: &[&str] = match dir.to_str().unwrap() {
+                "/" => &["/dev", "/etc", "/home", "/usr"],
+                "/home" => &["/home/a", "/home/u"],
+                "/home/u" => &["/home/u/.ssh", "/home/u/src"],
+                _ => &[],
+            };
+            names.iter().map(PathBuf::from).collect()
+        };
+        let policy = Policy {
+            deny_read: vec![Target {
+                path: "/home/u/.ssh".into(),
+                is_dir: true,
+            }],
+            write: vec!["/home/u/src".into()],
+            ..Policy::default()
+        };
+        let rules = reduced_rules(&policy, Path::new("/tmp/fence-1"), &tree);
+        let find = |p: &str| {
+            rules
+                .iter()
+                .filter(|r| r.path == Path::new(p))
+                .map(|r| r.access)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(find("/"), [READ_DIR]);
+        assert_eq!(find("/home"), [READ_DIR]);
+        assert_eq!(find("/home/u"), [READ_DIR]);
+        assert_eq!(find("/etc"), [READ]);
+        assert_eq!(find("/home/a"), [READ]);
+        assert!(find("/home/u/.ssh").is_empty());
+        assert!(
+            find("/dev").is_empty(),
+            "the host's /dev is not granted wholesale"
+        );
+        assert_eq!(find("/dev/null"), [DEVICE]);
+        assert_eq!(find("/home/u/src"), [READ, READ | WRITE]);
+        assert_eq!(find("/tmp/fence-1"), [READ | WRITE]);
     }
 
     #[test]

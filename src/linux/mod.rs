@@ -6,6 +6,7 @@ pub mod diagnose;
 pub mod features;
 pub mod init;
 pub mod landlock;
+pub mod reduced;
 pub mod relay;
 pub mod seccomp;
 pub mod session;
@@ -62,7 +63,8 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Runs `argv` inside a sandbox built from `policy`.
+/// Runs `argv` inside a sandbox built from `policy`: bwrap with namespaces, or, where the
+/// kernel refuses namespaces and reduced isolation is acceptable, Landlock and seccomp alone.
 pub fn run(
     policy: &Policy,
     argv: &[OsString],
@@ -70,45 +72,120 @@ pub fn run(
     debug: bool,
     allow_reduced_isolation: bool,
 ) -> Result<Outcome> {
-    let bwrap = find_bwrap()?;
-    let policy = &with_auto_devices(policy, &bwrap, debug);
-    // An empty file to bind over denied files and host sockets, only when there are some.
-    let empty_file = if policy.deny_read.iter().any(|t| !t.is_dir) || !policy.sockets.is_empty() {
-        Some(sys::memfd(c"fence-empty").map_err(|e| Error::io("cannot create a memfd", e))?)
-    } else {
-        None
-    };
-    let empty_fd = empty_file
-        .as_ref()
-        .map_or(-1, std::os::fd::AsRawFd::as_raw_fd);
     // TIOCSTI/TIOCLINUX are blocked by seccomp, so the command may share the terminal's
     // session (job control, /dev/tty) unless told otherwise, or unless seccomp may be
     // missing (reduced isolation), where a new session is the remaining defence.
-    // allowPty: a pseudo-terminal relay, when fence itself runs at a terminal.
-    let pty = policy.allow_pty && sys::is_tty(0) && sys::is_tty(1);
     let new_session = match policy.force_new_session {
         Some(forced) => forced,
         None => allow_reduced_isolation,
     };
-    let mut args = bwrap::namespace_args(new_session);
-    args.extend(bwrap::mount_args(policy, empty_fd));
+    // allowPty: a pseudo-terminal relay, when fence itself runs at a terminal.
+    let pty = policy.allow_pty && sys::is_tty(0) && sys::is_tty(1);
     let plan = control::InitPlan {
         argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
         cwd: policy.cwd.as_os_str().as_bytes().to_vec(),
         debug,
-        landlock: landlock::rules(policy),
         allow_reduced_isolation,
         pty,
         pty_stderr: pty && sys::is_tty(2),
         ..control::InitPlan::default()
     };
-    session::run(session::Spec {
-        bwrap,
-        args,
-        plan,
-        env,
-        empty_file,
-        debug,
-        new_session,
-    })
+    let reduced = |cause: Error| -> Result<Outcome> {
+        let nested = reduced::nested();
+        if !allow_reduced_isolation && !nested {
+            return Err(match cause {
+                Error::NoNamespaces(msg) => Error::NoNamespaces(format!(
+                    "{msg}. To run with Landlock and seccomp alone instead, pass \
+                     --allow-reduced-isolation"
+                )),
+                other => other,
+            });
+        }
+        reduced::run(reduced::Reduced {
+            policy,
+            plan: plan.clone(),
+            env: env.clone(),
+            debug,
+            new_session,
+            nested,
+        })
+    };
+    let bwrap = match find_bwrap() {
+        Ok(bwrap) => bwrap,
+        Err(missing) => return reduced(missing),
+    };
+    let mut policy = with_auto_devices(policy, &bwrap, debug);
+    loop {
+        // An empty file to bind over denied files and host sockets, only when there are some.
+        let needs_empty = policy.deny_read.iter().any(|t| !t.is_dir) || !policy.sockets.is_empty();
+        let empty_file = if needs_empty {
+            Some(sys::memfd(c"fence-empty").map_err(|e| Error::io("cannot create a memfd", e))?)
+        } else {
+            None
+        };
+        let empty_fd = empty_file
+            .as_ref()
+            .map_or(-1, std::os::fd::AsRawFd::as_raw_fd);
+        let mut args = bwrap::namespace_args(new_session);
+        args.extend(bwrap::mount_args(&policy, empty_fd));
+        let full = session::run(session::Spec {
+            bwrap: Some(bwrap.clone()),
+            args,
+            plan: control::InitPlan {
+                landlock: landlock::rules(&policy),
+                ..plan.clone()
+            },
+            env: env.clone(),
+            empty_file,
+            debug,
+            new_session,
+        });
+        match full {
+            Err(cause @ Error::NoNamespaces(_)) => return reduced(cause),
+            // A host socket that vanished between the scan and bwrap's setup leaves nothing
+            // to mask: drop it and start again (the sandbox never ran).
+            Err(Error::Setup(msg)) if drop_vanished_sockets(&mut policy, &msg) => {
+                crate::run::debug("a host socket vanished while the sandbox was set up; retrying");
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Removes from `policy.sockets` those that bwrap's error names and that no longer exist.
+fn drop_vanished_sockets(policy: &mut Policy, bwrap_error: &str) -> bool {
+    let before = policy.sockets.len();
+    policy.sockets.retain(|s| {
+        !(bwrap_error.contains(&*s.to_string_lossy()) && s.symlink_metadata().is_err())
+    });
+    policy.sockets.len() < before
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vanished_sockets_are_dropped_only_when_named_and_gone() {
+        let mut policy = Policy {
+            sockets: vec![
+                "/nonexistent/fence-a.sock".into(),
+                "/proc/self/status".into(),
+            ],
+            ..Policy::default()
+        };
+        assert!(!drop_vanished_sockets(
+            &mut policy,
+            "bwrap: Can't mount tmpfs on /x"
+        ));
+        assert!(!drop_vanished_sockets(
+            &mut policy,
+            "bwrap: Can't create file at /proc/self/status"
+        ));
+        assert!(drop_vanished_sockets(
+            &mut policy,
+            "bwrap: Can't create file at /nonexistent/fence-a.sock: Read-only"
+        ));
+        assert_eq!(policy.sockets, vec![PathBuf::from("/proc/self/status")]);
+    }
 }

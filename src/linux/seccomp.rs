@@ -139,8 +139,16 @@ fn on_syscall(prog: &mut Vec<Insn>, nr: i64, block: Vec<Insn>) {
     prog.extend(block);
 }
 
-/// The filter program.
-pub fn program() -> Vec<Insn> {
+/// Socket families refused when there is no network namespace (reduced isolation): no
+/// network, and no way to reach the host's Unix sockets. `socketpair` stays available.
+const DENIED_SOCKET_FAMILIES: [u32; 3] = [
+    libc::AF_UNIX as u32,
+    libc::AF_INET as u32,
+    libc::AF_INET6 as u32,
+];
+
+/// The filter program. `deny_sockets` adds the socket-family rule of reduced isolation.
+pub fn program(deny_sockets: bool) -> Vec<Insn> {
     let mut p = vec![
         stmt(LD_W_ABS, OFF_ARCH),
         jump(JEQ_K, NATIVE_ARCH, 1, 0),
@@ -181,6 +189,21 @@ pub fn program() -> Vec<Insn> {
                 jump(JSET_K, mask, 0, 1),
                 ret_errno(EPERM),
                 stmt(RET_K, RET_ALLOW),
+            ],
+        );
+    }
+    if deny_sockets {
+        let [unix, inet, inet6] = DENIED_SOCKET_FAMILIES;
+        on_syscall(
+            &mut p,
+            libc::SYS_socket,
+            vec![
+                stmt(LD_W_ABS, off_arg_low(0)),
+                jump(JEQ_K, unix, 3, 0),
+                jump(JEQ_K, inet, 2, 0),
+                jump(JEQ_K, inet6, 1, 0),
+                stmt(RET_K, RET_ALLOW),
+                ret_errno(EPERM),
             ],
         );
     }
@@ -238,7 +261,7 @@ mod tests {
     }
 
     fn decide(nr: i64, args: [u64; 6]) -> u32 {
-        run(&program(), nr, NATIVE_ARCH, args)
+        run(&program(false), nr, NATIVE_ARCH, args)
     }
 
     const EPERM_RET: u32 = RET_ERRNO | EPERM;
@@ -325,7 +348,7 @@ mod tests {
     fn foreign_architectures_and_x32_are_refused() {
         const AUDIT_ARCH_I386: u32 = 0x4000_0003;
         assert_eq!(
-            run(&program(), libc::SYS_read, AUDIT_ARCH_I386, [0; 6]),
+            run(&program(false), libc::SYS_read, AUDIT_ARCH_I386, [0; 6]),
             EPERM_RET
         );
         #[cfg(target_arch = "x86_64")]
@@ -333,9 +356,54 @@ mod tests {
     }
 
     #[test]
+    fn reduced_mode_refuses_network_and_unix_sockets() {
+        let reduced = program(true);
+        for family in DENIED_SOCKET_FAMILIES {
+            assert_eq!(
+                run(
+                    &reduced,
+                    libc::SYS_socket,
+                    NATIVE_ARCH,
+                    [family as u64, 1, 0, 0, 0, 0]
+                ),
+                EPERM_RET
+            );
+            assert_eq!(
+                decide(libc::SYS_socket, [family as u64, 1, 0, 0, 0, 0]),
+                RET_ALLOW
+            );
+        }
+        let netlink = libc::AF_NETLINK as u64;
+        assert_eq!(
+            run(
+                &reduced,
+                libc::SYS_socket,
+                NATIVE_ARCH,
+                [netlink, 3, 0, 0, 0, 0]
+            ),
+            RET_ALLOW
+        );
+        assert_eq!(
+            run(
+                &reduced,
+                libc::SYS_socketpair,
+                NATIVE_ARCH,
+                [1, 1, 0, 0, 0, 0]
+            ),
+            RET_ALLOW
+        );
+    }
+
+    #[test]
     fn program_is_well_formed() {
-        let prog = program();
+        for prog in [program(false), program(true)] {
+            well_formed(&prog);
+        }
+    }
+
+    fn well_formed(prog: &[Insn]) {
         assert!(prog.len() < 4096, "BPF_MAXINSNS");
+        let prog = prog.to_vec();
         for (i, insn) in prog.iter().enumerate() {
             if matches!(insn.code, JEQ_K | JGE_K | JSET_K) {
                 assert!(

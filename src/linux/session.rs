@@ -30,7 +30,8 @@ const PTY_MASTER: Token = Token(4);
 
 /// Everything needed to start one sandbox.
 pub struct Spec {
-    pub bwrap: PathBuf,
+    /// bwrap, or None to start the init directly on the host (reduced isolation).
+    pub bwrap: Option<PathBuf>,
     /// Namespace and mount arguments (written to bwrap through `--args FD`).
     pub args: Vec<OsString>,
     /// The plan for the init; fd fields are filled in here.
@@ -102,18 +103,29 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
     for sig in FORWARDED_SIGNALS {
         sys::set_ignored(sig, true);
     }
-    let mut argv: Vec<OsString> = vec![spec.bwrap.clone().into(), "--args".into()];
-    argv.push(args_file.as_raw_fd().to_string().into());
-    argv.push("--".into());
-    argv.push(format!("/proc/self/fd/{}", exe.as_raw_fd()).into());
-    argv.push(INIT_ARG.into());
-    argv.push(control_child.as_raw_fd().to_string().into());
+    let init = format!("/proc/self/fd/{}", exe.as_raw_fd());
+    let init_args: [OsString; 3] = [
+        init.clone().into(),
+        INIT_ARG.into(),
+        control_child.as_raw_fd().to_string().into(),
+    ];
+    let (program, argv): (PathBuf, Vec<OsString>) = match &spec.bwrap {
+        Some(bwrap) => {
+            let mut argv: Vec<OsString> = vec![bwrap.clone().into(), "--args".into()];
+            argv.push(args_file.as_raw_fd().to_string().into());
+            argv.push("--".into());
+            argv.extend(init_args);
+            (bwrap.clone(), argv)
+        }
+        None => (PathBuf::from(init), init_args.to_vec()),
+    };
     if spec.debug {
-        crate::run::debug(&format!(
-            "exec {} {}",
-            spec.bwrap.display(),
-            shell_words(&args)
-        ));
+        match &spec.bwrap {
+            Some(bwrap) => {
+                crate::run::debug(&format!("exec {} {}", bwrap.display(), shell_words(&args)))
+            }
+            None => crate::run::debug("no bwrap: starting fence's init directly"),
+        }
     }
     let cstrings =
         |list: Vec<Vec<u8>>| sys::c_strings(list).map_err(io("cannot pass arguments to bwrap"));
@@ -124,24 +136,20 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
             .map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes()].concat())
             .collect(),
     )?;
-    let bwrap_path = std::ffi::CString::new(spec.bwrap.as_os_str().as_bytes())
+    let program_c = std::ffi::CString::new(program.as_os_str().as_bytes())
         .map_err(|_| Error::Setup("the bwrap path contains a NUL byte".into()))?;
     let bwrap_pid = sys::spawn(&sys::Spawn {
-        path: &bwrap_path,
+        path: &program_c,
         argv: &argv,
         envp: &envp,
         dup2: &[(err_write.as_raw_fd(), libc::STDERR_FILENO)],
         sigmask: &original_mask,
         sigdefault: &sys::spawn_defaults(&[libc::SIGPIPE]),
-        setsid: false,
+        // Without bwrap, fence starts the session itself when one is wanted.
+        setsid: spec.bwrap.is_none() && spec.new_session,
         open: None,
     })
-    .map_err(|e| {
-        Error::Setup(format!(
-            "cannot start bwrap ({}): {e}",
-            spec.bwrap.display()
-        ))
-    })?;
+    .map_err(|e| Error::Setup(format!("cannot start {}: {e}", program.display())))?;
     drop((
         args_file,
         control_child,
@@ -394,9 +402,13 @@ impl Session {
                 }
             });
         }
-        Err(Error::Setup(diagnose::bwrap_failure(
-            &String::from_utf8_lossy(&self.bwrap_stderr),
-        )))
+        let stderr = String::from_utf8_lossy(&self.bwrap_stderr);
+        let message = diagnose::bwrap_failure(&stderr);
+        Err(if diagnose::looks_like_userns_refusal(&stderr) {
+            Error::NoNamespaces(message)
+        } else {
+            Error::Setup(message)
+        })
     }
 }
 

@@ -535,10 +535,11 @@ pub fn landlock_abi() -> io::Result<u32> {
     }
 }
 
-/// A Landlock ruleset handling `fs` rights and `scoped` scopes, sized for `abi`.
-pub fn landlock_ruleset(abi: u32, fs: u64, scoped: u64) -> io::Result<OwnedFd> {
+/// A Landlock ruleset handling `fs` rights, `net` rights (ABI 4+) and `scoped` scopes
+/// (ABI 6+), sized for `abi`.
+pub fn landlock_ruleset(abi: u32, fs: u64, net: u64, scoped: u64) -> io::Result<OwnedFd> {
     // struct landlock_ruleset_attr grew over ABIs: fs (v1), net (v4), scoped (v6).
-    let attr: [u64; 3] = [fs, 0, scoped];
+    let attr: [u64; 3] = [fs, net, scoped];
     let size = match abi {
         0..=3 => 8,
         4..=5 => 16,
@@ -741,4 +742,98 @@ pub fn readable_now(fd: RawFd) -> bool {
     };
     // SAFETY: one valid pollfd, zero timeout.
     unsafe { libc::poll(&mut pfd, 1, 0) == 1 && pfd.revents & libc::POLLIN != 0 }
+}
+
+/// Makes this process the reaper of its orphaned descendants (`PR_SET_CHILD_SUBREAPER`).
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    check(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }).map(drop)
+}
+
+/// This process's parent pid.
+pub fn getppid() -> libc::pid_t {
+    // SAFETY: getppid cannot fail and has no memory effects.
+    unsafe { libc::getppid() }
+}
+
+/// Drops every capability: the bounding set (where permitted), the ambient set, and the
+/// effective, permitted and inheritable sets. A no-op for an ordinary user, who has none.
+pub fn drop_capabilities() -> io::Result<()> {
+    #[repr(C)]
+    struct CapHeader {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct CapData {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    // SAFETY: prctl calls with integer arguments; capset reads a valid header and two data
+    // structs (version 3 uses two), all alive for the call.
+    unsafe {
+        for cap in 0..64 {
+            if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 {
+                let err = io::Error::last_os_error();
+                if err.raw_os_error() == Some(libc::EINVAL) {
+                    break; // past the last capability the kernel knows
+                }
+            }
+        }
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        );
+        let header = CapHeader {
+            version: LINUX_CAPABILITY_VERSION_3,
+            pid: 0,
+        };
+        let data = [CapData {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        }; 2];
+        check(libc::syscall(libc::SYS_capset, &raw const header, data.as_ptr()) as libc::c_int)
+            .map(drop)
+    }
+}
+
+/// Blocking `waitpid(pid)`, retried on EINTR.
+pub fn wait(pid: libc::pid_t) -> io::Result<WaitStatus> {
+    loop {
+        let mut status = 0;
+        // SAFETY: `status` is a valid int for the kernel to fill.
+        match check(unsafe { libc::waitpid(pid, &mut status, 0) }) {
+            Ok(_) => return Ok(decode_status(status)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Asks the kernel to send `signal` to this process when its parent dies.
+pub fn set_parent_death_signal(signal: libc::c_int) -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0) })
+        .map(drop)
+}
+
+/// Whether this process runs under fence's own seccomp filter: `ioctl(-1, TIOCLINUX)` is
+/// refused with EPERM by the filter before the kernel looks at the fd (EBADF otherwise).
+pub fn under_fence_seccomp() -> bool {
+    // SAFETY: an ioctl on an invalid fd has no effect; only the error is inspected.
+    let ret = unsafe { libc::ioctl(-1, libc::TIOCLINUX, 0) };
+    ret < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// `access(path, W_OK)`: whether this process could write `path` now.
+pub fn writable(path: &CStr) -> bool {
+    // SAFETY: `path` is a valid NUL-terminated path.
+    unsafe { libc::access(path.as_ptr(), libc::W_OK) == 0 }
 }
