@@ -63,6 +63,11 @@ pub fn execute(req: RunRequest) -> Result<Outcome> {
             removed.join(", ")
         ));
     }
+    let req = RunRequest {
+        allow_reduced_isolation: req.allow_reduced_isolation
+            || resolved.config.allow_reduced_isolation,
+        ..req
+    };
     run_platform(&policy, &argv, env, &req)
 }
 

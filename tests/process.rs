@@ -345,6 +345,16 @@ fn without_user_namespaces_reduced_isolation_still_confines() {
     assert!(sb.ws.join("sub/allowed").exists());
     assert!(!sb.ws.join("denied").exists());
     assert_eq!(server.hits(), 0, "no request may reach the host server");
+    // The config field does what the flag does.
+    std::fs::write(
+        &cfg,
+        r#"{"allowReducedIsolation": true, "filesystem": {"allowWrite": ["sub"]}}"#,
+    )
+    .unwrap();
+    no_userns(&[], "touch sub/by-config")
+        .ok()
+        .stderr_has("running with Landlock and seccomp only");
+    assert!(sb.ws.join("sub/by-config").exists());
 }
 
 #[test]

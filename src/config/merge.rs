@@ -11,6 +11,7 @@ pub fn merge(base: Config, child: Config) -> Config {
         extends: None,
         allow_pty: b.allow_pty || c.allow_pty,
         force_new_session: c.force_new_session.or(b.force_new_session),
+        allow_reduced_isolation: b.allow_reduced_isolation || c.allow_reduced_isolation,
         network: super::types::Network {
             allowed_domains: append(b.network.allowed_domains, c.network.allowed_domains),
             denied_domains: append(b.network.denied_domains, c.network.denied_domains),
@@ -248,6 +249,7 @@ pub fn grants(cfg: &Config) -> Vec<Grant> {
     );
     flag(cfg.ssh.allow_all_commands, "ssh.allowAllCommands", "true");
     flag(cfg.allow_pty, "allowPty", "true");
+    flag(cfg.allow_reduced_isolation, "allowReducedIsolation", "true");
     out.extend(n.allow_local_outbound_ports.iter().map(|p| Grant {
         key: "network.allowLocalOutboundPorts",
         value: p.to_string(),

@@ -15,6 +15,9 @@ pub struct Config {
     pub extends: Option<String>,
     pub allow_pty: bool,
     pub force_new_session: Option<bool>,
+    /// Run with Landlock and seccomp alone where namespaces are refused (fence's addition to
+    /// the Go schema; the same as `--allow-reduced-isolation`).
+    pub allow_reduced_isolation: bool,
     pub network: Network,
     pub filesystem: Filesystem,
     pub devices: Devices,
@@ -394,6 +397,7 @@ mod tests {
         let json = r#"{
             "$schema": "https://example.invalid/fence.schema.json",
             "extends": "code", "allowPty": true, "forceNewSession": false,
+            "allowReducedIsolation": false,
             "network": {"allowedDomains": ["example.com"], "deniedDomains": ["*.evil.com"],
               "allowUnixSockets": ["/run/x.sock"], "allowAllUnixSockets": false,
               "allowLocalBinding": true, "allowLocalOutbound": true,
