@@ -238,21 +238,7 @@ fn missing_bwrap_is_explained() {
 #[test]
 fn refused_user_namespaces_are_explained() {
     let sb = Sandbox::new(User::Current);
-    let bin = util::fence_bin();
-    let out = std::process::Command::new("bwrap")
-        .args([
-            "--unshare-user",
-            "--disable-userns",
-            "--ro-bind",
-            "/",
-            "/",
-            "--dev",
-            "/dev",
-            "--proc",
-            "/proc",
-            "--",
-        ])
-        .arg(bin)
+    let out = util::fence_without_userns(&[])
         .arg("/bin/true")
         .current_dir(&sb.ws)
         .output()
@@ -299,33 +285,23 @@ fn without_user_namespaces_reduced_isolation_still_confines() {
     let cfg = sb.config("cfg.json", r#"{"filesystem": {"allowWrite": ["sub"]}}"#);
     let no_userns = |extra: &[&str], script: &str| {
         let ws = sb.ws.display().to_string();
-        let out = std::process::Command::new("bwrap")
-            .args([
-                "--unshare-user",
-                "--disable-userns",
-                "--share-net",
-                "--die-with-parent",
-            ])
-            .args([
-                "--ro-bind",
-                "/",
-                "/",
-                "--dev",
-                "/dev",
-                "--proc",
-                "/proc",
-                "--tmpfs",
-                "/tmp",
-            ])
-            .args([
-                "--bind", &ws, &ws, "--chdir", &ws, "--setenv", "HOME", &ws, "--",
-            ])
-            .arg(util::fence_bin())
-            .args(extra)
-            .args(["-s", cfg.to_str().unwrap(), "-c", script])
-            .env_remove("FENCE_SANDBOX")
-            .output()
-            .unwrap();
+        let out = util::fence_without_userns(&[
+            "--share-net",
+            "--tmpfs",
+            "/tmp",
+            "--bind",
+            &ws,
+            &ws,
+            "--chdir",
+            &ws,
+            "--setenv",
+            "HOME",
+            &ws,
+        ])
+        .args(extra)
+        .args(["-s", cfg.to_str().unwrap(), "-c", script])
+        .output()
+        .unwrap();
         util::Run::from(out)
     };
     no_userns(&[], "touch sub/x")
@@ -372,20 +348,7 @@ fn doctor_reports_this_machine() {
         .ok()
         .stdout_has("verdict");
     // Where user namespaces are refused, the verdict says so and the status is 1.
-    let out = std::process::Command::new("bwrap")
-        .args([
-            "--unshare-user",
-            "--disable-userns",
-            "--ro-bind",
-            "/",
-            "/",
-            "--dev",
-            "/dev",
-            "--proc",
-            "/proc",
-            "--",
-        ])
-        .arg(util::fence_bin())
+    let out = util::fence_without_userns(&[])
         .arg("doctor")
         .output()
         .unwrap();

@@ -147,6 +147,18 @@ const DENIED_SOCKET_FAMILIES: [u32; 3] = [
     libc::AF_INET6 as u32,
 ];
 
+/// `return if arg0 (low 32 bits) is one of values { matched } else { otherwise }`.
+fn first_arg_in(values: &[u32], matched: Insn, otherwise: Insn) -> Vec<Insn> {
+    let mut block = vec![stmt(LD_W_ABS, off_arg_low(0))];
+    for (i, &value) in values.iter().enumerate() {
+        // Jump over the remaining comparisons and the `otherwise` return.
+        let to_match = u8::try_from(values.len() - i).expect("short value lists");
+        block.push(jump(JEQ_K, value, to_match, 0));
+    }
+    block.extend([otherwise, matched]);
+    block
+}
+
 /// The filter program. `deny_sockets` adds the socket-family rule of reduced isolation.
 pub fn program(deny_sockets: bool) -> Vec<Insn> {
     let mut p = vec![
@@ -193,33 +205,19 @@ pub fn program(deny_sockets: bool) -> Vec<Insn> {
         );
     }
     if deny_sockets {
-        let [unix, inet, inet6] = DENIED_SOCKET_FAMILIES;
-        on_syscall(
-            &mut p,
-            libc::SYS_socket,
-            vec![
-                stmt(LD_W_ABS, off_arg_low(0)),
-                jump(JEQ_K, unix, 3, 0),
-                jump(JEQ_K, inet, 2, 0),
-                jump(JEQ_K, inet6, 1, 0),
-                stmt(RET_K, RET_ALLOW),
-                ret_errno(EPERM),
-            ],
-        );
-    }
-    let [a, b, c] = HARMLESS_PERSONALITIES;
-    on_syscall(
-        &mut p,
-        libc::SYS_personality,
-        vec![
-            stmt(LD_W_ABS, off_arg_low(0)),
-            jump(JEQ_K, a, 3, 0),
-            jump(JEQ_K, b, 2, 0),
-            jump(JEQ_K, c, 1, 0),
+        let block = first_arg_in(
+            &DENIED_SOCKET_FAMILIES,
             ret_errno(EPERM),
             stmt(RET_K, RET_ALLOW),
-        ],
+        );
+        on_syscall(&mut p, libc::SYS_socket, block);
+    }
+    let block = first_arg_in(
+        &HARMLESS_PERSONALITIES,
+        stmt(RET_K, RET_ALLOW),
+        ret_errno(EPERM),
     );
+    on_syscall(&mut p, libc::SYS_personality, block);
     p.push(stmt(RET_K, RET_ALLOW));
     p
 }

@@ -258,6 +258,20 @@ impl std::fmt::Display for Run {
     }
 }
 
+/// A command that runs fence (then `args`) inside a bwrap sandbox whose user namespaces
+/// are disabled, so fence cannot create its own: the no-user-namespace environment.
+/// `extra` adds bwrap options (binds, environment) before the command.
+pub fn fence_without_userns(extra: &[&str]) -> Command {
+    let mut cmd = Command::new("bwrap");
+    cmd.args(["--unshare-user", "--disable-userns", "--die-with-parent"])
+        .args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"])
+        .args(extra)
+        .arg("--")
+        .arg(fence_bin())
+        .env_remove("FENCE_SANDBOX");
+    cmd
+}
+
 /// A TCP server on loopback that counts accepted connections (and answers HTTP 200).
 pub struct CountingServer {
     pub port: u16,
