@@ -157,10 +157,32 @@ fn host_processes_are_out_of_reach(user: User) {
     assert!(count <= 5, "sandbox sees {count} processes\n{r}");
 }
 
+fn no_capabilities_inside(user: User) {
+    let sb = Sandbox::new(user);
+    let r = sb
+        .fence()
+        .args([
+            "grep",
+            "-E",
+            "^Cap(Inh|Prm|Eff|Bnd|Amb)",
+            "/proc/self/status",
+        ])
+        .run();
+    r.ok();
+    for line in r.stdout.lines() {
+        assert!(
+            line.ends_with("0000000000000000"),
+            "a capability is left: {line}"
+        );
+    }
+    assert_eq!(r.stdout.lines().count(), 5, "{r}");
+}
+
 both_users!(
     dangerous_syscalls_are_refused,
     tools_still_work_under_the_filter,
     terminal_injection_is_refused,
     landlock_refuses_writes_the_mounts_allow,
     host_processes_are_out_of_reach,
+    no_capabilities_inside,
 );

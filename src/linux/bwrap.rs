@@ -26,6 +26,8 @@ pub fn namespace_args(new_session: bool) -> Vec<OsString> {
         "--unshare-user",   // always a user namespace, as root too
         "--disable-userns", // and no nested ones
         "--die-with-parent",
+        "--cap-drop", // no capabilities, even for root (inside its user namespace)
+        "ALL",
         "--chdir",
         "/", // the init changes to the real working directory and reports failure clearly
     ]
