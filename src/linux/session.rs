@@ -65,7 +65,8 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
         .collect();
 
     let exe =
-        std::fs::File::open("/proc/self/exe").map_err(io("cannot open fence's own executable"))?;
+        // O_PATH: execution needs no read permission (a 0711 binary still works).
+        sys::open_path(c"/proc/self/exe").map_err(io("cannot open fence's own executable"))?;
     let (control, control_child) =
         sys::seqpacket_pair().map_err(io("cannot create the control channel"))?;
     let (err_read, err_write) = sys::pipe().map_err(io("cannot create a pipe"))?;
