@@ -324,13 +324,14 @@ pub struct ExpandLimits {
 }
 
 impl Default for ExpandLimits {
-    /// `max_depth` 8, `max_entries` 50 000, skipping `node_modules`
-    /// (`.git` stays walkable so that `.git/hooks` can be matched).
+    /// `max_depth` 16, `max_entries` 100 000, not descending into `node_modules` or `.git`
+    /// (they can still be matched themselves; fence protects `.git/hooks` and `.git/config`
+    /// with its own search).
     fn default() -> Self {
         ExpandLimits {
-            max_depth: 8,
-            max_entries: 50_000,
-            skip_dir_names: &["node_modules"],
+            max_depth: 16,
+            max_entries: 100_000,
+            skip_dir_names: &["node_modules", ".git"],
         }
     }
 }
@@ -364,19 +365,42 @@ pub struct Expansion {
 ///   `max_depth`, or when more than `max_entries` entries would have been
 ///   examined.
 pub fn expand(pattern: &Pattern, limits: &ExpandLimits) -> Expansion {
+    expand_all(&[pattern], limits)
+}
+
+/// [`expand`] for several patterns that share one literal prefix, in a single walk (each
+/// directory is read once for all of them). The limits apply to the walk as a whole.
+///
+/// # Panics
+/// If the patterns' literal prefixes differ.
+pub fn expand_all(patterns: &[&Pattern], limits: &ExpandLimits) -> Expansion {
     let mut walker = Walker {
-        pattern,
+        patterns,
         limits,
         examined: 0,
         out: Expansion::default(),
     };
-    let prefix = pattern.literal_prefix();
-    if pattern.literal_len >= pattern.tail_start {
-        if fs::symlink_metadata(prefix).is_ok() {
-            walker.out.paths.push(PathBuf::from(prefix));
+    let Some(first) = patterns.first() else {
+        return walker.out;
+    };
+    let prefix = first.literal_prefix();
+    assert!(
+        patterns.iter().all(|p| p.literal_prefix() == prefix),
+        "expand_all needs one prefix"
+    );
+    let mut states = Vec::new();
+    for pattern in patterns {
+        if pattern.literal_len >= pattern.tail_start {
+            if fs::symlink_metadata(prefix).is_ok() {
+                walker.out.paths.push(PathBuf::from(prefix));
+            }
+            states.push(Vec::new()); // nothing to walk for this one
+        } else {
+            states.push(pattern.start_states(pattern.literal_len));
         }
-    } else {
-        walker.walk(prefix, &pattern.start_states(pattern.literal_len), 0);
+    }
+    if states.iter().any(|s| !s.is_empty()) {
+        walker.walk(prefix, &states, 0);
     }
     let mut out = walker.out;
     out.paths.sort();
@@ -385,16 +409,16 @@ pub fn expand(pattern: &Pattern, limits: &ExpandLimits) -> Expansion {
 }
 
 struct Walker<'a> {
-    pattern: &'a Pattern,
+    patterns: &'a [&'a Pattern],
     limits: &'a ExpandLimits,
     examined: usize,
     out: Expansion,
 }
 
 impl Walker<'_> {
-    /// Reads `dir` (at `depth` below the prefix), whose path has brought
-    /// the pattern into `states`.
-    fn walk(&mut self, dir: &str, states: &[bool], depth: usize) {
+    /// Reads `dir` (at `depth` below the prefix), whose path has brought each
+    /// pattern into its `states` (empty: that pattern is done).
+    fn walk(&mut self, dir: &str, states: &[Vec<bool>], depth: usize) {
         if depth >= self.limits.max_depth {
             self.out.truncated = true;
             return;
@@ -402,7 +426,6 @@ impl Walker<'_> {
         let Ok(entries) = fs::read_dir(dir) else {
             return;
         };
-        let end = self.pattern.comps.len();
         for entry in entries {
             if self.examined >= self.limits.max_entries {
                 self.out.truncated = true;
@@ -412,8 +435,26 @@ impl Walker<'_> {
             let Ok(entry) = entry else { continue };
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            let next = self.pattern.step(states, name);
-            if !next.contains(&true) {
+            let mut next_states = Vec::with_capacity(states.len());
+            let (mut matched, mut descend) = (false, false);
+            for (pattern, states) in self.patterns.iter().zip(states) {
+                if states.is_empty() {
+                    next_states.push(Vec::new());
+                    continue;
+                }
+                let end = pattern.comps.len();
+                let next = pattern.step(states, name);
+                matched |= next[end];
+                let covered = next[pattern.tail_start..end].contains(&true);
+                let pending = next[..end].contains(&true);
+                if pending && !covered {
+                    descend = true;
+                    next_states.push(next);
+                } else {
+                    next_states.push(Vec::new());
+                }
+            }
+            if !matched && !descend {
                 continue;
             }
             let path = if dir.ends_with('/') {
@@ -421,15 +462,13 @@ impl Walker<'_> {
             } else {
                 format!("{dir}/{name}")
             };
-            if next[end] {
+            if matched {
                 self.out.paths.push(PathBuf::from(&path));
             }
-            let covered = next[self.pattern.tail_start..end].contains(&true);
-            let pending = next[..end].contains(&true);
             // DirEntry::file_type does not follow symlinks.
             let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            if pending && !covered && is_dir && !self.limits.skip_dir_names.contains(&name) {
-                self.walk(&path, &next, depth + 1);
+            if descend && is_dir && !self.limits.skip_dir_names.contains(&name) {
+                self.walk(&path, &next_states, depth + 1);
             }
         }
     }
@@ -440,6 +479,39 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Instant;
+
+    #[test]
+    fn expand_all_walks_once_for_several_patterns() {
+        let root = std::env::temp_dir().join(format!("fence-glob-all-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        for f in ["a/.env", "a/b/k.pem", "a/b/x.txt", "top.key"] {
+            std::fs::write(root.join(f), "").unwrap();
+        }
+        let r = root.to_str().unwrap();
+        let pats: Vec<Pattern> = ["/**/.env", "/**/*.pem", "/**/*.key"]
+            .iter()
+            .map(|p| Pattern::new(&format!("{r}{p}")).unwrap())
+            .collect();
+        let refs: Vec<&Pattern> = pats.iter().collect();
+        let all = expand_all(&refs, &ExpandLimits::default());
+        assert_eq!(
+            all.paths,
+            ["a/.env", "a/b/k.pem", "top.key"].map(|f| root.join(f))
+        );
+        // 6 entries in the tree: each read once, not once per pattern.
+        let six = ExpandLimits {
+            max_entries: 6,
+            ..ExpandLimits::default()
+        };
+        assert!(!expand_all(&refs, &six).truncated);
+        let five = ExpandLimits {
+            max_entries: 5,
+            ..ExpandLimits::default()
+        };
+        assert!(expand_all(&refs, &five).truncated);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn has_glob_detects_syntax() {
@@ -683,7 +755,10 @@ mod tests {
         // Every match is covered by `**`, so nothing below is walked.
         assert_eq!(tree.expand("/*/**", &d).0, top);
         assert_eq!(tree.expand("/**/*.pem", &d).0, ["/.x.pem", "/f.pem"]);
-        assert_eq!(tree.expand("/**/hooks", &d).0, ["/.git/hooks"]);
+        // `.git` is not descended by default; a pattern can still name it.
+        assert!(tree.expand("/**/hooks", &d).0.is_empty());
+        assert_eq!(tree.expand("/.git/*", &d).0, ["/.git/hooks"]);
+        assert_eq!(tree.expand("/**/.git", &d).0, ["/.git"]);
         // The symlink is a match but is not descended.
         assert_eq!(tree.expand("/l*", &d).0, ["/link"]);
         assert!(tree.expand("/l*/.env", &d).0.is_empty());

@@ -183,9 +183,10 @@ fn resolve(
     let r = paths::resolve(key, entries, host)?;
     policy.notes.extend(r.notes);
     let is_deny = key.contains("deny");
-    for pattern in r.truncated {
+    for patterns in r.truncated {
         let msg = format!(
-            "{key}: expanding {pattern:?} stopped at a depth or size limit; deeper matches are not covered"
+            "{key}: expanding {patterns} stopped at its limit (16 levels or 100,000 entries; \
+             node_modules and .git are not searched); deeper matches are not covered"
         );
         if is_deny {
             policy.warnings.push(msg)

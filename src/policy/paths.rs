@@ -59,6 +59,9 @@ pub fn normalize(path: &str) -> String {
 /// Resolves a list of entries from the config key `key`.
 pub fn resolve(key: &str, entries: &[String], host: &HostEnv) -> Result<Resolved> {
     let mut out = Resolved::default();
+    let mut found: Vec<PathBuf> = Vec::new();
+    // Glob patterns with the same fixed prefix are expanded together, in one walk.
+    let mut globs: std::collections::BTreeMap<String, Vec<(&String, Pattern)>> = Default::default();
     for entry in entries {
         let Some(abs) = absolute(entry, host.home.as_deref(), &host.cwd) else {
             out.notes
@@ -67,36 +70,47 @@ pub fn resolve(key: &str, entries: &[String], host: &HostEnv) -> Result<Resolved
         };
         let pattern = Pattern::new(&abs)
             .map_err(|e| Error::Config(format!("{key}: {entry:?}: invalid pattern: {e}")))?;
-        let found = if pattern.is_literal() {
-            let literal = PathBuf::from(unescape(&abs));
-            vec![literal]
+        if pattern.is_literal() {
+            found.push(PathBuf::from(unescape(&abs)));
         } else {
-            let expansion = glob::expand(&pattern, &ExpandLimits::default());
-            if expansion.truncated {
-                out.truncated.push(entry.clone());
-            }
-            expansion.paths
-        };
-        if found.is_empty() {
-            out.notes
-                .push(format!("{key}: {entry:?} matches nothing that exists"));
+            globs
+                .entry(pattern.literal_prefix().to_string())
+                .or_default()
+                .push((entry, pattern));
         }
-        for path in found {
-            match std::fs::canonicalize(&path) {
-                Ok(real) => {
-                    if real != path {
-                        out.notes.push(format!(
-                            "{key}: {} resolves to {}",
-                            path.display(),
-                            real.display()
-                        ));
-                    }
-                    out.paths.push(real);
+    }
+    for (prefix, group) in &globs {
+        let patterns: Vec<&Pattern> = group.iter().map(|(_, p)| p).collect();
+        let expansion = glob::expand_all(&patterns, &ExpandLimits::default());
+        let names = group
+            .iter()
+            .map(|(e, _)| format!("{e:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if expansion.truncated {
+            out.truncated.push(format!("{names} (below {prefix})"));
+        }
+        if expansion.paths.is_empty() {
+            out.notes
+                .push(format!("{key}: {names} match nothing that exists"));
+        }
+        found.extend(expansion.paths);
+    }
+    for path in found {
+        match std::fs::canonicalize(&path) {
+            Ok(real) => {
+                if real != path {
+                    out.notes.push(format!(
+                        "{key}: {} resolves to {}",
+                        path.display(),
+                        real.display()
+                    ));
                 }
-                Err(_) => out
-                    .notes
-                    .push(format!("{key}: {} does not exist, skipped", path.display())),
+                out.paths.push(real);
             }
+            Err(_) => out
+                .notes
+                .push(format!("{key}: {} does not exist, skipped", path.display())),
         }
     }
     out.paths.sort();
