@@ -35,7 +35,8 @@ pub fn find(roots: &[&Path], walk_root: Option<&Path>, allow_git_config: bool) -
         check_dir(root, allow_git_config, &mut found);
     }
     if let Some(root) = walk_root {
-        walk(root, 1, allow_git_config, &mut found);
+        // The root itself was checked above; its subdirectories are levels 1 to 3.
+        walk(root, 0, allow_git_config, &mut found);
     }
     found.sort();
     found.dedup();
@@ -57,24 +58,45 @@ fn check_dir(dir: &Path, allow_git_config: bool, found: &mut Vec<PathBuf>) {
     }
 }
 
+/// Looks at the entries of `dir` (the names readdir gives: no stat per candidate name)
+/// and descends into subdirectories, `depth` levels below the walk's root.
 fn walk(dir: &Path, depth: usize, allow_git_config: bool, found: &mut Vec<PathBuf>) {
-    if depth > WALK_DEPTH {
-        return;
-    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
         let name = entry.file_name();
-        if !kind.is_dir() || name == "node_modules" || name == ".git" {
+        let Some(name) = name.to_str() else { continue };
+        let is_dir = entry.file_type().is_ok_and(|k| k.is_dir());
+        if depth > 0 && (DANGEROUS_FILES.contains(&name) || DANGEROUS_DIRS.contains(&name)) {
+            found.push(entry.path());
+        }
+        if !is_dir || name == "node_modules" {
             continue;
         }
-        let sub = entry.path();
-        check_dir(&sub, allow_git_config, found);
-        walk(&sub, depth + 1, allow_git_config, found);
+        if name == ".git" {
+            if depth > 0 {
+                check_git(&entry.path(), allow_git_config, found);
+            }
+            continue;
+        }
+        if depth < WALK_DEPTH {
+            walk(&entry.path(), depth + 1, allow_git_config, found);
+        }
+    }
+}
+
+fn check_git(git: &Path, allow_git_config: bool, found: &mut Vec<PathBuf>) {
+    let names: &[&str] = if allow_git_config {
+        &["hooks"]
+    } else {
+        &["hooks", "config"]
+    };
+    for name in names {
+        let path = git.join(name);
+        if path.symlink_metadata().is_ok() {
+            found.push(path);
+        }
     }
 }
 
