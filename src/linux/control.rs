@@ -33,6 +33,9 @@ pub struct InitPlan {
     pub ignored_signals: Vec<i32>,
     /// Whether the init sends debug notes.
     pub debug: bool,
+    /// The host fence's pid: names per-run scratch paths that may be shared with other runs
+    /// (the init's own pid is the same small number in every sandbox).
+    pub instance: u32,
     /// Landlock rules (paths inside the sandbox), fitted to the kernel's ABI by the init.
     pub landlock: Vec<super::landlock::Rule>,
     /// Run without Landlock or seccomp if the kernel lacks them (with a warning) instead of

@@ -102,7 +102,7 @@ fn run(control: BorrowedFd<'_>) -> Result<i32, Report> {
             cwd.display()
         ))
     })?;
-    let runtime_dir = repair_environment(&note);
+    let runtime_dir = repair_environment(plan.instance, &note);
     harden(control, &plan, &note)?;
 
     let Some((program, args)) = plan.argv.split_first() else {
@@ -422,7 +422,7 @@ fn exec_failed(program: &std::ffi::OsStr, err: &std::io::Error) -> Report {
 /// Points `TMPDIR` and `XDG_RUNTIME_DIR` at usable directories when the inherited ones
 /// cannot be written inside the sandbox. Returns a runtime directory the init created and
 /// must remove at exit.
-fn repair_environment(note: &dyn Fn(String)) -> Option<PathBuf> {
+fn repair_environment(instance: u32, note: &dyn Fn(String)) -> Option<PathBuf> {
     if let Some(tmp) = std::env::var_os("TMPDIR") {
         if !writable_dir(&tmp) {
             note(format!(
@@ -437,11 +437,7 @@ fn repair_environment(note: &dyn Fn(String)) -> Option<PathBuf> {
     if writable_dir(&runtime) {
         return None;
     }
-    let dir = PathBuf::from(format!(
-        "/tmp/fence-runtime-{}-{}",
-        sys::getuid(),
-        std::process::id()
-    ));
+    let dir = PathBuf::from(format!("/tmp/fence-runtime-{}-{instance}", sys::getuid()));
     let created = {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new().mode(0o700).create(&dir)

@@ -85,6 +85,7 @@ pub fn run(
         argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
         cwd: policy.cwd.as_os_str().as_bytes().to_vec(),
         debug,
+        instance: std::process::id(),
         allow_reduced_isolation,
         pty,
         pty_stderr: pty && sys::is_tty(2),
