@@ -206,6 +206,35 @@ fn project_config_that_only_narrows_needs_no_trust() {
         .stdout_has("done");
 }
 
+/// An untrusted project config that only narrows applies on top of the user's own config:
+/// it cannot drop the user's deny rules.
+#[test]
+fn untrusted_narrowing_config_keeps_the_user_config() {
+    let sb = Sandbox::new(User::Current);
+    sb.write(&sb.ws.join("secret.txt"), "TOPSECRET\n");
+    sb.mkdir(&sb.ws.join("out"));
+    sb.write(
+        &sb.home.join(".config/fence/fence.json"),
+        &format!(
+            r#"{{"filesystem": {{"denyRead": ["{}"], "allowWrite": ["out"]}}}}"#,
+            sb.ws.join("secret.txt").display()
+        ),
+    );
+    sb.config(
+        "fence.json",
+        r#"{"filesystem": {"denyWrite": ["out/locked"]}}"#,
+    );
+    let r = sb
+        .fence()
+        .args(["-c", "cat secret.txt; touch out/still-writable; echo done"])
+        .run();
+    r.ok().stdout_lacks("TOPSECRET").stdout_has("done");
+    assert!(
+        sb.ws.join("out/still-writable").exists(),
+        "the user's allowWrite stays too"
+    );
+}
+
 #[test]
 fn project_config_extending_a_changed_file_is_untrusted() {
     let sb = Sandbox::new(User::Current);

@@ -63,8 +63,7 @@ pub fn resolve(source: &ConfigSource, host: &HostEnv) -> Result<Resolved> {
         ConfigSource::Discover => match discover_project(&host.cwd) {
             Some(path) => {
                 let project = resolve_file(&path, host, Origin::Project(path.clone()))?;
-                check_trust(&project, host)?;
-                Ok(project)
+                apply_trust(project, host)
             }
             None => resolve_user(host),
         },
@@ -110,20 +109,35 @@ fn user_config_path(host: &HostEnv) -> Option<PathBuf> {
     canonical.chain(legacy).find(|p| p.is_file())
 }
 
-/// Refuses a discovered project config that grants more than the user's own config, unless
-/// the user trusted its exact content (and that of every file it extends).
-fn check_trust(project: &Resolved, host: &HostEnv) -> Result<()> {
+/// A discovered project config applies as written once the user trusted its exact content
+/// (and that of every file it extends). Untrusted, it applies only if it grants nothing
+/// beyond the user's own config, and then on top of that config, so that it can only narrow
+/// it (the user's deny rules stay). Otherwise fence refuses to run.
+fn apply_trust(project: Resolved, host: &HostEnv) -> Result<Resolved> {
     let Origin::Project(path) = &project.origin else {
-        return Ok(());
+        return Ok(project);
     };
+    if trust::is_trusted(host, path, &project.files)? {
+        return Ok(project);
+    }
     let baseline = resolve_user(host)?;
     let baseline_grants = grants(&baseline.config);
     let extra: Vec<Grant> = grants(&project.config)
         .into_iter()
         .filter(|g| !baseline_grants.contains(g))
         .collect();
-    if extra.is_empty() || trust::is_trusted(host, path, &project.files)? {
-        return Ok(());
+    if extra.is_empty() {
+        let mut chain = baseline.chain;
+        chain.push(format!(
+            "narrowed by untrusted {} (it grants nothing more)",
+            path.display()
+        ));
+        return Ok(Resolved {
+            config: merge(baseline.config, project.config),
+            origin: project.origin,
+            files: project.files,
+            chain,
+        });
     }
     let state = if trust::has_record(host, path) {
         "changed since it was trusted"
