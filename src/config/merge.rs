@@ -249,7 +249,11 @@ pub fn grants(cfg: &Config) -> Vec<Grant> {
     );
     flag(cfg.ssh.allow_all_commands, "ssh.allowAllCommands", "true");
     flag(cfg.allow_pty, "allowPty", "true");
-    flag(cfg.force_new_session == Some(false), "forceNewSession", "false");
+    flag(
+        cfg.force_new_session == Some(false),
+        "forceNewSession",
+        "false",
+    );
     flag(cfg.allow_reduced_isolation, "allowReducedIsolation", "true");
     out.extend(n.allow_local_outbound_ports.iter().map(|p| Grant {
         key: "network.allowLocalOutboundPorts",

@@ -307,7 +307,7 @@ const SECCOMP_LOSS: &str = "ptrace, mount, namespace, io_uring, keyring, bpf and
 
 fn apply_landlock(abi: u32, rules: &[super::landlock::Rule], reduced: bool) -> Result<(), Report> {
     use super::landlock::{
-        IOCTL_DEV, READ_FILE, TRUNCATE, WRITE_FILE, fit, handled_fs, handled_net, scopes,
+        IOCTL_DEV, MAKE_REG, READ_FILE, TRUNCATE, WRITE_FILE, fit, handled_fs, handled_net, scopes,
     };
     let failed = |what: String, e: std::io::Error| setup_failed(format!("Landlock: {what}: {e}"));
     let ruleset =
@@ -319,7 +319,19 @@ fn apply_landlock(abi: u32, rules: &[super::landlock::Rule], reduced: bool) -> R
         };
         let c_path =
             CString::new(path.as_os_str().as_encoded_bytes()).map_err(std::io::Error::other)?;
-        let fd = sys::open_path(&c_path)?;
+        // Writable paths were canonical when the policy was compiled; if one has become a
+        // symlink since (a swap racing this start), refuse rather than follow it.
+        let fd = if access & MAKE_REG != 0 {
+            sys::open_path_no_symlinks(&c_path).map_err(|e| {
+                if e.raw_os_error() == Some(libc::ELOOP) {
+                    std::io::Error::other("it has become a symbolic link since fence started")
+                } else {
+                    e
+                }
+            })?
+        } else {
+            sys::open_path(&c_path)?
+        };
         sys::landlock_allow(ruleset.as_fd(), fd.as_fd(), fit(access, abi, meta.is_dir()))?;
         Ok(true)
     };
@@ -473,6 +485,18 @@ fn writable_dir(path: &std::ffi::OsStr) -> bool {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn writable_rule_paths_refuse_symlinks() {
+        let root = std::env::temp_dir().join(format!("fence-nofollow-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("real")).unwrap();
+        std::os::unix::fs::symlink(root.join("real"), root.join("link")).unwrap();
+        let c = |p: PathBuf| CString::new(p.into_os_string().into_encoded_bytes()).unwrap();
+        assert!(sys::open_path_no_symlinks(&c(root.join("real"))).is_ok());
+        let err = sys::open_path_no_symlinks(&c(root.join("link"))).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ELOOP));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn path_search_like_a_shell() {

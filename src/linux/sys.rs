@@ -837,3 +837,28 @@ pub fn writable(path: &CStr) -> bool {
     // SAFETY: `path` is a valid NUL-terminated path.
     unsafe { libc::access(path.as_ptr(), libc::W_OK) == 0 }
 }
+
+/// An `O_PATH` fd for `path` only if no component of it is a symlink (`openat2` with
+/// `RESOLVE_NO_SYMLINKS`): a path checked as canonical earlier cannot have been swapped
+/// for a link to somewhere else since.
+pub fn open_path_no_symlinks(path: &CStr) -> io::Result<OwnedFd> {
+    // SAFETY: open_how is plain data; all-zero is valid before the fields are set.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_NO_SYMLINKS;
+    // SAFETY: `path` is NUL-terminated and `how` is a valid open_how of the given size.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            &raw const how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
