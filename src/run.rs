@@ -135,7 +135,8 @@ pub fn resolve_shell(choice: &ShellChoice, shell_var: Option<OsString>) -> Resul
     Ok(path)
 }
 
-fn is_executable_file(path: &Path) -> bool {
+/// Whether `path` is a regular file with an execute bit.
+pub fn is_executable_file(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }

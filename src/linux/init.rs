@@ -387,7 +387,7 @@ fn search_path(program: &std::ffi::OsStr, path_var: Option<OsString>) -> Result<
         }
         let executable = meta.permissions().mode() & 0o111 != 0
             && CString::new(candidate.as_os_str().as_encoded_bytes())
-                .is_ok_and(|c| sys::executable(&c));
+                .is_ok_and(|c| sys::access(&c, libc::X_OK));
         if executable {
             return Ok(candidate);
         }
@@ -478,7 +478,7 @@ fn repair_environment(instance: u32, note: &dyn Fn(String)) -> Option<PathBuf> {
 }
 
 fn writable_dir(path: &std::ffi::OsStr) -> bool {
-    CString::new(path.as_encoded_bytes()).is_ok_and(|c| sys::dir_writable(&c))
+    CString::new(path.as_encoded_bytes()).is_ok_and(|c| sys::access(&c, libc::W_OK | libc::X_OK))
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use crate::run::Outcome;
 pub fn find_bwrap() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("FENCE_BWRAP").filter(|p| !p.is_empty()) {
         let path = PathBuf::from(path);
-        return if is_executable(&path) {
+        return if crate::run::is_executable_file(&path) {
             Ok(path)
         } else {
             Err(Error::Setup(format!(
@@ -36,7 +36,7 @@ pub fn find_bwrap() -> Result<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
     std::env::split_paths(&path)
         .map(|dir| dir.join("bwrap"))
-        .find(|p| p.is_absolute() && is_executable(p))
+        .find(|p| p.is_absolute() && crate::run::is_executable_file(p))
         .ok_or_else(|| Error::Setup(diagnose::bwrap_missing()))
 }
 
@@ -56,11 +56,6 @@ fn with_auto_devices(policy: &Policy, bwrap: &Path, debug: bool) -> Policy {
         }
     }
     policy
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// Runs `argv` inside a sandbox built from `policy`: bwrap with namespaces, or, where the

@@ -38,7 +38,9 @@ pub fn run(r: Reduced<'_>) -> Result<Outcome> {
             policy.write.iter().any(|w| p.starts_with(w))
                 || (policy.tmp_shared && p.starts_with("/tmp"))
         })
-        .filter(|p| CString::new(p.as_os_str().as_bytes()).is_ok_and(|c| sys::writable(&c)))
+        .filter(|p| {
+            CString::new(p.as_os_str().as_bytes()).is_ok_and(|c| sys::access(&c, libc::W_OK))
+        })
         .collect();
     if !unenforced.is_empty() {
         let list = unenforced

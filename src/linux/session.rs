@@ -7,8 +7,8 @@
 //! (it stats every namespace), so it is not used.
 
 use std::ffi::OsString;
-use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
@@ -414,18 +414,13 @@ impl Session {
 }
 
 fn drain(fd: &OwnedFd, into: &mut Vec<u8>) {
-    let mut file = std::mem::ManuallyDrop::new(
-        // SAFETY: the File borrows the fd only for these reads and is never dropped
-        // (ManuallyDrop), so the OwnedFd stays the sole owner.
-        unsafe { std::fs::File::from_raw_fd(fd.as_raw_fd()) },
-    );
     let mut buf = [0u8; 4096];
     loop {
-        match file.read(&mut buf) {
+        match sys::read(fd.as_raw_fd(), &mut buf) {
             Ok(0) => return,
             Ok(n) => into.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
+            Err(_) => return, // WouldBlock: drained for now
         }
     }
 }

@@ -327,12 +327,6 @@ pub fn recv_message(socket: BorrowedFd<'_>, max: usize) -> io::Result<Option<Rec
     Ok(Some(received))
 }
 
-/// `access(path, W_OK | X_OK)`: whether this process could create files in `dir`.
-pub fn dir_writable(dir: &CStr) -> bool {
-    // SAFETY: `dir` is a valid NUL-terminated path.
-    unsafe { libc::access(dir.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
-}
-
 /// Kills this process with `signal` as its own death, without a core file. Falls back to
 /// exiting 128+signal if the signal does not end the process (e.g. it is SIGTSTP).
 pub fn die_by_signal(signal: libc::c_int) -> ! {
@@ -350,12 +344,6 @@ pub fn die_by_signal(signal: libc::c_int) -> ! {
         libc::kill(libc::getpid(), signal);
         libc::_exit(128 + signal)
     }
-}
-
-/// `access(path, X_OK)`: whether this process may execute `path`.
-pub fn executable(path: &CStr) -> bool {
-    // SAFETY: `path` is a valid NUL-terminated path.
-    unsafe { libc::access(path.as_ptr(), libc::X_OK) == 0 }
 }
 
 /// This process's effective uid.
@@ -832,12 +820,6 @@ pub fn under_fence_seccomp() -> bool {
     ret < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// `access(path, W_OK)`: whether this process could write `path` now.
-pub fn writable(path: &CStr) -> bool {
-    // SAFETY: `path` is a valid NUL-terminated path.
-    unsafe { libc::access(path.as_ptr(), libc::W_OK) == 0 }
-}
-
 /// An `O_PATH` fd for `path` only if no component of it is a symlink (`openat2` with
 /// `RESOLVE_NO_SYMLINKS`): a path checked as canonical earlier cannot have been swapped
 /// for a link to somewhere else since.
@@ -861,4 +843,11 @@ pub fn open_path_no_symlinks(path: &CStr) -> io::Result<OwnedFd> {
     }
     // SAFETY: the kernel returned a new fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `access(path, mode)` (`libc::W_OK`, `X_OK`, …): whether this process may use `path`
+/// that way now (a read-only mount answers no to `W_OK`).
+pub fn access(path: &CStr, mode: libc::c_int) -> bool {
+    // SAFETY: `path` is a valid NUL-terminated path.
+    unsafe { libc::access(path.as_ptr(), mode) == 0 }
 }

@@ -134,11 +134,6 @@ fn unescape(s: &str) -> String {
     out
 }
 
-/// True if `path` is `ancestor` or below it (component-wise).
-pub fn is_within(path: &Path, ancestor: &Path) -> bool {
-    path.starts_with(ancestor)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
