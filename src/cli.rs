@@ -22,6 +22,8 @@ pub enum Invocation {
     /// `--linux-features` or `fence doctor`.
     Features,
     Trust(TrustRequest),
+    /// `--proxy-connect HOST PORT`: the ssh `ProxyCommand` helper (inside the sandbox).
+    ProxyConnect(Vec<OsString>),
 }
 
 /// Where the configuration comes from.
@@ -69,6 +71,10 @@ pub struct RunRequest {
     pub allow_reduced_isolation: bool,
     /// `--force-new-session`: run the command in a new terminal session.
     pub force_new_session: bool,
+    /// `-p/--port`: sandbox ports exposed on the host.
+    pub ports: Vec<std::net::SocketAddr>,
+    /// `--fence-log-file`: where monitor and debug lines go instead of stderr.
+    pub log_file: Option<PathBuf>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -119,6 +125,13 @@ Options:
       --force-new-session
                          Run the command in a new terminal session: no job control,
                          no /dev/tty (default: share the terminal; TIOCSTI is blocked)
+  -p, --port [ADDR:]PORT Expose the sandbox's port PORT on the host at ADDR:PORT
+                         (ADDR defaults to 127.0.0.1; repeatable)
+      --fence-log-file PATH
+                         Append monitor and debug lines to PATH instead of stderr
+      --proxy-connect HOST PORT
+                         Connect to HOST:PORT through the sandbox's SOCKS5 proxy and
+                         relay stdin/stdout (an ssh ProxyCommand; used inside fence)
       --list-templates   List the built-in templates
       --linux-features   Check what this machine offers (same as `fence doctor`)
   -h, --help             Show this help
@@ -146,6 +159,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
     let mut monitor = false;
     let mut allow_reduced_isolation = false;
     let mut force_new_session = false;
+    let mut ports = Vec::new();
+    let mut log_file = None;
     let mut positional: Vec<OsString> = Vec::new();
     let mut saw_option = false;
 
@@ -177,6 +192,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
             Short('m') | Long("monitor") => monitor = true,
             Long("allow-reduced-isolation") => allow_reduced_isolation = true,
             Long("force-new-session") => force_new_session = true,
+            Short('p') | Long("port") => ports.push(parse_port(&parser.value().map_err(usage)?)?),
+            Long("fence-log-file") => log_file = Some(parser.value().map_err(usage)?.into()),
+            Long("proxy-connect") if !saw_option => {
+                return Ok(Invocation::ProxyConnect(
+                    parser.raw_args().map_err(usage)?.collect(),
+                ));
+            }
             Short('h') | Long("help") => return Ok(Invocation::Help),
             Short('v') | Long("version") => return Ok(Invocation::Version),
             Long("list-templates") => return Ok(Invocation::ListTemplates),
@@ -232,7 +254,39 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
         monitor,
         allow_reduced_isolation,
         force_new_session,
+        ports,
+        log_file,
     }))
+}
+
+/// `-p [ADDR:]PORT`: ADDR is an IP literal (IPv6 in brackets), 127.0.0.1 by default.
+fn parse_port(value: &std::ffi::OsStr) -> Result<std::net::SocketAddr> {
+    let text = value.to_string_lossy();
+    let bad = || {
+        Error::Usage(format!(
+            "-p {text}: expected PORT or ADDR:PORT (e.g. 3000, 0.0.0.0:3000, [::1]:3000)"
+        ))
+    };
+    let (addr, port) = match text.rsplit_once(':') {
+        Some((addr, port)) => {
+            let addr = match addr.strip_prefix('[').and_then(|a| a.strip_suffix(']')) {
+                Some(v6) => v6.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?.into(),
+                None => addr
+                    .parse::<std::net::Ipv4Addr>()
+                    .map_err(|_| bad())?
+                    .into(),
+            };
+            (addr, port)
+        }
+        None => (std::net::Ipv4Addr::LOCALHOST.into(), &*text),
+    };
+    if !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    match port.parse::<u16>() {
+        Ok(port) if port != 0 => Ok(std::net::SocketAddr::new(addr, port)),
+        _ => Err(bad()),
+    }
 }
 
 fn parse_trust(mut parser: lexopt::Parser) -> Result<Invocation> {
@@ -334,6 +388,42 @@ mod tests {
         assert!(run(&["--force-new-session", "true"]).force_new_session);
         let req = run(&["--settings=x.json", "true"]);
         assert_eq!(req.config, ConfigSource::Settings("x.json".into()));
+        let req = run(&["--fence-log-file", "/l", "true"]);
+        assert_eq!(req.log_file, Some(PathBuf::from("/l")));
+    }
+
+    #[test]
+    fn exposed_ports() {
+        let req = run(&[
+            "-p",
+            "3000",
+            "--port",
+            "0.0.0.0:8080",
+            "-p",
+            "[::1]:9",
+            "true",
+        ]);
+        let expected: Vec<std::net::SocketAddr> = vec![
+            "127.0.0.1:3000".parse().unwrap(),
+            "0.0.0.0:8080".parse().unwrap(),
+            "[::1]:9".parse().unwrap(),
+        ];
+        assert_eq!(req.ports, expected);
+        for bad in ["0", "70000", "+80", "x:80", "localhost:80", "", "::1:80"] {
+            assert!(
+                matches!(parse_strs(&["-p", bad, "true"]), Err(Error::Usage(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn proxy_connect_helper() {
+        let parsed = parse_strs(&["--proxy-connect", "github.com", "22"]).unwrap();
+        assert_eq!(
+            parsed,
+            Invocation::ProxyConnect(vec!["github.com".into(), "22".into()])
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@ pub mod error;
 pub mod host_env;
 #[cfg(target_os = "linux")]
 pub mod linux;
+pub mod monitor;
 pub mod policy;
+pub mod proxy;
 pub mod run;
 pub mod trust_command;
 

@@ -28,6 +28,9 @@ fn main() {
         Invocation::Features => features(),
         Invocation::Trust(req) => fence::trust_command::execute(req).map(|()| Outcome::Exited(0)),
         Invocation::Run(req) => fence::run::execute(req),
+        Invocation::ProxyConnect(args) => {
+            Ok(Outcome::Exited(fence::proxy::connect_helper::main(&args)))
+        }
     });
     match result {
         Ok(Outcome::Exited(code)) => std::process::exit(code),

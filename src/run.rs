@@ -40,6 +40,9 @@ pub fn execute(req: RunRequest) -> Result<Outcome> {
         debug(&format!("config: {step}"));
     }
     let mut policy = policy::compile(&resolved.config, &host)?;
+    let (network, network_warnings) = policy::network::compile(&resolved.config, &req.ports)?;
+    policy.network = network;
+    policy.warnings.extend(network_warnings);
     if req.force_new_session {
         policy.force_new_session = Some(true);
     }
@@ -48,12 +51,6 @@ pub fn execute(req: RunRequest) -> Result<Outcome> {
     }
     for warning in &policy.warnings {
         warn(warning);
-    }
-    if req.monitor {
-        eprintln!(
-            "fence: monitor: this build has no network access to report on and cannot observe \
-             filesystem denials (they fail with EROFS/EACCES in the command itself)"
-        );
     }
     let argv = command_argv(&req.command)?;
     let (env, removed) = crate::environment::sandbox_env(std::env::vars_os());
@@ -78,7 +75,15 @@ fn run_platform(
     env: Vec<(OsString, OsString)>,
     req: &RunRequest,
 ) -> Result<Outcome> {
-    crate::linux::run(p, argv, env, req.debug, req.allow_reduced_isolation)
+    let monitor = crate::monitor::Monitor::new(req.monitor, req.debug, req.log_file.as_deref())?;
+    crate::linux::run(
+        p,
+        argv,
+        env,
+        req.debug,
+        req.allow_reduced_isolation,
+        monitor,
+    )
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -93,48 +93,13 @@ fn append<T: PartialEq>(mut base: Vec<T>, extra: Vec<T>) -> Vec<T> {
 /// A setting this build parses but cannot enforce yet, as (key path, explanation).
 pub type Unsupported = (&'static str, &'static str);
 
-const NETWORK_LATER: &str =
-    "network allowlisting is not supported yet: this build blocks all network access";
 const COMMAND_LATER: &str = "command policy is not supported yet";
 const SSH_LATER: &str = "ssh policy is not supported yet";
 
 /// Settings that would be silently ignored by this build. Each one is an error, so that no
 /// config is ever weaker than it reads.
 pub fn unsupported(cfg: &Config) -> Vec<Unsupported> {
-    let n = &cfg.network;
-    let checks: [(bool, Unsupported); 13] = [
-        (
-            !n.allowed_domains.is_empty(),
-            ("network.allowedDomains", NETWORK_LATER),
-        ),
-        (
-            n.allow_local_binding,
-            ("network.allowLocalBinding", NETWORK_LATER),
-        ),
-        (
-            n.allow_local_outbound == Some(true),
-            ("network.allowLocalOutbound", NETWORK_LATER),
-        ),
-        (
-            !n.allow_local_outbound_ports.is_empty(),
-            ("network.allowLocalOutboundPorts", NETWORK_LATER),
-        ),
-        (
-            n.http_proxy_port.is_some(),
-            ("network.httpProxyPort", NETWORK_LATER),
-        ),
-        (
-            n.socks_proxy_port.is_some(),
-            ("network.socksProxyPort", NETWORK_LATER),
-        ),
-        (
-            n.upstream_proxy.is_some(),
-            ("network.upstreamProxy", NETWORK_LATER),
-        ),
-        (
-            n.default_action == Some(super::types::DefaultAction::Proxy),
-            ("network.defaultAction", NETWORK_LATER),
-        ),
+    let checks: [(bool, Unsupported); 5] = [
         (
             !cfg.command.deny.is_empty(),
             ("command.deny", COMMAND_LATER),
@@ -298,26 +263,17 @@ mod tests {
     #[test]
     fn unsupported_fields_are_reported() {
         let cases = [
-            (
-                r#"{"network": {"allowedDomains": ["x.com"]}}"#,
-                "network.allowedDomains",
-            ),
-            (
-                r#"{"network": {"allowLocalOutbound": true}}"#,
-                "network.allowLocalOutbound",
-            ),
             (r#"{"command": {"deny": ["git push"]}}"#, "command.deny"),
             (r#"{"ssh": {"allowedHosts": ["x.com"]}}"#, "ssh"),
-            (
-                r#"{"network": {"defaultAction": "proxy", "upstreamProxy": "http://p:1"}}"#,
-                "network.upstreamProxy",
-            ),
         ];
         for (json, key) in cases {
             let found = unsupported(&cfg(json));
             assert!(found.iter().any(|(k, _)| *k == key), "{json}: {found:?}");
         }
-        let enforced = r#"{"network": {"deniedDomains": ["x.com"], "defaultAction": "deny"},
+        let enforced = r#"{"network": {"deniedDomains": ["x.com"], "defaultAction": "proxy",
+            "allowedDomains": ["y.com"], "allowLocalBinding": true, "allowLocalOutbound": true,
+            "allowLocalOutboundPorts": [5432], "httpProxyPort": 1, "socksProxyPort": 2,
+            "upstreamProxy": "http://p:1"},
             "filesystem": {"allowWrite": ["."], "denyRead": ["~/.ssh"]},
             "devices": {"mode": "host"}, "forceNewSession": true,
             "macos": {"mach": {"lookup": ["com.apple.x"]}}}"#;

@@ -92,8 +92,8 @@ mod tests {
                 "f.json:2:25: devices.mode: unknown variant `all`",
             ),
             (
-                "{\n  // c\n  \"network\": {\"allowedDomains\": [\"x.com\"]}}",
-                "f.json:3:15: network.allowedDomains: network allowlisting is not supported yet",
+                "{\n  // c\n  \"command\": {\"deny\": [\"x\"]}}",
+                "f.json:3:15: command.deny: command policy is not supported yet",
             ),
             ("{\"filesystem\": }", "f.json:1:16: "),
         ];

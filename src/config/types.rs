@@ -247,8 +247,17 @@ fn upstream_proxy<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
 }
 
 /// Validates an `allowedDomains`/`deniedDomains` entry as the Go fence does: `*`, `localhost`,
-/// IPv4 literals, `*.example.com` wildcards (not `*.com`), and names with at least one dot.
+/// IP literals, `*.example.com` wildcards (not `*.com`), and names with at least one dot.
+/// Unlike the Go fence, IPv6 literals (`::1`, `[::1]`) and one trailing dot are accepted.
 pub fn check_domain_pattern(p: &str) -> Result<(), String> {
+    let unbracketed = p
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(p);
+    if unbracketed.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let p = p.strip_suffix('.').unwrap_or(p);
     if p == "*" || p.eq_ignore_ascii_case("localhost") {
         return Ok(());
     }
@@ -319,6 +328,9 @@ mod tests {
             "*.example.com",
             "a.b-c.d",
             "127.0.0.1",
+            "::1",
+            "[2001:db8::1]",
+            "x.com.",
         ];
         for p in ok {
             assert!(check_domain_pattern(p).is_ok(), "{p}");
@@ -331,7 +343,7 @@ mod tests {
             ("a*.com", "only *.example.com"),
             ("intranet", "invalid domain"),
             (".x.com", "invalid domain"),
-            ("x.com.", "invalid domain"),
+            ("x.com..", "invalid domain"),
             ("x..com", "invalid domain"),
             ("", "invalid domain"),
         ];

@@ -49,6 +49,32 @@ pub struct InitPlan {
     /// refuses sockets, drops capabilities, restricts TCP with Landlock, and kills whatever
     /// the command left behind.
     pub reduced: bool,
+    /// Addresses the init listens on inside the sandbox's network namespace before the
+    /// command starts; the listening sockets go to the host fence (`Report::Listening`),
+    /// which serves them (the proxies, the host-port forwarders).
+    pub listen: Vec<std::net::SocketAddr>,
+    /// The init connects to sandbox ports on the host's request (`HostRequest::Connect`),
+    /// for ports exposed with `-p`.
+    pub connect_service: bool,
+}
+
+/// What the host asks of the init after the plan (only with `connect_service`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum HostRequest {
+    /// Connect to this port on the sandbox's loopback and send back the socket
+    /// (`Report::Connected`), or say why not (`Report::ConnectFailed`).
+    Connect { id: u64, port: u16, ipv6: bool },
+}
+
+impl HostRequest {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("requests serialize")
+    }
+
+    pub fn parse(bytes: &[u8]) -> Option<HostRequest> {
+        serde_json::from_slice(bytes).ok()
+    }
 }
 
 /// What the init (or the command, for `Started`) tells the host.
@@ -73,6 +99,13 @@ pub enum Report {
     Note { message: String },
     /// A warning the host always shows (a protection that could not be applied).
     Warning { message: String },
+    /// Listening sockets for these addresses are attached, in order. Addresses the
+    /// namespace cannot have (IPv6 disabled) are left out.
+    Listening { addrs: Vec<std::net::SocketAddr> },
+    /// The socket connected for `HostRequest::Connect { id }` is attached.
+    Connected { id: u64 },
+    /// `HostRequest::Connect { id }` failed.
+    ConnectFailed { id: u64, message: String },
 }
 
 impl Report {
@@ -107,6 +140,17 @@ mod tests {
             Report::Note {
                 message: "z".into(),
             },
+            Report::Listening {
+                addrs: vec![
+                    "127.0.0.1:3128".parse().unwrap(),
+                    "[::1]:1080".parse().unwrap(),
+                ],
+            },
+            Report::Connected { id: 7 },
+            Report::ConnectFailed {
+                id: 8,
+                message: "refused".into(),
+            },
         ];
         for r in reports {
             assert_eq!(Report::parse(&r.to_bytes()), Some(r));
@@ -124,5 +168,12 @@ mod tests {
         };
         let json = serde_json::to_vec(&plan).unwrap();
         assert_eq!(serde_json::from_slice::<InitPlan>(&json).unwrap(), plan);
+        let request = HostRequest::Connect {
+            id: 1,
+            port: 3000,
+            ipv6: true,
+        };
+        assert_eq!(HostRequest::parse(&request.to_bytes()), Some(request));
+        assert_eq!(HostRequest::parse(b"{}"), None);
     }
 }

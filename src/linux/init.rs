@@ -54,7 +54,9 @@ fn read_plan(control: BorrowedFd<'_>) -> Result<InitPlan, Report> {
         .map_err(|e| setup_failed(format!("cannot read the sandbox plan: {e}")))?
         .ok_or_else(|| setup_failed("the control channel closed before the plan arrived"))?;
     let fd = msg
-        .fd
+        .fds
+        .into_iter()
+        .next()
         .ok_or_else(|| setup_failed("the sandbox plan carried no file"))?;
     let mut json = Vec::new();
     std::fs::File::from(fd)
@@ -103,6 +105,7 @@ fn run(control: BorrowedFd<'_>) -> Result<i32, Report> {
         ))
     })?;
     let runtime_dir = repair_environment(plan.instance, &note);
+    super::netns::listen(control, &plan.listen, &note).map_err(setup_failed)?;
     harden(control, &plan, &note)?;
 
     let Some((program, args)) = plan.argv.split_first() else {
@@ -200,8 +203,22 @@ fn run_command(
     .map_err(|e| exec_failed(program, &e))?;
     let _ = sys::send_message(control.as_raw_fd(), &Report::Started.to_bytes(), None);
 
+    // With ports exposed, the init also answers the host's connection requests: it waits
+    // on a signalfd and the control channel instead of in sigwaitinfo.
+    let signal_fd = if plan.connect_service {
+        let fd = sys::signalfd(&waited).map_err(setup)?;
+        sys::set_nonblocking(fd.as_fd()).map_err(setup)?;
+        Some(fd)
+    } else {
+        None
+    };
+    let mut control_open = true;
     loop {
-        let (signal, code) = sys::wait_signal(&waited).map_err(setup)?;
+        let (signal, code) = match &signal_fd {
+            None => sys::wait_signal(&waited),
+            Some(fd) => super::netns::serve_until_signal(control, fd.as_fd(), &mut control_open),
+        }
+        .map_err(setup)?;
         if plan.reduced && sys::getppid() != fence_pid {
             // fence is gone (its death signal woke us): so is the sandbox.
             kill_descendants();

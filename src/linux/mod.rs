@@ -6,6 +6,8 @@ pub mod diagnose;
 pub mod features;
 pub mod init;
 pub mod landlock;
+pub mod netns;
+pub mod network;
 pub mod reduced;
 pub mod relay;
 pub mod seccomp;
@@ -66,6 +68,7 @@ pub fn run(
     env: Vec<(OsString, OsString)>,
     debug: bool,
     allow_reduced_isolation: bool,
+    monitor: crate::monitor::Monitor,
 ) -> Result<Outcome> {
     // TIOCSTI/TIOCLINUX are blocked by seccomp, so the command may share the terminal's
     // session (job control, /dev/tty) unless told otherwise, or unless seccomp may be
@@ -88,6 +91,13 @@ pub fn run(
     };
     let reduced = |cause: Error| -> Result<Outcome> {
         let nested = reduced::nested();
+        if network_allowed(policy) && (allow_reduced_isolation || nested) {
+            crate::run::warn(
+                "reduced isolation has no network namespace to serve the proxies in: all \
+                 network access stays blocked (allowedDomains, allowLocalOutboundPorts and \
+                 -p have no effect)",
+            );
+        }
         if !allow_reduced_isolation && !nested {
             return Err(match cause {
                 Error::NoNamespaces(msg) => Error::NoNamespaces(format!(
@@ -111,7 +121,19 @@ pub fn run(
         Err(missing) => return reduced(missing),
     };
     let mut policy = with_auto_devices(policy, &bwrap, debug);
+    let mut monitor = Some(monitor);
     loop {
+        // Bound again on a retry: the previous attempt's sockets died with it.
+        let net = network::prepare(
+            &policy,
+            monitor
+                .take()
+                .unwrap_or_else(crate::monitor::Monitor::quiet),
+            debug,
+        )?;
+        let mut env = env.clone();
+        env.retain(|(k, _)| !net.env.iter().any(|(n, _)| n == k));
+        env.extend(net.env);
         // An empty file to bind over denied files and host sockets, only when there are some.
         let needs_empty = policy.deny_read.iter().any(|t| !t.is_dir) || !policy.sockets.is_empty();
         let empty_file = if needs_empty {
@@ -123,18 +145,22 @@ pub fn run(
             .as_ref()
             .map_or(-1, std::os::fd::AsRawFd::as_raw_fd);
         let mut args = bwrap::namespace_args(new_session);
+        args.extend(net.bwrap_args);
         args.extend(bwrap::mount_args(&policy, empty_fd));
         let full = session::run(session::Spec {
             bwrap: Some(bwrap.clone()),
             args,
             plan: control::InitPlan {
                 landlock: landlock::rules(&policy),
+                listen: net.listen,
+                connect_service: net.connect_service,
                 ..plan.clone()
             },
-            env: env.clone(),
+            env,
             empty_file,
             debug,
             new_session,
+            network: Some(net.network),
         });
         match full {
             Err(cause @ Error::NoNamespaces(_)) => return reduced(cause),
@@ -146,6 +172,15 @@ pub fn run(
             other => return other,
         }
     }
+}
+
+/// Whether the policy lets anything through the network (which reduced isolation cannot).
+fn network_allowed(policy: &Policy) -> bool {
+    let net = &policy.network;
+    !net.domains.allowed.is_empty()
+        || net.domains.grey_to_upstream
+        || !net.local_outbound_ports.is_empty()
+        || !net.exposed.is_empty()
 }
 
 /// Removes from `policy.sockets` those that bwrap's error names and that no longer exist.

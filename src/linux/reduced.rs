@@ -99,6 +99,7 @@ pub fn run(r: Reduced<'_>) -> Result<Outcome> {
         empty_file: None,
         debug: r.debug,
         new_session: r.new_session,
+        network: None,
     });
     let _ = std::fs::remove_dir_all(&scratch);
     result

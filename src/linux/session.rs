@@ -20,6 +20,8 @@ use super::init::{self, FORWARDED_SIGNALS};
 use super::relay::Relay;
 use super::{diagnose, sys};
 use crate::error::{Error, Result};
+use crate::proxy::conn::Role;
+use crate::proxy::server::Proxy;
 use crate::run::Outcome;
 
 const SIGNALS: Token = Token(0);
@@ -43,6 +45,19 @@ pub struct Spec {
     pub debug: bool,
     /// The command runs in a new terminal session (bwrap's `--new-session`).
     pub new_session: bool,
+    /// The proxies and forwarders, when the sandbox has network allowances to serve.
+    pub network: Option<Network>,
+}
+
+/// What the host serves for the sandbox's network.
+pub struct Network {
+    pub policy: crate::policy::network::NetworkPolicy,
+    pub monitor: crate::monitor::Monitor,
+    /// Sockets the host fence listens on itself (exposed ports; the proxies when the
+    /// sandbox shares the host's network).
+    pub host_listeners: Vec<(OwnedFd, Role)>,
+    /// What each address the init listens on (`InitPlan::listen`) is for.
+    pub inside_roles: Vec<(std::net::SocketAddr, Role)>,
 }
 
 /// Runs the sandbox to completion.
@@ -166,7 +181,7 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
         new_session: spec.new_session,
         ..Session::default()
     };
-    loop_state.run(&signals, &control, &err_read)?;
+    loop_state.run(&signals, &control, &err_read, spec.network)?;
     loop_state.outcome()
 }
 
@@ -187,10 +202,18 @@ struct Session {
     relay: Option<Relay>,
     stdin_registered: bool,
     master_interest: Option<Interest>,
+    proxy: Option<Proxy>,
+    inside_roles: Vec<(std::net::SocketAddr, Role)>,
 }
 
 impl Session {
-    fn run(&mut self, signals: &OwnedFd, control: &OwnedFd, err: &OwnedFd) -> Result<()> {
+    fn run(
+        &mut self,
+        signals: &OwnedFd,
+        control: &OwnedFd,
+        err: &OwnedFd,
+        network: Option<Network>,
+    ) -> Result<()> {
         let io = |e| Error::io("event loop", e);
         let mut poll = Poll::new().map_err(io)?;
         for (fd, token) in [(signals, SIGNALS), (control, CONTROL), (err, BWRAP_STDERR)] {
@@ -199,17 +222,35 @@ impl Session {
                 .register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE)
                 .map_err(io)?;
         }
-        let mut events = Events::with_capacity(8);
+        if let Some(network) = network {
+            let mut proxy = Proxy::new(poll.registry(), network.policy, network.monitor)
+                .map_err(|e| Error::io("cannot start the proxy", e))?;
+            proxy.set_control(control.as_raw_fd());
+            for (fd, role) in network.host_listeners {
+                proxy
+                    .add_listener(poll.registry(), fd, role)
+                    .map_err(|e| Error::io("cannot serve a listening socket", e))?;
+            }
+            self.proxy = Some(proxy);
+            self.inside_roles = network.inside_roles;
+        }
+        let mut events = Events::with_capacity(256);
         while self.bwrap_status.is_none() {
-            match poll.poll(&mut events, None) {
+            let timeout = self.proxy.as_ref().and_then(Proxy::timeout);
+            match poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(io(e)),
             }
             for event in &events {
                 match event.token() {
+                    token if Proxy::owns(token) => {
+                        if let Some(proxy) = self.proxy.as_mut() {
+                            proxy.on_event(poll.registry(), token);
+                        }
+                    }
                     SIGNALS => self.on_signals(signals)?,
-                    CONTROL => self.on_control(control),
+                    CONTROL => self.on_control(control, poll.registry()),
                     BWRAP_STDERR => self.on_stderr(err),
                     STDIN => self.relay.as_mut().map_or((), Relay::on_stdin),
                     PTY_MASTER => {
@@ -221,10 +262,13 @@ impl Session {
                     _ => {}
                 }
             }
+            if let Some(proxy) = self.proxy.as_mut() {
+                proxy.on_timers(poll.registry());
+            }
             self.sync_relay(&poll).map_err(io)?;
         }
         // bwrap is gone, so is the whole sandbox: collect what is left in the pipes.
-        self.on_control(control);
+        self.on_control(control, poll.registry());
         self.on_stderr(err);
         if let Some(relay) = self.relay.as_mut() {
             relay.on_master();
@@ -311,7 +355,7 @@ impl Session {
         Ok(())
     }
 
-    fn on_control(&mut self, control: &OwnedFd) {
+    fn on_control(&mut self, control: &OwnedFd, registry: &mio::Registry) {
         loop {
             let msg = match sys::recv_message(control.as_fd(), MAX_REPORT) {
                 Ok(Some(msg)) => msg,
@@ -326,7 +370,7 @@ impl Session {
             };
             match Report::parse(&msg.data) {
                 Some(Report::Started) => self.init_pid = msg.pid,
-                Some(Report::Pty) => match msg.fd.map(Relay::start) {
+                Some(Report::Pty) => match msg.fds.into_iter().next().map(Relay::start) {
                     Some(Ok(relay)) => self.relay = Some(relay),
                     Some(Err(e)) => crate::run::warn(&format!("cannot relay the terminal: {e}")),
                     None => crate::run::warn("the sandbox sent no pseudo-terminal"),
@@ -345,6 +389,31 @@ impl Session {
                     sys::stop_self();
                 }
                 Some(Report::Warning { message }) => crate::run::warn(&message),
+                Some(Report::Listening { addrs }) => {
+                    let Some(proxy) = self.proxy.as_mut() else {
+                        continue;
+                    };
+                    for (addr, fd) in addrs.iter().zip(msg.fds) {
+                        let role = self.inside_roles.iter().find(|(a, _)| a == addr);
+                        if let Some((_, role)) = role {
+                            if let Err(e) = proxy.add_listener(registry, fd, *role) {
+                                crate::run::warn(&format!("cannot serve {addr}: {e}"));
+                            }
+                        }
+                    }
+                }
+                Some(Report::Connected { id }) => {
+                    if let (Some(proxy), Some(fd)) =
+                        (self.proxy.as_mut(), msg.fds.into_iter().next())
+                    {
+                        proxy.inside_connected(registry, id, Ok(fd));
+                    }
+                }
+                Some(Report::ConnectFailed { id, message }) => {
+                    if let Some(proxy) = self.proxy.as_mut() {
+                        proxy.inside_connected(registry, id, Err(std::io::Error::other(message)));
+                    }
+                }
                 Some(Report::Note { message }) => {
                     if self.debug {
                         crate::run::debug(&message);

@@ -226,10 +226,24 @@ pub fn enable_passcred(fd: BorrowedFd<'_>) -> io::Result<()> {
     .map(drop)
 }
 
+/// Most file descriptors sent in one message (the receiver's buffer is sized for this).
+pub const MAX_FDS_PER_MESSAGE: usize = 32;
+
 /// Sends one message, optionally with one file descriptor attached. Async-signal-safe.
 pub fn send_message(socket: RawFd, data: &[u8], fd: Option<RawFd>) -> io::Result<()> {
-    // Room for one SCM_RIGHTS fd, aligned for cmsghdr.
-    let mut control = [0u64; 4];
+    send_fds(socket, data, fd.as_slice())
+}
+
+/// Sends one message with up to [`MAX_FDS_PER_MESSAGE`] file descriptors attached.
+/// Async-signal-safe.
+pub fn send_fds(socket: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
+    if fds.len() > MAX_FDS_PER_MESSAGE {
+        return Err(io::Error::other(
+            "too many file descriptors for one message",
+        ));
+    }
+    // Room for MAX_FDS_PER_MESSAGE fds, aligned for cmsghdr.
+    let mut control = [0u64; 2 + MAX_FDS_PER_MESSAGE / 2];
     let mut iov = libc::iovec {
         iov_base: data.as_ptr() as *mut libc::c_void,
         iov_len: data.len(),
@@ -238,20 +252,24 @@ pub fn send_message(socket: RawFd, data: &[u8], fd: Option<RawFd>) -> io::Result
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
-    if let Some(fd) = fd {
+    if !fds.is_empty() {
+        let payload = std::mem::size_of_val(fds) as u32;
         // SAFETY: CMSG_SPACE is a pure size computation.
-        let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+        let space = unsafe { libc::CMSG_SPACE(payload) } as usize;
         msg.msg_control = control.as_mut_ptr().cast();
         msg.msg_controllen = space;
-        // SAFETY: msg_control points at `control`, which is large enough for one header with
-        // one int of payload (space <= 32 bytes); CMSG_FIRSTHDR therefore returns a valid
-        // pointer into it, and CMSG_DATA points at its payload.
+        // SAFETY: msg_control points at `control`, which holds one header plus
+        // MAX_FDS_PER_MESSAGE ints (space <= its size); CMSG_FIRSTHDR therefore returns a
+        // valid pointer into it, and CMSG_DATA points at room for `fds.len()` ints.
         unsafe {
             let cmsg = libc::CMSG_FIRSTHDR(&msg);
             (*cmsg).cmsg_level = libc::SOL_SOCKET;
             (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
-            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
+            (*cmsg).cmsg_len = libc::CMSG_LEN(payload) as usize;
+            let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
+            for (i, fd) in fds.iter().enumerate() {
+                std::ptr::write_unaligned(data.add(i), *fd);
+            }
         }
     }
     // SAFETY: `msg` references `iov`, `data` and `control`, all alive for the call.
@@ -267,8 +285,8 @@ pub fn send_message(socket: RawFd, data: &[u8], fd: Option<RawFd>) -> io::Result
 #[derive(Debug, Default)]
 pub struct Received {
     pub data: Vec<u8>,
-    /// A file descriptor passed with SCM_RIGHTS (only the first one is kept).
-    pub fd: Option<OwnedFd>,
+    /// File descriptors passed with SCM_RIGHTS, in order.
+    pub fds: Vec<OwnedFd>,
     /// The sender's pid from SCM_CREDENTIALS, when SO_PASSCRED is on.
     pub pid: Option<libc::pid_t>,
 }
@@ -277,7 +295,8 @@ pub struct Received {
 /// a non-blocking socket with nothing to read.
 pub fn recv_message(socket: BorrowedFd<'_>, max: usize) -> io::Result<Option<Received>> {
     let mut data = vec![0u8; max];
-    let mut control = [0u64; 16];
+    // Room for MAX_FDS_PER_MESSAGE fds and the sender's credentials.
+    let mut control = [0u64; 8 + MAX_FDS_PER_MESSAGE / 2];
     let mut iov = libc::iovec {
         iov_base: data.as_mut_ptr().cast(),
         iov_len: data.len(),
@@ -304,10 +323,7 @@ pub fn recv_message(socket: BorrowedFd<'_>, max: usize) -> io::Result<Option<Rec
                 let fds = libc::CMSG_DATA(cmsg).cast::<RawFd>();
                 for i in 0..count {
                     let fd = std::ptr::read_unaligned(fds.add(i));
-                    let owned = OwnedFd::from_raw_fd(fd);
-                    if received.fd.is_none() {
-                        received.fd = Some(owned);
-                    }
+                    received.fds.push(OwnedFd::from_raw_fd(fd));
                 }
             } else if level == libc::SOL_SOCKET && kind == libc::SCM_CREDENTIALS {
                 let cred = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::ucred>());
@@ -316,7 +332,7 @@ pub fn recv_message(socket: BorrowedFd<'_>, max: usize) -> io::Result<Option<Rec
             cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
         }
     }
-    if n == 0 && received.fd.is_none() && msg.msg_flags & libc::MSG_TRUNC == 0 {
+    if n == 0 && received.fds.is_empty() && msg.msg_flags & libc::MSG_TRUNC == 0 {
         return Ok(None);
     }
     if msg.msg_flags & libc::MSG_TRUNC != 0 {
@@ -730,6 +746,22 @@ pub fn readable_now(fd: RawFd) -> bool {
     };
     // SAFETY: one valid pollfd, zero timeout.
     unsafe { libc::poll(&mut pfd, 1, 0) == 1 && pfd.revents & libc::POLLIN != 0 }
+}
+
+/// Waits until one of `fds` is readable (or hung up); returns which ones are. EINTR is
+/// returned as an error for the caller to retry.
+pub fn wait_readable(fds: &[RawFd]) -> io::Result<Vec<bool>> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: `pfds` is a valid array of `pfds.len()` pollfds; no timeout.
+    check(unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, -1) })?;
+    Ok(pfds.iter().map(|p| p.revents != 0).collect())
 }
 
 /// Makes this process the reaper of its orphaned descendants (`PR_SET_CHILD_SUBREAPER`).

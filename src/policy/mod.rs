@@ -2,7 +2,9 @@
 //! paths and decisions that a platform backend turns into a sandbox.
 
 pub mod dangerous;
+pub mod domains;
 pub mod glob;
+pub mod network;
 pub mod paths;
 pub mod sockets;
 
@@ -77,6 +79,8 @@ pub struct Policy {
     pub force_new_session: Option<bool>,
     /// `allowPty`: relay a pseudo-terminal when fence runs at a terminal.
     pub allow_pty: bool,
+    /// Domains, proxy ports, host ports reachable from inside and ports exposed outside.
+    pub network: network::NetworkPolicy,
     /// Explanations for `--debug`: entries skipped and why.
     pub notes: Vec<String>,
     /// Warnings that are always shown (deny patterns whose expansion was cut short).

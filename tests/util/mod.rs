@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod servers;
+
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -138,6 +140,31 @@ impl Sandbox {
             .env("XDG_DATA_HOME", self.home.join(".local/share"))
             .env("LANG", "C")
             .stdin(Stdio::null());
+        FenceCmd { cmd }
+    }
+
+    /// Like [`Sandbox::fence`], but fence sees `hosts` as its `/etc/hosts` (an outer bwrap
+    /// binds it): names resolve as the test wants, on the host side of fence.
+    pub fn fence_with_hosts(&self, hosts: &str) -> FenceCmd {
+        let file = self.root.join("hosts");
+        self.write(&file, hosts);
+        let inner = self.fence().cmd;
+        let mut cmd = Command::new("bwrap");
+        if !is_root() {
+            cmd.arg("--unshare-user");
+        }
+        cmd.args(["--dev-bind", "/", "/", "--ro-bind"])
+            .arg(&file)
+            .args(["/etc/hosts", "--"])
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        cmd.current_dir(&self.ws).env_clear();
+        for (k, v) in inner.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        cmd.stdin(Stdio::null());
         FenceCmd { cmd }
     }
 }

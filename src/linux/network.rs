@@ -1,0 +1,225 @@
+//! The sandbox's network, host side: which addresses the init listens on inside the
+//! namespace and what each is for, the sockets the host binds itself (`-p`, and the
+//! proxies when the sandbox shares the host's network), and the proxy environment
+//! variables the command gets.
+
+use std::ffi::OsString;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use super::session::Network;
+use crate::error::{Error, Result};
+use crate::monitor::Monitor;
+use crate::policy::Policy;
+use crate::proxy::conn::Role;
+
+const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
+
+pub struct Prepared {
+    /// Extra bwrap arguments (`--share-net` when the host's network is shared).
+    pub bwrap_args: Vec<OsString>,
+    /// Addresses the init listens on inside the namespace.
+    pub listen: Vec<SocketAddr>,
+    /// The init must answer connection requests (ports exposed with `-p`).
+    pub connect_service: bool,
+    /// Variables added to (or replacing those in) the command's environment.
+    pub env: Vec<(OsString, OsString)>,
+    pub network: Network,
+}
+
+/// Plans the network side of a sandbox run for `policy`.
+pub fn prepare(policy: &Policy, monitor: Monitor, debug: bool) -> Result<Prepared> {
+    let net = &policy.network;
+    let mut host_listeners: Vec<(OwnedFd, Role)> = Vec::new();
+    let mut inside_roles: Vec<(SocketAddr, Role)> = Vec::new();
+    let mut bwrap_args = Vec::new();
+    let (http_port, socks_port) = if net.share_host_network {
+        // No namespace: the proxies listen on the host's loopback, on ports the kernel picks.
+        bwrap_args.push("--share-net".into());
+        let http = bind_host(SocketAddr::new(V4, 0), "the HTTP proxy")?;
+        let socks = bind_host(SocketAddr::new(V4, 0), "the SOCKS5 proxy")?;
+        let ports = (http.1, socks.1);
+        host_listeners.push((http.0, Role::Http));
+        host_listeners.push((socks.0, Role::Socks));
+        if !net.exposed.is_empty() && debug {
+            crate::run::debug("-p has no effect: the sandbox shares the host's network");
+        }
+        ports
+    } else {
+        for ip in [V4, V6] {
+            inside_roles.push((SocketAddr::new(ip, net.http_port), Role::Http));
+            inside_roles.push((SocketAddr::new(ip, net.socks_port), Role::Socks));
+            for &port in &net.local_outbound_ports {
+                let role = Role::LocalForward {
+                    port,
+                    ipv6: ip.is_ipv6(),
+                };
+                inside_roles.push((SocketAddr::new(ip, port), role));
+            }
+        }
+        for addr in &net.exposed {
+            let (fd, _) = bind_host(*addr, &format!("-p {addr}"))?;
+            host_listeners.push((fd, Role::Exposed { port: addr.port() }));
+        }
+        (net.http_port, net.socks_port)
+    };
+    let env = proxy_env(http_port, socks_port, policy);
+    Ok(Prepared {
+        bwrap_args,
+        listen: inside_roles.iter().map(|(addr, _)| *addr).collect(),
+        connect_service: !net.share_host_network && !net.exposed.is_empty(),
+        env,
+        network: Network {
+            policy: net.clone(),
+            monitor,
+            host_listeners,
+            inside_roles,
+        },
+    })
+}
+
+fn bind_host(addr: SocketAddr, what: &str) -> Result<(OwnedFd, u16)> {
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| Error::Setup(format!("{what}: cannot listen on {addr}: {e}")))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| Error::io("cannot read a listening address", e))?
+        .port();
+    Ok((OwnedFd::from(listener), port))
+}
+
+/// The variables that point clients at the proxies. They replace the caller's own proxy
+/// settings, which cannot work from inside (`upstreamProxy` is the way to chain one).
+fn proxy_env(http_port: u16, socks_port: u16, policy: &Policy) -> Vec<(OsString, OsString)> {
+    let http = format!("http://127.0.0.1:{http_port}");
+    let socks = format!("socks5h://127.0.0.1:{socks_port}");
+    let no_proxy = "localhost,127.0.0.1,::1";
+    let mut env: Vec<(OsString, OsString)> = [
+        ("HTTP_PROXY", http.as_str()),
+        ("HTTPS_PROXY", &http),
+        ("http_proxy", &http),
+        ("https_proxy", &http),
+        ("ALL_PROXY", &socks),
+        ("all_proxy", &socks),
+        ("NO_PROXY", no_proxy),
+        ("no_proxy", no_proxy),
+        // Node 24 honours HTTP(S)_PROXY in fetch and https only with this.
+        ("NODE_USE_ENV_PROXY", "1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.into(), v.into()))
+    .collect();
+    let git_ssh_set = ["GIT_SSH_COMMAND", "GIT_SSH"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+    if !git_ssh_set {
+        if let Some(command) = git_ssh_command(policy) {
+            env.push(("GIT_SSH_COMMAND".into(), command.into()));
+        }
+    }
+    env
+}
+
+/// `ssh` with fence's own SOCKS5 connector as its ProxyCommand, if the fence binary can be
+/// executed inside the sandbox at its host path.
+fn git_ssh_command(policy: &Policy) -> Option<String> {
+    let exe = std::env::current_exe().ok()?.canonicalize().ok()?;
+    let text = exe.to_str()?;
+    if text.contains(['\'', '"', '\\', '%', ' ']) || !visible_inside(policy, &exe) {
+        crate::run::debug(&format!(
+            "GIT_SSH_COMMAND not set: {} is not usable inside the sandbox",
+            exe.display()
+        ));
+        return None;
+    }
+    Some(format!(
+        "ssh -o ProxyCommand='{text} --proxy-connect %h %p'"
+    ))
+}
+
+/// Whether `path` is readable inside the sandbox the policy describes.
+fn visible_inside(policy: &Policy, path: &Path) -> bool {
+    let masked = policy
+        .deny_read
+        .iter()
+        .any(|target| path.starts_with(&target.path));
+    let readable = !policy.default_deny_read
+        || policy
+            .read
+            .iter()
+            .chain(&policy.write)
+            .any(|root| path.starts_with(root));
+    readable && !masked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_for_each_address() {
+        let mut policy = Policy::default();
+        policy.network.local_outbound_ports = vec![5432];
+        let prepared = prepare(&policy, Monitor::quiet(), false).unwrap();
+        let roles = &prepared.network.inside_roles;
+        assert_eq!(roles.len(), 6);
+        assert!(roles.contains(&("127.0.0.1:3128".parse().unwrap(), Role::Http)));
+        assert!(roles.contains(&("[::1]:1080".parse().unwrap(), Role::Socks)));
+        assert!(roles.contains(&(
+            "[::1]:5432".parse().unwrap(),
+            Role::LocalForward {
+                port: 5432,
+                ipv6: true
+            }
+        )));
+        assert!(prepared.bwrap_args.is_empty() && !prepared.connect_service);
+        let value = |name: &str| {
+            prepared
+                .env
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(value("HTTPS_PROXY"), Some("http://127.0.0.1:3128".into()));
+        assert_eq!(value("all_proxy"), Some("socks5h://127.0.0.1:1080".into()));
+    }
+
+    #[test]
+    fn shared_network_binds_host_ports() {
+        let mut policy = Policy::default();
+        policy.network.share_host_network = true;
+        let prepared = prepare(&policy, Monitor::quiet(), false).unwrap();
+        assert_eq!(prepared.bwrap_args, vec![OsString::from("--share-net")]);
+        assert!(prepared.listen.is_empty());
+        assert_eq!(prepared.network.host_listeners.len(), 2);
+        let http = prepared
+            .env
+            .iter()
+            .find(|(k, _)| k == "HTTP_PROXY")
+            .unwrap();
+        assert!(!http.1.to_string_lossy().ends_with(":3128"));
+    }
+
+    #[test]
+    fn fence_visibility() {
+        let mut policy = Policy::default();
+        assert!(visible_inside(&policy, Path::new("/usr/bin/fence")));
+        policy.deny_read.push(crate::policy::Target {
+            path: "/usr/bin".into(),
+            is_dir: true,
+        });
+        assert!(!visible_inside(&policy, Path::new("/usr/bin/fence")));
+        let mut policy = Policy {
+            default_deny_read: true,
+            ..Policy::default()
+        };
+        policy.read.push("/usr".into());
+        assert!(visible_inside(&policy, Path::new("/usr/bin/fence")));
+        assert!(!visible_inside(
+            &policy,
+            Path::new("/home/u/.cargo/bin/fence")
+        ));
+    }
+}

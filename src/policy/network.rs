@@ -1,0 +1,261 @@
+//! The network policy: which hosts the proxies let through, the local ports the sandbox may
+//! reach on the host, and the sandbox ports exposed on the host (`-p`).
+
+use std::net::SocketAddr;
+
+use super::domains::{DomainPolicy, Host};
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// In-sandbox proxy ports unless `httpProxyPort`/`socksProxyPort` say otherwise.
+pub const DEFAULT_HTTP_PORT: u16 = 3128;
+pub const DEFAULT_SOCKS_PORT: u16 = 1080;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkPolicy {
+    pub domains: DomainPolicy,
+    /// `allowedDomains: ["*"]`: the sandbox shares the host's network (no namespace); the
+    /// proxies still filter clients that use them (`deniedDomains`).
+    pub share_host_network: bool,
+    /// `upstreamProxy` (http://), used for hosts in the grey zone with `defaultAction: proxy`.
+    pub upstream: Option<(Host, u16)>,
+    /// Ports of the proxies inside the sandbox (on 127.0.0.1 and ::1).
+    pub http_port: u16,
+    pub socks_port: u16,
+    /// Host loopback ports reachable from inside on the same port (`allowLocalOutbound` with
+    /// `allowLocalOutboundPorts`).
+    pub local_outbound_ports: Vec<u16>,
+    /// `-p`: host address to listen on; the sandbox's port has the same number.
+    pub exposed: Vec<SocketAddr>,
+}
+
+impl Default for NetworkPolicy {
+    fn default() -> Self {
+        NetworkPolicy {
+            domains: DomainPolicy::default(),
+            share_host_network: false,
+            upstream: None,
+            http_port: DEFAULT_HTTP_PORT,
+            socks_port: DEFAULT_SOCKS_PORT,
+            local_outbound_ports: Vec::new(),
+            exposed: Vec::new(),
+        }
+    }
+}
+
+impl NetworkPolicy {
+    /// Whether a destination in the host's local ranges (loopback, its own addresses) may be
+    /// reached through the proxies on this port.
+    pub fn local_port_allowed(&self, port: u16) -> bool {
+        self.local_outbound_ports.contains(&port)
+    }
+}
+
+/// Compiles the network part of `cfg`; `exposed` comes from `-p`. Returns the policy and
+/// warnings to show.
+pub fn compile(cfg: &Config, exposed: &[SocketAddr]) -> Result<(NetworkPolicy, Vec<String>)> {
+    let n = &cfg.network;
+    let mut warnings = Vec::new();
+    let upstream = n
+        .upstream_proxy
+        .as_deref()
+        .map(parse_upstream)
+        .transpose()?;
+    // The Go fence's compatibility rule: an upstream proxy without a defaultAction is used
+    // for the grey zone.
+    let grey_to_upstream = match n.default_action {
+        Some(crate::config::types::DefaultAction::Proxy) => true,
+        Some(crate::config::types::DefaultAction::Deny) => false,
+        None => upstream.is_some(),
+    };
+    if grey_to_upstream && upstream.is_none() {
+        return Err(Error::Config(
+            "network.defaultAction \"proxy\" requires network.upstreamProxy to be set".into(),
+        ));
+    }
+    let domains = DomainPolicy::new(&n.allowed_domains, &n.denied_domains, grey_to_upstream);
+    let share_host_network = domains.allows_everything();
+    if share_host_network {
+        warnings.push(
+            "allowedDomains contains \"*\": the sandbox shares the host's network; only \
+             programs that use the proxy (HTTP_PROXY, ALL_PROXY) are held to deniedDomains"
+                .into(),
+        );
+    }
+    let http_port = n.http_proxy_port.unwrap_or(DEFAULT_HTTP_PORT);
+    let socks_port = n.socks_proxy_port.unwrap_or(DEFAULT_SOCKS_PORT);
+    if http_port == socks_port {
+        return Err(Error::Config(format!(
+            "network.httpProxyPort and network.socksProxyPort are both {http_port}"
+        )));
+    }
+    let local_outbound = n.allow_local_outbound.unwrap_or(n.allow_local_binding);
+    let mut local_outbound_ports = Vec::new();
+    if local_outbound {
+        if n.allow_local_outbound_ports.is_empty() && !share_host_network {
+            warnings.push(
+                "network.allowLocalOutbound is set but network.allowLocalOutboundPorts is \
+                 empty: no host port is reachable (list the ports to allow)"
+                    .into(),
+            );
+        }
+        for &port in &n.allow_local_outbound_ports {
+            if port == http_port || port == socks_port {
+                return Err(Error::Config(format!(
+                    "network.allowLocalOutboundPorts: {port} conflicts with the sandbox's \
+                     {} proxy port",
+                    if port == http_port { "HTTP" } else { "SOCKS5" }
+                )));
+            }
+            if !local_outbound_ports.contains(&port) {
+                local_outbound_ports.push(port);
+            }
+        }
+    }
+    for addr in exposed {
+        if !share_host_network && [http_port, socks_port].contains(&addr.port()) {
+            return Err(Error::Usage(format!(
+                "-p {addr}: port {} is the sandbox's proxy port",
+                addr.port()
+            )));
+        }
+    }
+    Ok((
+        NetworkPolicy {
+            domains,
+            share_host_network,
+            upstream,
+            http_port,
+            socks_port,
+            local_outbound_ports,
+            exposed: exposed.to_vec(),
+        },
+        warnings,
+    ))
+}
+
+/// `http://host[:port][/]` → host and port (80 by default). The config loader has
+/// checked the scheme.
+fn parse_upstream(url: &str) -> Result<(Host, u16)> {
+    let bad = |why: &str| Error::Config(format!("network.upstreamProxy {url:?}: {why}"));
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(bad("credentials in the URL are not supported"));
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => {
+            let port = port
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| bad("invalid port"))?;
+            (host, port)
+        }
+        _ => (authority, 80),
+    };
+    let host = Host::parse(host).ok_or_else(|| bad("invalid host"))?;
+    Ok((host, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(json: &str) -> Config {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn defaults_and_ports() {
+        let (p, w) = compile(&Config::default(), &[]).unwrap();
+        assert_eq!((p.http_port, p.socks_port), (3128, 1080));
+        assert!(!p.share_host_network && w.is_empty() && p.upstream.is_none());
+        let (p, _) = compile(
+            &cfg(r#"{"network": {"httpProxyPort": 8080, "socksProxyPort": 9050}}"#),
+            &[],
+        )
+        .unwrap();
+        assert_eq!((p.http_port, p.socks_port), (8080, 9050));
+        assert!(compile(&cfg(r#"{"network": {"httpProxyPort": 1080}}"#), &[]).is_err());
+    }
+
+    #[test]
+    fn local_outbound() {
+        let (p, w) = compile(
+            &cfg(r#"{"network": {"allowLocalOutbound": true, "allowLocalOutboundPorts": [5432, 5432, 6379]}}"#),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(p.local_outbound_ports, vec![5432, 6379]);
+        assert!(w.is_empty() && p.local_port_allowed(5432) && !p.local_port_allowed(80));
+        // allowLocalBinding implies allowLocalOutbound unless it is set.
+        let (p, _) = compile(
+            &cfg(r#"{"network": {"allowLocalBinding": true, "allowLocalOutboundPorts": [5432]}}"#),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(p.local_outbound_ports, vec![5432]);
+        let (p, _) = compile(
+            &cfg(r#"{"network": {"allowLocalBinding": true, "allowLocalOutbound": false, "allowLocalOutboundPorts": [5432]}}"#),
+            &[],
+        )
+        .unwrap();
+        assert!(p.local_outbound_ports.is_empty());
+        let (_, w) = compile(&cfg(r#"{"network": {"allowLocalOutbound": true}}"#), &[]).unwrap();
+        assert!(w[0].contains("allowLocalOutboundPorts is empty"), "{w:?}");
+        let err = compile(
+            &cfg(r#"{"network": {"allowLocalOutbound": true, "allowLocalOutboundPorts": [3128]}}"#),
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("conflicts"), "{err}");
+    }
+
+    #[test]
+    fn upstream_and_default_action() {
+        let (p, _) = compile(
+            &cfg(r#"{"network": {"upstreamProxy": "http://proxy.corp:8080/"}}"#),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(p.upstream, Some((Host::Name("proxy.corp".into()), 8080)));
+        assert!(
+            p.domains.grey_to_upstream,
+            "compat: upstream without defaultAction"
+        );
+        let (p, _) = compile(
+            &cfg(r#"{"network": {"upstreamProxy": "http://[::1]", "defaultAction": "deny"}}"#),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(p.upstream, Some((Host::Ip("::1".parse().unwrap()), 80)));
+        assert!(!p.domains.grey_to_upstream);
+        assert!(compile(&cfg(r#"{"network": {"defaultAction": "proxy"}}"#), &[]).is_err());
+        assert!(
+            compile(
+                &cfg(r#"{"network": {"upstreamProxy": "http://u:p@x.com:1"}}"#),
+                &[]
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn everything_allowed_shares_the_host_network() {
+        let (p, w) = compile(&cfg(r#"{"network": {"allowedDomains": ["*"]}}"#), &[]).unwrap();
+        assert!(p.share_host_network);
+        assert!(w[0].contains("shares the host's network"));
+    }
+
+    #[test]
+    fn exposed_ports_cannot_take_the_proxy_ports() {
+        let addr: SocketAddr = "127.0.0.1:3128".parse().unwrap();
+        assert!(compile(&Config::default(), &[addr]).is_err());
+        let addr: SocketAddr = "127.0.0.1:3000".parse().unwrap();
+        assert_eq!(
+            compile(&Config::default(), &[addr]).unwrap().0.exposed,
+            vec![addr]
+        );
+    }
+}

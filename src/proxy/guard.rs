@@ -1,0 +1,129 @@
+//! The resolved-address guard: a name an allowed pattern matched may still resolve to the
+//! host itself (loopback, its own interface addresses) or to link-local services such as
+//! cloud metadata at 169.254.169.254. Those addresses are dropped before dialling, unless
+//! the policy allows local outbound on that port or the rule names the literal destination.
+//! Private ranges (10/8, 192.168/16, …) stay reachable: corporate registries live there.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Why an address counts as local, or None when it may be dialled.
+pub fn local_reason(ip: IpAddr, own: &[IpAddr]) -> Option<&'static str> {
+    let ip = embedded_v4(ip);
+    if own.contains(&ip) {
+        return Some(if ip.is_loopback() {
+            "loopback"
+        } else {
+            "one of this host's own addresses"
+        });
+    }
+    match ip {
+        IpAddr::V4(v4) => v4_reason(v4),
+        IpAddr::V6(v6) => v6_reason(v6),
+    }
+}
+
+fn v4_reason(ip: Ipv4Addr) -> Option<&'static str> {
+    let o = ip.octets();
+    if ip.is_loopback() {
+        Some("loopback")
+    } else if ip.is_link_local() {
+        Some("link-local (cloud metadata lives here)")
+    } else if ip.is_unspecified() || o[0] == 0 {
+        Some("unspecified (\"this network\")")
+    } else if ip.is_multicast() || ip.is_broadcast() {
+        Some("multicast or broadcast")
+    } else {
+        None
+    }
+}
+
+fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
+    let first = ip.segments()[0];
+    if ip.is_loopback() {
+        Some("loopback")
+    } else if ip.is_unspecified() {
+        Some("unspecified")
+    } else if first & 0xffc0 == 0xfe80 {
+        Some("link-local")
+    } else if ip.is_multicast() {
+        Some("multicast")
+    } else if ip == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) {
+        Some("cloud metadata (AWS IPv6)")
+    } else {
+        None
+    }
+}
+
+/// The IPv4 address inside an IPv6 one, for the forms that reach it: IPv4-mapped
+/// (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96`) and 6to4
+/// (`2002:AABB:CCDD::/48`). Other addresses are returned as they are.
+pub fn embedded_v4(ip: IpAddr) -> IpAddr {
+    let IpAddr::V6(v6) = ip else {
+        return ip;
+    };
+    let s = v6.segments();
+    let o = v6.octets();
+    let tail = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        IpAddr::V4(v4)
+    } else if (s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified())
+        || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+    {
+        IpAddr::V4(tail)
+    } else if s[0] == 0x2002 {
+        IpAddr::V4(Ipv4Addr::new(o[2], o[3], o[4], o[5]))
+    } else {
+        ip
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(ip: &str) -> Option<&'static str> {
+        local_reason(ip.parse().unwrap(), &["10.1.2.3".parse().unwrap()])
+    }
+
+    #[test]
+    fn local_addresses_and_their_disguises() {
+        let local = [
+            "127.0.0.1",
+            "127.1.2.3",
+            "0.0.0.0",
+            "0.1.2.3",
+            "169.254.169.254",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::127.0.0.1",
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::",
+            "2002:a9fe:a9fe::1",
+            "fd00:ec2::254",
+            "10.1.2.3",
+            "::ffff:10.1.2.3",
+        ];
+        for ip in local {
+            assert!(reason(ip).is_some(), "{ip} should be local");
+        }
+        assert_eq!(reason("10.1.2.3"), Some("one of this host's own addresses"));
+        let remote = [
+            "93.184.216.34",
+            "10.0.0.1",
+            "192.168.1.10",
+            "172.16.0.1",
+            "2606:2800:220:1::1",
+            "::ffff:93.184.216.34",
+            "fd12::1",
+        ];
+        for ip in remote {
+            assert_eq!(reason(ip), None, "{ip} should be dialable");
+        }
+    }
+}

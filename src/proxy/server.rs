@@ -1,0 +1,276 @@
+//! The proxies' part of the host fence's event loop: listening sockets (received from
+//! the sandbox, or bound on the host for `-p`), the connections accepted on them, the
+//! resolver's answers and the deadlines.
+//!
+//! The session owns the `mio::Poll`; it hands every event whose token
+//! [`Proxy::owns`] to [`Proxy::on_event`], and sleeps at most [`Proxy::timeout`].
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::{OwnedFd, RawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Registry, Token, Waker};
+
+use super::conn::{Conn, Ctx, Next, Role};
+use super::resolve::Resolver;
+use super::sys;
+use crate::linux::control::HostRequest;
+use crate::monitor::Monitor;
+use crate::policy::network::NetworkPolicy;
+
+/// The resolver's waker.
+pub const WAKER: Token = Token(1 << 20);
+const LISTENER_BASE: usize = (1 << 20) + 1;
+const CONN_BASE: usize = 1 << 21;
+/// Accepting pauses this long after running out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+pub struct Proxy {
+    policy: NetworkPolicy,
+    own_addrs: Vec<IpAddr>,
+    monitor: Monitor,
+    resolver: Resolver,
+    listeners: Vec<(TcpListener, Role)>,
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    /// Connection id → slot, for resolver answers and the init's sockets.
+    slots: HashMap<u64, usize>,
+    next_id: u64,
+    /// (deadline, slot, connection id); stale entries are skipped.
+    timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    accept_paused_until: Option<Instant>,
+    max_conns: usize,
+    /// The control channel, for asking the init to connect inside (exposed ports).
+    control: Option<RawFd>,
+}
+
+impl Proxy {
+    pub fn new(registry: &Registry, policy: NetworkPolicy, monitor: Monitor) -> io::Result<Proxy> {
+        let waker = Arc::new(Waker::new(registry, WAKER)?);
+        // Each tunnel holds two sockets and up to four pipe ends.
+        let files = sys::raise_open_file_limit(65536);
+        Ok(Proxy {
+            policy,
+            own_addrs: sys::interface_addresses().unwrap_or_default(),
+            monitor,
+            resolver: Resolver::new(waker),
+            listeners: Vec::new(),
+            conns: Vec::new(),
+            free: Vec::new(),
+            slots: HashMap::new(),
+            next_id: 1,
+            timers: BinaryHeap::new(),
+            accept_paused_until: None,
+            max_conns: (files.saturating_sub(64) / 6).clamp(16, 4096) as usize,
+            control: None,
+        })
+    }
+
+    pub fn set_control(&mut self, fd: RawFd) {
+        self.control = Some(fd);
+    }
+
+    /// Serves a listening socket (made non-blocking here).
+    pub fn add_listener(&mut self, registry: &Registry, fd: OwnedFd, role: Role) -> io::Result<()> {
+        let std_listener = std::net::TcpListener::from(fd);
+        std_listener.set_nonblocking(true)?;
+        let mut listener = TcpListener::from_std(std_listener);
+        let token = Token(LISTENER_BASE + self.listeners.len());
+        registry.register(&mut listener, token, Interest::READABLE)?;
+        self.listeners.push((listener, role));
+        Ok(())
+    }
+
+    pub fn owns(token: Token) -> bool {
+        token.0 >= WAKER.0
+    }
+
+    /// When the loop must wake up at the latest.
+    pub fn timeout(&self) -> Option<Duration> {
+        let now = Instant::now();
+        let next = self
+            .timers
+            .peek()
+            .map(|Reverse((at, _, _))| *at)
+            .into_iter()
+            .chain(self.accept_paused_until)
+            .min()?;
+        Some(next.saturating_duration_since(now))
+    }
+
+    pub fn on_event(&mut self, registry: &Registry, token: Token) {
+        if token == WAKER {
+            for (id, answer) in self.resolver.answers() {
+                if let Some(&slot) = self.slots.get(&id) {
+                    self.with_conn(registry, slot, |conn, ctx| conn.resolved(ctx, answer));
+                }
+            }
+        } else if token.0 >= CONN_BASE {
+            let slot = (token.0 - CONN_BASE) / 2;
+            self.with_conn(registry, slot, |conn, ctx| conn.drive(ctx));
+        } else if token.0 >= LISTENER_BASE {
+            self.accept(registry, token.0 - LISTENER_BASE);
+        }
+    }
+
+    /// Handles expired deadlines and resumes accepting after a pause.
+    pub fn on_timers(&mut self, registry: &Registry) {
+        let now = Instant::now();
+        if self.accept_paused_until.is_some_and(|t| t <= now) {
+            self.accept_paused_until = None;
+            self.accept_all(registry);
+        }
+        while let Some(Reverse((at, slot, id))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let expired = self
+                .conns
+                .get(slot)
+                .and_then(Option::as_ref)
+                .is_some_and(|c| c.id == id && c.deadline.is_some_and(|d| d <= now));
+            if expired {
+                self.with_conn(registry, slot, |conn, ctx| conn.timed_out(ctx));
+            }
+        }
+    }
+
+    /// The init's answer to a connection request for an exposed port.
+    pub fn inside_connected(&mut self, registry: &Registry, id: u64, socket: io::Result<OwnedFd>) {
+        let Some(&slot) = self.slots.get(&id) else {
+            return;
+        };
+        let socket = socket.map(|fd| TcpStream::from_std(std::net::TcpStream::from(fd)));
+        self.with_conn(registry, slot, |conn, ctx| {
+            conn.inside_connected(ctx, socket)
+        });
+    }
+
+    fn accept_all(&mut self, registry: &Registry) {
+        for index in 0..self.listeners.len() {
+            self.accept(registry, index);
+        }
+    }
+
+    fn accept(&mut self, registry: &Registry, index: usize) {
+        if self.accept_paused_until.is_some() {
+            return;
+        }
+        loop {
+            if self.slots.len() >= self.max_conns {
+                // At the cap: leave the rest in the kernel's queue until one closes.
+                return;
+            }
+            let Some((listener, role)) = self.listeners.get(index) else {
+                return;
+            };
+            let role = *role;
+            match listener.accept() {
+                Ok((stream, _)) => self.open(registry, stream, role),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // EMFILE/ENFILE/ENOBUFS: back off instead of spinning on a queue that
+                    // cannot be emptied.
+                    self.monitor
+                        .note("net", &format!("cannot accept: {e}; pausing for 100 ms"));
+                    self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn open(&mut self, registry: &Registry, mut stream: TcpStream, role: Role) {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.conns.push(None);
+            self.conns.len() - 1
+        });
+        let (client_token, _) = tokens(slot);
+        if registry
+            .register(
+                &mut stream,
+                client_token,
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .is_err()
+        {
+            self.free.push(slot);
+            return;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.conns[slot] = Some(Conn::new(id, role, stream, Instant::now()));
+        self.slots.insert(id, slot);
+        self.with_conn(registry, slot, |conn, ctx| conn.start(ctx));
+    }
+
+    /// Runs `f` on the connection in `slot` and carries out what it asks for.
+    fn with_conn(
+        &mut self,
+        registry: &Registry,
+        slot: usize,
+        f: impl FnOnce(&mut Conn, &mut Ctx<'_>) -> Next,
+    ) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let before = conn.deadline;
+        let mut ctx = Ctx {
+            registry,
+            policy: &self.policy,
+            own_addrs: &self.own_addrs,
+            monitor: &mut self.monitor,
+            now: Instant::now(),
+            tokens: tokens(slot),
+        };
+        let next = f(conn, &mut ctx);
+        let id = conn.id;
+        if conn.deadline != before {
+            if let Some(at) = conn.deadline {
+                self.timers.push(Reverse((at, slot, id)));
+            }
+        }
+        match next {
+            Next::Continue => {}
+            Next::Resolve(name) => self.resolver.lookup(id, name),
+            Next::ConnectInside { port, ipv6 } => {
+                let request = HostRequest::Connect { id, port, ipv6 }.to_bytes();
+                let sent = self
+                    .control
+                    .map(|fd| crate::linux::sys::send_message(fd, &request, None));
+                if !matches!(sent, Some(Ok(()))) {
+                    self.close(registry, slot);
+                }
+            }
+            Next::Close => self.close(registry, slot),
+        }
+    }
+
+    fn close(&mut self, registry: &Registry, slot: usize) {
+        let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        let _ = registry.deregister(conn.client());
+        if let Some(upstream) = conn.upstream() {
+            let _ = registry.deregister(upstream);
+        }
+        self.slots.remove(&conn.id);
+        self.free.push(slot);
+        drop(conn);
+        // A slot is free again: take connections that waited at the cap.
+        if self.slots.len() + 1 == self.max_conns {
+            self.accept_all(registry);
+        }
+    }
+}
+
+fn tokens(slot: usize) -> (Token, Token) {
+    (Token(CONN_BASE + 2 * slot), Token(CONN_BASE + 2 * slot + 1))
+}

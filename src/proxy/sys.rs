@@ -1,0 +1,158 @@
+//! The raw system calls the proxies need: pipes and `splice(2)` for tunnels, the host's
+//! interface addresses, and the open-file limit.
+
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// A non-blocking pipe (read end, write end), enlarged to `size` bytes when the kernel
+/// allows; returns its actual capacity.
+pub fn pipe(size: usize) -> io::Result<(OwnedFd, OwnedFd, usize)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
+    // SAFETY: pipe2 succeeded, so both fds are new and owned by nobody else.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: fcntl on a pipe fd we own, with integer arguments. A refusal (above
+    // pipe-max-size for an unprivileged user) keeps the default size.
+    let capacity = unsafe {
+        libc::fcntl(fds[1], libc::F_SETPIPE_SZ, size as libc::c_int);
+        libc::fcntl(fds[1], libc::F_GETPIPE_SZ)
+    };
+    Ok((read, write, capacity.max(4096) as usize))
+}
+
+/// Moves up to `len` bytes from `from` to `to` (one of them a pipe) without copying them
+/// through user space. Non-blocking on the pipe; sockets must be non-blocking themselves.
+pub fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
+    let flags = libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK;
+    // SAFETY: null offsets (both ends are streams); the kernel checks the fds.
+    let n = unsafe {
+        libc::splice(
+            from,
+            std::ptr::null_mut(),
+            to,
+            std::ptr::null_mut(),
+            len,
+            flags,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// `send(2)` without SIGPIPE: a closed peer gives EPIPE.
+pub fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
+    // SAFETY: `data` is valid for reads of its length.
+    let n = unsafe { libc::send(fd, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// `shutdown(fd, SHUT_WR)`: the peer reads end-of-file.
+pub fn shutdown_write(fd: RawFd) -> io::Result<()> {
+    // SAFETY: shutdown takes an fd and a constant; no memory is involved.
+    check(unsafe { libc::shutdown(fd, libc::SHUT_WR) }).map(drop)
+}
+
+/// The addresses of this host's network interfaces.
+pub fn interface_addresses() -> io::Result<Vec<IpAddr>> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs allocates a list and stores its head in `list`.
+    check(unsafe { libc::getifaddrs(&mut list) })?;
+    let mut out = Vec::new();
+    let mut cursor = list;
+    while !cursor.is_null() {
+        // SAFETY: `cursor` walks the list getifaddrs returned, which stays valid until
+        // freeifaddrs; each ifa_addr is null or points at a sockaddr of its family's size.
+        unsafe {
+            let addr = (*cursor).ifa_addr;
+            if !addr.is_null() {
+                match i32::from((*addr).sa_family) {
+                    libc::AF_INET => {
+                        let v4 = &*addr.cast::<libc::sockaddr_in>();
+                        out.push(IpAddr::from(u32::from_be(v4.sin_addr.s_addr).to_be_bytes()));
+                    }
+                    libc::AF_INET6 => {
+                        let v6 = &*addr.cast::<libc::sockaddr_in6>();
+                        out.push(IpAddr::from(v6.sin6_addr.s6_addr));
+                    }
+                    _ => {}
+                }
+            }
+            cursor = (*cursor).ifa_next;
+        }
+    }
+    // SAFETY: `list` came from getifaddrs and is freed once, after the last use.
+    unsafe { libc::freeifaddrs(list) };
+    Ok(out)
+}
+
+/// Raises the soft open-file limit to the hard limit (at most `cap`), so that many
+/// tunnels (two sockets and up to four pipe ends each) fit. Returns the new soft limit.
+pub fn raise_open_file_limit(cap: u64) -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        let wanted = limit.rlim_max.min(cap).max(limit.rlim_cur);
+        if wanted > limit.rlim_cur {
+            let raised = libc::rlimit {
+                rlim_cur: wanted,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                return wanted;
+            }
+        }
+        limit.rlim_cur
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_addresses_include_loopback() {
+        let addrs = interface_addresses().unwrap();
+        assert!(addrs.contains(&IpAddr::from([127, 0, 0, 1])), "{addrs:?}");
+    }
+
+    #[test]
+    fn splice_through_a_pipe() {
+        use std::io::{Read, Write};
+        use std::os::fd::AsRawFd;
+        let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let (c, mut d) = std::os::unix::net::UnixStream::pair().unwrap();
+        let (r, w, cap) = pipe(256 * 1024).unwrap();
+        assert!(cap >= 4096);
+        a.write_all(b"hello").unwrap();
+        assert_eq!(splice(b.as_raw_fd(), w.as_raw_fd(), 100).unwrap(), 5);
+        assert_eq!(splice(r.as_raw_fd(), c.as_raw_fd(), 100).unwrap(), 5);
+        let mut buf = [0u8; 5];
+        d.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"hello");
+        let err = splice(r.as_raw_fd(), c.as_raw_fd(), 100).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+    }
+}

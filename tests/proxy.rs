@@ -1,0 +1,586 @@
+//! The HTTP and SOCKS5 proxies, end to end: fence runs curl, git, python inside the
+//! sandbox; the servers they try to reach run on the host's loopback, and the tests check
+//! what those servers really received.
+
+mod util;
+
+use util::servers::{HttpServer, UpstreamProxy, free_port};
+use util::{Sandbox, User};
+
+/// curl through the environment's proxy even for loopback hosts (NO_PROXY lists them).
+const CURL: &str = "curl -sS --max-time 10 --noproxy ''";
+
+fn allow(sb: &Sandbox, network: &str) -> std::path::PathBuf {
+    sb.config("net.json", &format!("{{\"network\": {network}}}"))
+}
+
+fn blocked_by_default_and_reported(user: User) {
+    let server = HttpServer::start("127.0.0.1:0");
+    let sb = Sandbox::new(user);
+    let cfg = allow(&sb, "{}");
+    let p = server.port;
+    let run = sb
+        .fence()
+        .arg("-m")
+        .sh(&cfg, &format!("{CURL} http://127.0.0.1:{p}/plain; {CURL} -p http://127.0.0.1:{p}/tunnel; echo curl=$?; {CURL} --socks5-hostname 127.0.0.1:1080 http://127.0.0.1:{p}/socks; echo socks=$?"))
+        .run();
+    run.ok()
+        .stdout_has(&format!(
+            "fence: blocked GET http://127.0.0.1:{p}/plain: not in allowedDomains"
+        ))
+        .stdout_has("curl=56")
+        .stdout_has("socks=97")
+        .stderr_has(&format!(
+            "[fence:http] blocked GET http://127.0.0.1:{p}/plain: not in allowedDomains"
+        ))
+        .stderr_has(&format!(
+            "[fence:http] blocked CONNECT 127.0.0.1:{p}: not in allowedDomains"
+        ))
+        .stderr_has(&format!(
+            "[fence:socks] blocked CONNECT 127.0.0.1:{p}: not in allowedDomains"
+        ));
+    let fence_lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("[fence:") || l.starts_with("fence:"))
+        .collect();
+    assert_eq!(
+        fence_lines.len(),
+        3,
+        "-m prints blocked requests only: {fence_lines:?}"
+    );
+    assert_eq!(server.hits(), 0, "the server saw no request");
+}
+
+fn allowed_ip_through_http_connect_and_socks(user: User) {
+    let server = HttpServer::start("127.0.0.1:0");
+    let sb = Sandbox::new(user);
+    let cfg = allow(&sb, r#"{"allowedDomains": ["127.0.0.1"]}"#);
+    let p = server.port;
+    sb.fence()
+        .sh(
+            &cfg,
+            &format!(
+                "{CURL} http://127.0.0.1:{p}/fwd; echo; {CURL} -p http://127.0.0.1:{p}/tunnel; echo; \
+                 {CURL} --socks5-hostname 127.0.0.1:1080 http://127.0.0.1:{p}/socks5h; echo; \
+                 {CURL} --socks5 127.0.0.1:1080 http://127.0.0.1:{p}/socks5; echo; \
+                 {CURL} -X POST -d 0123456789 http://127.0.0.1:{p}/post"
+            ),
+        )
+        .run()
+        .ok()
+        .stdout_has("hello /fwd")
+        .stdout_has("hello /tunnel")
+        .stdout_has("hello /socks5h")
+        .stdout_has("hello /socks5")
+        .stdout_has("hello /post");
+    let seen = server.seen();
+    assert!(
+        seen.contains(&format!("GET /fwd host=127.0.0.1:{p} body=0")),
+        "forwarded in origin-form with its Host: {seen:?}"
+    );
+    assert!(
+        seen.contains(&format!("POST /post host=127.0.0.1:{p} body=10")),
+        "{seen:?}"
+    );
+    assert_eq!(seen.len(), 5);
+}
+
+fn localhost_and_ipv6_literals(user: User) {
+    let v4 = HttpServer::start("127.0.0.1:0");
+    let v6 = HttpServer::start("[::1]:0");
+    let sb = Sandbox::new(user);
+    let cfg = allow(&sb, r#"{"allowedDomains": ["localhost", "::1"]}"#);
+    sb.fence()
+        .sh(
+            &cfg,
+            &format!(
+                "{CURL} -p http://localhost:{}/name; echo; \
+                 {CURL} --socks5-hostname 127.0.0.1:1080 http://localhost:{}/socks; echo; \
+                 {CURL} -g -p 'http://[::1]:{}/v6'; echo; {CURL} -g 'http://[::1]:{}/v6fwd'",
+                v4.port, v4.port, v6.port, v6.port
+            ),
+        )
+        .run()
+        .ok()
+        .stdout_has("hello /name")
+        .stdout_has("hello /socks")
+        .stdout_has("hello /v6\n")
+        .stdout_has("hello /v6fwd");
+    assert_eq!((v4.hits(), v6.hits()), (2, 2));
+}
+
+fn denied_beats_allowed(user: User) {
+    let server = HttpServer::start("127.0.0.1:0");
+    let sb = Sandbox::new(user);
+    let cfg = allow(
+        &sb,
+        r#"{"allowedDomains": ["127.0.0.1", "localhost"], "deniedDomains": ["LOCALHOST"]}"#,
+    );
+    let p = server.port;
+    sb.fence()
+        .sh(
+            &cfg,
+            &format!("{CURL} http://localhost:{p}/denied; echo; {CURL} http://127.0.0.1:{p}/ok"),
+        )
+        .run()
+        .ok()
+        .stdout_has("matches deniedDomains entry \"localhost\"")
+        .stdout_has("hello /ok");
+    assert_eq!(server.seen().len(), 1);
+}
+
+const HOSTS: &str = "127.0.0.1 localhost\n::1 localhost\n\
+    127.0.0.1 api.fence-test.example\n169.254.169.254 metadata.fence-test.example\n";
+
+fn names_resolving_to_local_addresses_are_refused(user: User) {
+    let server = HttpServer::start("127.0.0.1:0");
+    let sb = Sandbox::new(user);
+    let p = server.port;
+    let cfg = allow(&sb, r#"{"allowedDomains": ["*.fence-test.example"]}"#);
+    sb.fence_with_hosts(HOSTS)
+        .sh(
+            &cfg,
+            &format!(
+                "{CURL} http://api.fence-test.example:{p}/a; echo; \
+                 {CURL} --socks5-hostname 127.0.0.1:1080 http://api.fence-test.example:{p}/s; echo socks=$?; \
+                 {CURL} http://metadata.fence-test.example/latest; echo; \
+                 {CURL} http://other.example:{p}/o"
+            ),
+        )
+        .run()
+        .ok()
+        .stdout_has(&format!(
+            "blocked GET http://api.fence-test.example:{p}/a: api.fence-test.example resolves \
+             to 127.0.0.1, a loopback address"
+        ))
+        .stdout_has("socks=97")
+        .stdout_has("169.254.169.254, a link-local (cloud metadata lives here) address")
+        .stdout_has("other.example:");
+    assert_eq!(server.hits(), 0, "nothing reached the host's loopback");
+
+    // Local outbound for that port lets the same name through: the wildcard matched.
+    let cfg = allow(
+        &sb,
+        &format!(
+            r#"{{"allowedDomains": ["*.fence-test.example"], "allowLocalOutbound": true,
+                "allowLocalOutboundPorts": [{p}]}}"#
+        ),
+    );
+    sb.fence_with_hosts(HOSTS)
+        .sh(
+            &cfg,
+            &format!("{CURL} -p http://api.fence-test.example:{p}/wild"),
+        )
+        .run()
+        .ok()
+        .stdout_has("hello /wild");
+    assert_eq!(server.hits(), 1);
+}
+
+fn local_outbound_ports_reach_the_host(user: User) {
+    let v4 = HttpServer::start("127.0.0.1:0");
+    let v6 = HttpServer::start("[::1]:0");
+    let unlisted = HttpServer::start("127.0.0.1:0");
+    let sb = Sandbox::new(user);
+    let direct = "curl -sS --max-time 5";
+    let script = format!(
+        "{direct} http://127.0.0.1:{}/v4; echo; {direct} -g 'http://[::1]:{}/v6'; echo; \
+         {direct} http://127.0.0.1:{}/unlisted; echo unlisted=$?",
+        v4.port, v6.port, unlisted.port
+    );
+    let cfg = allow(
+        &sb,
+        &format!(
+            r#"{{"allowLocalOutbound": true, "allowLocalOutboundPorts": [{}, {}]}}"#,
+            v4.port, v6.port
+        ),
+    );
+    sb.fence()
+        .sh(&cfg, &script)
+        .run()
+        .ok()
+        .stdout_has("hello /v4")
+        .stdout_has("hello /v6")
+        .stdout_has("unlisted=7");
+    assert_eq!((v4.hits(), v6.hits(), unlisted.hits()), (1, 1, 0));
+
+    // Ports without allowLocalOutbound reach nothing; allowLocalOutbound without ports
+    // warns that nothing is reachable.
+    let cfg = allow(
+        &sb,
+        &format!(r#"{{"allowLocalOutboundPorts": [{}]}}"#, v4.port),
+    );
+    sb.fence()
+        .sh(&cfg, &format!("{direct} http://127.0.0.1:{}/no", v4.port))
+        .run()
+        .code(7);
+    let cfg = allow(&sb, r#"{"allowLocalOutbound": true}"#);
+    sb.fence()
+        .sh(&cfg, &format!("{direct} http://127.0.0.1:{}/no", v4.port))
+        .run()
+        .code(7)
+        .stderr_has("allowLocalOutboundPorts is empty");
+    assert_eq!(v4.hits(), 1);
+}
+
+fn exposed_ports(user: User) {
+    for (bind, label) in [("127.0.0.1", "v4"), ("::1", "v6")] {
+        let sb = Sandbox::new(user);
+        sb.write(&sb.ws.join(format!("marker-{label}")), "x");
+        let port = free_port();
+        let mut child = sb
+            .fence()
+            .args(["-p", &port.to_string(), "--"])
+            .args([
+                "python3",
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                bind,
+            ])
+            .cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}/");
+        let mut body = String::new();
+        for _ in 0..100 {
+            let out = std::process::Command::new("curl")
+                .args(["-sS", "--max-time", "2", &url])
+                .output()
+                .unwrap();
+            body = String::from_utf8_lossy(&out.stdout).into_owned();
+            if body.contains("marker") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(body.contains(&format!("marker-{label}")), "{label}: {body}");
+        // Only on the host's loopback: not on its other addresses.
+        for addr in other_host_addresses() {
+            let refused = std::net::TcpStream::connect_timeout(
+                &std::net::SocketAddr::new(addr, port),
+                std::time::Duration::from_secs(2),
+            );
+            assert!(refused.is_err(), "port {port} is open on {addr}");
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// The host's non-loopback IPv4 addresses.
+fn other_host_addresses() -> Vec<std::net::IpAddr> {
+    let out = std::process::Command::new("hostname")
+        .arg("-I")
+        .output()
+        .expect("hostname -I");
+    let addrs: Vec<std::net::IpAddr> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|a| a.parse().ok())
+        .filter(|a: &std::net::IpAddr| a.is_ipv4() && !a.is_loopback())
+        .collect();
+    assert!(
+        !addrs.is_empty(),
+        "this check needs a non-loopback address on the machine"
+    );
+    addrs
+}
+
+fn upstream_proxy_for_the_grey_zone(user: User) {
+    let origin = HttpServer::start("127.0.0.1:0");
+    let upstream = UpstreamProxy::start(200, origin.port);
+    let refusing = UpstreamProxy::start(403, origin.port);
+    let sb = Sandbox::new(user);
+    let cfg = |port: u16| {
+        allow(
+            &sb,
+            &format!(
+                r#"{{"defaultAction": "proxy", "upstreamProxy": "http://127.0.0.1:{port}",
+                    "deniedDomains": ["denied.example"]}}"#
+            ),
+        )
+    };
+    sb.fence()
+        .sh(
+            &cfg(upstream.port),
+            &format!(
+                "{CURL} -p http://grey.example:443/via; echo; {CURL} http://grey.example/plain; \
+                 echo; {CURL} -p http://denied.example:443/no; echo denied=$?"
+            ),
+        )
+        .run()
+        .ok()
+        .stdout_has("hello /via")
+        .stdout_has("upstream saw GET http://grey.example/plain HTTP/1.1")
+        .stdout_has("denied=56");
+    let connects = upstream.connects.lock().unwrap().clone();
+    assert_eq!(
+        connects,
+        vec![
+            "CONNECT grey.example:443 HTTP/1.1".to_string(),
+            "GET http://grey.example/plain HTTP/1.1".to_string()
+        ],
+        "the denied host never reached the upstream"
+    );
+    // The upstream's refusal is a 403; an unreachable upstream a 502.
+    sb.fence()
+        .sh(
+            &cfg(refusing.port),
+            &format!("{CURL} -p -w '%{{http_connect}}' http://grey.example:443/x"),
+        )
+        .run()
+        .stdout_has("403");
+    sb.fence()
+        .sh(
+            &cfg(free_port()),
+            &format!("{CURL} -p -w '%{{http_connect}}' http://grey.example:443/x"),
+        )
+        .run()
+        .stdout_has("502");
+}
+
+fn everything_allowed_shares_the_host_network(user: User) {
+    let server = HttpServer::start("127.0.0.1:0");
+    let sb = Sandbox::new(user);
+    let cfg = allow(
+        &sb,
+        r#"{"allowedDomains": ["*"], "deniedDomains": ["localhost"]}"#,
+    );
+    let p = server.port;
+    sb.fence()
+        .sh(
+            &cfg,
+            &format!(
+                "curl -sS http://127.0.0.1:{p}/direct; echo; echo $HTTP_PROXY; \
+                 {CURL} http://localhost:{p}/denied"
+            ),
+        )
+        .run()
+        .ok()
+        .stderr_has("shares the host's network")
+        .stdout_has("hello /direct")
+        .stdout_has("matches deniedDomains entry \"localhost\"")
+        .stdout_lacks(":3128");
+    assert_eq!(server.hits(), 1);
+}
+
+fn git_clone_over_http(user: User) {
+    let sb = Sandbox::new(user);
+    let src = sb.root.join("src");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(["-c", "safe.directory=*", "-c", "init.defaultBranch=main"])
+            .args(args)
+            .output()
+            .expect("git is installed");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    sb.mkdir(&src);
+    std::fs::write(src.join("README"), "cloned through fence\n").unwrap();
+    let s = src.to_str().unwrap();
+    git(&["init", "-q", s]);
+    git(&["-C", s, "add", "README"]);
+    git(&["-C", s, "commit", "-qm", "first"]);
+    let served = sb.root.join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let bare = served.join("repo.git");
+    git(&["clone", "-q", "--bare", s, bare.to_str().unwrap()]);
+    git(&["-C", bare.to_str().unwrap(), "update-server-info"]);
+    let port = free_port();
+    let mut web = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "-d",
+        ])
+        .arg(&served)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let cfg = sb.config(
+        "git.json",
+        r#"{"network": {"allowedDomains": ["127.0.0.1"]}, "filesystem": {"allowWrite": ["."]}}"#,
+    );
+    let run = sb
+        .fence()
+        .sh(
+            &cfg,
+            &format!(
+                "env -u NO_PROXY -u no_proxy git clone -q http://127.0.0.1:{port}/repo.git out"
+            ),
+        )
+        .run();
+    let _ = web.kill();
+    let _ = web.wait();
+    run.ok();
+    assert_eq!(
+        std::fs::read_to_string(sb.ws.join("out/README")).unwrap(),
+        "cloned through fence\n"
+    );
+}
+
+/// A TCP echo server on 127.0.0.1.
+fn echo_server() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = stream.try_clone().unwrap();
+                let mut writer = stream;
+                let _ = std::io::copy(&mut reader, &mut writer);
+            });
+        }
+    });
+    port
+}
+
+fn ssh_proxy_command_helper(user: User) {
+    let port = echo_server();
+    let sb = Sandbox::new(user);
+    let cfg = allow(&sb, r#"{"allowedDomains": ["127.0.0.1"]}"#);
+    sb.fence()
+        .sh(
+            &cfg,
+            &format!(
+                "echo \"$GIT_SSH_COMMAND\"; fence=${{GIT_SSH_COMMAND#*ProxyCommand=\\'}}; \
+                 fence=${{fence%% *}}; echo ping-through-socks | \"$fence\" --proxy-connect \
+                 127.0.0.1 {port}; \"$fence\" --proxy-connect example.com 22; echo blocked=$?"
+            ),
+        )
+        .run()
+        .ok()
+        .stdout_has("--proxy-connect %h %p'")
+        .stdout_has("ping-through-socks")
+        .stdout_has("blocked=1")
+        .stderr_has("connection not allowed by ruleset");
+}
+
+const PY_CLIENTS: &str = r#"
+import socket, sys, threading, urllib.request
+port = int(sys.argv[1])
+def raw(data):
+    s = socket.create_connection(("127.0.0.1", 3128)); s.sendall(data)
+    s.shutdown(socket.SHUT_WR); reply = s.recv(100); s.close(); return reply
+print("garbage:", raw(b"\x00\xffnot http\r\n\r\n")[:12])
+print("huge:", raw(b"GET http://127.0.0.1/ HTTP/1.1\r\nX: " + b"a" * 70000)[:12])
+print("origin:", raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")[:12])
+def socks(cmd):
+    s = socket.create_connection(("127.0.0.1", 1080)); s.sendall(b"\x05\x01\x00")
+    assert s.recv(2) == b"\x05\x00"
+    s.sendall(bytes([5, cmd, 0, 1, 127, 0, 0, 1]) + port.to_bytes(2, "big"))
+    reply = s.recv(10); s.close(); return reply[1]
+print("bind:", socks(2), "udp:", socks(3))
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": "http://127.0.0.1:3128"}))
+ok = []
+def fetch(i):
+    body = opener.open("http://127.0.0.1:%d/p%d" % (port, i), timeout=30).read()
+    if body == b"hello /p%d" % i: ok.append(i)
+threads = [threading.Thread(target=fetch, args=(i,)) for i in range(200)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("parallel ok:", len(ok))
+"#;
+
+fn malformed_requests_and_many_clients(user: User) {
+    let server = HttpServer::start("127.0.0.1:0");
+    let sb = Sandbox::new(user);
+    let cfg = allow(&sb, r#"{"allowedDomains": ["127.0.0.1"]}"#);
+    sb.write(&sb.ws.join("clients.py"), PY_CLIENTS);
+    sb.fence()
+        .sh(
+            &cfg,
+            &format!(
+                "env -u NO_PROXY -u no_proxy python3 clients.py {}",
+                server.port
+            ),
+        )
+        .run()
+        .ok()
+        .stdout_has("garbage: b'HTTP/1.1 400'")
+        .stdout_has("huge: b'HTTP/1.1 431'")
+        .stdout_has("origin: b'HTTP/1.1 400'")
+        .stdout_has("bind: 7 udp: 7")
+        .stdout_has("parallel ok: 200");
+    assert_eq!(server.hits(), 200);
+}
+
+const PY_KEEP_ALIVE: &str = r#"
+import http.client, sys
+port = int(sys.argv[1])
+c = http.client.HTTPConnection("127.0.0.1", 3128, timeout=10)
+for host in ["127.0.0.1", "127.0.0.1", "localhost"]:
+    c.request("GET", "http://%s:%d/ka" % (host, port))
+    r = c.getresponse(); print(host, r.status, r.read()[:40])
+"#;
+
+fn keep_alive_checks_every_request(user: User) {
+    let server = HttpServer::start("127.0.0.1:0");
+    let sb = Sandbox::new(user);
+    let cfg = allow(
+        &sb,
+        r#"{"allowedDomains": ["127.0.0.1", "localhost"], "deniedDomains": ["localhost"]}"#,
+    );
+    sb.write(&sb.ws.join("ka.py"), PY_KEEP_ALIVE);
+    sb.fence()
+        .sh(&cfg, &format!("python3 ka.py {}", server.port))
+        .run()
+        .ok()
+        .stdout_has("127.0.0.1 200 b'hello /ka'\n127.0.0.1 200 b'hello /ka'\nlocalhost 403");
+    assert_eq!(server.hits(), 2);
+}
+
+fn log_file_takes_the_monitor_lines(user: User) {
+    let sb = Sandbox::new(user);
+    let cfg = allow(&sb, "{}");
+    let log = sb.ws.join("fence.log");
+    let run = sb
+        .fence()
+        .arg("-m")
+        .arg("--fence-log-file")
+        .arg(&log)
+        .sh(
+            &cfg,
+            &format!("{CURL} -p http://blocked.example/ 2>/dev/null; true"),
+        )
+        .run();
+    run.ok();
+    assert!(!run.stderr.contains("[fence:"), "{}", run.stderr);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        text,
+        "[fence:http] blocked CONNECT blocked.example:80: not in allowedDomains\n"
+    );
+}
+
+both_users!(
+    blocked_by_default_and_reported,
+    allowed_ip_through_http_connect_and_socks,
+    localhost_and_ipv6_literals,
+    denied_beats_allowed,
+    names_resolving_to_local_addresses_are_refused,
+    local_outbound_ports_reach_the_host,
+    exposed_ports,
+    upstream_proxy_for_the_grey_zone,
+    everything_allowed_shares_the_host_network,
+    git_clone_over_http,
+    ssh_proxy_command_helper,
+    malformed_requests_and_many_clients,
+    keep_alive_checks_every_request,
+    log_file_takes_the_monitor_lines,
+);
