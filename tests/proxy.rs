@@ -471,6 +471,89 @@ fn ssh_proxy_command_helper(user: User) {
         .stderr_has("connection not allowed by ruleset");
 }
 
+/// git clone over ssh from a real sshd on 127.0.0.1, through fence's GIT_SSH_COMMAND
+/// (ssh with `fence --proxy-connect` as its ProxyCommand, over the SOCKS5 proxy).
+fn git_over_ssh_through_the_socks_connector(user: User) {
+    if !util::is_root() {
+        // sshd needs root (privilege separation, logging in as another user).
+        eprintln!("git over ssh: cannot apply: sshd can only be started by root here");
+        return;
+    }
+    let sb = Sandbox::new(user);
+    let keys = sb.root.join("ssh");
+    std::fs::create_dir_all(&keys).unwrap();
+    let run = |cmd: &mut std::process::Command| {
+        let out = cmd.output().expect("ssh tools are installed");
+        assert!(out.status.success(), "{cmd:?}: {out:?}");
+    };
+    for name in ["host", "user"] {
+        run(std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(keys.join(name)));
+    }
+    std::fs::copy(keys.join("user.pub"), keys.join("authorized")).unwrap();
+    // The client runs as the sandbox's user and ssh insists on owning its key.
+    let key = sb.root.join("client-key");
+    sb.write(&key, &std::fs::read_to_string(keys.join("user")).unwrap());
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let repo = keys.join("repo.git");
+    run(std::process::Command::new("git")
+        .args(["init", "-q", "--bare"])
+        .arg(&repo));
+    let port = free_port();
+    let k = keys.display();
+    let config = format!(
+        "ListenAddress 127.0.0.1\nPort {port}\nHostKey {k}/host\nAuthorizedKeysFile          {k}/authorized\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+         UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\nPidFile {k}/pid\n"
+    );
+    std::fs::write(keys.join("sshd_config"), config).unwrap();
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    let mut sshd = std::process::Command::new("/usr/sbin/sshd")
+        .args(["-D", "-e", "-f"])
+        .arg(keys.join("sshd_config"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sshd is installed (openssh-server)");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let cfg = sb.config(
+        "ssh.json",
+        r#"{"network": {"allowedDomains": ["127.0.0.1"]}, "filesystem": {"allowWrite": ["."]}}"#,
+    );
+    let result = sb
+        .fence()
+        .sh(
+            &cfg,
+            &format!(
+                "case \"$GIT_SSH_COMMAND\" in *--proxy-connect*) ;; *) exit 99;; esac; \
+                 GIT_SSH_COMMAND=\"$GIT_SSH_COMMAND -i {} -o StrictHostKeyChecking=no \
+                 -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR\" \
+                 git clone -q ssh://root@127.0.0.1:{port}{} viassh && echo cloned",
+                key.display(),
+                repo.display()
+            ),
+        )
+        .run();
+    let _ = sshd.kill();
+    let _ = sshd.wait();
+    result.ok().stdout_has("cloned");
+    assert!(sb.ws.join("viassh/.git").is_dir());
+    // Without 127.0.0.1 allowed, the same clone is refused by the SOCKS5 proxy.
+    let denied = sb.config("none.json", r#"{"filesystem": {"allowWrite": ["."]}}"#);
+    sb.fence()
+        .sh(
+            &denied,
+            &format!("git clone -q ssh://root@127.0.0.1:{port}/x.git other"),
+        )
+        .run()
+        .failed()
+        .stderr_has("connection not allowed by ruleset");
+}
+
 const PY_CLIENTS: &str = r#"
 import socket, sys, threading, urllib.request
 port = int(sys.argv[1])
@@ -580,6 +663,7 @@ both_users!(
     everything_allowed_shares_the_host_network,
     git_clone_over_http,
     ssh_proxy_command_helper,
+    git_over_ssh_through_the_socks_connector,
     malformed_requests_and_many_clients,
     keep_alive_checks_every_request,
     log_file_takes_the_monitor_lines,
