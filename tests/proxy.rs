@@ -295,18 +295,19 @@ fn upstream_proxy_for_the_grey_zone(user: User) {
     let upstream = UpstreamProxy::start(200, origin.port);
     let refusing = UpstreamProxy::start(403, origin.port);
     let sb = Sandbox::new(user);
-    let cfg = |port: u16| {
+    let cfg = |host: &str, port: u16| {
         allow(
             &sb,
             &format!(
-                r#"{{"defaultAction": "proxy", "upstreamProxy": "http://127.0.0.1:{port}",
+                r#"{{"defaultAction": "proxy", "upstreamProxy": "http://{host}:{port}",
                     "deniedDomains": ["denied.example"]}}"#
             ),
         )
     };
+    // The upstream proxy named by a name (resolved, and exempt from the local guard).
     sb.fence()
         .sh(
-            &cfg(upstream.port),
+            &cfg("localhost", upstream.port),
             &format!(
                 "{CURL} -p http://grey.example:443/via; echo; {CURL} http://grey.example/plain; \
                  echo; {CURL} -p http://denied.example:443/no; echo denied=$?"
@@ -329,14 +330,14 @@ fn upstream_proxy_for_the_grey_zone(user: User) {
     // The upstream's refusal is a 403; an unreachable upstream a 502.
     sb.fence()
         .sh(
-            &cfg(refusing.port),
+            &cfg("127.0.0.1", refusing.port),
             &format!("{CURL} -p -w '%{{http_connect}}' http://grey.example:443/x"),
         )
         .run()
         .stdout_has("403");
     sb.fence()
         .sh(
-            &cfg(free_port()),
+            &cfg("127.0.0.1", free_port()),
             &format!("{CURL} -p -w '%{{http_connect}}' http://grey.example:443/x"),
         )
         .run()

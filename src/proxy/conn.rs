@@ -71,13 +71,40 @@ pub struct Ctx<'a> {
 /// Where a request goes.
 #[derive(Debug, Clone)]
 struct Destination {
+    /// What the client asked for.
     host: Host,
     port: u16,
     /// Through `upstreamProxy` rather than directly.
     via_upstream: bool,
-    /// Local addresses may be dialled (the rule names this literal host, or the port is in
-    /// allowLocalOutboundPorts, or it is a local forwarder).
-    local_ok: bool,
+    /// What fence connects to: the destination, or the upstream proxy.
+    dial_host: Host,
+    dial_port: u16,
+    /// Which local addresses the guard lets through for this destination.
+    exempt: Exempt,
+}
+
+/// Exceptions to the resolved-address guard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exempt {
+    /// None: the name was allowed by a pattern.
+    Nothing,
+    /// Loopback and the host's own addresses: the port is in allowLocalOutboundPorts.
+    HostLoopback,
+    /// Every address: the rule names this literal destination, or it is the configured
+    /// upstream proxy.
+    Everything,
+}
+
+impl Exempt {
+    fn covers(self, reason: &str) -> bool {
+        match self {
+            Exempt::Nothing => false,
+            Exempt::HostLoopback => {
+                reason == "loopback" || reason == "one of this host's own addresses"
+            }
+            Exempt::Everything => true,
+        }
+    }
 }
 
 /// What the client asked for, once known.
@@ -244,7 +271,7 @@ impl Conn {
         let ips = match answer {
             Ok(ips) => ips,
             Err(e) => {
-                let why = format!("cannot resolve {}: {e}", dest.host);
+                let why = format!("cannot resolve {}: {e}", dest.dial_host);
                 return self.fail_upstream(ctx, &why, 502, socks5::reply::HOST_UNREACHABLE);
             }
         };
@@ -252,15 +279,15 @@ impl Conn {
         let mut refused = None;
         for ip in ips {
             match guard::local_reason(ip, ctx.own_addrs) {
-                Some(reason) if !(dest.local_ok && loopback_or_own(reason)) => {
+                Some(reason) if !dest.exempt.covers(reason) => {
                     refused.get_or_insert((ip, reason));
                 }
-                _ => dialable.push(SocketAddr::new(ip, dest.port)),
+                _ => dialable.push(SocketAddr::new(ip, dest.dial_port)),
             }
         }
         if dialable.is_empty() {
             let (ip, reason) = refused.expect("no address at all is an error above");
-            let why = format!("{} resolves to {ip}, a {reason} address", dest.host);
+            let why = format!("{} resolves to {ip}, a {reason} address", dest.dial_host);
             self.refuse(ctx, &why);
             return self.drive(ctx);
         }
@@ -536,43 +563,41 @@ impl Conn {
                 (true, false)
             }
         };
-        let dest = Destination {
+        let exempt = if literal {
+            Exempt::Everything
+        } else if local_port {
+            Exempt::HostLoopback
+        } else {
+            Exempt::Nothing
+        };
+        // Through the upstream proxy, the connection goes to the proxy, which the user
+        // configured (so it may be local).
+        let (dial_host, dial_port, exempt) = match (&ctx.policy.upstream, via_upstream) {
+            (Some((proxy_host, proxy_port)), true) => {
+                (proxy_host.clone(), *proxy_port, Exempt::Everything)
+            }
+            _ => (host.clone(), port, exempt),
+        };
+        self.destination = Some(Destination {
             host,
             port,
             via_upstream,
-            local_ok: literal || local_port,
-        };
-        self.destination = Some(dest.clone());
-        // Through the upstream proxy, the connection goes to the proxy (which the user
-        // configured, so it may be local).
-        let (host, port) = match (&ctx.policy.upstream, via_upstream) {
-            (Some((proxy_host, proxy_port)), true) => {
-                self.destination = Some(Destination {
-                    local_ok: true,
-                    ..dest
-                });
-                (proxy_host.clone(), *proxy_port)
-            }
-            _ => (dest.host.clone(), dest.port),
-        };
-        match host {
+            dial_host: dial_host.clone(),
+            dial_port,
+            exempt,
+        });
+        match dial_host {
             Host::Ip(ip) => {
-                let ok = self.destination.as_ref().is_some_and(|d| d.local_ok);
                 if let Some(reason) = guard::local_reason(ip, ctx.own_addrs) {
-                    if !(ok && (loopback_or_own(reason) || via_upstream)) {
+                    if !exempt.covers(reason) {
                         let why = format!("{ip} is a {reason} address");
                         self.refuse(ctx, &why);
                         return Step::Again;
                     }
                 }
-                self.connect(ctx, vec![SocketAddr::new(ip, port)])
-                    .into_step()
+                Step::Done(self.connect(ctx, vec![SocketAddr::new(ip, dial_port)]))
             }
             Host::Name(name) => {
-                if let Some(dest) = self.destination.as_mut() {
-                    dest.port = port;
-                    dest.host = Host::Name(name.clone());
-                }
                 self.phase = Phase::Resolving;
                 Step::Done(Next::Resolve(name))
             }
@@ -840,16 +865,6 @@ impl Conn {
             _ => Next::Close,
         }
     }
-}
-
-impl Next {
-    fn into_step(self) -> Step {
-        Step::Done(self)
-    }
-}
-
-fn loopback_or_own(reason: &str) -> bool {
-    reason == "loopback" || reason == "one of this host's own addresses"
 }
 
 fn socks_code_for(error: &str) -> u8 {
