@@ -331,6 +331,21 @@ fn without_user_namespaces_reduced_isolation_still_confines() {
         .ok()
         .stderr_has("running with Landlock and seccomp only");
     assert!(sb.ws.join("sub/by-config").exists());
+    // Network allowances cannot be served without a namespace: said, and still blocked.
+    std::fs::write(
+        &cfg,
+        r#"{"allowReducedIsolation": true, "network": {"allowedDomains": ["127.0.0.1"]}}"#,
+    )
+    .unwrap();
+    let script = format!(
+        "curl -s --max-time 3 --noproxy '' http://127.0.0.1:{}/",
+        server.port
+    );
+    no_userns(&[], &script)
+        .failed()
+        .stderr_has("all network access stays blocked")
+        .stdout_lacks("SECRET");
+    assert_eq!(server.hits(), 0);
 }
 
 #[test]
