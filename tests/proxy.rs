@@ -604,6 +604,42 @@ fn malformed_requests_and_many_clients(user: User) {
     assert_eq!(server.hits(), 200);
 }
 
+/// With few file descriptors, fence caps its connections (the rest wait in the listen
+/// queue) and backs off when it runs out, rather than failing or spinning.
+fn scarce_file_descriptors(user: User) {
+    let server = HttpServer::start("127.0.0.1:0");
+    let sb = Sandbox::new(user);
+    let cfg = allow(&sb, r#"{"allowedDomains": ["127.0.0.1"]}"#);
+    sb.write(&sb.ws.join("par.py"), PY_PARALLEL);
+    sb.fence()
+        .sh(
+            &cfg,
+            &format!(
+                "env -u NO_PROXY -u no_proxy python3 par.py {} 30",
+                server.port
+            ),
+        )
+        .wrapped(&["prlimit", "--nofile=48:48"])
+        .run()
+        .ok()
+        .stdout_has("parallel ok: 30");
+    assert_eq!(server.hits(), 30);
+}
+
+const PY_PARALLEL: &str = r#"
+import sys, threading, urllib.request
+port, n = int(sys.argv[1]), int(sys.argv[2])
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": "http://127.0.0.1:3128"}))
+ok = []
+def fetch(i):
+    if opener.open("http://127.0.0.1:%d/p%d" % (port, i), timeout=60).read() == b"hello /p%d" % i:
+        ok.append(i)
+threads = [threading.Thread(target=fetch, args=(i,)) for i in range(n)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("parallel ok:", len(ok))
+"#;
+
 const PY_KEEP_ALIVE: &str = r#"
 import http.client, sys
 port = int(sys.argv[1])
@@ -667,5 +703,6 @@ both_users!(
     git_over_ssh_through_the_socks_connector,
     malformed_requests_and_many_clients,
     keep_alive_checks_every_request,
+    scarce_file_descriptors,
     log_file_takes_the_monitor_lines,
 );

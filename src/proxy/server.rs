@@ -66,7 +66,7 @@ impl Proxy {
             next_id: 1,
             timers: BinaryHeap::new(),
             accept_paused_until: None,
-            max_conns: (files.saturating_sub(64) / 6).clamp(16, 4096) as usize,
+            max_conns: (files.saturating_sub(32) / 6).clamp(1, 4096) as usize,
             control: None,
         })
     }

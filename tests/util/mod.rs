@@ -190,6 +190,26 @@ impl FenceCmd {
         self
     }
 
+    /// Runs the same command through `prefix` (e.g. `prlimit --nofile=48:48`).
+    pub fn wrapped(self, prefix: &[&str]) -> Self {
+        let inner = self.cmd;
+        let mut cmd = Command::new(prefix[0]);
+        cmd.args(&prefix[1..])
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .env_clear()
+            .stdin(Stdio::null());
+        if let Some(dir) = inner.get_current_dir() {
+            cmd.current_dir(dir);
+        }
+        for (k, v) in inner.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        FenceCmd { cmd }
+    }
+
     pub fn env(mut self, k: &str, v: impl AsRef<OsStr>) -> Self {
         self.cmd.env(k, v);
         self
