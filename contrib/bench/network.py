@@ -256,14 +256,25 @@ def verdict(ok):
     return "meets" if ok else "MISSES"
 
 
-def run(argv, **kw):
+def run(argv):
     """Runs argv to completion; dies unless it exits 0. Returns its stdout."""
-    p = subprocess.run(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, **kw)
+    return run_rusage(argv)[0]
+
+
+def run_rusage(argv):
+    """Runs argv to completion; dies unless it exits 0. Returns its stdout and the
+    user + system CPU seconds of the process and the descendants it reaped (for fence:
+    fence and bwrap, not the sandboxed command; see startup.py)."""
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    out = p.stdout.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    p.stdout.close()
     if p.returncode != 0:
         why = (f"exit status {p.returncode}" if p.returncode > 0
                else f"killed by signal {-p.returncode}")
         die(f"`{' '.join(argv)}` failed ({why})")
-    return p.stdout.decode()
+    return out.decode(), usage.ru_utime + usage.ru_stime
 
 
 def throughput(rounds, port, fence, config, curl, results):
@@ -279,20 +290,24 @@ def throughput(rounds, port, fence, config, curl, results):
                              f"127.0.0.1:{SOCKS_PROXY_PORT}", "--noproxy", "", url]),
     ]
     speeds = [[] for _ in cases]
+    cpu = [[] for _ in cases]
     for round_no in range(1 + rounds):  # round 0 is a warm-up (fills the page cache)
         for i, (_, argv) in enumerate(cases):
-            code, size, speed = run(argv).split()
+            out, seconds = run_rusage(argv)
+            code, size, speed = out.split()
             if code != "200" or int(size) != GIB:
                 die(f"`{' '.join(argv)}`: HTTP {code}, {size} bytes (want 200, {GIB})")
             if round_no:
                 speeds[i].append(float(speed) / 1e6)
+                cpu[i].append(seconds)
 
-    print(f"{'':19}{'median':>9}{'min':>9}{'max':>9}   (MB/s = 10^6 bytes/s, "
-          f"{rounds} x 1 GiB each)")
+    print(f"{'':19}{'median':>9}{'min':>9}{'max':>9}{'fence CPU':>11}   "
+          f"(MB/s = 10^6 bytes/s; CPU s per GiB, median; {rounds} x 1 GiB each)")
     medians = []
-    for (label, _), mbs in zip(cases, speeds):
+    for i, ((label, _), mbs) in enumerate(zip(cases, speeds)):
         medians.append(statistics.median(mbs))
-        print(f"  {label:17}{medians[-1]:9.0f}{min(mbs):9.0f}{max(mbs):9.0f}")
+        fence_cpu = f"{statistics.median(cpu[i]):11.2f}" if i else f"{'-':>11}"
+        print(f"  {label:17}{medians[-1]:9.0f}{min(mbs):9.0f}{max(mbs):9.0f}{fence_cpu}")
     a = medians[0]
     print()
     record(results, "a", "direct download (median)", f"{a:.0f} MB/s")
@@ -335,8 +350,8 @@ def latency(n, port, python, fence, config, results):
         record(results, "b", f"{name} connection median / p99", f"{m:.1f} / {p:.1f} us")
         record(results, "b", f"{name} added latency median / p99",
                f"{m - dm:+.1f} / {p - dp:+.1f} us")
-    print(f"\n  ({chunks} interleaved chunks per mode, each its own process after {warmup} "
-          f"unrecorded warm-up connections)")
+    print(f"\n  (A, B, C interleaved in {chunks} chunk{'s' if chunks > 1 else ''} per mode, "
+          f"each its own process after {warmup} unrecorded warm-up connections)")
 
 
 def proc_status(pid):
@@ -380,8 +395,8 @@ def tunnels(n, port, python, fence, config, sleep, results):
     per = (full["VmRSS"] - base["VmRSS"]) / n
     ok = verdict(full["VmRSS"] < 32 * 1024)
     print(f"\n  {n} tunnels opened in {opened:.3f} s, all echoed a byte by {checked:.3f} s")
-    print(f"  fence RSS with {n} tunnels: {mib(full['VmRSS'])} MiB (VmHWM {mib(full['VmHWM'])} "
-          f"MiB), {per:+.2f} KiB per tunnel over the baseline   ({ok} target: < 32 MiB)")
+    print(f"  fence RSS with {n} tunnels: {mib(full['VmRSS'])} MiB   ({ok} target: < 32 MiB)")
+    print(f"  per tunnel over the 0-tunnel baseline: {per:+.2f} KiB")
     record(results, "c", "fence RSS, 0 tunnels (VmRSS)", f"{mib(base['VmRSS'])} MiB")
     record(results, "c", f"fence RSS, {n} tunnels (VmRSS)", f"{mib(full['VmRSS'])} MiB",
            "< 32 MiB", ok)
@@ -415,9 +430,9 @@ def startup(runs, warmup, fence, config, empty, bwrap, true, results):
               f"{statistics.fmean(ms):9.3f}")
     a, b, c, d = medians
     ok = verdict(a - b <= 3.0)
-    print(f"\n  fence - bwrap (median):               {a - b:+.3f} ms   ({ok} target: <= 3 ms)")
-    print(f"  fence - fence with empty config (median): {a - d:+.3f} ms   (the proxies' share)")
-    print(f"  fence / true  (median):               {a / c:.2f}x")
+    print(f"\n  A - B  fence - bwrap (median):           {a - b:+.3f} ms   ({ok} target: <= 3 ms)")
+    print(f"  A - D  allowedDomains - empty (median):  {a - d:+.3f} ms   (the proxies' share)")
+    print(f"  A / C  fence / true (median):            {a / c:.2f}x")
     record(results, "d", "fence (allowedDomains) -- true, median", f"{a:.3f} ms")
     record(results, "d", "bare bwrap -- true, median", f"{b:.3f} ms")
     record(results, "d", "fence - bwrap, median", f"{a - b:+.3f} ms", "<= 3 ms", ok)

@@ -29,16 +29,16 @@ done
     { echo "--connections must be an integer >= 2" >&2; exit 2; }
 [[ $tunnels =~ ^[1-9][0-9]*$ ]] || { echo "--tunnels must be an integer >= 1" >&2; exit 2; }
 [[ $runs =~ ^[1-9][0-9]*$ ]] && ((runs >= 2)) || { echo "--runs must be an integer >= 2" >&2; exit 2; }
-parts=
+[[ -z $only || -n ${only//,/} ]] || { echo "--only needs a part: a, b, c or d" >&2; exit 2; }
 IFS=, read -ra wanted <<<"${only#,}"
 for p in "${wanted[@]}"; do
-    case $p in
-        a | b | c | d) [[ $parts == *$p* ]] || parts+=$p ;;
-        '') ;;
-        *) echo "--only takes a, b, c or d (repeatable, or a comma list), not '$p'" >&2; exit 2 ;;
-    esac
+    [[ $p =~ ^[a-d]?$ ]] ||
+        { echo "--only takes a, b, c or d (repeatable, or a comma list), not '$p'" >&2; exit 2; }
 done
-[[ -n $parts ]] || parts=abcd
+parts=
+for p in a b c d; do  # always in this order
+    [[ -z ${only//,/} || ,$only, == *,$p,* ]] && parts+=$p
+done
 want() { [[ $parts == *$1* ]]; }
 
 # fence: as given, else target/release/fence, (re)built when missing or older than the sources.

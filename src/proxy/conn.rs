@@ -9,11 +9,14 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
-use mio::{Interest, Registry, Token};
+use mio::{Registry, Token};
+
+mod dial;
+mod request;
 
 use super::forward::{Forward, Progress};
 use super::guard;
-use super::http::{self, HeadError, Target};
+use super::http;
 use super::socks5;
 use super::tunnel::Tunnel;
 use crate::monitor::Monitor;
@@ -225,82 +228,13 @@ impl Conn {
         }
     }
 
-    /// The init's socket for an exposed port, connecting or failed.
-    pub fn inside_connected(&mut self, ctx: &mut Ctx<'_>, socket: io::Result<TcpStream>) -> Next {
-        if !matches!(self.phase, Phase::AwaitInside) {
-            return Next::Continue;
-        }
-        match socket {
-            Ok(stream) => {
-                if self.attach_upstream(ctx, stream).is_err() {
-                    return Next::Close;
-                }
-                self.phase = Phase::Connecting {
-                    addrs: Vec::new(),
-                    next: 0,
-                };
-                self.drive(ctx)
-            }
-            Err(e) => self.inside_failed(ctx, &e.to_string()),
-        }
-    }
-
-    fn inside_failed(&mut self, ctx: &mut Ctx<'_>, why: &str) -> Next {
-        let Role::Exposed { port } = self.role else {
-            return Next::Close;
-        };
-        if !self.tried_inside_v6 {
-            // Nothing on 127.0.0.1: the server may listen on ::1 only (Node's "localhost").
-            self.tried_inside_v6 = true;
-            self.phase = Phase::AwaitInside;
-            return Next::ConnectInside { port, ipv6: true };
-        }
-        ctx.monitor
-            .note("net", &format!("{}: nothing listening ({why})", self.label));
-        Next::Close
-    }
-
-    /// The resolver's answer for this connection's destination.
-    pub fn resolved(&mut self, ctx: &mut Ctx<'_>, answer: Result<Vec<IpAddr>, String>) -> Next {
-        if !matches!(self.phase, Phase::Resolving) {
-            return Next::Continue;
-        }
-        let Some(dest) = self.destination.clone() else {
-            return Next::Close;
-        };
-        let ips = match answer {
-            Ok(ips) => ips,
-            Err(e) => {
-                let why = format!("cannot resolve {}: {e}", dest.dial_host);
-                return self.fail_upstream(ctx, &why, 502, socks5::reply::HOST_UNREACHABLE);
-            }
-        };
-        let mut dialable = Vec::new();
-        let mut refused = None;
-        for ip in ips {
-            match guard::local_reason(ip, ctx.own_addrs) {
-                Some(reason) if !dest.exempt.covers(reason) => {
-                    refused.get_or_insert((ip, reason));
-                }
-                _ => dialable.push(SocketAddr::new(ip, dest.dial_port)),
-            }
-        }
-        if dialable.is_empty() {
-            let (ip, reason) = refused.expect("no address at all is an error above");
-            let why = format!("{} resolves to {ip}, a {reason} address", dest.dial_host);
-            self.refuse(ctx, &why);
-            return self.drive(ctx);
-        }
-        self.connect(ctx, dialable)
-    }
-
     /// Makes all the progress possible now.
     pub fn drive(&mut self, ctx: &mut Ctx<'_>) -> Next {
         loop {
             let step = match self.step(ctx) {
                 Ok(step) => step,
                 Err(e) => {
-                    if is_reset(&e) {
+                    if !is_ordinary_end(&e) {
                         ctx.monitor.note(
                             self.source(),
                             &format!("{}: connection ended: {e}", self.label),
@@ -403,142 +337,6 @@ impl Conn {
         Ok(Flush::Done)
     }
 
-    /// Reads more of a request into `inbuf`; Wait when nothing came.
-    fn read_request_bytes(&mut self) -> io::Result<Option<Step>> {
-        if self.client_eof {
-            return Ok(Some(Step::Done(Next::Close)));
-        }
-        match read_some(&mut self.client, &mut self.inbuf, http::MAX_HEAD + 1)? {
-            Read_::Data => Ok(None),
-            Read_::Eof => {
-                self.client_eof = true;
-                Ok(None)
-            }
-            Read_::Blocked => Ok(Some(Step::Wait)),
-            Read_::Full => Ok(None),
-        }
-    }
-
-    fn http_request(&mut self, ctx: &mut Ctx<'_>) -> io::Result<Step> {
-        let parsed = match http::parse_request_head(&self.inbuf) {
-            Ok(parsed) => parsed,
-            Err(e) => return Ok(self.bad_request(ctx, &e)),
-        };
-        let Some((head, len)) = parsed else {
-            if self.client_eof {
-                return Ok(Step::Done(Next::Close));
-            }
-            return Ok(match self.read_request_bytes()? {
-                Some(step) => step,
-                None => Step::Again,
-            });
-        };
-        self.inbuf.drain(..len);
-        let connect = head.method.eq_ignore_ascii_case("CONNECT");
-        let (host, port, purpose) = match (&head.target, connect) {
-            (Target::Authority { host, port }, true) => {
-                self.label = format!("CONNECT {host}:{port}");
-                (host.clone(), *port, Purpose::Connect)
-            }
-            (Target::Absolute { host, port, path }, false) => {
-                let framing = match http::request_framing(&head) {
-                    Ok(framing) => framing,
-                    Err(e) => return Ok(self.bad_request(ctx, &e)),
-                };
-                let shown = format!("{} http://{host}{}{path}", head.method, port_suffix(*port));
-                self.label = truncate(&shown, 100);
-                let (host, port, path) = (host.clone(), *port, path.clone());
-                let forward = Forward::new(head, framing, &host, port, path);
-                (host, port, Purpose::Forward(Box::new(forward)))
-            }
-            (Target::Origin(_), _) => {
-                return Ok(self.bad_request(
-                    ctx,
-                    &HeadError::Malformed(
-                        "not a proxy request (expected CONNECT host:port or an http:// URL)",
-                    ),
-                ));
-            }
-            _ => {
-                return Ok(self.bad_request(
-                    ctx,
-                    &HeadError::Malformed("CONNECT needs host:port; other methods a full URL"),
-                ));
-            }
-        };
-        self.purpose = Some(purpose);
-        Ok(self.decide(ctx, host, port))
-    }
-
-    fn socks_greeting(&mut self) -> io::Result<Step> {
-        match socks5::parse_greeting(&self.inbuf) {
-            Ok(Some((no_auth, len))) => {
-                self.inbuf.drain(..len);
-                self.out.extend_from_slice(&socks5::method_choice(no_auth));
-                if !no_auth {
-                    self.phase = Phase::Closing { shut: false };
-                } else {
-                    self.phase = Phase::Request;
-                }
-                Ok(Step::Again)
-            }
-            Ok(None) => Ok(self.read_request_bytes()?.unwrap_or(Step::Again)),
-            Err(_) => Ok(Step::Done(Next::Close)),
-        }
-    }
-
-    fn socks_request(&mut self, ctx: &mut Ctx<'_>) -> io::Result<Step> {
-        match socks5::parse_request(&self.inbuf) {
-            Ok(Some((request, len))) => {
-                self.inbuf.drain(..len);
-                self.label = format!("CONNECT {}:{}", request.host, request.port);
-                if request.command != socks5::Command::Connect {
-                    let what = match request.command {
-                        socks5::Command::Bind => "BIND",
-                        _ => "UDP ASSOCIATE",
-                    };
-                    self.label = format!("{what} {}:{}", request.host, request.port);
-                    ctx.monitor
-                        .blocked("socks", &self.label, "only CONNECT is supported");
-                    return Ok(self.socks_fail(socks5::reply::COMMAND_NOT_SUPPORTED));
-                }
-                self.purpose = Some(Purpose::Socks);
-                Ok(self.decide(ctx, request.host, request.port))
-            }
-            Ok(None) => Ok(self.read_request_bytes()?.unwrap_or(Step::Again)),
-            Err(socks5::ParseError::Reply(code)) => {
-                ctx.monitor.note(
-                    "socks",
-                    &format!("refused request: {}", socks5::reply_message(code)),
-                );
-                Ok(self.socks_fail(code))
-            }
-            Err(socks5::ParseError::Malformed(why)) => {
-                ctx.monitor
-                    .note("socks", &format!("malformed request: {why}"));
-                Ok(Step::Done(Next::Close))
-            }
-        }
-    }
-
-    fn socks_fail(&mut self, code: u8) -> Step {
-        self.out.extend_from_slice(&socks5::reply(code, None));
-        self.phase = Phase::Closing { shut: false };
-        Step::Again
-    }
-
-    fn bad_request(&mut self, ctx: &mut Ctx<'_>, e: &HeadError) -> Step {
-        let (status, reason) = match e {
-            HeadError::TooLarge => (431, "Request Header Fields Too Large"),
-            HeadError::Malformed(_) => (400, "Bad Request"),
-        };
-        ctx.monitor
-            .note("http", &format!("malformed request ({e}): {status}"));
-        self.out = http::error_response(status, reason, &format!("fence: {e}"));
-        self.phase = Phase::Closing { shut: false };
-        Step::Again
-    }
-
     /// Applies the domain policy to a request for `host:port`.
     fn decide(&mut self, ctx: &mut Ctx<'_>, host: Host, port: u16) -> Step {
         self.deadline = Some(ctx.now + CONNECT_TIMEOUT);
@@ -629,163 +427,6 @@ impl Conn {
         self.phase = Phase::Closing { shut: false };
     }
 
-    /// Starts a non-blocking connection to the first of `addrs`.
-    fn connect(&mut self, ctx: &mut Ctx<'_>, addrs: Vec<SocketAddr>) -> Next {
-        self.phase = Phase::Connecting { addrs, next: 0 };
-        self.try_next_address(ctx)
-    }
-
-    fn try_next_address(&mut self, ctx: &mut Ctx<'_>) -> Next {
-        loop {
-            let Phase::Connecting { addrs, next } = &mut self.phase else {
-                return Next::Continue;
-            };
-            let Some(addr) = addrs.get(*next).copied() else {
-                let why = self
-                    .last_error
-                    .clone()
-                    .unwrap_or_else(|| "no address to connect to".into());
-                let code = socks_code_for(&why);
-                return self.fail_upstream(ctx, &format!("cannot connect: {why}"), 502, code);
-            };
-            *next += 1;
-            match TcpStream::connect(addr) {
-                Ok(stream) => {
-                    if self.attach_upstream(ctx, stream).is_err() {
-                        return Next::Close;
-                    }
-                    return self.drive(ctx);
-                }
-                Err(e) => self.last_error = Some(format!("{addr}: {e}")),
-            }
-        }
-    }
-
-    fn attach_upstream(&mut self, ctx: &mut Ctx<'_>, mut stream: TcpStream) -> io::Result<()> {
-        if let Some(mut old) = self.upstream.take() {
-            let _ = ctx.registry.deregister(&mut old);
-        }
-        ctx.registry.register(
-            &mut stream,
-            ctx.tokens.1,
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
-        self.upstream = Some(stream);
-        Ok(())
-    }
-
-    /// Checks a connection in progress; on success, the request proceeds.
-    fn check_connect(&mut self, ctx: &mut Ctx<'_>) -> io::Result<Step> {
-        let Some(upstream) = self.upstream.as_mut() else {
-            return Ok(Step::Done(Next::Close));
-        };
-        if let Some(e) = upstream.take_error()? {
-            return Ok(Step::Done(self.connect_failed(ctx, e)));
-        }
-        match upstream.peer_addr() {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(Step::Wait),
-            Err(e) => return Ok(Step::Done(self.connect_failed(ctx, e))),
-        }
-        self.deadline = None;
-        let via_upstream = self.destination.as_ref().is_some_and(|d| d.via_upstream);
-        match self.purpose.take() {
-            Some(Purpose::Forward(mut forward)) => {
-                if via_upstream {
-                    forward.use_upstream_proxy();
-                }
-                self.purpose = Some(Purpose::Forward(forward));
-                self.phase = Phase::Forwarding;
-            }
-            Some(purpose) if via_upstream => {
-                let dest = self.destination.as_ref().expect("set by decide");
-                let request = http::connect_request(&dest.host, dest.port);
-                self.purpose = Some(purpose);
-                self.deadline = Some(ctx.now + CONNECT_TIMEOUT);
-                self.upstream_write_all(&request)?;
-                self.phase = Phase::UpstreamHandshake { buf: Vec::new() };
-            }
-            Some(purpose) => {
-                self.purpose = Some(purpose);
-                self.start_tunnel(Vec::new())?;
-            }
-            None => return Ok(Step::Done(Next::Close)),
-        }
-        Ok(Step::Again)
-    }
-
-    fn connect_failed(&mut self, ctx: &mut Ctx<'_>, e: io::Error) -> Next {
-        if let Some(mut old) = self.upstream.take() {
-            let _ = ctx.registry.deregister(&mut old);
-        }
-        if let Role::Exposed { .. } = self.role {
-            return self.inside_failed(ctx, &e.to_string());
-        }
-        self.last_error = Some(e.to_string());
-        self.try_next_address(ctx)
-    }
-
-    /// Writes a short message to the upstream (a CONNECT request fits its socket buffer).
-    fn upstream_write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let upstream = self.upstream.as_mut().expect("connected");
-        let n = upstream.write(bytes)?;
-        if n != bytes.len() {
-            return Err(io::Error::other("short write of a CONNECT request"));
-        }
-        Ok(())
-    }
-
-    /// Reads the upstream proxy's answer to CONNECT.
-    fn upstream_handshake(&mut self, ctx: &mut Ctx<'_>) -> io::Result<Step> {
-        let Phase::UpstreamHandshake { buf } = &mut self.phase else {
-            unreachable!()
-        };
-        let upstream = self.upstream.as_mut().expect("connected");
-        let read = read_some(upstream, buf, http::MAX_HEAD + 1)?;
-        match http::parse_response_head(buf) {
-            Ok(Some((head, len))) => {
-                let rest = buf.split_off(len);
-                if (200..300).contains(&head.status) {
-                    self.deadline = None;
-                    self.start_tunnel(rest)?;
-                    Ok(Step::Again)
-                } else {
-                    let why = format!(
-                        "the upstream proxy refused it ({} {})",
-                        head.status, head.reason
-                    );
-                    self.refuse(ctx, &why);
-                    Ok(Step::Again)
-                }
-            }
-            Ok(None) if matches!(read, Read_::Blocked) => Ok(Step::Wait),
-            Ok(None) if matches!(read, Read_::Data) => Ok(Step::Again),
-            Ok(None) | Err(_) => Ok(Step::Done(self.fail_upstream(
-                ctx,
-                "the upstream proxy sent no valid answer",
-                502,
-                socks5::reply::GENERAL_FAILURE,
-            ))),
-        }
-    }
-
-    /// Answers the client's CONNECT (or SOCKS request) and starts relaying.
-    fn start_tunnel(&mut self, from_upstream: Vec<u8>) -> io::Result<()> {
-        let mut to_client = std::mem::take(&mut self.out);
-        match self.purpose {
-            Some(Purpose::Connect) => to_client.extend_from_slice(http::CONNECT_ESTABLISHED),
-            Some(Purpose::Socks) => {
-                let bound = self.upstream.as_ref().and_then(|u| u.local_addr().ok());
-                to_client.extend_from_slice(&socks5::reply(socks5::reply::SUCCEEDED, bound));
-            }
-            _ => {}
-        }
-        to_client.extend_from_slice(&from_upstream);
-        let to_upstream = std::mem::take(&mut self.inbuf);
-        self.phase = Phase::Tunnel(Tunnel::new(to_upstream, to_client));
-        Ok(())
-    }
-
     fn forward(&mut self, ctx: &mut Ctx<'_>) -> io::Result<Step> {
         let Some(Purpose::Forward(forward)) = &mut self.purpose else {
             return Ok(Step::Done(Next::Close));
@@ -867,39 +508,9 @@ impl Conn {
     }
 }
 
-fn socks_code_for(error: &str) -> u8 {
-    if error.contains("refused") {
-        socks5::reply::CONNECTION_REFUSED
-    } else if error.contains("Network is unreachable") {
-        socks5::reply::NETWORK_UNREACHABLE
-    } else if error.contains("No route to host") {
-        socks5::reply::HOST_UNREACHABLE
-    } else {
-        socks5::reply::GENERAL_FAILURE
-    }
-}
-
-fn port_suffix(port: u16) -> String {
-    if port == 80 {
-        String::new()
-    } else {
-        format!(":{port}")
-    }
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &text[..end])
-}
-
-fn is_reset(e: &io::Error) -> bool {
-    !matches!(
+/// A peer resetting or closing under us is how connections often end: not worth a note.
+fn is_ordinary_end(e: &io::Error) -> bool {
+    matches!(
         e.kind(),
         io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
     )
