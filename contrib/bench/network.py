@@ -21,6 +21,7 @@ import json
 import os
 import resource
 import selectors
+import shlex
 import socket
 import statistics
 import subprocess
@@ -41,13 +42,12 @@ def die(msg):
 
 
 def raise_nofile(wanted=None):
-    """Raises the soft RLIMIT_NOFILE to the hard limit (or to `wanted`, if lower)."""
+    """Raises the soft RLIMIT_NOFILE to `wanted`, or else to the hard limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if wanted is None or hard == resource.RLIM_INFINITY else min(hard, wanted)
-    if wanted is not None and hard != resource.RLIM_INFINITY and hard < wanted:
+    cap = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    if wanted is not None and wanted > cap:
         die(f"need {wanted} open files, but the hard RLIMIT_NOFILE is {hard}")
-    if target == resource.RLIM_INFINITY:
-        target = max(soft, wanted or 65536)
+    target = cap if wanted is None else wanted
     if target > soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
@@ -273,7 +273,7 @@ def run_rusage(argv):
     if p.returncode != 0:
         why = (f"exit status {p.returncode}" if p.returncode > 0
                else f"killed by signal {-p.returncode}")
-        die(f"`{' '.join(argv)}` failed ({why})")
+        die(f"`{shlex.join(argv)}` failed ({why})")
     return out.decode(), usage.ru_utime + usage.ru_stime
 
 
@@ -296,7 +296,7 @@ def throughput(rounds, port, fence, config, curl, results):
             out, seconds = run_rusage(argv)
             code, size, speed = out.split()
             if code != "200" or int(size) != GIB:
-                die(f"`{' '.join(argv)}`: HTTP {code}, {size} bytes (want 200, {GIB})")
+                die(f"`{shlex.join(argv)}`: HTTP {code}, {size} bytes (want 200, {GIB})")
             if round_no:
                 speeds[i].append(float(speed) / 1e6)
                 cpu[i].append(seconds)
@@ -370,12 +370,12 @@ def sandboxed_status(argv, ready_words):
     if not line.startswith(ready_words):
         p.stdin.close()
         p.wait()
-        die(f"`{' '.join(argv)}` failed before it was ready (exit status {p.returncode})")
+        die(f"`{shlex.join(argv)}` failed before it was ready (exit status {p.returncode})")
     status = proc_status(p.pid)  # p.pid is the host-side fence: bwrap is its child
     p.stdin.close()
     rest = p.stdout.read()
     if p.wait() != 0:
-        die(f"`{' '.join(argv)}` failed (exit status {p.returncode}) {rest!r}")
+        die(f"`{shlex.join(argv)}` failed (exit status {p.returncode}) {rest!r}")
     return line.split(), status
 
 

@@ -313,9 +313,9 @@ impl Conn {
                 // Read what the client still sends, so closing does not reset the
                 // connection before it read the answer.
                 match read_some(&mut self.client, &mut Vec::new(), 64 * 1024)? {
-                    Read_::Eof => Ok(Step::Done(Next::Close)),
-                    Read_::Data => Ok(Step::Again),
-                    Read_::Blocked | Read_::Full => Ok(Step::Wait),
+                    ReadOutcome::Eof => Ok(Step::Done(Next::Close)),
+                    ReadOutcome::Data => Ok(Step::Again),
+                    ReadOutcome::Blocked | ReadOutcome::Full => Ok(Step::Wait),
                 }
             }
         }
@@ -531,7 +531,7 @@ enum Flush {
 }
 
 /// What one read produced.
-pub enum Read_ {
+pub enum ReadOutcome {
     Data,
     Eof,
     Blocked,
@@ -540,21 +540,25 @@ pub enum Read_ {
 }
 
 /// Reads once from `stream` into `buf`, up to `limit` bytes in `buf`.
-pub fn read_some(stream: &mut TcpStream, buf: &mut Vec<u8>, limit: usize) -> io::Result<Read_> {
+pub fn read_some(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> io::Result<ReadOutcome> {
     let room = limit.saturating_sub(buf.len()).min(64 * 1024);
     if room == 0 {
-        return Ok(Read_::Full);
+        return Ok(ReadOutcome::Full);
     }
     let mut chunk = [0u8; 16 * 1024];
     let want = room.min(chunk.len());
     loop {
         match stream.read(&mut chunk[..want]) {
-            Ok(0) => return Ok(Read_::Eof),
+            Ok(0) => return Ok(ReadOutcome::Eof),
             Ok(n) => {
                 buf.extend_from_slice(&chunk[..n]);
-                return Ok(Read_::Data);
+                return Ok(ReadOutcome::Data);
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Read_::Blocked),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadOutcome::Blocked),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }

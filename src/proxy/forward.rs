@@ -8,7 +8,7 @@ use std::io::{self, Write};
 
 use mio::net::TcpStream;
 
-use super::conn::{Read_, read_some};
+use super::conn::{ReadOutcome, read_some};
 use super::http::{self, ChunkedScanner, Framing, RequestHead};
 use crate::policy::domains::Host;
 
@@ -109,9 +109,9 @@ impl Forward {
         let mut progressed = self.take_body(inbuf);
         if self.body_pending() && inbuf.is_empty() && self.to_upstream.len() < HIGH_WATER {
             match read_some(client, inbuf, 64 * 1024)? {
-                Read_::Data => progressed = true,
-                Read_::Eof => *client_eof = true,
-                Read_::Blocked | Read_::Full => {}
+                ReadOutcome::Data => progressed = true,
+                ReadOutcome::Eof => *client_eof = true,
+                ReadOutcome::Blocked | ReadOutcome::Full => {}
             }
             progressed |= self.take_body(inbuf);
         }
@@ -143,14 +143,14 @@ impl Forward {
         if !matches!(self.response, Response::Done) && out.len() < HIGH_WATER {
             let mut bytes = Vec::new();
             match read_some(upstream, &mut bytes, 64 * 1024) {
-                Ok(Read_::Data) => {
+                Ok(ReadOutcome::Data) => {
                     progressed = true;
                     if let Some(done) = self.on_response_bytes(bytes, out) {
                         return Ok(done);
                     }
                 }
-                Ok(Read_::Eof) => return Ok(self.on_upstream_eof()),
-                Ok(Read_::Blocked | Read_::Full) => {}
+                Ok(ReadOutcome::Eof) => return Ok(self.on_upstream_eof()),
+                Ok(ReadOutcome::Blocked | ReadOutcome::Full) => {}
                 Err(e) if !self.answered => {
                     return Ok(Progress::BadGateway(format!("the server failed: {e}")));
                 }

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use mio::Interest;
 use mio::net::TcpStream;
 
-use super::{CONNECT_TIMEOUT, Conn, Ctx, Next, Phase, Purpose, Read_, Role, Step, read_some};
+use super::{CONNECT_TIMEOUT, Conn, Ctx, Next, Phase, Purpose, ReadOutcome, Role, Step, read_some};
 use crate::proxy::guard;
 use crate::proxy::http;
 use crate::proxy::socks5;
@@ -217,8 +217,8 @@ impl Conn {
                     Ok(Step::Again)
                 }
             }
-            Ok(None) if matches!(read, Read_::Blocked) => Ok(Step::Wait),
-            Ok(None) if matches!(read, Read_::Data) => Ok(Step::Again),
+            Ok(None) if matches!(read, ReadOutcome::Blocked) => Ok(Step::Wait),
+            Ok(None) if matches!(read, ReadOutcome::Data) => Ok(Step::Again),
             Ok(None) | Err(_) => Ok(Step::Done(self.fail_upstream(
                 ctx,
                 "the upstream proxy sent no valid answer",

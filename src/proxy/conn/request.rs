@@ -3,7 +3,7 @@
 
 use std::io;
 
-use super::{Conn, Ctx, Next, Phase, Purpose, Read_, Step, read_some};
+use super::{Conn, Ctx, Next, Phase, Purpose, ReadOutcome, Step, read_some};
 use crate::proxy::forward::Forward;
 use crate::proxy::http::{self, HeadError, Target};
 use crate::proxy::socks5;
@@ -15,13 +15,13 @@ impl Conn {
             return Ok(Some(Step::Done(Next::Close)));
         }
         match read_some(&mut self.client, &mut self.inbuf, http::MAX_HEAD + 1)? {
-            Read_::Data => Ok(None),
-            Read_::Eof => {
+            ReadOutcome::Data => Ok(None),
+            ReadOutcome::Eof => {
                 self.client_eof = true;
                 Ok(None)
             }
-            Read_::Blocked => Ok(Some(Step::Wait)),
-            Read_::Full => Ok(None),
+            ReadOutcome::Blocked => Ok(Some(Step::Wait)),
+            ReadOutcome::Full => Ok(None),
         }
     }
 
