@@ -73,7 +73,7 @@ pub struct RunRequest {
     pub force_new_session: bool,
     /// `-p/--port`: sandbox ports exposed on the host.
     pub ports: Vec<std::net::SocketAddr>,
-    /// `--fence-log-file`: where monitor and debug lines go instead of stderr.
+    /// `--fence-log-file`: where the proxies' `-m`/`-d` lines go instead of stderr.
     pub log_file: Option<PathBuf>,
 }
 
@@ -117,7 +117,7 @@ Options:
                          which must be an absolute path to an executable), or an
                          absolute path
   -d, --debug            Explain what fence does (config chain, bwrap arguments, ...)
-  -m, --monitor          Report blocked operations
+  -m, --monitor          Print one line per blocked network request
       --allow-reduced-isolation
                          Run even if the kernel lacks Landlock or seccomp, or refuses
                          user namespaces (then Landlock and seccomp alone); fence
@@ -128,7 +128,8 @@ Options:
   -p, --port [ADDR:]PORT Expose the sandbox's port PORT on the host at ADDR:PORT
                          (ADDR defaults to 127.0.0.1; repeatable)
       --fence-log-file PATH
-                         Append monitor and debug lines to PATH instead of stderr
+                         Append the network lines of -m and -d to PATH instead of
+                         stderr
       --proxy-connect HOST PORT
                          Connect to HOST:PORT through the sandbox's SOCKS5 proxy and
                          relay stdin/stdout (an ssh ProxyCommand; used inside fence)
@@ -141,7 +142,7 @@ The first argument that is not an option ends fence's options: `fence ls -la` pa
 -la to ls. Use `--` before a command named `trust` or `doctor`, or one starting with '-'.
 
 Config: fence.jsonc or fence.json in the current directory or a parent, else
-$XDG_CONFIG_HOME/fence/fence.json(c), else ~/.fence.json, else deny everything.
+$XDG_CONFIG_HOME/fence/fence.json(c), else ~/.fence.json(c), else deny everything.
 A project config found by that search applies only after `fence trust`.
 
 Exit status: the command's own; 125 if fence fails; 126 if the command cannot be
