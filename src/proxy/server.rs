@@ -32,7 +32,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 pub struct Proxy {
     policy: NetworkPolicy,
-    own_addrs: Vec<IpAddr>,
+    /// The host's interface addresses, read at the first connection (not at every start).
+    own_addrs: Option<Vec<IpAddr>>,
     monitor: Monitor,
     resolver: Resolver,
     listeners: Vec<(TcpListener, Role)>,
@@ -56,7 +57,7 @@ impl Proxy {
         let files = sys::raise_open_file_limit(65536);
         Ok(Proxy {
             policy,
-            own_addrs: sys::interface_addresses().unwrap_or_default(),
+            own_addrs: None,
             monitor,
             resolver: Resolver::new(waker),
             listeners: Vec::new(),
@@ -188,6 +189,16 @@ impl Proxy {
     }
 
     fn open(&mut self, registry: &Registry, mut stream: TcpStream, role: Role) {
+        if self.own_addrs.is_none() {
+            let addrs = sys::interface_addresses().unwrap_or_else(|e| {
+                crate::run::warn(&format!(
+                    "cannot list this host's addresses ({e}): names resolving to them are \
+                     not refused (loopback and link-local still are)"
+                ));
+                Vec::new()
+            });
+            self.own_addrs = Some(addrs);
+        }
         let slot = self.free.pop().unwrap_or_else(|| {
             self.conns.push(None);
             self.conns.len() - 1
@@ -225,7 +236,7 @@ impl Proxy {
         let mut ctx = Ctx {
             registry,
             policy: &self.policy,
-            own_addrs: &self.own_addrs,
+            own_addrs: self.own_addrs.as_deref().unwrap_or_default(),
             monitor: &mut self.monitor,
             now: Instant::now(),
             tokens: tokens(slot),
