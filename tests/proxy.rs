@@ -622,7 +622,8 @@ fn scarce_file_descriptors(user: User) {
         .wrapped(&["prlimit", "--nofile=48:48"])
         .run()
         .ok()
-        .stdout_has("parallel ok: 30");
+        .stdout_has("parallel ok: 30")
+        .stderr_has("further connections wait until one closes");
     assert_eq!(server.hits(), 30);
 }
 

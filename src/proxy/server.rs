@@ -46,6 +46,8 @@ pub struct Proxy {
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     accept_paused_until: Option<Instant>,
     max_conns: usize,
+    /// The cap was reached once and said so.
+    cap_reported: bool,
     /// The control channel, for asking the init to connect inside (exposed ports).
     control: Option<RawFd>,
 }
@@ -69,6 +71,7 @@ impl Proxy {
             accept_paused_until: None,
             max_conns: (files.saturating_sub(32) / 6).clamp(1, 4096) as usize,
             control: None,
+            cap_reported: false,
         })
     }
 
@@ -166,6 +169,14 @@ impl Proxy {
         loop {
             if self.slots.len() >= self.max_conns {
                 // At the cap: leave the rest in the kernel's queue until one closes.
+                if !self.cap_reported {
+                    self.cap_reported = true;
+                    crate::run::warn(&format!(
+                        "the proxies have {} connections open, their limit (from the \
+                         open-file limit): further connections wait until one closes",
+                        self.max_conns
+                    ));
+                }
                 return;
             }
             let Some((listener, role)) = self.listeners.get(index) else {
