@@ -431,7 +431,7 @@ def startup(runs, warmup, fence, config, empty, bwrap, true, results):
     a, b, c, d = medians
     ok = verdict(a - b <= 3.0)
     print(f"\n  A - B  fence - bwrap (median):           {a - b:+.3f} ms   ({ok} target: <= 3 ms)")
-    print(f"  A - D  allowedDomains - empty (median):  {a - d:+.3f} ms   (the proxies' share)")
+    print(f"  A - D  allowedDomains - empty (median):  {a - d:+.3f} ms   (the domain rules' share)")
     print(f"  A / C  fence / true (median):            {a / c:.2f}x")
     record(results, "d", "fence (allowedDomains) -- true, median", f"{a:.3f} ms")
     record(results, "d", "bare bwrap -- true, median", f"{b:.3f} ms")
