@@ -4,7 +4,7 @@
 
 mod util;
 
-use util::servers::{HttpServer, UpstreamProxy, free_port};
+use util::servers::{HttpServer, UpstreamProxy, free_port, wait_for_port};
 use util::{Sandbox, User};
 
 /// curl through the environment's proxy even for loopback hosts (NO_PROXY lists them).
@@ -407,12 +407,7 @@ fn git_clone_over_http(user: User) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_port(port);
     let cfg = sb.config(
         "git.json",
         r#"{"network": {"allowedDomains": ["127.0.0.1"]}, "filesystem": {"allowWrite": ["."]}}"#,
@@ -515,12 +510,7 @@ fn git_over_ssh_through_the_socks_connector(user: User) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("sshd is installed (openssh-server)");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_port(port);
     let cfg = sb.config(
         "ssh.json",
         r#"{"network": {"allowedDomains": ["127.0.0.1"]}, "filesystem": {"allowWrite": ["."]}}"#,

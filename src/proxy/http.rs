@@ -1516,24 +1516,7 @@ mod tests {
         assert_eq!(HeadError::Malformed("x").to_string(), "x");
     }
 
-    /// A tiny deterministic PRNG (xorshift64).
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-
-        /// A number in 0..bound (0 when bound is 0).
-        fn below(&mut self, bound: usize) -> usize {
-            (self.next() % bound.max(1) as u64) as usize
-        }
-    }
+    use crate::proxy::fuzz_rng::XorShift;
 
     const FUZZ_SEEDS: &[&[u8]] = &[
         b"GET http://example.com:8080/a?b#c HTTP/1.1\r\nHost: example.com:8080\r\n\

@@ -7,6 +7,8 @@ pub mod conn;
 pub mod connect_helper;
 #[cfg(target_os = "linux")]
 pub mod forward;
+#[cfg(test)]
+mod fuzz_rng;
 pub mod guard;
 pub mod http;
 pub mod resolve;

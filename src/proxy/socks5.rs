@@ -767,27 +767,7 @@ mod tests {
         assert_eq!(ParseError::Malformed("bad").to_string(), "bad");
     }
 
-    /// xorshift64: a tiny deterministic PRNG for the fuzz test.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-
-        fn byte(&mut self) -> u8 {
-            self.next() as u8
-        }
-    }
+    use crate::proxy::fuzz_rng::XorShift as Rng;
 
     /// Checks what must hold for any input: consumed lengths are within the input and a
     /// complete message parses the same from exactly its own bytes. Returns how many of the

@@ -164,3 +164,14 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Waits (up to 5 s) until something listens on 127.0.0.1:`port`.
+pub fn wait_for_port(port: u16) {
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("nothing listens on 127.0.0.1:{port}");
+}
