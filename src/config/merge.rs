@@ -198,6 +198,11 @@ pub fn grants(cfg: &Config) -> Vec<Grant> {
         n.upstream_proxy.as_deref().unwrap_or(""),
     );
     flag(
+        n.default_action == Some(super::types::DefaultAction::Proxy),
+        "network.defaultAction",
+        "proxy",
+    );
+    flag(
         cfg.filesystem.allow_git_config,
         "filesystem.allowGitConfig",
         "true",
@@ -304,5 +309,14 @@ mod tests {
             }]
         );
         assert!(grants(&Config::default()).is_empty());
+        let g = grants(&cfg(
+            r#"{"network": {"defaultAction": "proxy", "allowLocalOutboundPorts": [5432],
+            "deniedDomains": ["x.com"], "httpProxyPort": 8080}}"#,
+        ));
+        let keys: Vec<&str> = g.iter().map(|g| g.key).collect();
+        assert_eq!(
+            keys,
+            ["network.defaultAction", "network.allowLocalOutboundPorts"]
+        );
     }
 }
