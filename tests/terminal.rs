@@ -167,7 +167,8 @@ script = """
 import os, signal, struct, fcntl, termios, sys
 def winch(*_):
     rows, cols = struct.unpack("hh", fcntl.ioctl(0, termios.TIOCGWINSZ, b"0000"))
-    print(f"SIZE {rows}x{cols}", flush=True)
+    # os.write, not print: the handler may run while print holds stdout's buffer.
+    os.write(1, f"SIZE {rows}x{cols}\\n".encode())
 signal.signal(signal.SIGWINCH, winch)
 print("TTY", os.ttyname(0), os.isatty(1), flush=True)
 line = input("READY> ")
