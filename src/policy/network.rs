@@ -119,6 +119,13 @@ pub fn compile(cfg: &Config, exposed: &[SocketAddr]) -> Result<(NetworkPolicy, V
                 addr.port()
             )));
         }
+        // Inside, that port would be the forwarder to the host's same port: a loop.
+        if !share_host_network && local_outbound_ports.contains(&addr.port()) {
+            return Err(Error::Usage(format!(
+                "-p {addr}: port {} is also in network.allowLocalOutboundPorts",
+                addr.port()
+            )));
+        }
     }
     Ok((
         NetworkPolicy {
