@@ -64,7 +64,9 @@ fn allowed_ip_through_http_connect_and_socks(user: User) {
                 "{CURL} http://127.0.0.1:{p}/fwd; echo; {CURL} -p http://127.0.0.1:{p}/tunnel; echo; \
                  {CURL} --socks5-hostname 127.0.0.1:1080 http://127.0.0.1:{p}/socks5h; echo; \
                  {CURL} --socks5 127.0.0.1:1080 http://127.0.0.1:{p}/socks5; echo; \
-                 {CURL} -X POST -d 0123456789 http://127.0.0.1:{p}/post"
+                 {CURL} -X POST -d 0123456789 http://127.0.0.1:{p}/post; echo; \
+                 {CURL} -H 'Transfer-Encoding: chunked' --data-binary 0123456789abcdef \
+                 http://127.0.0.1:{p}/chunked"
             ),
         )
         .run()
@@ -73,7 +75,8 @@ fn allowed_ip_through_http_connect_and_socks(user: User) {
         .stdout_has("hello /tunnel")
         .stdout_has("hello /socks5h")
         .stdout_has("hello /socks5")
-        .stdout_has("hello /post");
+        .stdout_has("hello /post")
+        .stdout_has("hello /chunked");
     let seen = server.seen();
     assert!(
         seen.contains(&format!("GET /fwd host=127.0.0.1:{p} body=0")),
@@ -83,7 +86,11 @@ fn allowed_ip_through_http_connect_and_socks(user: User) {
         seen.contains(&format!("POST /post host=127.0.0.1:{p} body=10")),
         "{seen:?}"
     );
-    assert_eq!(seen.len(), 5);
+    assert!(
+        seen.contains(&format!("POST /chunked host=127.0.0.1:{p} body=16")),
+        "{seen:?}"
+    );
+    assert_eq!(seen.len(), 6);
 }
 
 fn localhost_and_ipv6_literals(user: User) {

@@ -53,6 +53,7 @@ fn serve_http(stream: TcpStream, log: &Mutex<Vec<String>>) {
         );
         let mut host = String::new();
         let mut length = 0usize;
+        let mut chunked = false;
         let mut close = false;
         loop {
             let mut header = String::new();
@@ -69,13 +70,22 @@ fn serve_http(stream: TcpStream, log: &Mutex<Vec<String>>) {
                 "host" => host = value.to_string(),
                 "content-length" => length = value.parse().unwrap_or(0),
                 "connection" => close = value.eq_ignore_ascii_case("close"),
+                "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
                 _ => {}
             }
         }
-        let mut body = vec![0u8; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
+        let body = if chunked {
+            match read_chunked(&mut reader) {
+                Some(body) => body,
+                None => return,
+            }
+        } else {
+            let mut body = vec![0u8; length];
+            if reader.read_exact(&mut body).is_err() {
+                return;
+            }
+            body
+        };
         log.lock()
             .unwrap()
             .push(format!("{method} {target} host={host} body={}", body.len()));
@@ -87,6 +97,27 @@ fn serve_http(stream: TcpStream, log: &Mutex<Vec<String>>) {
         if writer.write_all(response.as_bytes()).is_err() || close {
             return;
         }
+    }
+}
+
+/// A chunked body (without trailers' content), or None if the stream ended or lied.
+fn read_chunked(reader: &mut impl BufRead) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).ok()?;
+        let size = usize::from_str_radix(line.trim().split(';').next()?, 16).ok()?;
+        if size == 0 {
+            loop {
+                let mut trailer = String::new();
+                if reader.read_line(&mut trailer).ok()? == 0 || trailer.trim().is_empty() {
+                    return Some(body);
+                }
+            }
+        }
+        let mut chunk = vec![0u8; size + 2];
+        reader.read_exact(&mut chunk).ok()?;
+        body.extend_from_slice(&chunk[..size]);
     }
 }
 
