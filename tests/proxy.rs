@@ -145,6 +145,24 @@ fn names_resolving_to_local_addresses_are_refused(user: User) {
     let sb = Sandbox::new(user);
     let p = server.port;
     let cfg = allow(&sb, r#"{"allowedDomains": ["*.fence-test.example"]}"#);
+    // The host's own LAN address, and loopback disguised as an IPv4-mapped IPv6 address.
+    let own = other_host_addresses()[0];
+    let hosts = format!(
+        "{HOSTS}{own} own.fence-test.example\n::ffff:127.0.0.1 mapped.fence-test.example\n"
+    );
+    sb.fence_with_hosts(&hosts)
+        .sh(
+            &cfg,
+            &format!(
+                "{CURL} http://own.fence-test.example:{p}/own; echo; \
+                 {CURL} -p http://mapped.fence-test.example:{p}/mapped"
+            ),
+        )
+        .run()
+        .stdout_has(&format!(
+            "own.fence-test.example resolves to {own}, an address of this host"
+        ))
+        .stderr_has("CONNECT tunnel failed, response 403");
     sb.fence_with_hosts(HOSTS)
         .sh(
             &cfg,
@@ -162,7 +180,7 @@ fn names_resolving_to_local_addresses_are_refused(user: User) {
              to 127.0.0.1, a loopback address"
         ))
         .stdout_has("socks=97")
-        .stdout_has("169.254.169.254, a link-local (cloud metadata lives here) address")
+        .stdout_has("169.254.169.254, a link-local address (cloud metadata lives there)")
         .stdout_has("other.example:");
     assert_eq!(server.hits(), 0, "nothing reached the host's loopback");
 

@@ -99,12 +99,10 @@ enum Exempt {
 }
 
 impl Exempt {
-    fn covers(self, reason: &str) -> bool {
+    fn covers(self, reason: guard::Local) -> bool {
         match self {
             Exempt::Nothing => false,
-            Exempt::HostLoopback => {
-                reason == "loopback" || reason == "one of this host's own addresses"
-            }
+            Exempt::HostLoopback => reason.is_host(),
             Exempt::Everything => true,
         }
     }
@@ -388,7 +386,7 @@ impl Conn {
             Host::Ip(ip) => {
                 if let Some(reason) = guard::local_reason(ip, ctx.own_addrs) {
                     if !exempt.covers(reason) {
-                        let why = format!("{ip} is a {reason} address");
+                        let why = format!("{ip} is {reason}");
                         self.refuse(ctx, &why);
                         return Step::Again;
                     }

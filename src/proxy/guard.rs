@@ -6,14 +6,49 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+/// Why an address counts as local.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Local {
+    Loopback,
+    /// One of this host's interface addresses (its LAN address, say).
+    OwnAddress,
+    /// Link-local, where cloud metadata services live (169.254.169.254).
+    LinkLocal,
+    /// AWS's IPv6 metadata address.
+    Metadata,
+    Unspecified,
+    MulticastOrBroadcast,
+}
+
+impl Local {
+    /// Loopback and the host's own addresses: what `allowLocalOutboundPorts` may open.
+    pub fn is_host(self) -> bool {
+        matches!(self, Local::Loopback | Local::OwnAddress)
+    }
+}
+
+impl std::fmt::Display for Local {
+    /// Fits "x resolves to 127.0.0.1, {}" and "127.0.0.1 is {}".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Local::Loopback => "a loopback address",
+            Local::OwnAddress => "an address of this host",
+            Local::LinkLocal => "a link-local address (cloud metadata lives there)",
+            Local::Metadata => "a cloud metadata address",
+            Local::Unspecified => "an unspecified address",
+            Local::MulticastOrBroadcast => "a multicast or broadcast address",
+        })
+    }
+}
+
 /// Why an address counts as local, or None when it may be dialled.
-pub fn local_reason(ip: IpAddr, own: &[IpAddr]) -> Option<&'static str> {
+pub fn local_reason(ip: IpAddr, own: &[IpAddr]) -> Option<Local> {
     let ip = embedded_v4(ip);
     if own.contains(&ip) {
         return Some(if ip.is_loopback() {
-            "loopback"
+            Local::Loopback
         } else {
-            "one of this host's own addresses"
+            Local::OwnAddress
         });
     }
     match ip {
@@ -22,33 +57,33 @@ pub fn local_reason(ip: IpAddr, own: &[IpAddr]) -> Option<&'static str> {
     }
 }
 
-fn v4_reason(ip: Ipv4Addr) -> Option<&'static str> {
+fn v4_reason(ip: Ipv4Addr) -> Option<Local> {
     let o = ip.octets();
     if ip.is_loopback() {
-        Some("loopback")
+        Some(Local::Loopback)
     } else if ip.is_link_local() {
-        Some("link-local (cloud metadata lives here)")
+        Some(Local::LinkLocal)
     } else if ip.is_unspecified() || o[0] == 0 {
-        Some("unspecified (\"this network\")")
+        Some(Local::Unspecified)
     } else if ip.is_multicast() || ip.is_broadcast() {
-        Some("multicast or broadcast")
+        Some(Local::MulticastOrBroadcast)
     } else {
         None
     }
 }
 
-fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
+fn v6_reason(ip: Ipv6Addr) -> Option<Local> {
     let first = ip.segments()[0];
     if ip.is_loopback() {
-        Some("loopback")
+        Some(Local::Loopback)
     } else if ip.is_unspecified() {
-        Some("unspecified")
+        Some(Local::Unspecified)
     } else if first & 0xffc0 == 0xfe80 {
-        Some("link-local")
+        Some(Local::LinkLocal)
     } else if ip.is_multicast() {
-        Some("multicast")
+        Some(Local::MulticastOrBroadcast)
     } else if ip == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) {
-        Some("cloud metadata (AWS IPv6)")
+        Some(Local::Metadata)
     } else {
         None
     }
@@ -81,7 +116,7 @@ pub fn embedded_v4(ip: IpAddr) -> IpAddr {
 mod tests {
     use super::*;
 
-    fn reason(ip: &str) -> Option<&'static str> {
+    fn reason(ip: &str) -> Option<Local> {
         local_reason(ip.parse().unwrap(), &["10.1.2.3".parse().unwrap()])
     }
 
@@ -112,7 +147,9 @@ mod tests {
         for ip in local {
             assert!(reason(ip).is_some(), "{ip} should be local");
         }
-        assert_eq!(reason("10.1.2.3"), Some("one of this host's own addresses"));
+        assert_eq!(reason("10.1.2.3"), Some(Local::OwnAddress));
+        assert_eq!(reason("::ffff:127.0.0.1"), Some(Local::Loopback));
+        assert_eq!(reason("169.254.169.254"), Some(Local::LinkLocal));
         let remote = [
             "93.184.216.34",
             "10.0.0.1",

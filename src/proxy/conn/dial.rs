@@ -77,7 +77,7 @@ impl Conn {
         }
         if dialable.is_empty() {
             let (ip, reason) = refused.expect("no address at all is an error above");
-            let why = format!("{} resolves to {ip}, a {reason} address", dest.dial_host);
+            let why = format!("{} resolves to {ip}, {reason}", dest.dial_host);
             self.refuse(ctx, &why);
             return self.drive(ctx);
         }
