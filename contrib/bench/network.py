@@ -413,21 +413,7 @@ def startup(runs, warmup, fence, config, empty, bwrap, true, results):
              ("B  bwrap -- true", [bwrap, *st.BWRAP_ARGS, "--", true]),
              ("C  true", [true]),
              ("D  fence (empty config) -- true", [fence, "-s", empty, "--", true])]
-    samples = [[] for _ in cases]
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for round_no in range(warmup + runs):  # round-robin: A, B, C, D, A, B, ...
-        for i, (_, argv) in enumerate(cases):
-            ns = st.run_once(argv, devnull)
-            if round_no >= warmup:
-                samples[i].append(ns / 1e6)
-
-    print(f"{'':35}{'median':>9}{'p10':>9}{'p90':>9}{'mean':>9}   (ms, {runs} runs each)")
-    medians = []
-    for (label, _), ms in zip(cases, samples):
-        deciles = statistics.quantiles(ms, n=10, method="inclusive")
-        medians.append(statistics.median(ms))
-        print(f"  {label:33}{medians[-1]:9.3f}{deciles[0]:9.3f}{deciles[8]:9.3f}"
-              f"{statistics.fmean(ms):9.3f}")
+    medians = st.interleaved(cases, runs, warmup)
     a, b, c, d = medians
     ok = verdict(a - b <= 3.0)
     print(f"\n  A - B  fence - bwrap (median):           {a - b:+.3f} ms   ({ok} target: <= 3 ms)")

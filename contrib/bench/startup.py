@@ -37,25 +37,32 @@ def run_once(argv, devnull):
     return elapsed
 
 
-def time_cmd(runs, warmup, fence, config, bwrap, true):
-    cases = [("A  fence -- true", [fence, "-s", config, "--", true]),
-             ("B  bwrap -- true", [bwrap, *BWRAP_ARGS, "--", true]),
-             ("C  true", [true])]
+def interleaved(cases, runs, warmup):
+    """Runs the (label, argv) cases round-robin (A, B, C, A, B, C, ...), prints median,
+    p10, p90 and mean per case in ms, and returns the medians."""
     samples = [[] for _ in cases]
     devnull = os.open(os.devnull, os.O_RDWR)
-    for round_no in range(warmup + runs):  # round-robin: A, B, C, A, B, C, ...
+    for round_no in range(warmup + runs):
         for i, (_, argv) in enumerate(cases):
             ns = run_once(argv, devnull)
             if round_no >= warmup:
                 samples[i].append(ns / 1e6)
-
-    print(f"{'':18}{'median':>9}{'p10':>9}{'p90':>9}{'mean':>9}   (ms, {runs} runs each)")
+    width = max(len(label) for label, _ in cases)
+    print(f"{'':{width + 2}}{'median':>9}{'p10':>9}{'p90':>9}{'mean':>9}   (ms, {runs} runs each)")
     medians = []
     for (label, _), ms in zip(cases, samples):
         deciles = statistics.quantiles(ms, n=10, method="inclusive")
         medians.append(statistics.median(ms))
-        print(f"  {label:16}{medians[-1]:9.3f}{deciles[0]:9.3f}{deciles[8]:9.3f}"
+        print(f"  {label:{width}}{medians[-1]:9.3f}{deciles[0]:9.3f}{deciles[8]:9.3f}"
               f"{statistics.fmean(ms):9.3f}")
+    return medians
+
+
+def time_cmd(runs, warmup, fence, config, bwrap, true):
+    cases = [("A  fence -- true", [fence, "-s", config, "--", true]),
+             ("B  bwrap -- true", [bwrap, *BWRAP_ARGS, "--", true]),
+             ("C  true", [true])]
+    medians = interleaved(cases, runs, warmup)
     a, b, c = medians
     verdict = "meets" if a - b <= 2.0 else "MISSES"
     print(f"\n  fence - bwrap (median): {a - b:+.3f} ms   ({verdict} target: <= 2 ms)")
