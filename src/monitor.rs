@@ -57,8 +57,8 @@ impl Monitor {
         }
     }
 
-    /// Any other decision or event (debug only).
-    pub fn note(&mut self, source: &str, text: &str) {
+    /// Any other decision or event (debug only). The text is formatted only then.
+    pub fn note(&mut self, source: &str, text: std::fmt::Arguments<'_>) {
         if self.level >= Level::All {
             self.line(&format!("[fence:{source}] {text}"));
         }
@@ -84,9 +84,9 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         let mut m = Monitor::new(true, false, Some(&path)).unwrap();
         m.blocked("http", "CONNECT evil.example:443", "not in allowedDomains");
-        m.note("http", "allowed CONNECT ok.example:443");
+        m.note("http", format_args!("allowed CONNECT ok.example:443"));
         let mut d = Monitor::new(false, true, Some(&path)).unwrap();
-        d.note("socks", "allowed CONNECT a:1");
+        d.note("socks", format_args!("allowed CONNECT a:1"));
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text,

@@ -91,7 +91,7 @@ pub fn run(
     };
     let reduced = |cause: Error| -> Result<Outcome> {
         let nested = reduced::nested();
-        if network_allowed(policy) && (allow_reduced_isolation || nested) {
+        if policy.network.allows_anything() && (allow_reduced_isolation || nested) {
             crate::run::warn(
                 "reduced isolation has no network namespace to serve the proxies in: all \
                  network access stays blocked (allowedDomains, allowLocalOutboundPorts and \
@@ -172,15 +172,6 @@ pub fn run(
             other => return other,
         }
     }
-}
-
-/// Whether the policy lets anything through the network (which reduced isolation cannot).
-fn network_allowed(policy: &Policy) -> bool {
-    let net = &policy.network;
-    !net.domains.allowed.is_empty()
-        || net.domains.grey_to_upstream
-        || !net.local_outbound_ports.is_empty()
-        || !net.exposed.is_empty()
 }
 
 /// Removes from `policy.sockets` those that bwrap's error names and that no longer exist.

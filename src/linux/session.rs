@@ -203,7 +203,6 @@ struct Session {
     stdin_registered: bool,
     master_interest: Option<Interest>,
     proxy: Option<Proxy>,
-    inside_roles: Vec<(std::net::SocketAddr, Role)>,
 }
 
 impl Session {
@@ -223,8 +222,13 @@ impl Session {
                 .map_err(io)?;
         }
         if let Some(network) = network {
-            let mut proxy = Proxy::new(poll.registry(), network.policy, network.monitor)
-                .map_err(|e| Error::io("cannot start the proxy", e))?;
+            let mut proxy = Proxy::new(
+                poll.registry(),
+                network.policy,
+                network.monitor,
+                network.inside_roles,
+            )
+            .map_err(|e| Error::io("cannot start the proxy", e))?;
             proxy.set_control(control.as_raw_fd());
             for (fd, role) in network.host_listeners {
                 proxy
@@ -232,7 +236,6 @@ impl Session {
                     .map_err(|e| Error::io("cannot serve a listening socket", e))?;
             }
             self.proxy = Some(proxy);
-            self.inside_roles = network.inside_roles;
         }
         let mut events = Events::with_capacity(256);
         while self.bwrap_status.is_none() {
@@ -390,16 +393,8 @@ impl Session {
                 }
                 Some(Report::Warning { message }) => crate::run::warn(&message),
                 Some(Report::Listening { addrs }) => {
-                    let Some(proxy) = self.proxy.as_mut() else {
-                        continue;
-                    };
-                    for (addr, fd) in addrs.iter().zip(msg.fds) {
-                        let role = self.inside_roles.iter().find(|(a, _)| a == addr);
-                        if let Some((_, role)) = role {
-                            if let Err(e) = proxy.add_listener(registry, fd, *role) {
-                                crate::run::warn(&format!("cannot serve {addr}: {e}"));
-                            }
-                        }
+                    if let Some(proxy) = self.proxy.as_mut() {
+                        proxy.add_sandbox_listeners(registry, &addrs, msg.fds);
                     }
                 }
                 Some(Report::Connected { id }) => {

@@ -49,6 +49,15 @@ impl NetworkPolicy {
     pub fn local_port_allowed(&self, port: u16) -> bool {
         self.local_outbound_ports.contains(&port)
     }
+
+    /// Whether anything may pass at all (which reduced isolation, without a network
+    /// namespace to serve the proxies in, cannot provide).
+    pub fn allows_anything(&self) -> bool {
+        !self.domains.allowed.is_empty()
+            || self.domains.grey_to_upstream
+            || !self.local_outbound_ports.is_empty()
+            || !self.exposed.is_empty()
+    }
 }
 
 /// Compiles the network part of `cfg`; `exposed` comes from `-p`. Returns the policy and

@@ -211,15 +211,17 @@ impl Conn {
                 self.label = format!("forward to host {}", SocketAddr::new(ip, port));
                 self.purpose = Some(Purpose::Plain);
                 self.deadline = Some(ctx.now + CONNECT_TIMEOUT);
-                ctx.monitor
-                    .note("net", &format!("{} (allowLocalOutboundPorts)", self.label));
+                ctx.monitor.note(
+                    "net",
+                    format_args!("{} (allowLocalOutboundPorts)", self.label),
+                );
                 self.connect(ctx, vec![SocketAddr::new(ip, port)])
             }
             Role::Exposed { port } => {
                 self.label = format!("inbound to sandbox port {port}");
                 self.purpose = Some(Purpose::Plain);
                 self.deadline = Some(ctx.now + CONNECT_TIMEOUT);
-                ctx.monitor.note("net", &self.label);
+                ctx.monitor.note("net", format_args!("{}", self.label));
                 Next::ConnectInside { port, ipv6: false }
             }
             Role::Http | Role::Socks => self.drive(ctx),
@@ -235,7 +237,7 @@ impl Conn {
                     if !is_ordinary_end(&e) {
                         ctx.monitor.note(
                             self.source(),
-                            &format!("{}: connection ended: {e}", self.label),
+                            format_args!("{}: connection ended: {e}", self.label),
                         );
                     }
                     return Next::Close;
@@ -293,7 +295,7 @@ impl Conn {
                     let (up, down) = tunnel.moved();
                     ctx.monitor.note(
                         self.source(),
-                        &format!("{}: closed ({up} bytes up, {down} down)", self.label),
+                        format_args!("{}: closed ({up} bytes up, {down} down)", self.label),
                     );
                     return Ok(Step::Done(Next::Close));
                 }
@@ -347,14 +349,14 @@ impl Conn {
             Decision::Allow { rule, literal } => {
                 ctx.monitor.note(
                     self.source(),
-                    &format!("allowed {} (rule \"{rule}\")", self.label),
+                    format_args!("allowed {} (rule \"{rule}\")", self.label),
                 );
                 (false, literal)
             }
             Decision::Upstream => {
                 ctx.monitor.note(
                     self.source(),
-                    &format!("{} goes through the upstream proxy", self.label),
+                    format_args!("{} goes through the upstream proxy", self.label),
                 );
                 (true, false)
             }
@@ -473,7 +475,7 @@ impl Conn {
     /// The destination could not be reached: 502 (or a SOCKS failure code).
     fn fail_upstream(&mut self, ctx: &mut Ctx<'_>, why: &str, status: u16, socks_code: u8) -> Next {
         ctx.monitor
-            .note(self.source(), &format!("{}: {why}", self.label));
+            .note(self.source(), format_args!("{}: {why}", self.label));
         match self.role {
             Role::Socks => self.out.extend_from_slice(&socks5::reply(socks_code, None)),
             Role::Http => {

@@ -8,7 +8,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,6 +37,8 @@ pub struct Proxy {
     monitor: Monitor,
     resolver: Resolver,
     listeners: Vec<(TcpListener, Role)>,
+    /// What each address the init listens on inside the sandbox is for.
+    sandbox_roles: Vec<(SocketAddr, Role)>,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     /// Connection id → slot, for resolver answers and the init's sockets.
@@ -53,7 +55,12 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub fn new(registry: &Registry, policy: NetworkPolicy, monitor: Monitor) -> io::Result<Proxy> {
+    pub fn new(
+        registry: &Registry,
+        policy: NetworkPolicy,
+        monitor: Monitor,
+        sandbox_roles: Vec<(SocketAddr, Role)>,
+    ) -> io::Result<Proxy> {
         let waker = Arc::new(Waker::new(registry, WAKER)?);
         // Each tunnel holds two sockets and up to four pipe ends.
         let files = sys::raise_open_file_limit(65536);
@@ -63,6 +70,7 @@ impl Proxy {
             monitor,
             resolver: Resolver::new(waker),
             listeners: Vec::new(),
+            sandbox_roles,
             conns: Vec::new(),
             free: Vec::new(),
             slots: HashMap::new(),
@@ -88,6 +96,30 @@ impl Proxy {
         registry.register(&mut listener, token, Interest::READABLE)?;
         self.listeners.push((listener, role));
         Ok(())
+    }
+
+    /// Serves the listening sockets the init sent for `addrs` (in order), each in the role
+    /// planned for its address.
+    pub fn add_sandbox_listeners(
+        &mut self,
+        registry: &Registry,
+        addrs: &[SocketAddr],
+        fds: Vec<OwnedFd>,
+    ) {
+        for (addr, fd) in addrs.iter().zip(fds) {
+            let role = self
+                .sandbox_roles
+                .iter()
+                .find(|(a, _)| a == addr)
+                .map(|r| r.1);
+            let served = match role {
+                Some(role) => self.add_listener(registry, fd, role),
+                None => Err(io::Error::other("no role was planned for it")),
+            };
+            if let Err(e) = served {
+                crate::run::warn(&format!("cannot serve {addr} in the sandbox: {e}"));
+            }
+        }
     }
 
     pub fn owns(token: Token) -> bool {
@@ -190,8 +222,10 @@ impl Proxy {
                 Err(e) => {
                     // EMFILE/ENFILE/ENOBUFS: back off instead of spinning on a queue that
                     // cannot be emptied.
-                    self.monitor
-                        .note("net", &format!("cannot accept: {e}; pausing for 100 ms"));
+                    self.monitor.note(
+                        "net",
+                        format_args!("cannot accept: {e}; pausing for 100 ms"),
+                    );
                     self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
                     return;
                 }

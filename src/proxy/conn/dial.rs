@@ -45,8 +45,10 @@ impl Conn {
             self.phase = Phase::AwaitInside;
             return Next::ConnectInside { port, ipv6: true };
         }
-        ctx.monitor
-            .note("net", &format!("{}: nothing listening ({why})", self.label));
+        ctx.monitor.note(
+            "net",
+            format_args!("{}: nothing listening ({why})", self.label),
+        );
         Next::Close
     }
 

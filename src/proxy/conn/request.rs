@@ -115,13 +115,13 @@ impl Conn {
             Err(socks5::ParseError::Reply(code)) => {
                 ctx.monitor.note(
                     "socks",
-                    &format!("refused request: {}", socks5::reply_message(code)),
+                    format_args!("refused request: {}", socks5::reply_message(code)),
                 );
                 Ok(self.socks_fail(code))
             }
             Err(socks5::ParseError::Malformed(why)) => {
                 ctx.monitor
-                    .note("socks", &format!("malformed request: {why}"));
+                    .note("socks", format_args!("malformed request: {why}"));
                 Ok(Step::Done(Next::Close))
             }
         }
@@ -139,7 +139,7 @@ impl Conn {
             HeadError::Malformed(_) => (400, "Bad Request"),
         };
         ctx.monitor
-            .note("http", &format!("malformed request ({e}): {status}"));
+            .note("http", format_args!("malformed request ({e}): {status}"));
         self.out = http::error_response(status, reason, &format!("fence: {e}"));
         self.phase = Phase::Closing { shut: false };
         Step::Again
