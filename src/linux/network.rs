@@ -139,18 +139,24 @@ fn git_ssh_command(policy: &Policy) -> Option<String> {
     ))
 }
 
-/// Whether `path` is readable inside the sandbox the policy describes.
+/// Whether `path` is readable inside the sandbox the policy describes. Conservative: a
+/// path in the private `/tmp` counts only when a bind brings it in (a writable path or
+/// the working directory).
 fn visible_inside(policy: &Policy, path: &Path) -> bool {
     let masked = policy
         .deny_read
         .iter()
         .any(|target| path.starts_with(&target.path));
-    let readable = !policy.default_deny_read
-        || policy
-            .read
-            .iter()
-            .chain(&policy.write)
-            .any(|root| path.starts_with(root));
+    let bound = policy
+        .write
+        .iter()
+        .chain(std::iter::once(&policy.cwd))
+        .any(|root| path.starts_with(root));
+    let readable = if path.starts_with("/tmp") && !policy.tmp_shared {
+        bound
+    } else {
+        !policy.default_deny_read || bound || policy.read.iter().any(|r| path.starts_with(r))
+    };
     readable && !masked
 }
 
@@ -204,7 +210,10 @@ mod tests {
 
     #[test]
     fn fence_visibility() {
-        let mut policy = Policy::default();
+        let mut policy = Policy {
+            cwd: "/work".into(),
+            ..Policy::default()
+        };
         assert!(visible_inside(&policy, Path::new("/usr/bin/fence")));
         policy.deny_read.push(crate::policy::Target {
             path: "/usr/bin".into(),
@@ -213,6 +222,7 @@ mod tests {
         assert!(!visible_inside(&policy, Path::new("/usr/bin/fence")));
         let mut policy = Policy {
             default_deny_read: true,
+            cwd: "/work".into(),
             ..Policy::default()
         };
         policy.read.push("/usr".into());
