@@ -394,6 +394,10 @@ fn everything_allowed_shares_the_host_network(user: User) {
     assert_eq!(server.hits(), 1);
 }
 
+/// The host's loopback through the proxy, and the workspace writable: for clones.
+const CLONE_CONFIG: &str =
+    r#"{"network": {"allowedDomains": ["127.0.0.1"]}, "filesystem": {"allowWrite": ["."]}}"#;
+
 fn git_clone_over_http(user: User) {
     let sb = Sandbox::new(user);
     let src = sb.root.join("src");
@@ -433,10 +437,7 @@ fn git_clone_over_http(user: User) {
         .spawn()
         .unwrap();
     wait_for_port(port);
-    let cfg = sb.config(
-        "git.json",
-        r#"{"network": {"allowedDomains": ["127.0.0.1"]}, "filesystem": {"allowWrite": ["."]}}"#,
-    );
+    let cfg = sb.config("git.json", CLONE_CONFIG);
     let run = sb
         .fence()
         .sh(
@@ -536,10 +537,7 @@ fn git_over_ssh_through_the_socks_connector(user: User) {
         .spawn()
         .expect("sshd is installed (openssh-server)");
     wait_for_port(port);
-    let cfg = sb.config(
-        "ssh.json",
-        r#"{"network": {"allowedDomains": ["127.0.0.1"]}, "filesystem": {"allowWrite": ["."]}}"#,
-    );
+    let cfg = sb.config("ssh.json", CLONE_CONFIG);
     let result = sb
         .fence()
         .sh(
