@@ -12,6 +12,7 @@ pub mod host_env;
 #[cfg(target_os = "linux")]
 pub mod linux;
 pub mod monitor;
+pub mod output;
 pub mod policy;
 pub mod proxy;
 pub mod run;

@@ -14,15 +14,15 @@ fn main() {
     }
     let result = cli::parse(args).and_then(|invocation| match invocation {
         Invocation::Help => {
-            println!("{}", cli::HELP);
+            fence::output::stdout(&format!("{}\n", cli::HELP));
             Ok(Outcome::Exited(0))
         }
         Invocation::Version => {
-            println!("fence {}", version());
+            fence::output::stdout(&format!("fence {}\n", version()));
             Ok(Outcome::Exited(0))
         }
         Invocation::ListTemplates => {
-            print!("{}", fence::config::templates::listing());
+            fence::output::stdout(&fence::config::templates::listing());
             Ok(Outcome::Exited(0))
         }
         Invocation::Features => features(),
@@ -39,7 +39,7 @@ fn main() {
         #[cfg(not(target_os = "linux"))]
         Ok(Outcome::Signaled(signal)) => std::process::exit(128 + signal),
         Err(err) => {
-            eprintln!("fence: {err}");
+            fence::output::stderr_line(format_args!("{err}"));
             std::process::exit(err.exit_code());
         }
     }
@@ -56,7 +56,7 @@ fn version() -> String {
 fn features() -> fence::Result<Outcome> {
     use fence::linux::features;
     let found = features::probe();
-    print!("{}", features::report(&found));
+    fence::output::stdout(&features::report(&found));
     Ok(Outcome::Exited(match features::verdict(&found) {
         features::Verdict::Full => 0,
         _ => 1,
@@ -65,6 +65,6 @@ fn features() -> fence::Result<Outcome> {
 
 #[cfg(not(target_os = "linux"))]
 fn features() -> fence::Result<Outcome> {
-    println!("Linux sandbox features are only available on Linux.");
+    fence::output::stdout("Linux sandbox features are only available on Linux.\n");
     Ok(Outcome::Exited(0))
 }

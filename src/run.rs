@@ -22,13 +22,13 @@ static DEBUG: AtomicBool = AtomicBool::new(false);
 /// A `--debug` line on stderr.
 pub fn debug(msg: &str) {
     if DEBUG.load(Ordering::Relaxed) {
-        eprintln!("fence: debug: {msg}");
+        crate::output::stderr_line(format_args!("debug: {msg}"));
     }
 }
 
 /// A warning line on stderr (always shown).
 pub fn warn(msg: &str) {
-    eprintln!("fence: warning: {msg}");
+    crate::output::stderr_line(format_args!("warning: {msg}"));
 }
 
 /// Runs the request; the outcome is the command's.

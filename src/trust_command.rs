@@ -17,7 +17,7 @@ pub fn execute(req: TrustRequest) -> Result<()> {
             } else {
                 "changed since trusted (not applied)"
             };
-            println!("{}\t{state}", path.display());
+            crate::output::stdout(&format!("{}\t{state}\n", crate::output::path(&path)));
         }
         return Ok(());
     }
@@ -33,9 +33,15 @@ pub fn execute(req: TrustRequest) -> Result<()> {
     };
     if req.action == TrustAction::Revoke {
         if trust::revoke(&host, &path)? {
-            eprintln!("fence: {} is no longer trusted", path.display());
+            crate::output::stderr_line(format_args!(
+                "{} is no longer trusted",
+                crate::output::path(&path)
+            ));
         } else {
-            eprintln!("fence: {} was not trusted", path.display());
+            crate::output::stderr_line(format_args!(
+                "{} was not trusted",
+                crate::output::path(&path)
+            ));
         }
         return Ok(());
     }
@@ -57,9 +63,15 @@ pub fn execute(req: TrustRequest) -> Result<()> {
         .skip(1)
         .map(|(p, _)| p.clone())
         .collect();
-    eprintln!("fence: trusted {} (grants {what})", path.display());
+    crate::output::stderr_line(format_args!(
+        "trusted {} (grants {what})",
+        crate::output::path(&path)
+    ));
     for p in extra {
-        eprintln!("fence:   including {} (extended by it)", p.display());
+        crate::output::stderr_line(format_args!(
+            "  including {} (extended by it)",
+            crate::output::path(&p)
+        ));
     }
     Ok(())
 }

@@ -21,12 +21,14 @@ pub const FORWARDED_SIGNALS: [libc::c_int; 4] =
 /// Entry point of the init mode. `args` are the arguments after [`super::control::INIT_ARG`].
 pub fn main(args: &[OsString]) -> i32 {
     let Some(control) = args.first().and_then(|a| a.to_str()?.parse::<RawFd>().ok()) else {
-        eprintln!("fence: internal init mode: missing control channel");
+        crate::output::stderr_line(format_args!("internal init mode: missing control channel"));
         return crate::error::EXIT_FENCE_FAILED;
     };
     // The control socket is fence's, never the command's.
     if sys::set_cloexec(control, true).is_err() {
-        eprintln!("fence: internal init mode: no control channel on fd {control}");
+        crate::output::stderr_line(format_args!(
+            "internal init mode: no control channel on fd {control}"
+        ));
         return crate::error::EXIT_FENCE_FAILED;
     }
     // SAFETY: the fd was inherited for this purpose and stays open for the whole process.

@@ -61,7 +61,7 @@ pub fn main(args: &[OsString]) -> i32 {
 
 /// Prints `message` as one line on stderr and returns `code`.
 fn fail(code: i32, message: &str) -> i32 {
-    eprintln!("{PREFIX}{message}");
+    let _ = writeln!(std::io::stderr(), "{PREFIX}{message}");
     code
 }
 
