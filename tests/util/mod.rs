@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// The uid/gid tests use for "an ordinary user" when the suite runs as root.
 pub const UNPRIVILEGED: u32 = 65534;
@@ -35,26 +36,131 @@ fn test_base() -> PathBuf {
     PathBuf::from("/var/tmp")
 }
 
+/// How long any one fence run (or helper process) in a test may take before the test kills
+/// it and fails: no test can hang the suite.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
 /// A copy of the fence binary that every uid can execute (the build tree may sit in a
-/// directory the unprivileged uid cannot traverse). One per suite uid, replaced atomically.
+/// directory the unprivileged uid cannot traverse). One per test process, removed when the
+/// process exits; copies left by killed runs are removed by the next one.
 pub fn fence_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        // SAFETY: geteuid cannot fail and has no memory effects.
-        let dir = test_base().join(format!("fence-it-bin-{}", unsafe { libc::geteuid() }));
+        sweep_stale();
+        let dir = test_base().join(format!("fence-it-bin-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         // FENCE_TEST_BIN: .ci/run's copy, for runs as a uid that cannot read the build tree.
         let source = std::env::var_os("FENCE_TEST_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_fence")));
-        let partial = dir.join(format!(".fence.{}", std::process::id()));
-        std::fs::copy(&source, &partial).unwrap();
-        std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755)).unwrap();
         let bin = dir.join("fence");
-        std::fs::rename(&partial, &bin).unwrap();
+        std::fs::copy(&source, &bin).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        extern "C" fn remove_bin_dir() {
+            let dir = test_base().join(format!("fence-it-bin-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        // SAFETY: registers a plain function without arguments; it only removes files.
+        unsafe { libc::atexit(remove_bin_dir) };
         bin
     })
+}
+
+/// Removes `fence-it-*` directories under the test base whose test process is gone
+/// (a run killed before its cleanup ran).
+fn sweep_stale() {
+    let Ok(entries) = std::fs::read_dir(test_base()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("fence-it-")) else {
+            continue;
+        };
+        let pid = rest.strip_prefix("bin-").unwrap_or(rest);
+        let Some(pid) = pid.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Makes `cmd` independent of the signal state the suite inherited (under `nohup` SIGHUP
+/// is ignored, and ignored signals survive exec): every signal default and unblocked. It
+/// also gets a process group of its own, so that [`wait_deadline`] can kill all of it.
+pub fn detach(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
+    // functions (signal, sigprocmask) on valid arguments.
+    unsafe {
+        cmd.pre_exec(|| {
+            for sig in 1..32 {
+                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
+            }
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            Ok(())
+        })
+    };
+    cmd
+}
+
+/// Spawns `cmd` [`detach`]ed.
+pub fn spawn(cmd: &mut Command) -> std::process::Child {
+    detach(cmd).spawn().expect("spawn")
+}
+
+/// Waits for `child` for at most [`DEADLINE`]; past it, kills its process group and fails
+/// the test.
+#[track_caller]
+pub fn wait_deadline(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if start.elapsed() > DEADLINE {
+            // SAFETY: kill with the process group of our own child.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            panic!("timed out after {DEADLINE:?}: killed");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Runs `cmd` to completion with stdin empty and output captured, [`detach`]ed and within
+/// [`DEADLINE`] (what `Command::output` does, bounded).
+#[track_caller]
+pub fn output(cmd: &mut Command) -> Output {
+    let mut child = detach(cmd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let read = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let out = read(Box::new(child.stdout.take().unwrap()));
+    let err = read(Box::new(child.stderr.take().unwrap()));
+    let status = wait_deadline(&mut child);
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
 }
 
 /// A throwaway home, workspace and XDG directories, removed on drop.
@@ -220,9 +326,10 @@ impl FenceCmd {
         self.arg("-s").arg(config).arg("-c").arg(script)
     }
 
+    /// Runs fence to completion (within [`DEADLINE`], with default signal state).
+    #[track_caller]
     pub fn run(mut self) -> Run {
-        let out = self.cmd.output().expect("fence runs");
-        Run::from(out)
+        Run::from(output(&mut self.cmd))
     }
 }
 
