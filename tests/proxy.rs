@@ -702,7 +702,67 @@ fn log_file_takes_the_monitor_lines(user: User) {
     );
 }
 
+/// In the grey zone (`defaultAction: proxy`), destinations fence would never dial itself
+/// (loopback, link-local, metadata, this host's addresses, localhost names) are refused
+/// before the upstream proxy sees them; an ordinary name still goes through it.
+fn grey_zone_keeps_the_address_guard(user: User) {
+    let origin = HttpServer::start("127.0.0.1:0");
+    let upstream = UpstreamProxy::start(200, origin.port);
+    let sb = Sandbox::new(user);
+    let cfg = allow(
+        &sb,
+        &format!(
+            r#"{{"defaultAction": "proxy", "upstreamProxy": "http://127.0.0.1:{}"}}"#,
+            upstream.port
+        ),
+    );
+    let own = other_host_addresses()[0];
+    let refused = [
+        "-p http://127.0.0.1:2222/".to_string(),
+        "-p http://localhost:2222/".to_string(),
+        "-p http://169.254.169.254:80/".to_string(),
+        "-p http://100.100.100.200:80/".to_string(),
+        "-p http://db.localhost:2222/".to_string(),
+        "-g -p 'http://[::1]:2222/'".to_string(),
+        "-g -p 'http://[::ffff:127.0.0.1]:2222/'".to_string(),
+        "-g -p 'http://[fd00:ec2::254]:80/'".to_string(),
+        format!("-p http://{own}:2222/"),
+        "http://127.0.0.1:2222/plain".to_string(),
+        "http://localhost.:2222/plain".to_string(),
+        "--socks5-hostname 127.0.0.1:1080 http://127.0.0.1:2222/".to_string(),
+        "--socks5-hostname 127.0.0.1:1080 http://localhost:2222/".to_string(),
+        "--socks5-hostname 127.0.0.1:1080 http://169.254.169.254/".to_string(),
+    ];
+    let mut script: String = refused
+        .iter()
+        .map(|args| format!("{CURL} -f {args} >/dev/null 2>&1; echo \"$?\"; "))
+        .collect();
+    script.push_str(&format!("{CURL} -p http://grey.example:443/via"));
+    let run = sb.fence().arg("-m").sh(&cfg, &script).run();
+    run.ok()
+        .stdout_has("hello /via")
+        .stderr_has("blocked CONNECT 127.0.0.1:2222: 127.0.0.1 is a loopback address")
+        .stderr_has("blocked CONNECT localhost:2222: localhost is this host")
+        .stderr_has("169.254.169.254 is a link-local address")
+        .stderr_has("100.100.100.200 is a cloud metadata address")
+        .stderr_has("fd00:ec2::254 is a cloud metadata address")
+        .stderr_has(&format!("{own} is an address of this host"))
+        .stderr_has("[fence:socks] blocked CONNECT localhost:2222");
+    let codes: Vec<&str> = run.stdout.lines().take(refused.len()).collect();
+    assert!(
+        codes.iter().all(|c| *c != "0"),
+        "every local destination failed: {codes:?}"
+    );
+    assert_eq!(
+        *upstream.connects.lock().unwrap(),
+        ["CONNECT grey.example:443 HTTP/1.1"],
+        "the upstream proxy saw only the ordinary name"
+    );
+    assert_eq!(origin.hits(), 1);
+}
+
 both_users!(
+    grey_zone_keeps_the_address_guard,
     blocked_by_default_and_reported,
     allowed_ip_through_http_connect_and_socks,
     localhost_and_ipv6_literals,
