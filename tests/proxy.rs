@@ -761,8 +761,86 @@ fn grey_zone_keeps_the_address_guard(user: User) {
     assert_eq!(origin.hits(), 1);
 }
 
+const PY_FRAMING: &str = r#"
+import socket, sys
+port = int(sys.argv[1])
+def raw(data):
+    s = socket.create_connection(("127.0.0.1", 3128)); s.sendall(data)
+    s.shutdown(socket.SHUT_WR); reply = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk: break
+        reply += chunk
+    s.close(); return reply
+hidden = b"GET http://127.0.0.1:%d/smuggled HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % port
+chunked = b"%x\r\n" % len(hidden) + hidden + b"\r\n0\r\n\r\n"
+head = b"POST http://127.0.0.1:%d/post HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % (port, port)
+length = b"Content-Length: %d\r\n" % len(hidden)
+te = b"Transfer-Encoding: chunked\r\n"
+cases = [
+    (b"Connection: Content-Length\r\n" + length, hidden),
+    (length + b"Connection: keep-alive, content-LENGTH\r\n", hidden),
+    (b"Connection: close\r\n" + length + b"connection: Content-Length\r\n", hidden),
+    (length + b"Proxy-Connection: Content-Length\r\n", hidden),
+    (te + b"Connection: Transfer-Encoding\r\n", chunked),
+    (b"Connection: keep-alive, Transfer-Encoding\r\n" + te, chunked),
+    (te + b"Connection: close\r\nConnection: TRANSFER-encoding\r\n", chunked),
+    (te + b"Proxy-Connection: transfer-encoding\r\n", chunked),
+]
+for fields, body in cases:
+    print("framing:", raw(head + fields + b"\r\n" + body)[:12])
+s = socket.create_connection(("127.0.0.1", 1080)); s.sendall(b"\x05\x01\x00")
+assert s.recv(2) == b"\x05\x00"
+s.sendall(bytes([5, 1, 0, 1, 127, 0, 0, 1]) + port.to_bytes(2, "big"))
+print("socks reply:", s.recv(10).hex()); s.close()
+"#;
+
+/// A request whose Connection header names a framing header is refused with 400 (the
+/// origin sees nothing, so no second request can hide in its body); the SOCKS5 success
+/// reply does not reveal the host's outbound address.
+fn framing_headers_are_never_hop_by_hop(user: User) {
+    let server = HttpServer::start("127.0.0.1:0");
+    let sb = Sandbox::new(user);
+    let cfg = allow(&sb, r#"{"allowedDomains": ["127.0.0.1"]}"#);
+    sb.write(&sb.ws.join("framing.py"), PY_FRAMING);
+    let run = sb
+        .fence()
+        .sh(&cfg, &format!("python3 framing.py {}", server.port))
+        .run();
+    run.ok()
+        .stdout_has("socks reply: 05000001000000000000\n")
+        .stdout_lacks("framing: b'HTTP/1.1 200");
+    assert_eq!(
+        run.stdout.matches("framing: b'HTTP/1.1 400'").count(),
+        8,
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        server.hits(),
+        0,
+        "the origin saw no request: {:?}",
+        server.seen()
+    );
+    // The same request without the Connection naming goes through, body and all.
+    let plain = sb.fence().sh(
+        &cfg,
+        &format!(
+            "{CURL} -d 0123456789 -H 'Connection: keep-alive, X-Custom' \
+             http://127.0.0.1:{}/post",
+            server.port
+        ),
+    );
+    plain.run().ok().stdout_has("hello /post");
+    assert_eq!(
+        server.seen(),
+        [format!("POST /post host=127.0.0.1:{} body=10", server.port)]
+    );
+}
+
 both_users!(
     grey_zone_keeps_the_address_guard,
+    framing_headers_are_never_hop_by_hop,
     blocked_by_default_and_reported,
     allowed_ip_through_http_connect_and_socks,
     localhost_and_ipv6_literals,

@@ -43,6 +43,9 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
+/// Header fields that delimit a message body. Lower case.
+const FRAMING: &[&str] = &["content-length", "transfer-encoding"];
+
 /// A header field as received: the name as sent, the value without surrounding whitespace.
 type Field = (String, Vec<u8>);
 
@@ -190,9 +193,23 @@ pub fn parse_response_head(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, 
 
 /// How a request's body is framed (RFC 9112 §6.1–6.3). Ambiguous framing is an error:
 /// Transfer-Encoding with Content-Length, Transfer-Encoding in HTTP/1.0, a final transfer
-/// coding other than `chunked`, and Content-Length values that are invalid or differ.
+/// coding other than `chunked`, Content-Length values that are invalid or differ, and a
+/// Connection (or Proxy-Connection) header naming Content-Length or Transfer-Encoding:
+/// framing headers are never hop-by-hop, and stripping one while its body is forwarded
+/// would let the body pass for a second request.
 pub fn request_framing(head: &RequestHead) -> Result<Framing, HeadError> {
     let malformed = HeadError::Malformed;
+    let connection_lists = head
+        .headers_named("connection")
+        .chain(head.headers_named("proxy-connection"));
+    for token in list_items(connection_lists) {
+        if token.eq_ignore_ascii_case(b"content-length") {
+            return Err(malformed("a Connection header names Content-Length"));
+        }
+        if token.eq_ignore_ascii_case(b"transfer-encoding") {
+            return Err(malformed("a Connection header names Transfer-Encoding"));
+        }
+    }
     match (
         transfer_encoding(&head.headers),
         content_length(&head.headers),
@@ -861,7 +878,13 @@ fn connection_tokens(headers: &[Field]) -> Vec<&[u8]> {
     list_items(field_values(headers, "connection")).collect()
 }
 
+/// Whether a field is dropped when a message is passed on. The framing fields are always
+/// kept, whatever a Connection header names: fence framed the body by them, so the next
+/// hop must see the same framing (requests naming them are refused before this).
 fn is_hop_by_hop(name: &str, connection_named: &[&[u8]]) -> bool {
+    if FRAMING.iter().any(|field| name.eq_ignore_ascii_case(field)) {
+        return false;
+    }
     HOP_BY_HOP.iter().any(|hop| name.eq_ignore_ascii_case(hop))
         || connection_named
             .iter()
@@ -1174,6 +1197,9 @@ mod tests {
             (1, &[("Transfer-Encoding", "CHUNKED")], Chunked),
             (1, &[("Transfer-Encoding", "gzip, chunked")], Chunked),
             (1, &[("Transfer-Encoding", "gzip,"), ("transfer-encoding", " chunked")], Chunked),
+            // Connection naming other fields (even the Host fence writes itself) is fine.
+            (1, &[("Content-Length", "3"), ("Connection", "keep-alive, Content-Type, Host")], Length(3)),
+            (1, &[("Content-Length", "3"), ("Connection", "Content-Length-X")], Length(3)),
         ];
         for (minor_version, headers, expected) in valid {
             let head = request_with(*minor_version, headers);
@@ -1182,6 +1208,8 @@ mod tests {
         let both = "both Transfer-Encoding and Content-Length";
         let not_chunked = "Transfer-Encoding whose final coding is not chunked";
         let bad_length = "invalid or conflicting Content-Length";
+        let names_length = "a Connection header names Content-Length";
+        let names_te = "a Connection header names Transfer-Encoding";
         #[rustfmt::skip]
         let malformed: &[(u8, Headers, &str)] = &[
             (1, &[("Content-Length", "5"), ("Transfer-Encoding", "chunked")], both),
@@ -1200,6 +1228,16 @@ mod tests {
             (1, &[("Content-Length", "+1")], bad_length),
             (1, &[("Content-Length", "0x10")], bad_length),
             (1, &[("Content-Length", "18446744073709551616")], bad_length),
+            (1, &[("Content-Length", "5"), ("Connection", "Content-Length")], names_length),
+            (1, &[("Content-Length", "5"), ("Connection", "keep-alive, content-length")], names_length),
+            (1, &[("Connection", "close"), ("connection", "CONTENT-LENGTH"), ("Content-Length", "5")], names_length),
+            (1, &[("Content-Length", "5"), ("Proxy-Connection", "Content-Length")], names_length),
+            (1, &[("Connection", "Content-Length")], names_length),
+            (1, &[("Transfer-Encoding", "chunked"), ("Connection", "Transfer-Encoding")], names_te),
+            (1, &[("Transfer-Encoding", "chunked"), ("Connection", "keep-alive,Transfer-Encoding ")], names_te),
+            (1, &[("Connection", "x"), ("Connection", "transfer-encoding"), ("Transfer-Encoding", "chunked")], names_te),
+            (1, &[("Transfer-Encoding", "chunked"), ("proxy-connection", "TRANSFER-ENCODING")], names_te),
+            (0, &[("Content-Length", "5"), ("Connection", "keep-alive, Transfer-Encoding")], names_te),
         ];
         for (minor_version, headers, message) in malformed {
             let head = request_with(*minor_version, headers);
@@ -1449,6 +1487,20 @@ mod tests {
         let close = client_response_head(&head, false);
         let expected = format!("{kept}Connection: close\r\n\r\n");
         assert_eq!(String::from_utf8_lossy(&close), expected);
+        // A response whose Connection names its framing keeps the framing fence used.
+        let named =
+            response("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: Content-Length\r\n\r\n");
+        assert_eq!(
+            String::from_utf8_lossy(&client_response_head(&named, true)),
+            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n"
+        );
+        let named = response(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: transfer-encoding\r\n\r\n",
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&client_response_head(&named, false)),
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        );
         let no_reason = response("HTTP/1.1 204\r\n\r\n");
         assert_eq!(
             client_response_head(&no_reason, true),
