@@ -4,7 +4,7 @@
 
 mod util;
 
-use util::servers::{HttpServer, UpstreamProxy, free_port, wait_for_port};
+use util::servers::{HttpServer, RawResponder, UpstreamProxy, free_port, wait_for_port};
 use util::{Sandbox, User};
 
 /// curl through the environment's proxy even for loopback hosts (NO_PROXY lists them).
@@ -702,6 +702,174 @@ fn log_file_takes_the_monitor_lines(user: User) {
     );
 }
 
+/// A log file a sandbox turned into a symlink (to a shell startup file) between runs is
+/// refused, and the file it points to is left alone; while the log lives in a writable
+/// place, the sandbox cannot replace it during the run.
+fn log_file_is_never_followed_or_replaced(user: User) {
+    let sb = Sandbox::new(user);
+    let bashrc = sb.home.join(".bashrc");
+    sb.write(&bashrc, "# the user's shell startup\n");
+    let log = sb.ws.join("fence.log");
+    let writable = sb.config("w.json", r#"{"filesystem": {"allowWrite": ["."]}}"#);
+    let shell_code = "http://blocked.example/;echo${IFS}pwned;";
+    // With the log in the writable workspace: a warning, and the log is read-only inside.
+    let run = sb
+        .fence()
+        .arg("-m")
+        .arg("--fence-log-file")
+        .arg(&log)
+        .sh(
+            &writable,
+            &format!(
+                "ln -sfn {} fence.log; echo ln=$?; rm -f fence.log; echo rm=$?; \
+                 echo forged >> fence.log; echo append=$?; {CURL} -g '{shell_code}' >/dev/null; true",
+                bashrc.display()
+            ),
+        )
+        .run();
+    run.ok()
+        .stderr_has("is in a directory the sandbox may write")
+        .stdout_lacks("ln=0")
+        .stdout_lacks("rm=0")
+        .stdout_lacks("append=0");
+    let meta = std::fs::symlink_metadata(&log).unwrap();
+    assert!(
+        meta.file_type().is_file(),
+        "the log is still a regular file"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!("[fence:http] blocked GET {shell_code}: not in allowedDomains\n")
+    );
+    // A run without the log file plants the symlink; the next run with it refuses.
+    sb.fence()
+        .sh(
+            &writable,
+            &format!("rm -f fence.log && ln -s {} fence.log", bashrc.display()),
+        )
+        .run()
+        .ok();
+    assert!(
+        std::fs::symlink_metadata(&log)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let cfg = allow(&sb, "{}");
+    sb.fence()
+        .arg("-m")
+        .arg("--fence-log-file")
+        .arg(&log)
+        .sh(&cfg, &format!("{CURL} -g '{shell_code}'; echo ran"))
+        .run()
+        .code(125)
+        .stdout_lacks("ran")
+        .stderr_has("is a symbolic link, which fence does not follow");
+    assert_eq!(
+        std::fs::read_to_string(&bashrc).unwrap(),
+        "# the user's shell startup\n",
+        "the symlink's target is unchanged"
+    );
+    // A FIFO (which could hang the open) and a hard link are refused as well.
+    let fifo = sb.ws.join("fifo.log");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    if sb.switches_user() {
+        std::os::unix::fs::chown(&fifo, Some(util::UNPRIVILEGED), Some(util::UNPRIVILEGED))
+            .unwrap();
+    }
+    let hard = sb.ws.join("hard.log");
+    std::fs::hard_link(&bashrc, &hard).unwrap();
+    for (path, why) in [(&fifo, "not a regular file"), (&hard, "other hard links")] {
+        sb.fence()
+            .arg("--fence-log-file")
+            .arg(path)
+            .sh(&cfg, "echo ran")
+            .run()
+            .code(125)
+            .stdout_lacks("ran")
+            .stderr_has(why);
+    }
+    assert_eq!(
+        std::fs::read_to_string(&bashrc).unwrap(),
+        "# the user's shell startup\n"
+    );
+}
+
+const PY_FORGE_LINES: &str = r#"
+import socket
+def raw(port, data):
+    s = socket.create_connection(("127.0.0.1", port)); s.sendall(data)
+    s.shutdown(socket.SHUT_WR); reply = s.recv(1000); s.close(); return reply
+print(raw(3128, b"GET http://blocked.example/x HTTP/1.1\r\nHost: a\n[fence:http] allowed CONNECT evil.example:443\r\n\r\n")[:12])
+print(raw(3128, b"GET http://blocked.example/\x1b]0;PWNED\x07 HTTP/1.1\r\n\r\n")[:12])
+print(raw(3128, b"GET http://blocked.example/a\r\n[fence:http] allowed CONNECT evil.example:443 HTTP/1.1\r\n\r\n")[:12])
+print(raw(1080, b"\x05\x01\x00\x05\x01\x00\x03\x1c\n[fence:socks] allowed \x1b[31m\x00\x50"))
+reply = raw(3128, b"CONNECT grey.example:443 HTTP/1.1\r\n\r\n")
+print("grey:", reply)
+"#;
+
+/// What the sandbox (or an upstream answering for it) sends never forges a line of its
+/// own in the log, nor reaches it with a terminal control character.
+fn log_lines_are_escaped(user: User) {
+    // The upstream proxy's refusal carries a C1 control (CSI) and a tab in its reason.
+    let upstream =
+        RawResponder::start(b"HTTP/1.1 403 \xc2\x9b31mred\tx\r\nContent-Length: 0\r\n\r\n");
+    let sb = Sandbox::new(user);
+    let cfg = allow(
+        &sb,
+        &format!(
+            r#"{{"defaultAction": "proxy", "upstreamProxy": "http://127.0.0.1:{}"}}"#,
+            upstream.port
+        ),
+    );
+    sb.write(&sb.ws.join("forge.py"), PY_FORGE_LINES);
+    let log = sb.root.join("fence.log");
+    let run = sb
+        .fence()
+        .arg("-d")
+        .arg("--fence-log-file")
+        .arg(&log)
+        .sh(&cfg, "python3 forge.py")
+        .run();
+    run.ok().stdout_has("b'HTTP/1.1 400'");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{9b}'),
+        "{text:?}"
+    );
+    for line in text.lines() {
+        assert!(
+            line.starts_with("[fence:"),
+            "a line fence did not write: {line:?}"
+        );
+        assert!(
+            !line.contains("allowed CONNECT evil"),
+            "a forged line: {line:?}"
+        );
+    }
+    assert!(
+        text.contains(
+            "[fence:http] blocked CONNECT grey.example:443: the upstream proxy refused it \
+             (403 \\u{9b}31mred\\tx)\n"
+        ),
+        "{text}"
+    );
+    // The 403 fence sends back quotes it escaped too.
+    assert!(
+        run.stdout.contains(r"(403 \\u{9b}31mred\\tx)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        *upstream.lines.lock().unwrap(),
+        ["CONNECT grey.example:443 HTTP/1.1"]
+    );
+}
+
 /// In the grey zone (`defaultAction: proxy`), destinations fence would never dial itself
 /// (loopback, link-local, metadata, this host's addresses, localhost names) are refused
 /// before the upstream proxy sees them; an ordinary name still goes through it.
@@ -839,6 +1007,8 @@ fn framing_headers_are_never_hop_by_hop(user: User) {
 }
 
 both_users!(
+    log_file_is_never_followed_or_replaced,
+    log_lines_are_escaped,
     grey_zone_keeps_the_address_guard,
     framing_headers_are_never_hop_by_hop,
     blocked_by_default_and_reported,
