@@ -722,7 +722,8 @@ fn log_file_is_never_followed_or_replaced(user: User) {
             &writable,
             &format!(
                 "ln -sfn {} fence.log; echo ln=$?; rm -f fence.log; echo rm=$?; \
-                 echo forged >> fence.log; echo append=$?; {CURL} -g '{shell_code}' >/dev/null; true",
+                 echo forged >> fence.log; echo append=$?; \
+                 {CURL} -g '{shell_code}' >/dev/null; true",
                 bashrc.display()
             ),
         )
@@ -871,8 +872,9 @@ fn log_lines_are_escaped(user: User) {
 }
 
 /// In the grey zone (`defaultAction: proxy`), destinations fence would never dial itself
-/// (loopback, link-local, metadata, this host's addresses, localhost names) are refused
-/// before the upstream proxy sees them; an ordinary name still goes through it.
+/// (loopback, link-local, metadata, this host's addresses, localhost names, the host's own
+/// name and names its hosts file maps to such addresses) are refused before the upstream
+/// proxy sees them; an ordinary name still goes through it.
 fn grey_zone_keeps_the_address_guard(user: User) {
     let origin = HttpServer::start("127.0.0.1:0");
     let upstream = UpstreamProxy::start(200, origin.port);
@@ -885,6 +887,8 @@ fn grey_zone_keeps_the_address_guard(user: User) {
         ),
     );
     let own = other_host_addresses()[0];
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let hostname = hostname.trim();
     let refused = [
         "-p http://127.0.0.1:2222/".to_string(),
         "-p http://localhost:2222/".to_string(),
@@ -895,6 +899,10 @@ fn grey_zone_keeps_the_address_guard(user: User) {
         "-g -p 'http://[::ffff:127.0.0.1]:2222/'".to_string(),
         "-g -p 'http://[fd00:ec2::254]:80/'".to_string(),
         format!("-p http://{own}:2222/"),
+        format!("-p http://{hostname}:2222/"),
+        "-p http://api.fence-test.example:2222/".to_string(),
+        "http://metadata.fence-test.example/latest".to_string(),
+        "-p http://ip6-localhost:2222/".to_string(),
         "http://127.0.0.1:2222/plain".to_string(),
         "http://localhost.:2222/plain".to_string(),
         "--socks5-hostname 127.0.0.1:1080 http://127.0.0.1:2222/".to_string(),
@@ -906,9 +914,25 @@ fn grey_zone_keeps_the_address_guard(user: User) {
         .map(|args| format!("{CURL} -f {args} >/dev/null 2>&1; echo \"$?\"; "))
         .collect();
     script.push_str(&format!("{CURL} -p http://grey.example:443/via"));
-    let run = sb.fence().arg("-m").sh(&cfg, &script).run();
+    let hosts = format!("{HOSTS}::1 ip6-localhost\n");
+    let run = sb
+        .fence_with_hosts(&hosts)
+        .arg("-m")
+        .sh(&cfg, &script)
+        .run();
     run.ok()
         .stdout_has("hello /via")
+        .stderr_has(&format!(
+            "{} is this host's name or a local",
+            hostname.to_ascii_lowercase()
+        ))
+        .stderr_has(
+            "CONNECT api.fence-test.example:2222: api.fence-test.example is this host's name",
+        )
+        .stderr_has(
+            "metadata.fence-test.example/latest: metadata.fence-test.example is this host's",
+        )
+        .stderr_has("blocked CONNECT ip6-localhost:2222")
         .stderr_has("blocked CONNECT 127.0.0.1:2222: 127.0.0.1 is a loopback address")
         .stderr_has("blocked CONNECT localhost:2222: localhost is this host")
         .stderr_has("169.254.169.254 is a link-local address")

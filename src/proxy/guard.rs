@@ -77,6 +77,32 @@ impl std::fmt::Display for Local {
     }
 }
 
+/// Names that are this host without being `localhost`: the names the hosts file (`text`)
+/// maps to a local address (`127.0.1.1 myhost`, `::1 ip6-localhost`,
+/// `127.0.0.1 localhost.localdomain`), the host's own name, and `_outbound` (which
+/// systemd-resolved answers with the host's own address). A proxy on this host resolves
+/// them to itself. Lower case, without a trailing dot, sorted and without duplicates.
+pub fn local_names(hosts: &str, hostname: &str, own: &[IpAddr]) -> Vec<String> {
+    let canonical = |name: &str| name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    let mut names: Vec<String> = vec!["_outbound".to_string()];
+    if !hostname.trim().is_empty() {
+        names.push(canonical(hostname.trim()));
+    }
+    for line in hosts.lines() {
+        let line = line.split('#').next().unwrap_or_default();
+        let mut fields = line.split_whitespace();
+        let Some(ip) = fields.next().and_then(|ip| ip.parse::<IpAddr>().ok()) else {
+            continue;
+        };
+        if local_reason(ip, own).is_some() {
+            names.extend(fields.map(canonical));
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// Why an address counts as local, or None when it may be dialled.
 pub fn local_reason(ip: IpAddr, own: &[IpAddr]) -> Option<Local> {
     let ip = embedded_v4(ip);
@@ -217,6 +243,30 @@ mod tests {
         .into_iter()
         .map(IpAddr::V6)
         .collect()
+    }
+
+    #[test]
+    fn names_of_this_host() {
+        let hosts = "# comment\n127.0.0.1 localhost\n127.0.1.1\tMyHost.example. myhost\n\
+                     ::1 ip6-localhost ip6-loopback # trailing comment\n\
+                     10.1.2.3 lan-name\n192.168.1.9 printer\nnot-an-ip name\n\
+                     169.254.169.254 metadata.google.internal\n";
+        let own: [IpAddr; 1] = ["10.1.2.3".parse().unwrap()];
+        assert_eq!(
+            local_names(hosts, "VM\n", &own),
+            [
+                "_outbound",
+                "ip6-localhost",
+                "ip6-loopback",
+                "lan-name",
+                "localhost",
+                "metadata.google.internal",
+                "myhost",
+                "myhost.example",
+                "vm",
+            ]
+        );
+        assert_eq!(local_names("", "", &[]), ["_outbound"]);
     }
 
     #[test]
