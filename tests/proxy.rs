@@ -988,8 +988,9 @@ print("socks reply:", s.recv(10).hex()); s.close()
 "#;
 
 /// A request whose Connection header names a framing header is refused with 400 (the
-/// origin sees nothing, so no second request can hide in its body); the SOCKS5 success
-/// reply does not reveal the host's outbound address.
+/// origin sees nothing, so no second request can hide in its body); a response framed both
+/// ways loses its Content-Length; the SOCKS5 success reply does not reveal the host's
+/// outbound address.
 fn framing_headers_are_never_hop_by_hop(user: User) {
     let server = HttpServer::start("127.0.0.1:0");
     let sb = Sandbox::new(user);
@@ -1028,6 +1029,22 @@ fn framing_headers_are_never_hop_by_hop(user: User) {
         server.seen(),
         [format!("POST /post host=127.0.0.1:{} body=10", server.port)]
     );
+    // A response framed both ways reaches the client framed by Transfer-Encoding only.
+    let both = RawResponder::start(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n\
+          5\r\nhello\r\n0\r\n\r\n",
+    );
+    sb.fence()
+        .sh(
+            &cfg,
+            &format!("{CURL} -si http://127.0.0.1:{}/both", both.port),
+        )
+        .run()
+        .ok()
+        .stdout_has("Transfer-Encoding: chunked")
+        .stdout_has("hello")
+        .stdout_lacks("Content-Length");
+    assert_eq!(both.lines.lock().unwrap().len(), 1);
 }
 
 both_users!(

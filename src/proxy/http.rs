@@ -299,12 +299,20 @@ pub fn connect_request(host: &Host, port: u16) -> Vec<u8> {
 /// Serializes a response head for the client: status line `HTTP/1.1 status reason`, the
 /// headers minus hop-by-hop ones (as for requests), plus `Connection: close` when
 /// `keep_alive` is false (which it must be when the body is framed
-/// [`Framing::UntilClose`]).
+/// [`Framing::UntilClose`]). Content-Length is dropped when Transfer-Encoding is present
+/// (RFC 9112 §6.3): fence frames such a body by Transfer-Encoding, and a client that
+/// trusted the length instead would take the rest of the body for the next response on
+/// its kept-open connection.
 pub fn client_response_head(head: &ResponseHead, keep_alive: bool) -> Vec<u8> {
     let mut out = format!("HTTP/1.1 {} {}\r\n", head.status, head.reason).into_bytes();
     let connection_named = connection_tokens(&head.headers);
+    let has_transfer_encoding = field_values(&head.headers, "transfer-encoding")
+        .next()
+        .is_some();
     for (name, value) in &head.headers {
-        if !is_hop_by_hop(name, &connection_named) {
+        let superseded_length =
+            has_transfer_encoding && name.eq_ignore_ascii_case("content-length");
+        if !is_hop_by_hop(name, &connection_named) && !superseded_length {
             write_field(&mut out, name, value);
         }
     }
@@ -1503,6 +1511,14 @@ mod tests {
         assert_eq!(
             String::from_utf8_lossy(&client_response_head(&named, false)),
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        );
+        // Transfer-Encoding frames the body: a Content-Length beside it is not passed on.
+        let both =
+            response("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(response_framing("GET", &both), Framing::Chunked);
+        assert_eq!(
+            String::from_utf8_lossy(&client_response_head(&both, true)),
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
         );
         let no_reason = response("HTTP/1.1 204\r\n\r\n");
         assert_eq!(
