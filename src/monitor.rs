@@ -8,7 +8,8 @@
 //! The log file is opened by the host fence, as the user, before the sandbox starts. A
 //! sandbox that can write where the log lives could have replaced it since the last run,
 //! so the file is opened without following a symbolic link and must be a regular file with
-//! one link (not a FIFO, a device, or a hard link to `~/.bashrc`). A log the current policy
+//! one link (not a FIFO, a device, or a hard link to `~/.bashrc`), owned by the user (or
+//! root). A log the current policy
 //! lets the sandbox write is made read-only inside the sandbox for this run, with a
 //! warning; a directory on its path that is a symbolic link in a sandbox-writable place is
 //! refused.
@@ -140,6 +141,13 @@ fn open_log(path: &Path, policy: &mut Policy) -> Result<File> {
         return Err(refuse(
             "it has other hard links (fence would append to whatever file it is linked to)",
         ));
+    }
+    // A file another user made (in a shared directory such as /tmp) would receive what
+    // this run's sandbox did.
+    // SAFETY: geteuid cannot fail and has no memory effects.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(refuse("it belongs to another user"));
     }
     clear_nonblocking(&file).map_err(|e| Error::io(format!("--fence-log-file {shown}"), e))?;
     let real = real_parent.join(name);

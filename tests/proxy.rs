@@ -784,7 +784,18 @@ fn log_file_is_never_followed_or_replaced(user: User) {
     }
     let hard = sb.ws.join("hard.log");
     std::fs::hard_link(&bashrc, &hard).unwrap();
-    for (path, why) in [(&fifo, "not a regular file"), (&hard, "other hard links")] {
+    let mut refused = vec![(fifo, "not a regular file"), (hard, "other hard links")];
+    // A file another user (uid 1) created where the log would go; making one needs root,
+    // which the suite has in CI.
+    if util::is_root() {
+        let foreign = sb.ws.join("foreign.log");
+        std::fs::write(&foreign, "").unwrap();
+        std::os::unix::fs::chown(&foreign, Some(1), Some(1)).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o666)).unwrap();
+        refused.push((foreign, "belongs to another user"));
+    }
+    for (path, why) in &refused {
         sb.fence()
             .arg("--fence-log-file")
             .arg(path)
