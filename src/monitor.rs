@@ -117,15 +117,17 @@ fn open_log(path: &Path, policy: &mut Policy) -> Result<File> {
              sandbox could have planted it); give the real path",
         ));
     }
+    // Opened by the resolved path: the one checked above, not a symlink met again.
     // O_NOFOLLOW: a symbolic link is refused (ELOOP), never followed. O_NONBLOCK: a FIFO
     // without a reader fails (ENXIO) instead of hanging the open; it is cleared below.
     // std adds O_CLOEXEC.
+    let real = real_parent.join(name);
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(&lexical)
+        .open(&real)
         .map_err(|e| match e.raw_os_error() {
             Some(libc::ELOOP) => refuse("it is a symbolic link, which fence does not follow"),
             Some(libc::ENXIO) => refuse("it is not a regular file (a FIFO or socket)"),
@@ -150,7 +152,6 @@ fn open_log(path: &Path, policy: &mut Policy) -> Result<File> {
         return Err(refuse("it belongs to another user"));
     }
     clear_nonblocking(&file).map_err(|e| Error::io(format!("--fence-log-file {shown}"), e))?;
-    let real = real_parent.join(name);
     if writable_inside(&real, policy) || writable_inside(&lexical, policy) {
         crate::run::warn(&format!(
             "--fence-log-file {shown} is in a directory the sandbox may write: it is read-only \
