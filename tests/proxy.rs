@@ -138,7 +138,8 @@ fn denied_beats_allowed(user: User) {
 }
 
 const HOSTS: &str = "127.0.0.1 localhost\n::1 localhost\n\
-    127.0.0.1 api.fence-test.example\n169.254.169.254 metadata.fence-test.example\n";
+    127.0.0.1 api.fence-test.example\n169.254.169.254 metadata.fence-test.example\n\
+    100.100.100.200 alibaba.fence-test.example\nfd20:ce::254 gce6.fence-test.example\n";
 
 fn names_resolving_to_local_addresses_are_refused(user: User) {
     let server = HttpServer::start("127.0.0.1:0");
@@ -170,6 +171,8 @@ fn names_resolving_to_local_addresses_are_refused(user: User) {
                 "{CURL} http://api.fence-test.example:{p}/a; echo; \
                  {CURL} --socks5-hostname 127.0.0.1:1080 http://api.fence-test.example:{p}/s; echo socks=$?; \
                  {CURL} http://metadata.fence-test.example/latest; echo; \
+                 {CURL} http://alibaba.fence-test.example/latest; echo; \
+                 {CURL} -p -w 'gce6=%{{http_connect}}' http://gce6.fence-test.example/v1; echo; \
                  {CURL} http://other.example:{p}/o"
             ),
         )
@@ -181,6 +184,8 @@ fn names_resolving_to_local_addresses_are_refused(user: User) {
         ))
         .stdout_has("socks=97")
         .stdout_has("169.254.169.254, a link-local address (cloud metadata lives there)")
+        .stdout_has("alibaba.fence-test.example resolves to 100.100.100.200, a cloud metadata")
+        .stdout_has("gce6=403")
         .stdout_has("other.example:");
     assert_eq!(server.hits(), 0, "nothing reached the host's loopback");
 
