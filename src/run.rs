@@ -75,9 +75,12 @@ fn run_platform(
     env: Vec<(OsString, OsString)>,
     req: &RunRequest,
 ) -> Result<Outcome> {
-    let monitor = crate::monitor::Monitor::new(req.monitor, req.debug, req.log_file.as_deref())?;
+    // The log file, when the sandbox may write it, becomes read-only inside for this run.
+    let mut p = p.clone();
+    let monitor =
+        crate::monitor::Monitor::new(req.monitor, req.debug, req.log_file.as_deref(), &mut p)?;
     crate::linux::run(
-        p,
+        &p,
         argv,
         env,
         req.debug,

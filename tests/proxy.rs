@@ -4,7 +4,7 @@
 
 mod util;
 
-use util::servers::{HttpServer, UpstreamProxy, free_port, wait_for_port};
+use util::servers::{HttpServer, RawResponder, UpstreamProxy, free_port, wait_for_port};
 use util::{Sandbox, User};
 
 /// curl through the environment's proxy even for loopback hosts (NO_PROXY lists them).
@@ -138,7 +138,8 @@ fn denied_beats_allowed(user: User) {
 }
 
 const HOSTS: &str = "127.0.0.1 localhost\n::1 localhost\n\
-    127.0.0.1 api.fence-test.example\n169.254.169.254 metadata.fence-test.example\n";
+    127.0.0.1 api.fence-test.example\n169.254.169.254 metadata.fence-test.example\n\
+    100.100.100.200 alibaba.fence-test.example\nfd20:ce::254 gce6.fence-test.example\n";
 
 fn names_resolving_to_local_addresses_are_refused(user: User) {
     let server = HttpServer::start("127.0.0.1:0");
@@ -170,6 +171,8 @@ fn names_resolving_to_local_addresses_are_refused(user: User) {
                 "{CURL} http://api.fence-test.example:{p}/a; echo; \
                  {CURL} --socks5-hostname 127.0.0.1:1080 http://api.fence-test.example:{p}/s; echo socks=$?; \
                  {CURL} http://metadata.fence-test.example/latest; echo; \
+                 {CURL} http://alibaba.fence-test.example/latest; echo; \
+                 {CURL} -p -w 'gce6=%{{http_connect}}' http://gce6.fence-test.example/v1; echo; \
                  {CURL} http://other.example:{p}/o"
             ),
         )
@@ -181,6 +184,8 @@ fn names_resolving_to_local_addresses_are_refused(user: User) {
         ))
         .stdout_has("socks=97")
         .stdout_has("169.254.169.254, a link-local address (cloud metadata lives there)")
+        .stdout_has("alibaba.fence-test.example resolves to 100.100.100.200, a cloud metadata")
+        .stdout_has("gce6=403")
         .stdout_has("other.example:");
     assert_eq!(server.hits(), 0, "nothing reached the host's loopback");
 
@@ -702,7 +707,367 @@ fn log_file_takes_the_monitor_lines(user: User) {
     );
 }
 
+/// A log file a sandbox turned into a symlink (to a shell startup file) between runs is
+/// refused, and the file it points to is left alone; while the log lives in a writable
+/// place, the sandbox cannot replace it during the run.
+fn log_file_is_never_followed_or_replaced(user: User) {
+    let sb = Sandbox::new(user);
+    let bashrc = sb.home.join(".bashrc");
+    sb.write(&bashrc, "# the user's shell startup\n");
+    let log = sb.ws.join("fence.log");
+    let writable = sb.config("w.json", r#"{"filesystem": {"allowWrite": ["."]}}"#);
+    let shell_code = "http://blocked.example/;echo${IFS}pwned;";
+    // With the log in the writable workspace: a warning, and the log is read-only inside.
+    let run = sb
+        .fence()
+        .arg("-m")
+        .arg("--fence-log-file")
+        .arg(&log)
+        .sh(
+            &writable,
+            &format!(
+                "ln -sfn {} fence.log; echo ln=$?; rm -f fence.log; echo rm=$?; \
+                 echo forged >> fence.log; echo append=$?; \
+                 {CURL} -g '{shell_code}' >/dev/null; true",
+                bashrc.display()
+            ),
+        )
+        .run();
+    run.ok()
+        .stderr_has("is in a directory the sandbox may write")
+        .stdout_lacks("ln=0")
+        .stdout_lacks("rm=0")
+        .stdout_lacks("append=0");
+    let meta = std::fs::symlink_metadata(&log).unwrap();
+    assert!(
+        meta.file_type().is_file(),
+        "the log is still a regular file"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!("[fence:http] blocked GET {shell_code}: not in allowedDomains\n")
+    );
+    // A run without the log file plants the symlink; the next run with it refuses.
+    sb.fence()
+        .sh(
+            &writable,
+            &format!("rm -f fence.log && ln -s {} fence.log", bashrc.display()),
+        )
+        .run()
+        .ok();
+    assert!(
+        std::fs::symlink_metadata(&log)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let cfg = allow(&sb, "{}");
+    sb.fence()
+        .arg("-m")
+        .arg("--fence-log-file")
+        .arg(&log)
+        .sh(&cfg, &format!("{CURL} -g '{shell_code}'; echo ran"))
+        .run()
+        .code(125)
+        .stdout_lacks("ran")
+        .stderr_has("is a symbolic link, which fence does not follow");
+    assert_eq!(
+        std::fs::read_to_string(&bashrc).unwrap(),
+        "# the user's shell startup\n",
+        "the symlink's target is unchanged"
+    );
+    // A FIFO (which could hang the open) and a hard link are refused as well.
+    let fifo = sb.ws.join("fifo.log");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    if sb.switches_user() {
+        std::os::unix::fs::chown(&fifo, Some(util::UNPRIVILEGED), Some(util::UNPRIVILEGED))
+            .unwrap();
+    }
+    let hard = sb.ws.join("hard.log");
+    std::fs::hard_link(&bashrc, &hard).unwrap();
+    let mut refused = vec![(fifo, "not a regular file"), (hard, "other hard links")];
+    // A file another user (uid 1) created where the log would go; making one needs root,
+    // which the suite has in CI.
+    if util::is_root() {
+        let foreign = sb.ws.join("foreign.log");
+        std::fs::write(&foreign, "").unwrap();
+        std::os::unix::fs::chown(&foreign, Some(1), Some(1)).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o666)).unwrap();
+        refused.push((foreign, "belongs to another user"));
+    }
+    for (path, why) in &refused {
+        sb.fence()
+            .arg("--fence-log-file")
+            .arg(path)
+            .sh(&cfg, "echo ran")
+            .run()
+            .code(125)
+            .stdout_lacks("ran")
+            .stderr_has(why);
+    }
+    assert_eq!(
+        std::fs::read_to_string(&bashrc).unwrap(),
+        "# the user's shell startup\n"
+    );
+}
+
+const PY_FORGE_LINES: &str = r#"
+import socket
+def raw(port, data):
+    s = socket.create_connection(("127.0.0.1", port)); s.sendall(data)
+    s.shutdown(socket.SHUT_WR); reply = s.recv(1000); s.close(); return reply
+print(raw(3128, b"GET http://blocked.example/x HTTP/1.1\r\nHost: a\n[fence:http] allowed CONNECT evil.example:443\r\n\r\n")[:12])
+print(raw(3128, b"GET http://blocked.example/\x1b]0;PWNED\x07 HTTP/1.1\r\n\r\n")[:12])
+print(raw(3128, b"GET http://blocked.example/a\r\n[fence:http] allowed CONNECT evil.example:443 HTTP/1.1\r\n\r\n")[:12])
+print(raw(1080, b"\x05\x01\x00\x05\x01\x00\x03\x1c\n[fence:socks] allowed \x1b[31m\x00\x50"))
+reply = raw(3128, b"CONNECT grey.example:443 HTTP/1.1\r\n\r\n")
+print("grey:", reply)
+"#;
+
+/// What the sandbox (or an upstream answering for it) sends never forges a line of its
+/// own in the log, nor reaches it with a terminal control character.
+fn log_lines_are_escaped(user: User) {
+    // The upstream proxy's refusal carries a C1 control (CSI) and a tab in its reason.
+    let upstream =
+        RawResponder::start(b"HTTP/1.1 403 \xc2\x9b31mred\tx\r\nContent-Length: 0\r\n\r\n");
+    let sb = Sandbox::new(user);
+    let cfg = allow(
+        &sb,
+        &format!(
+            r#"{{"defaultAction": "proxy", "upstreamProxy": "http://127.0.0.1:{}"}}"#,
+            upstream.port
+        ),
+    );
+    sb.write(&sb.ws.join("forge.py"), PY_FORGE_LINES);
+    let log = sb.root.join("fence.log");
+    let run = sb
+        .fence()
+        .arg("-d")
+        .arg("--fence-log-file")
+        .arg(&log)
+        .sh(&cfg, "python3 forge.py")
+        .run();
+    run.ok().stdout_has("b'HTTP/1.1 400'");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{9b}'),
+        "{text:?}"
+    );
+    for line in text.lines() {
+        assert!(
+            line.starts_with("[fence:"),
+            "a line fence did not write: {line:?}"
+        );
+        assert!(
+            !line.contains("allowed CONNECT evil"),
+            "a forged line: {line:?}"
+        );
+    }
+    assert!(
+        text.contains(
+            "[fence:http] blocked CONNECT grey.example:443: the upstream proxy refused it \
+             (403 \\u{9b}31mred\\tx)\n"
+        ),
+        "{text}"
+    );
+    // The 403 fence sends back quotes it escaped too.
+    assert!(
+        run.stdout.contains(r"(403 \\u{9b}31mred\\tx)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        *upstream.lines.lock().unwrap(),
+        ["CONNECT grey.example:443 HTTP/1.1"]
+    );
+}
+
+/// In the grey zone (`defaultAction: proxy`), destinations fence would never dial itself
+/// (loopback, link-local, metadata, this host's addresses, localhost names, the host's own
+/// name and names its hosts file maps to such addresses) are refused before the upstream
+/// proxy sees them; an ordinary name still goes through it.
+fn grey_zone_keeps_the_address_guard(user: User) {
+    let origin = HttpServer::start("127.0.0.1:0");
+    let upstream = UpstreamProxy::start(200, origin.port);
+    let sb = Sandbox::new(user);
+    let cfg = allow(
+        &sb,
+        &format!(
+            r#"{{"defaultAction": "proxy", "upstreamProxy": "http://127.0.0.1:{}"}}"#,
+            upstream.port
+        ),
+    );
+    let own = other_host_addresses()[0];
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let hostname = hostname.trim();
+    let refused = [
+        "-p http://127.0.0.1:2222/".to_string(),
+        "-p http://localhost:2222/".to_string(),
+        "-p http://169.254.169.254:80/".to_string(),
+        "-p http://100.100.100.200:80/".to_string(),
+        "-p http://db.localhost:2222/".to_string(),
+        "-g -p 'http://[::1]:2222/'".to_string(),
+        "-g -p 'http://[::ffff:127.0.0.1]:2222/'".to_string(),
+        "-g -p 'http://[fd00:ec2::254]:80/'".to_string(),
+        format!("-p http://{own}:2222/"),
+        format!("-p http://{hostname}:2222/"),
+        "-p http://api.fence-test.example:2222/".to_string(),
+        "http://metadata.fence-test.example/latest".to_string(),
+        "-p http://ip6-localhost:2222/".to_string(),
+        "http://127.0.0.1:2222/plain".to_string(),
+        "http://localhost.:2222/plain".to_string(),
+        "--socks5-hostname 127.0.0.1:1080 http://127.0.0.1:2222/".to_string(),
+        "--socks5-hostname 127.0.0.1:1080 http://localhost:2222/".to_string(),
+        "--socks5-hostname 127.0.0.1:1080 http://169.254.169.254/".to_string(),
+    ];
+    let mut script: String = refused
+        .iter()
+        .map(|args| format!("{CURL} -f {args} >/dev/null 2>&1; echo \"$?\"; "))
+        .collect();
+    script.push_str(&format!("{CURL} -p http://grey.example:443/via"));
+    let hosts = format!("{HOSTS}::1 ip6-localhost\n");
+    let run = sb
+        .fence_with_hosts(&hosts)
+        .arg("-m")
+        .sh(&cfg, &script)
+        .run();
+    run.ok()
+        .stdout_has("hello /via")
+        .stderr_has(&format!(
+            "{} is this host's name or a local",
+            hostname.to_ascii_lowercase()
+        ))
+        .stderr_has(
+            "CONNECT api.fence-test.example:2222: api.fence-test.example is this host's name",
+        )
+        .stderr_has(
+            "metadata.fence-test.example/latest: metadata.fence-test.example is this host's",
+        )
+        .stderr_has("blocked CONNECT ip6-localhost:2222")
+        .stderr_has("blocked CONNECT 127.0.0.1:2222: 127.0.0.1 is a loopback address")
+        .stderr_has("blocked CONNECT localhost:2222: localhost is this host")
+        .stderr_has("169.254.169.254 is a link-local address")
+        .stderr_has("100.100.100.200 is a cloud metadata address")
+        .stderr_has("fd00:ec2::254 is a cloud metadata address")
+        .stderr_has(&format!("{own} is an address of this host"))
+        .stderr_has("[fence:socks] blocked CONNECT localhost:2222");
+    let codes: Vec<&str> = run.stdout.lines().take(refused.len()).collect();
+    assert!(
+        codes.iter().all(|c| *c != "0"),
+        "every local destination failed: {codes:?}"
+    );
+    assert_eq!(
+        *upstream.connects.lock().unwrap(),
+        ["CONNECT grey.example:443 HTTP/1.1"],
+        "the upstream proxy saw only the ordinary name"
+    );
+    assert_eq!(origin.hits(), 1);
+}
+
+const PY_FRAMING: &str = r#"
+import socket, sys
+port = int(sys.argv[1])
+def raw(data):
+    s = socket.create_connection(("127.0.0.1", 3128)); s.sendall(data)
+    s.shutdown(socket.SHUT_WR); reply = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk: break
+        reply += chunk
+    s.close(); return reply
+hidden = b"GET http://127.0.0.1:%d/smuggled HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % port
+chunked = b"%x\r\n" % len(hidden) + hidden + b"\r\n0\r\n\r\n"
+head = b"POST http://127.0.0.1:%d/post HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % (port, port)
+length = b"Content-Length: %d\r\n" % len(hidden)
+te = b"Transfer-Encoding: chunked\r\n"
+cases = [
+    (b"Connection: Content-Length\r\n" + length, hidden),
+    (length + b"Connection: keep-alive, content-LENGTH\r\n", hidden),
+    (b"Connection: close\r\n" + length + b"connection: Content-Length\r\n", hidden),
+    (length + b"Proxy-Connection: Content-Length\r\n", hidden),
+    (te + b"Connection: Transfer-Encoding\r\n", chunked),
+    (b"Connection: keep-alive, Transfer-Encoding\r\n" + te, chunked),
+    (te + b"Connection: close\r\nConnection: TRANSFER-encoding\r\n", chunked),
+    (te + b"Proxy-Connection: transfer-encoding\r\n", chunked),
+]
+for fields, body in cases:
+    print("framing:", raw(head + fields + b"\r\n" + body)[:12])
+s = socket.create_connection(("127.0.0.1", 1080)); s.sendall(b"\x05\x01\x00")
+assert s.recv(2) == b"\x05\x00"
+s.sendall(bytes([5, 1, 0, 1, 127, 0, 0, 1]) + port.to_bytes(2, "big"))
+print("socks reply:", s.recv(10).hex()); s.close()
+"#;
+
+/// A request whose Connection header names a framing header is refused with 400 (the
+/// origin sees nothing, so no second request can hide in its body); a response framed both
+/// ways loses its Content-Length; the SOCKS5 success reply does not reveal the host's
+/// outbound address.
+fn framing_headers_are_never_hop_by_hop(user: User) {
+    let server = HttpServer::start("127.0.0.1:0");
+    let sb = Sandbox::new(user);
+    let cfg = allow(&sb, r#"{"allowedDomains": ["127.0.0.1"]}"#);
+    sb.write(&sb.ws.join("framing.py"), PY_FRAMING);
+    let run = sb
+        .fence()
+        .sh(&cfg, &format!("python3 framing.py {}", server.port))
+        .run();
+    run.ok()
+        .stdout_has("socks reply: 05000001000000000000\n")
+        .stdout_lacks("framing: b'HTTP/1.1 200");
+    assert_eq!(
+        run.stdout.matches("framing: b'HTTP/1.1 400'").count(),
+        8,
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        server.hits(),
+        0,
+        "the origin saw no request: {:?}",
+        server.seen()
+    );
+    // The same request without the Connection naming goes through, body and all.
+    let plain = sb.fence().sh(
+        &cfg,
+        &format!(
+            "{CURL} -d 0123456789 -H 'Connection: keep-alive, X-Custom' \
+             http://127.0.0.1:{}/post",
+            server.port
+        ),
+    );
+    plain.run().ok().stdout_has("hello /post");
+    assert_eq!(
+        server.seen(),
+        [format!("POST /post host=127.0.0.1:{} body=10", server.port)]
+    );
+    // A response framed both ways reaches the client framed by Transfer-Encoding only.
+    let both = RawResponder::start(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n\
+          5\r\nhello\r\n0\r\n\r\n",
+    );
+    sb.fence()
+        .sh(
+            &cfg,
+            &format!("{CURL} -si http://127.0.0.1:{}/both", both.port),
+        )
+        .run()
+        .ok()
+        .stdout_has("Transfer-Encoding: chunked")
+        .stdout_has("hello")
+        .stdout_lacks("Content-Length");
+    assert_eq!(both.lines.lock().unwrap().len(), 1);
+}
+
 both_users!(
+    log_file_is_never_followed_or_replaced,
+    log_lines_are_escaped,
+    grey_zone_keeps_the_address_guard,
+    framing_headers_are_never_hop_by_hop,
     blocked_by_default_and_reported,
     allowed_ip_through_http_connect_and_socks,
     localhost_and_ipv6_literals,

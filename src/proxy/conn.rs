@@ -65,6 +65,8 @@ pub struct Ctx<'a> {
     pub registry: &'a Registry,
     pub policy: &'a NetworkPolicy,
     pub own_addrs: &'a [IpAddr],
+    /// Names that are this host ([`guard::local_names`], sorted).
+    pub local_names: &'a [String],
     pub monitor: &'a mut Monitor,
     pub now: Instant,
     /// The tokens of this connection's client and upstream sockets.
@@ -354,6 +356,13 @@ impl Conn {
                 (false, literal)
             }
             Decision::Upstream => {
+                // The upstream proxy dials what it is asked for, and many bypass themselves
+                // for loopback and private ranges: what fence would refuse to dial itself
+                // is refused before the hand-off.
+                if let Some(why) = grey_zone_refusal(&host, ctx.own_addrs, ctx.local_names) {
+                    self.refuse(ctx, &why);
+                    return Step::Again;
+                }
                 ctx.monitor.note(
                     self.source(),
                     format_args!("{} goes through the upstream proxy", self.label),
@@ -508,6 +517,29 @@ impl Conn {
     }
 }
 
+/// Why a grey-zone destination must not be handed to the upstream proxy, if it must not:
+/// an address the guard refuses (loopback, link-local, cloud metadata, this host's own
+/// addresses, in any IPv6 disguise), or a name that is the host itself (`localhost`,
+/// `*.localhost`, and `local_names`: the host's name, hosts-file names of local
+/// addresses). Other names are resolved by the upstream proxy, not by fence; IP literals
+/// never arrive as names ([`Host::parse`] turns them into addresses and refuses numeric
+/// forms such as `127.1`).
+fn grey_zone_refusal(host: &Host, own_addrs: &[IpAddr], local_names: &[String]) -> Option<String> {
+    match host {
+        Host::Ip(ip) => {
+            guard::local_reason(*ip, own_addrs).map(|reason| format!("{ip} is {reason}"))
+        }
+        Host::Name(name) if name == "localhost" || name.ends_with(".localhost") => Some(format!(
+            "{name} is this host (loopback), never handed to the upstream proxy"
+        )),
+        Host::Name(name) if local_names.binary_search(name).is_ok() => Some(format!(
+            "{name} is this host's name or a local address in /etc/hosts, never handed to \
+             the upstream proxy"
+        )),
+        Host::Name(_) => None,
+    }
+}
+
 /// A peer resetting or closing under us is how connections often end: not worth a note.
 fn is_ordinary_end(e: &io::Error) -> bool {
     matches!(
@@ -561,6 +593,55 @@ pub fn read_some(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadOutcome::Blocked),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grey_zone_refuses_what_fence_would_not_dial() {
+        let own: [IpAddr; 1] = ["10.1.2.3".parse().unwrap()];
+        let names = ["ip6-localhost".to_string(), "myhost".to_string()];
+        let refused = [
+            "127.0.0.1",
+            "127.9.9.9",
+            "::1",
+            "[::ffff:127.0.0.1]",
+            "0.0.0.0",
+            "169.254.169.254",
+            "169.254.170.2",
+            "100.100.100.200",
+            "[fd00:ec2::254]",
+            "[fd20:ce::254]",
+            "[64:ff9b::a9fe:a9fe]",
+            "10.1.2.3",
+            "localhost",
+            "LocalHost.",
+            "db.localhost",
+            "MyHost.",
+            "ip6-localhost",
+        ];
+        for text in refused {
+            let host = Host::parse(text).unwrap();
+            assert!(grey_zone_refusal(&host, &own, &names).is_some(), "{text}");
+        }
+        for text in [
+            "example.com",
+            "localhost.example.com",
+            "notlocalhost",
+            "myhost.example",
+            "10.0.0.1",
+            "8.8.8.8",
+        ] {
+            let host = Host::parse(text).unwrap();
+            assert_eq!(grey_zone_refusal(&host, &own, &names), None, "{text}");
+        }
+        // IP literals in other spellings never reach the policy as names.
+        for text in ["127.1", "2130706433", "0x7f000001", "127.0.0.0x1"] {
+            assert_eq!(Host::parse(text), None, "{text}");
         }
     }
 }

@@ -17,6 +17,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token, Waker};
 
 use super::conn::{Conn, Ctx, Next, Role};
+use super::guard;
 use super::resolve::Resolver;
 use super::sys;
 use crate::linux::control::HostRequest;
@@ -34,6 +35,8 @@ pub struct Proxy {
     policy: NetworkPolicy,
     /// The host's interface addresses, read at the first connection (not at every start).
     own_addrs: Option<Vec<IpAddr>>,
+    /// Names that are this host (hosts file, host name), read with `own_addrs`.
+    local_names: Vec<String>,
     monitor: Monitor,
     resolver: Resolver,
     listeners: Vec<(TcpListener, Role)>,
@@ -67,6 +70,7 @@ impl Proxy {
         Ok(Proxy {
             policy,
             own_addrs: None,
+            local_names: Vec::new(),
             monitor,
             resolver: Resolver::new(waker),
             listeners: Vec::new(),
@@ -242,6 +246,11 @@ impl Proxy {
                 ));
                 Vec::new()
             });
+            self.local_names = guard::local_names(
+                &read_small("/etc/hosts"),
+                &read_small("/proc/sys/kernel/hostname"),
+                &addrs,
+            );
             self.own_addrs = Some(addrs);
         }
         let slot = self.free.pop().unwrap_or_else(|| {
@@ -282,6 +291,7 @@ impl Proxy {
             registry,
             policy: &self.policy,
             own_addrs: self.own_addrs.as_deref().unwrap_or_default(),
+            local_names: &self.local_names,
             monitor: &mut self.monitor,
             now: Instant::now(),
             tokens: tokens(slot),
@@ -325,6 +335,16 @@ impl Proxy {
             self.accept_all(registry);
         }
     }
+}
+
+/// A small system file's text (at most 16 MiB), or nothing when it cannot be read.
+fn read_small(path: &str) -> String {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    if let Ok(file) = std::fs::File::open(path) {
+        let _ = file.take(16 << 20).read_to_end(&mut bytes);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn tokens(slot: usize) -> (Token, Token) {

@@ -187,6 +187,42 @@ impl UpstreamProxy {
     }
 }
 
+/// A server on loopback that records the first line of each connection, answers with
+/// `response` (raw bytes, sent as they are) and closes: an upstream proxy or origin that
+/// says something unusual.
+pub struct RawResponder {
+    pub port: u16,
+    pub lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl RawResponder {
+    pub fn start(response: &[u8]) -> RawResponder {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let log = lines.clone();
+        let response = response.to_vec();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut first = String::new();
+                let _ = reader.read_line(&mut first);
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                        break;
+                    }
+                }
+                log.lock().unwrap().push(first.trim().to_string());
+                let _ = writer.write_all(&response);
+            }
+        });
+        RawResponder { port, lines }
+    }
+}
+
 /// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

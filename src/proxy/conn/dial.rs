@@ -236,8 +236,10 @@ impl Conn {
         match self.purpose {
             Some(Purpose::Connect) => to_client.extend_from_slice(http::CONNECT_ESTABLISHED),
             Some(Purpose::Socks) => {
-                let bound = self.upstream.as_ref().and_then(|u| u.local_addr().ok());
-                to_client.extend_from_slice(&socks5::reply(socks5::reply::SUCCEEDED, bound));
+                // BND.ADDR and BND.PORT stay 0.0.0.0:0: the real ones are the host's
+                // outbound address and port, which the sandbox has no business knowing
+                // (CONNECT clients do not use them).
+                to_client.extend_from_slice(&socks5::reply(socks5::reply::SUCCEEDED, None));
             }
             _ => {}
         }
