@@ -289,6 +289,164 @@ fn working_directory_under_tmp_is_visible(user: User) {
     r.ok().stdout_has("here");
 }
 
+/// A config can only add masks: `denyRead: ["/"]` (which once made every other mask
+/// redundant and was then skipped itself) is refused before anything runs.
+fn deny_read_of_root_is_refused(user: User) {
+    let sb = Sandbox::new(user);
+    for entry in ["/", "/etc/../.."] {
+        let cfg = sb.config(
+            "fence.json",
+            &format!(r#"{{"filesystem": {{"denyRead": ["{entry}"]}}}}"#),
+        );
+        sb.fence()
+            .sh(&cfg, "echo RAN")
+            .run()
+            .code(125)
+            .stdout_lacks("RAN")
+            .stderr_has("filesystem.denyRead: / is refused")
+            .stderr_has("defaultDenyRead");
+    }
+}
+
+/// The user's own mask holds whatever an untrusted project config adds: a mask on a parent
+/// directory (applied, or, under the user's defaultDenyRead, outside anything readable).
+fn project_mask_on_a_parent_keeps_the_user_mask(user: User) {
+    let sb = Sandbox::new(user);
+    // A home of its own below `users`, a directory that holds neither the workspace nor
+    // anything readable under defaultDenyRead.
+    let home = sb.root.join("users/u");
+    sb.write(&home.join(".ssh/key"), "TOPSECRET\n");
+    let user_config = sb.home.join(".config/fence/fence.json");
+    let script = "cat ~/.ssh/key; ls -A ~/.ssh; echo done";
+    let cases = [
+        (
+            r#"{"filesystem": {"denyRead": ["~/.ssh"]}}"#,
+            "~".to_string(),
+        ),
+        (
+            r#"{"filesystem": {"defaultDenyRead": true, "allowRead": ["~", "."],
+                "denyRead": ["~/.ssh"]}}"#,
+            sb.root.join("users").display().to_string(),
+        ),
+    ];
+    for (user_json, parent) in cases {
+        sb.write(&user_config, user_json);
+        // Untrusted, narrowing only: applied on top of the user's config.
+        sb.config(
+            "fence.json",
+            &format!(r#"{{"filesystem": {{"denyRead": ["{parent}"]}}}}"#),
+        );
+        let r = sb
+            .fence()
+            .env("HOME", &home)
+            .args(["-d", "-c", script])
+            .run();
+        r.ok()
+            .stdout_lacks("TOPSECRET")
+            .stdout_lacks("key")
+            .stdout_has("done")
+            .stderr_has("narrowed by untrusted");
+    }
+}
+
+/// `allowWrite` can never replace the sandbox's own /proc, /dev and /tmp, nor open kernel
+/// settings: `/`, `/proc/...`, `/sys/...` and `/dev` are refused; device nodes are pointed
+/// to devices.allow with a warning.
+fn writes_covering_the_sandbox_own_mounts_are_refused(user: User) {
+    let sb = Sandbox::new(user);
+    let cases = [
+        ("/", "whole host would be writable"),
+        ("/tmp/..", "whole host would be writable"),
+        ("/proc/sys", "/proc is never writable"),
+        ("/proc/sys/kernel/core_pattern", "/proc is never writable"),
+        ("/sys/kernel", "/sys (kernel settings) is never writable"),
+        ("/dev", "devices.allow"),
+    ];
+    for (entry, why) in cases {
+        let cfg = sb.config(
+            "fence.json",
+            &format!(r#"{{"filesystem": {{"allowWrite": ["{entry}"]}}}}"#),
+        );
+        sb.fence()
+            .sh(&cfg, "echo RAN")
+            .run()
+            .code(125)
+            .stdout_lacks("RAN")
+            .stderr_has("filesystem.allowWrite: ")
+            .stderr_has(why);
+    }
+    let cfg = sb.config(
+        "fence.json",
+        r#"{"filesystem": {"allowWrite": ["/dev/null"]}}"#,
+    );
+    sb.fence()
+        .sh(&cfg, "echo RAN")
+        .run()
+        .ok()
+        .stdout_has("RAN")
+        .stderr_has("warning: filesystem.allowWrite: /dev/null skipped: devices are granted with devices.allow");
+}
+
+/// With a writable workspace (and with the whole host readable under defaultDenyRead), the
+/// sandbox sees its own processes only, its own /dev and its private /tmp.
+fn own_proc_dev_and_tmp_whatever_the_binds(user: User) {
+    let sb = Sandbox::new(user);
+    let host_tmp = std::path::PathBuf::from(format!(
+        "/tmp/fence-host-file-{}-{:?}",
+        std::process::id(),
+        user
+    ));
+    std::fs::write(&host_tmp, "HOSTTMP\n").unwrap();
+    let script = format!(
+        "test -e /proc/{pid} && echo HOSTPID; cat {tmp}; test -e /dev/mem && echo HOSTDEV; \
+         test -e /proc/self/status && echo OWNPROC; echo done",
+        pid = std::process::id(),
+        tmp = host_tmp.display()
+    );
+    let configs = [
+        WS_WRITE,
+        r#"{"filesystem": {"defaultDenyRead": true, "allowRead": ["/"], "allowWrite": ["."]}}"#,
+    ];
+    for json in configs {
+        let cfg = sb.config("fence.json", json);
+        let r = sb.fence().sh(&cfg, &script).run();
+        r.ok()
+            .stdout_lacks("HOSTPID")
+            .stdout_lacks("HOSTTMP")
+            .stdout_lacks("HOSTDEV")
+            .stdout_has("OWNPROC")
+            .stdout_has("done");
+    }
+    let _ = std::fs::remove_file(&host_tmp);
+}
+
+/// Masks in /proc, /sys and /dev are applied (on the sandbox's own mounts), not skipped;
+/// per-process /proc paths are refused.
+fn masks_in_proc_sys_and_dev_apply(user: User) {
+    let sb = Sandbox::new(user);
+    let cfg = sb.config(
+        "fence.json",
+        r#"{"filesystem": {"denyRead": ["/proc/cpuinfo", "/sys/kernel", "/dev/zero"]},
+            "devices": {"allow": ["/dev/zero"]}}"#,
+    );
+    let script = "grep -c processor /proc/cpuinfo; ls /sys/kernel | wc -l; \
+        head -c 4 /dev/zero | wc -c; echo done";
+    let r = sb.fence().sh(&cfg, script).run();
+    r.ok().stdout_has("done");
+    let counts: Vec<&str> = r.stdout.lines().take(3).collect();
+    assert_eq!(counts, ["0", "0", "0"], "{r}");
+    let cfg = sb.config(
+        "fence.json",
+        r#"{"filesystem": {"denyRead": ["/proc/self/environ"]}}"#,
+    );
+    sb.fence()
+        .sh(&cfg, "echo RAN")
+        .run()
+        .code(125)
+        .stdout_lacks("RAN")
+        .stderr_has("per-process /proc path");
+}
+
 trait RunIn {
     fn run_in(self, dir: &Path, argv: &[&str]) -> util::Run;
 }
@@ -316,6 +474,11 @@ both_users!(
     reads_and_devices_work,
     default_deny_read_hides_unlisted_paths,
     working_directory_under_tmp_is_visible,
+    deny_read_of_root_is_refused,
+    project_mask_on_a_parent_keeps_the_user_mask,
+    writes_covering_the_sandbox_own_mounts_are_refused,
+    own_proc_dev_and_tmp_whatever_the_binds,
+    masks_in_proc_sys_and_dev_apply,
 );
 
 /// Filesystems mounted below `/` (here a tmpfs made by the test) stay visible. Mounting
