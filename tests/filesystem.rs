@@ -447,6 +447,32 @@ fn masks_in_proc_sys_and_dev_apply(user: User) {
         .stderr_has("per-process /proc path");
 }
 
+/// A working directory whose name is not UTF-8 keeps relative rules: `denyRead: ["secret"]`
+/// masks `secret` (it once became a lossy path that did not exist, and was skipped), and
+/// `allowWrite: ["."]` makes the directory writable.
+fn non_utf8_working_directory_keeps_relative_rules(user: User) {
+    use std::os::unix::ffi::OsStrExt;
+    let sb = Sandbox::new(user);
+    let ws = sb.root.join(std::ffi::OsStr::from_bytes(b"ws-\xff"));
+    sb.mkdir(&ws);
+    sb.write(&ws.join("secret/key"), "TOPSECRET\n");
+    let cfg = sb.config(
+        "fence.json",
+        r#"{"filesystem": {"denyRead": ["secret", "**/*.pem"], "allowWrite": ["."]}}"#,
+    );
+    sb.write(&ws.join("sub/id.pem"), "PEMSECRET\n");
+    let script = "cat secret/key; cat sub/id.pem; echo made > out.txt; echo done";
+    let r = sb.fence().arg("-s").arg(&cfg).run_in(&ws, &["-c", script]);
+    r.ok()
+        .stdout_lacks("TOPSECRET")
+        .stdout_lacks("PEMSECRET")
+        .stdout_has("done");
+    assert_eq!(
+        std::fs::read_to_string(ws.join("out.txt")).unwrap(),
+        "made\n"
+    );
+}
+
 trait RunIn {
     fn run_in(self, dir: &Path, argv: &[&str]) -> util::Run;
 }
@@ -479,6 +505,7 @@ both_users!(
     writes_covering_the_sandbox_own_mounts_are_refused,
     own_proc_dev_and_tmp_whatever_the_binds,
     masks_in_proc_sys_and_dev_apply,
+    non_utf8_working_directory_keeps_relative_rules,
 );
 
 /// Filesystems mounted below `/` (here a tmpfs made by the test) stay visible. Mounting
