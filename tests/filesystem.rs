@@ -473,6 +473,36 @@ fn non_utf8_working_directory_keeps_relative_rules(user: User) {
     );
 }
 
+/// A denyWrite on a writable root leaves it read-only and makes nothing else writable
+/// (`/tmp` allowed and denied once bound the whole host over the sandbox, writable but for
+/// Landlock, with the host's /proc and /dev).
+fn deny_write_on_shared_tmp_keeps_everything_read_only(user: User) {
+    let sb = Sandbox::new(user);
+    let name = format!("fence-denied-tmp-{}-{:?}", std::process::id(), user);
+    let cfg = sb.config(
+        "fence.json",
+        r#"{"filesystem": {"allowWrite": ["/tmp"], "denyWrite": ["/tmp"]}}"#,
+    );
+    let script = format!(
+        "echo x > {ws}/planted; echo y > /tmp/{name}; test -e /proc/{pid} && echo HOSTPID; \
+         test -e /dev/mem && echo HOSTDEV; echo done",
+        ws = sb.ws.display(),
+        pid = std::process::id()
+    );
+    sb.fence()
+        .sh(&cfg, &script)
+        .run()
+        .ok()
+        .stdout_lacks("HOSTPID")
+        .stdout_lacks("HOSTDEV")
+        .stdout_has("done");
+    assert!(!sb.ws.join("planted").exists(), "the host stays read-only");
+    assert!(
+        !Path::new("/tmp").join(&name).exists(),
+        "the host /tmp is not shared"
+    );
+}
+
 trait RunIn {
     fn run_in(self, dir: &Path, argv: &[&str]) -> util::Run;
 }
@@ -506,6 +536,7 @@ both_users!(
     own_proc_dev_and_tmp_whatever_the_binds,
     masks_in_proc_sys_and_dev_apply,
     non_utf8_working_directory_keeps_relative_rules,
+    deny_write_on_shared_tmp_keeps_everything_read_only,
 );
 
 /// Filesystems mounted below `/` (here a tmpfs made by the test) stay visible. Mounting

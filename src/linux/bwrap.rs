@@ -60,13 +60,16 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Result<Vec<OsString>> {
     let masks: Vec<&Target> = outermost_targets(policy.deny_read.iter());
     let masked = |p: &Path| masks.iter().any(|m| p.starts_with(&m.path));
     let denied_write = |p: &Path| policy.deny_write.iter().any(|d| p.starts_with(d));
+    // The host's /tmp is shared only if no denyWrite covers it (deny beats allow); else
+    // the sandbox gets its private one.
+    let tmp_shared = policy.tmp_shared && !denied_write(tmp);
 
     // 1. The readable view.
     let mut visible: Vec<&Path> = vec![Path::new("/dev"), Path::new("/proc"), tmp];
     let read_roots = outermost(policy.read.iter().map(PathBuf::as_path));
     let (read_in_tmp, read_roots): (Vec<&Path>, Vec<&Path>) = read_roots
         .into_iter()
-        .partition(|p| in_tmp(p) && !policy.tmp_shared);
+        .partition(|p| in_tmp(p) && !tmp_shared);
     if policy.default_deny_read {
         for root in read_roots {
             if !masked(root) {
@@ -88,7 +91,7 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Result<Vec<OsString>> {
     // Writable binds. A write under a denyWrite stays read-only (and, under defaultDenyRead,
     // still readable); one under a mask is dropped.
     let mut writable: Vec<&Path> = Vec::new();
-    if policy.tmp_shared {
+    if tmp_shared {
         writable.push(tmp);
     }
     let mut write: Vec<&Path> = policy.write.iter().map(PathBuf::as_path).collect();
@@ -126,7 +129,13 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Result<Vec<OsString>> {
         .collect();
     let mut pins: Vec<&Path> = protected
         .iter()
-        .flat_map(|(path, root)| path.ancestors().skip(1).take_while(move |a| a != root))
+        .flat_map(|(path, root)| {
+            // Strictly between the writable root and the protected path (none when the
+            // path is the root itself): never the root's own ancestors.
+            path.ancestors()
+                .skip(1)
+                .take_while(move |a| a.starts_with(root) && a != root)
+        })
         .collect();
     pins.sort();
     pins.dedup();
@@ -151,7 +160,7 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Result<Vec<OsString>> {
         }
     }
     plan.op1("--proc", "/proc");
-    if policy.tmp_shared {
+    if tmp_shared {
         plan.op2("--bind", "/tmp", "/tmp");
     } else {
         plan.op1("--tmpfs", "/tmp");
@@ -525,6 +534,31 @@ mod tests {
              --tmpfs /home/u/.docker --remount-ro /home/u/.docker \
              --perms 0444 --ro-bind-data 9 /run/docker.sock \
              --perms 0444 --ro-bind-data 9 /tmp/shared.sock"
+        );
+    }
+
+    /// A denyWrite that is (or covers) a writable root leaves it read-only and pins nothing
+    /// above it: `/tmp` shared and denied once pinned `/` writable (`--bind / /`).
+    #[test]
+    fn deny_write_on_a_writable_root_pins_nothing_above_it() {
+        let policy = Policy {
+            write: paths(&["/w"]),
+            tmp_shared: true,
+            deny_write: paths(&["/tmp", "/w"]),
+            ..Policy::default()
+        };
+        assert_eq!(plan(&policy), format!("--ro-bind / / {OWN}"));
+        let policy = Policy {
+            write: paths(&["/w"]),
+            deny_write: paths(&["/w/a/b/c"]),
+            ..Policy::default()
+        };
+        assert_eq!(
+            plan(&policy),
+            format!(
+                "--ro-bind / / --bind /w /w --bind /w/a /w/a --bind /w/a/b /w/a/b \
+                 --ro-bind /w/a/b/c /w/a/b/c {OWN}"
+            )
         );
     }
 

@@ -131,6 +131,20 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
     deny_write.sort();
     deny_write.dedup();
     policy.deny_write = deny_write;
+    // Deny beats allow: a denyWrite on /tmp (or above it) keeps the host's /tmp unshared.
+    if policy.tmp_shared
+        && policy
+            .deny_write
+            .iter()
+            .any(|d| Path::new("/tmp").starts_with(d))
+    {
+        policy.tmp_shared = false;
+        policy.notes.push(
+            "filesystem.allowWrite: /tmp is also in filesystem.denyWrite, so the sandbox gets a \
+             private /tmp"
+                .into(),
+        );
+    }
 
     let deny_read = resolve(&mut policy, "filesystem.denyRead", &fs.deny_read, host)?;
     if let Some((path, why)) = deny_read.iter().find_map(|p| Some((p, refused_mask(p)?))) {
