@@ -503,6 +503,28 @@ fn deny_write_on_shared_tmp_keeps_everything_read_only(user: User) {
     );
 }
 
+/// devices.allow grants device nodes, not the host's shared directories: `/dev/shm` there
+/// once bound the host's shared memory, writable, into the sandbox.
+fn devices_allow_does_not_share_host_directories(user: User) {
+    let sb = Sandbox::new(user);
+    let name = format!("fence-shm-{}-{:?}", std::process::id(), user);
+    let cfg = sb.config(
+        "fence.json",
+        r#"{"devices": {"allow": ["/dev/shm", "/dev/null"]}}"#,
+    );
+    let r = sb
+        .fence()
+        .sh(&cfg, &format!("echo x > /dev/shm/{name} && echo written"))
+        .run();
+    let leaked = Path::new("/dev/shm").join(&name);
+    let on_host = leaked.exists();
+    let _ = std::fs::remove_file(&leaked);
+    r.ok()
+        .stdout_has("written")
+        .stderr_has("devices.allow: /dev/shm skipped");
+    assert!(!on_host, "the sandbox's /dev/shm is its own");
+}
+
 trait RunIn {
     fn run_in(self, dir: &Path, argv: &[&str]) -> util::Run;
 }
@@ -537,6 +559,7 @@ both_users!(
     masks_in_proc_sys_and_dev_apply,
     non_utf8_working_directory_keeps_relative_rules,
     deny_write_on_shared_tmp_keeps_everything_read_only,
+    devices_allow_does_not_share_host_directories,
 );
 
 /// Filesystems mounted below `/` (here a tmpfs made by the test) stay visible. Mounting

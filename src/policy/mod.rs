@@ -202,11 +202,32 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
             .collect();
     }
 
-    policy.devices = resolve(&mut policy, "devices.allow", &cfg.devices.allow, host)?
-        .into_iter()
-        .filter(|p| p.starts_with("/dev/"))
-        .collect();
+    for path in resolve(&mut policy, "devices.allow", &cfg.devices.allow, host)? {
+        if path.starts_with("/dev/") && is_device_or_device_dir(&path) {
+            policy.devices.push(path);
+        } else {
+            // A world-writable directory (/dev/shm, /dev/mqueue) would be the host's, and
+            // writable: not a device grant.
+            policy.warnings.push(format!(
+                "devices.allow: {} skipped: not a device node (or a directory of them that \
+                 others cannot write) under /dev",
+                crate::output::path(&path)
+            ));
+        }
+    }
     Ok(policy)
+}
+
+/// A character or block device, or a directory of them (`/dev/dri`) that is not
+/// world-writable.
+fn is_device_or_device_dir(path: &Path) -> bool {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    std::fs::metadata(path).is_ok_and(|m| {
+        let kind = m.file_type();
+        kind.is_char_device()
+            || kind.is_block_device()
+            || (kind.is_dir() && m.permissions().mode() & 0o002 == 0)
+    })
 }
 
 /// Why a writable path is refused: one that covers the sandbox's own `/proc`, `/dev` and
@@ -559,6 +580,13 @@ mod tests {
         .unwrap();
         assert!(p.write.is_empty());
         assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        let devices = compile(
+            &config(r#"{"devices": {"allow": ["/dev/null", "/dev/shm", "/dev/fd"]}}"#),
+            &host,
+        )
+        .unwrap();
+        assert_eq!(devices.devices, vec![PathBuf::from("/dev/null")]);
+        assert_eq!(devices.warnings.len(), 2, "{:?}", devices.warnings);
         assert!(
             p.warnings[0].contains("/dev/null skipped"),
             "{:?}",
