@@ -310,8 +310,8 @@ fn resolve_write(policy: &mut Policy, entries: &[String], host: &HostEnv) -> Res
             policy.warnings.push(format!(
                 "{key}: a relative entry resolves through a symlink to {}, outside the working \
                  directory {}; not granted (write the absolute path to allow it)",
-                path.display(),
-                host.cwd.display()
+                crate::output::path(&path),
+                crate::output::path(&host.cwd)
             ));
         }
     }
@@ -334,6 +334,11 @@ fn resolve_quiet(entries: &[String], host: &HostEnv) -> Vec<PathBuf> {
 fn host_sockets(policy: &mut Policy, host: &HostEnv) -> Vec<Target> {
     let mut roots: Vec<PathBuf> = vec!["/run".into(), "/var/run".into()];
     roots.extend(host.runtime_dir.clone());
+    // Every user's runtime directory as a root of its own (full depth, own budget), also
+    // when `$XDG_RUNTIME_DIR` is unset (cron, sudo, CI); others' are not searchable anyway.
+    if let Ok(users) = std::fs::read_dir("/run/user") {
+        roots.extend(users.flatten().map(|e| e.path()));
+    }
     roots.extend(host.home.as_ref().map(|h| h.join(".docker")));
     if policy.tmp_shared {
         roots.push("/tmp".into());
