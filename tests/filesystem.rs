@@ -525,6 +525,31 @@ fn devices_allow_does_not_share_host_directories(user: User) {
     assert!(!on_host, "the sandbox's /dev/shm is its own");
 }
 
+/// A deny glob that meets a directory it can enter but not list (its files reachable by
+/// name) says so with a warning instead of silently missing what is inside.
+fn deny_glob_warns_about_an_unlistable_directory(user: User) {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new(user);
+    let locked = sb.ws.join("locked");
+    sb.write(&locked.join("key.pem"), "PEMSECRET\n");
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o311)).unwrap();
+    let cfg = sb.config(
+        "fence.json",
+        r#"{"filesystem": {"denyRead": ["**/*.pem"]}}"#,
+    );
+    let r = sb.fence().sh(&cfg, "cat locked/key.pem; echo done").run();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    r.ok().stdout_has("done");
+    if sb.switches_user() || !util::is_root() {
+        // fence, as this uid, cannot list the directory either.
+        r.stderr_has("filesystem.denyRead: expanding \"**/*.pem\"")
+            .stderr_has("a directory it cannot list");
+    } else {
+        // Root lists it on the host and masks the file.
+        r.stdout_lacks("PEMSECRET");
+    }
+}
+
 trait RunIn {
     fn run_in(self, dir: &Path, argv: &[&str]) -> util::Run;
 }
@@ -560,6 +585,7 @@ both_users!(
     non_utf8_working_directory_keeps_relative_rules,
     deny_write_on_shared_tmp_keeps_everything_read_only,
     devices_allow_does_not_share_host_directories,
+    deny_glob_warns_about_an_unlistable_directory,
 );
 
 /// Filesystems mounted below `/` (here a tmpfs made by the test) stay visible. Mounting

@@ -344,8 +344,8 @@ impl Default for ExpandLimits {
 pub struct Expansion {
     /// Matching paths, sorted and deduplicated.
     pub paths: Vec<PathBuf>,
-    /// True if `max_depth` or `max_entries` cut the walk short, so matches
-    /// may be missing.
+    /// True if `max_depth`, `max_entries` or a directory that could not be
+    /// listed cut the walk short, so matches may be missing.
     pub truncated: bool,
 }
 
@@ -362,11 +362,11 @@ pub struct Expansion {
 ///   the prefix are resolved by the OS as usual). Below it symlinks are
 ///   candidates but never descended, directories named in
 ///   `skip_dir_names` are not descended, unreadable directories are skipped
-///   silently, and a directory is read only if
+///   (counted as truncation when they can be entered), and a directory is read only if
 ///   the pattern can still match something below it.
 /// * `truncated` is set when a directory that could hold matches sat at
-///   `max_depth`, or when more than `max_entries` entries would have been
-///   examined.
+///   `max_depth`, could be entered but not listed, or failed part-way, or
+///   when more than `max_entries` entries would have been examined.
 pub fn expand(pattern: &Pattern, limits: &ExpandLimits) -> Expansion {
     expand_all(&[pattern], limits)
 }
@@ -448,6 +448,11 @@ impl Walker<'_> {
             return;
         }
         let Ok(entries) = fs::read_dir(dir) else {
+            // A directory that can be entered but not listed may hold matches that the
+            // sandbox reaches by name: say so (a missing one has none).
+            if fs::metadata(dir.join(".")).is_ok() {
+                self.out.truncated = true;
+            }
             return;
         };
         for entry in entries {
@@ -456,7 +461,10 @@ impl Walker<'_> {
                 return;
             }
             self.examined += 1;
-            let Ok(entry) = entry else { continue };
+            let Ok(entry) = entry else {
+                self.out.truncated = true;
+                continue;
+            };
             let file_name = entry.file_name();
             // A name that is not UTF-8 is matched with each invalid sequence as one
             // character (U+FFFD): `*`, `?` and `**` cover it, literals do not.

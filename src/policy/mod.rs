@@ -283,7 +283,8 @@ fn resolve(
     for patterns in r.truncated {
         let msg = format!(
             "{key}: expanding {patterns} stopped at its limit (16 levels or 100,000 entries; \
-             node_modules and .git are not searched); deeper matches are not covered"
+             node_modules and .git are not searched) or at a directory it cannot list; \
+             matches there are not covered"
         );
         if is_deny {
             policy.warnings.push(msg)
