@@ -28,8 +28,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_depth: 4,
-            per_root: 20_000,
-            per_dir: 5_000,
+            per_root: 50_000,
+            per_dir: 10_000,
             dirs_per_root: 32,
         }
     }
