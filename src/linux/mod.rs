@@ -201,8 +201,9 @@ fn drop_vanished_sockets(policy: &mut Policy, bwrap_error: &str) -> bool {
         else {
             continue;
         };
-        crate::run::debug(&format!(
-            "host socket {} vanished during setup: masking {} instead",
+        crate::run::warn(&format!(
+            "host socket {} vanished while the sandbox was set up: {} is hidden inside it \
+             instead",
             crate::output::path(&target.path),
             crate::output::path(dir)
         ));
