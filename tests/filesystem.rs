@@ -550,6 +550,46 @@ fn deny_glob_warns_about_an_unlistable_directory(user: User) {
     }
 }
 
+/// A writable path that holds (or lies in) a kernel filesystem mounted outside /proc and
+/// /sys (a container's `/host/proc`) is refused: as root, its files would change the host
+/// kernel. Mounting needs root: when the suite is not root, this test says so and stops.
+fn writes_over_a_kernel_filesystem_elsewhere_are_refused(user: User) {
+    if !util::is_root() {
+        eprintln!(
+            "writes_over_a_kernel_filesystem_elsewhere_are_refused: not root, cannot mount \
+             a proc filesystem for the test"
+        );
+        return;
+    }
+    let sb = Sandbox::new(user);
+    let host = sb.root.join("host");
+    let proc_dir = host.join("proc");
+    sb.mkdir(&proc_dir);
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "proc", "fence-test-proc"])
+        .arg(&proc_dir)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount a proc filesystem for the test");
+    let mut runs = Vec::new();
+    for entry in [host.clone(), proc_dir.join("sys")] {
+        let cfg = sb.config(
+            "fence.json",
+            &format!(
+                r#"{{"filesystem": {{"allowWrite": ["{}"]}}}}"#,
+                entry.display()
+            ),
+        );
+        runs.push(sb.fence().sh(&cfg, "echo RAN").run());
+    }
+    let _ = std::process::Command::new("umount").arg(&proc_dir).status();
+    for r in runs {
+        r.code(125)
+            .stdout_lacks("RAN")
+            .stderr_has("is a kernel filesystem");
+    }
+}
+
 trait RunIn {
     fn run_in(self, dir: &Path, argv: &[&str]) -> util::Run;
 }
@@ -586,6 +626,7 @@ both_users!(
     deny_write_on_shared_tmp_keeps_everything_read_only,
     devices_allow_does_not_share_host_directories,
     deny_glob_warns_about_an_unlistable_directory,
+    writes_over_a_kernel_filesystem_elsewhere_are_refused,
 );
 
 /// Filesystems mounted below `/` (here a tmpfs made by the test) stay visible. Mounting

@@ -103,14 +103,13 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
 
     let write = resolve_write(&mut policy, &fs.allow_write, host)?;
     for path in write {
-        if path == Path::new("/tmp") {
-            policy.tmp_shared = true;
-        } else if let Some(why) = refused_write(&path) {
+        if let Some(why) = refused_write(&path) {
             return Err(Error::Config(format!(
                 "filesystem.allowWrite: {} is refused: {why}",
                 crate::output::path(&path)
             )));
-        } else if path.starts_with("/dev") {
+        }
+        if path.starts_with("/dev") {
             let msg = format!(
                 "filesystem.allowWrite: {} skipped: devices are granted with devices.allow \
                  (/dev/shm is already private and writable)",
@@ -121,6 +120,19 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
             } else {
                 policy.warnings.push(msg);
             }
+            continue;
+        }
+        let kernel = |m: &&PathBuf| m.starts_with(&path) || path.starts_with(m);
+        if let Some(mount) = host.kernel_mounts.iter().find(kernel) {
+            return Err(Error::Config(format!(
+                "filesystem.allowWrite: {} is refused: {} is a kernel filesystem (proc, \
+                 sysfs, cgroup, ...) whose files would be writable",
+                crate::output::path(&path),
+                crate::output::path(mount)
+            )));
+        }
+        if path == Path::new("/tmp") {
+            policy.tmp_shared = true;
         } else {
             policy.write.push(path);
         }
@@ -578,6 +590,18 @@ mod tests {
             let err = compile(&config(json), &host).unwrap_err();
             assert!(matches!(err, Error::Config(_)), "{json}: {err:?}");
             assert!(err.to_string().contains(why), "{json}: {err}");
+        }
+        let mut with_proc = host.clone();
+        with_proc.kernel_mounts = vec![t.0.join("host/proc")];
+        std::fs::create_dir_all(t.0.join("host/proc")).unwrap();
+        std::fs::create_dir_all(t.0.join("host/proc/sys")).unwrap();
+        for entry in ["host", "host/proc/sys"] {
+            let json = format!(r#"{{"filesystem": {{"allowWrite": ["{entry}"]}}}}"#);
+            let err = compile(&config(&json), &with_proc).unwrap_err();
+            assert!(
+                err.to_string().contains("kernel filesystem"),
+                "{entry}: {err}"
+            );
         }
         let p = compile(
             &config(r#"{"filesystem": {"allowWrite": ["/dev/null", "/dev/shm"]}}"#),
