@@ -22,8 +22,17 @@ pub struct HostEnv {
     pub ssh_auth_sock: Option<PathBuf>,
     /// Where kernel filesystems (procfs, sysfs, cgroup, ...) are mounted, from
     /// `/proc/self/mountinfo`: a writable bind over one would let the sandbox change the
-    /// host's kernel state (as root, `/proc/sys`, a cgroup's `release_agent`).
-    pub kernel_mounts: Vec<PathBuf>,
+    /// host's kernel state (as root, `/proc/sys`, a cgroup's `release_agent`), and a procfs
+    /// outside `/proc` shows the host's processes.
+    pub kernel_mounts: Vec<KernelMount>,
+}
+
+/// A mounted kernel filesystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelMount {
+    pub path: PathBuf,
+    /// The filesystem type (`proc`, `sysfs`, ...).
+    pub fstype: String,
 }
 
 /// Filesystem types whose files are kernel state rather than data.
@@ -45,7 +54,7 @@ const KERNEL_FILESYSTEMS: &[&str] = &[
 
 /// The mount points of kernel filesystems in a `/proc/self/mountinfo` text (mount points
 /// are octal-escaped there: `\040` is a space).
-pub fn kernel_mounts(mountinfo: &[u8]) -> Vec<PathBuf> {
+pub fn kernel_mounts(mountinfo: &[u8]) -> Vec<KernelMount> {
     use std::os::unix::ffi::OsStringExt;
     let mut out = Vec::new();
     for line in mountinfo.split(|&b| b == b'\n') {
@@ -56,10 +65,11 @@ pub fn kernel_mounts(mountinfo: &[u8]) -> Vec<PathBuf> {
         let (Some(mount_point), Some(fstype)) = (fields.get(4), fields.get(sep + 1)) else {
             continue;
         };
-        if KERNEL_FILESYSTEMS.iter().any(|k| k.as_bytes() == *fstype) {
-            out.push(PathBuf::from(std::ffi::OsString::from_vec(unescape_octal(
-                mount_point,
-            ))));
+        if let Some(fstype) = KERNEL_FILESYSTEMS.iter().find(|k| k.as_bytes() == *fstype) {
+            out.push(KernelMount {
+                path: PathBuf::from(std::ffi::OsString::from_vec(unescape_octal(mount_point))),
+                fstype: fstype.to_string(),
+            });
         }
     }
     out
@@ -145,15 +155,18 @@ mod tests {
             27 22 0:26 / /run rw shared:2 - tmpfs tmpfs rw\n\
             28 22 0:27 / /odd rw master:3 unbindable - debugfs none rw\n\
             garbage line\n";
-        let want: Vec<PathBuf> = [
-            "/proc",
-            "/sys",
-            "/sys/fs/cgroup",
-            "/var/lib/my host/proc",
-            "/odd",
+        let want: Vec<KernelMount> = [
+            ("/proc", "proc"),
+            ("/sys", "sysfs"),
+            ("/sys/fs/cgroup", "cgroup2"),
+            ("/var/lib/my host/proc", "proc"),
+            ("/odd", "debugfs"),
         ]
         .iter()
-        .map(PathBuf::from)
+        .map(|(path, fstype)| KernelMount {
+            path: path.into(),
+            fstype: fstype.to_string(),
+        })
         .collect();
         assert_eq!(kernel_mounts(text), want);
         assert!(kernel_mounts(b"").is_empty());

@@ -552,7 +552,8 @@ fn deny_glob_warns_about_an_unlistable_directory(user: User) {
 
 /// A writable path that holds (or lies in) a kernel filesystem mounted outside /proc and
 /// /sys (a container's `/host/proc`) is refused: as root, its files would change the host
-/// kernel. Mounting needs root: when the suite is not root, this test says so and stops.
+/// kernel; and such a procfs is masked. Mounting needs root: when the suite is not root,
+/// this test says so and stops.
 fn writes_over_a_kernel_filesystem_elsewhere_are_refused(user: User) {
     if !util::is_root() {
         eprintln!(
@@ -565,13 +566,36 @@ fn writes_over_a_kernel_filesystem_elsewhere_are_refused(user: User) {
     let host = sb.root.join("host");
     let proc_dir = host.join("proc");
     sb.mkdir(&proc_dir);
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "proc", "fence-test-proc"])
-        .arg(&proc_dir)
-        .status()
-        .unwrap();
-    assert!(mounted.success(), "mount a proc filesystem for the test");
-    let mut runs = Vec::new();
+    // The proc filesystem is mounted in a mount namespace of fence's own, so that no other
+    // test's fence sees it.
+    let mount = format!(
+        "mount -t proc fence-test-proc '{}' && exec \"$0\" \"$@\"",
+        proc_dir.display()
+    );
+    let in_own_mount_ns = ["unshare", "--mount", "--propagation", "private", "sh", "-c"];
+    let with_proc = |cmd: util::FenceCmd| cmd.wrapped(&[&in_own_mount_ns[..], &[&mount]].concat());
+    // Read-only, it still showed the host's processes (and their open files).
+    let script = format!(
+        "test -e {p}/cpuinfo && echo MOUNTED; ls {p}; echo done",
+        p = proc_dir.display()
+    );
+    with_proc(sb.fence().args(["-c", &script]))
+        .run()
+        .ok()
+        .stdout_lacks("MOUNTED")
+        .stdout_has("done");
+    // The test itself: outside fence, the mount is there.
+    let mut outside = std::process::Command::new("unshare");
+    outside
+        .args(in_own_mount_ns)
+        .arg(&mount)
+        .args(["test", "-e"])
+        .arg(proc_dir.join("cpuinfo"));
+    let outside = util::output(&mut outside);
+    assert!(
+        outside.status.success(),
+        "the test mounts a proc filesystem"
+    );
     for entry in [host.clone(), proc_dir.join("sys")] {
         let cfg = sb.config(
             "fence.json",
@@ -580,11 +604,9 @@ fn writes_over_a_kernel_filesystem_elsewhere_are_refused(user: User) {
                 entry.display()
             ),
         );
-        runs.push(sb.fence().sh(&cfg, "echo RAN").run());
-    }
-    let _ = std::process::Command::new("umount").arg(&proc_dir).status();
-    for r in runs {
-        r.code(125)
+        with_proc(sb.fence().sh(&cfg, "echo RAN"))
+            .run()
+            .code(125)
             .stdout_lacks("RAN")
             .stderr_has("is a kernel filesystem");
     }

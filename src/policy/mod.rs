@@ -123,7 +123,7 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
             continue;
         }
         let kernel = |m: &&PathBuf| m.starts_with(&path) || path.starts_with(m);
-        if let Some(mount) = host.kernel_mounts.iter().find(kernel) {
+        if let Some(mount) = host.kernel_mounts.iter().map(|m| &m.path).find(kernel) {
             return Err(Error::Config(format!(
                 "filesystem.allowWrite: {} is refused: {} is a kernel filesystem (proc, \
                  sysfs, cgroup, ...) whose files would be writable",
@@ -172,6 +172,20 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
             path,
         })
         .collect();
+    // A procfs mounted outside /proc (a container's /host/proc) shows the host's processes,
+    // their open files included: masked, whatever the config says.
+    for mount in &host.kernel_mounts {
+        if mount.fstype == "proc" && !mount.path.starts_with("/proc") {
+            policy.notes.push(format!(
+                "{} (a proc filesystem outside /proc) is masked",
+                crate::output::path(&mount.path)
+            ));
+            policy.deny_read.push(Target {
+                path: mount.path.clone(),
+                is_dir: true,
+            });
+        }
+    }
 
     if policy.default_deny_read {
         let mut read: Vec<String> = Vec::new();
@@ -592,9 +606,20 @@ mod tests {
             assert!(err.to_string().contains(why), "{json}: {err}");
         }
         let mut with_proc = host.clone();
-        with_proc.kernel_mounts = vec![t.0.join("host/proc")];
+        with_proc.kernel_mounts = vec![crate::host_env::KernelMount {
+            path: t.0.join("host/proc"),
+            fstype: "proc".into(),
+        }];
         std::fs::create_dir_all(t.0.join("host/proc")).unwrap();
         std::fs::create_dir_all(t.0.join("host/proc/sys")).unwrap();
+        let masked = compile(&Config::default(), &with_proc).unwrap();
+        assert_eq!(
+            masked.deny_read,
+            vec![Target {
+                path: t.0.join("host/proc"),
+                is_dir: true
+            }]
+        );
         for entry in ["host", "host/proc/sys"] {
             let json = format!(r#"{{"filesystem": {{"allowWrite": ["{entry}"]}}}}"#);
             let err = compile(&config(&json), &with_proc).unwrap_err();
