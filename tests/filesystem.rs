@@ -523,6 +523,17 @@ fn devices_allow_does_not_share_host_directories(user: User) {
         .stdout_has("written")
         .stderr_has("devices.allow: /dev/shm skipped");
     assert!(!on_host, "the sandbox's /dev/shm is its own");
+    // With the host's /dev too.
+    let cfg = sb.config("fence.json", r#"{"devices": {"mode": "host"}}"#);
+    let script = format!("echo x > /dev/shm/{name} && test -e /dev/null && echo written");
+    let r = sb.fence().sh(&cfg, &script).run();
+    let on_host = leaked.exists();
+    let _ = std::fs::remove_file(&leaked);
+    r.ok().stdout_has("written");
+    assert!(
+        !on_host,
+        "the sandbox's /dev/shm is its own in host mode too"
+    );
 }
 
 /// A deny glob that meets a directory it can enter but not list (its files reachable by

@@ -152,7 +152,10 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Result<Vec<OsString>> {
 
     // 4. The sandbox's own devices, procfs and /tmp, over whatever the binds above brought.
     if policy.host_devices {
+        // The host's device nodes, but not its shared memory (world-writable, holding other
+        // programs' segments): /dev/shm stays private as in the minimal mode.
         plan.op2("--dev-bind", "/dev", "/dev");
+        plan.op1("--tmpfs", "/dev/shm");
     } else {
         plan.op1("--dev", "/dev");
         for dev in &policy.devices {
@@ -396,7 +399,7 @@ mod tests {
             "--ro-bind /etc /etc --ro-bind /home/u/proj /home/u/proj --ro-bind /usr /usr \
              --symlink usr/bin /bin \
              --ro-bind /home/u/.cache /home/u/.cache --bind /home/u/proj/out /home/u/proj/out \
-             --dev-bind /dev /dev --proc /proc --tmpfs /tmp \
+             --dev-bind /dev /dev --tmpfs /dev/shm --proc /proc --tmpfs /tmp \
              --perms 0444 --ro-bind-data 9 /etc/shadow"
         );
     }
