@@ -20,6 +20,78 @@ pub struct HostEnv {
     pub runtime_dir: Option<PathBuf>,
     /// `$SSH_AUTH_SOCK`, if set and absolute.
     pub ssh_auth_sock: Option<PathBuf>,
+    /// Where kernel filesystems (procfs, sysfs, cgroup, ...) are mounted, from
+    /// `/proc/self/mountinfo`: a writable bind over one would let the sandbox change the
+    /// host's kernel state (as root, `/proc/sys`, a cgroup's `release_agent`), and a procfs
+    /// outside `/proc` shows the host's processes.
+    pub kernel_mounts: Vec<KernelMount>,
+}
+
+/// A mounted kernel filesystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelMount {
+    pub path: PathBuf,
+    /// The filesystem type (`proc`, `sysfs`, ...).
+    pub fstype: String,
+}
+
+/// Filesystem types whose files are kernel state rather than data.
+const KERNEL_FILESYSTEMS: &[&str] = &[
+    "proc",
+    "sysfs",
+    "cgroup",
+    "cgroup2",
+    "securityfs",
+    "debugfs",
+    "tracefs",
+    "bpf",
+    "configfs",
+    "efivarfs",
+    "pstore",
+    "binfmt_misc",
+    "devtmpfs",
+];
+
+/// The mount points of kernel filesystems in a `/proc/self/mountinfo` text (mount points
+/// are octal-escaped there: `\040` is a space).
+pub fn kernel_mounts(mountinfo: &[u8]) -> Vec<KernelMount> {
+    use std::os::unix::ffi::OsStringExt;
+    let mut out = Vec::new();
+    for line in mountinfo.split(|&b| b == b'\n') {
+        let fields: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+        let Some(sep) = fields.iter().position(|f| *f == b"-") else {
+            continue;
+        };
+        let (Some(mount_point), Some(fstype)) = (fields.get(4), fields.get(sep + 1)) else {
+            continue;
+        };
+        if let Some(fstype) = KERNEL_FILESYSTEMS.iter().find(|k| k.as_bytes() == *fstype) {
+            out.push(KernelMount {
+                path: PathBuf::from(std::ffi::OsString::from_vec(unescape_octal(mount_point))),
+                fstype: fstype.to_string(),
+            });
+        }
+    }
+    out
+}
+
+fn unescape_octal(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        let digits = field.get(i + 1..i + 4);
+        match digits {
+            Some(d) if field[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)) => {
+                out.push(d.iter().fold(0u8, |n, c| n.wrapping_mul(8) + (c - b'0')));
+                i += 4;
+            }
+            _ => {
+                out.push(field[i]);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 impl HostEnv {
@@ -29,9 +101,12 @@ impl HostEnv {
         let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
         let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
         let absolute = |name: &str| var(name).map(PathBuf::from).filter(|p| p.is_absolute());
+        // Unreadable (no procfs): nothing known, and compile refuses nothing on this ground.
+        let mountinfo = std::fs::read("/proc/self/mountinfo").unwrap_or_default();
         Ok(HostEnv {
             runtime_dir: absolute("XDG_RUNTIME_DIR"),
             ssh_auth_sock: absolute("SSH_AUTH_SOCK"),
+            kernel_mounts: kernel_mounts(&mountinfo),
             ..HostEnv::new(
                 cwd,
                 var("HOME"),
@@ -61,6 +136,39 @@ impl HostEnv {
             home,
             runtime_dir: None,
             ssh_auth_sock: None,
+            kernel_mounts: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_mounts_from_mountinfo() {
+        let text = b"22 1 0:21 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n\
+            23 22 0:22 / /proc rw,nosuid shared:12 - proc proc rw\n\
+            24 22 0:23 / /sys rw shared:7 - sysfs sysfs rw\n\
+            25 24 0:24 / /sys/fs/cgroup rw shared:8 - cgroup2 cgroup2 rw\n\
+            26 22 0:25 / /var/lib/my\\040host/proc rw - proc proc rw\n\
+            27 22 0:26 / /run rw shared:2 - tmpfs tmpfs rw\n\
+            28 22 0:27 / /odd rw master:3 unbindable - debugfs none rw\n\
+            garbage line\n";
+        let want: Vec<KernelMount> = [
+            ("/proc", "proc"),
+            ("/sys", "sysfs"),
+            ("/sys/fs/cgroup", "cgroup2"),
+            ("/var/lib/my host/proc", "proc"),
+            ("/odd", "debugfs"),
+        ]
+        .iter()
+        .map(|(path, fstype)| KernelMount {
+            path: path.into(),
+            fstype: fstype.to_string(),
+        })
+        .collect();
+        assert_eq!(kernel_mounts(text), want);
+        assert!(kernel_mounts(b"").is_empty());
     }
 }

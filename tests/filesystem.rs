@@ -289,6 +289,340 @@ fn working_directory_under_tmp_is_visible(user: User) {
     r.ok().stdout_has("here");
 }
 
+/// A config can only add masks: `denyRead: ["/"]` (which once made every other mask
+/// redundant and was then skipped itself) is refused before anything runs.
+fn deny_read_of_root_is_refused(user: User) {
+    let sb = Sandbox::new(user);
+    for entry in ["/", "/etc/../.."] {
+        let cfg = sb.config(
+            "fence.json",
+            &format!(r#"{{"filesystem": {{"denyRead": ["{entry}"]}}}}"#),
+        );
+        sb.fence()
+            .sh(&cfg, "echo RAN")
+            .run()
+            .code(125)
+            .stdout_lacks("RAN")
+            .stderr_has("filesystem.denyRead: / is refused")
+            .stderr_has("defaultDenyRead");
+    }
+}
+
+/// The user's own mask holds whatever an untrusted project config adds: a mask on a parent
+/// directory (applied, or, under the user's defaultDenyRead, outside anything readable).
+fn project_mask_on_a_parent_keeps_the_user_mask(user: User) {
+    let sb = Sandbox::new(user);
+    // A home of its own below `users`, a directory that holds neither the workspace nor
+    // anything readable under defaultDenyRead.
+    let home = sb.root.join("users/u");
+    sb.write(&home.join(".ssh/key"), "TOPSECRET\n");
+    let user_config = sb.home.join(".config/fence/fence.json");
+    let script = "cat ~/.ssh/key; ls -A ~/.ssh; echo done";
+    let cases = [
+        (
+            r#"{"filesystem": {"denyRead": ["~/.ssh"]}}"#,
+            "~".to_string(),
+        ),
+        (
+            r#"{"filesystem": {"defaultDenyRead": true, "allowRead": ["~", "."],
+                "denyRead": ["~/.ssh"]}}"#,
+            sb.root.join("users").display().to_string(),
+        ),
+    ];
+    for (user_json, parent) in cases {
+        sb.write(&user_config, user_json);
+        // Untrusted, narrowing only: applied on top of the user's config.
+        sb.config(
+            "fence.json",
+            &format!(r#"{{"filesystem": {{"denyRead": ["{parent}"]}}}}"#),
+        );
+        let r = sb
+            .fence()
+            .env("HOME", &home)
+            .args(["-d", "-c", script])
+            .run();
+        r.ok()
+            .stdout_lacks("TOPSECRET")
+            .stdout_lacks("key")
+            .stdout_has("done")
+            .stderr_has("narrowed by untrusted");
+    }
+}
+
+/// `allowWrite` can never replace the sandbox's own /proc, /dev and /tmp, nor open kernel
+/// settings: `/`, `/proc/...`, `/sys/...` and `/dev` are refused; device nodes are pointed
+/// to devices.allow with a warning.
+fn writes_covering_the_sandbox_own_mounts_are_refused(user: User) {
+    let sb = Sandbox::new(user);
+    let cases = [
+        ("/", "whole host would be writable"),
+        ("/tmp/..", "whole host would be writable"),
+        ("/proc/sys", "/proc is never writable"),
+        ("/proc/sys/kernel/core_pattern", "/proc is never writable"),
+        ("/sys/kernel", "/sys (kernel settings) is never writable"),
+        ("/dev", "devices.allow"),
+    ];
+    for (entry, why) in cases {
+        let cfg = sb.config(
+            "fence.json",
+            &format!(r#"{{"filesystem": {{"allowWrite": ["{entry}"]}}}}"#),
+        );
+        sb.fence()
+            .sh(&cfg, "echo RAN")
+            .run()
+            .code(125)
+            .stdout_lacks("RAN")
+            .stderr_has("filesystem.allowWrite: ")
+            .stderr_has(why);
+    }
+    let cfg = sb.config(
+        "fence.json",
+        r#"{"filesystem": {"allowWrite": ["/dev/null"]}}"#,
+    );
+    sb.fence()
+        .sh(&cfg, "echo RAN")
+        .run()
+        .ok()
+        .stdout_has("RAN")
+        .stderr_has("warning: filesystem.allowWrite: /dev/null skipped: devices are granted with devices.allow");
+}
+
+/// With a writable workspace (and with the whole host readable under defaultDenyRead), the
+/// sandbox sees its own processes only, its own /dev and its private /tmp.
+fn own_proc_dev_and_tmp_whatever_the_binds(user: User) {
+    let sb = Sandbox::new(user);
+    let host_tmp = std::path::PathBuf::from(format!(
+        "/tmp/fence-host-file-{}-{:?}",
+        std::process::id(),
+        user
+    ));
+    std::fs::write(&host_tmp, "HOSTTMP\n").unwrap();
+    let script = format!(
+        "test -e /proc/{pid} && echo HOSTPID; cat {tmp}; test -e /dev/mem && echo HOSTDEV; \
+         test -e /proc/self/status && echo OWNPROC; echo done",
+        pid = std::process::id(),
+        tmp = host_tmp.display()
+    );
+    let configs = [
+        WS_WRITE,
+        r#"{"filesystem": {"defaultDenyRead": true, "allowRead": ["/"], "allowWrite": ["."]}}"#,
+    ];
+    for json in configs {
+        let cfg = sb.config("fence.json", json);
+        let r = sb.fence().sh(&cfg, &script).run();
+        r.ok()
+            .stdout_lacks("HOSTPID")
+            .stdout_lacks("HOSTTMP")
+            .stdout_lacks("HOSTDEV")
+            .stdout_has("OWNPROC")
+            .stdout_has("done");
+    }
+    let _ = std::fs::remove_file(&host_tmp);
+}
+
+/// Masks in /proc, /sys and /dev are applied (on the sandbox's own mounts), not skipped;
+/// per-process /proc paths are refused.
+fn masks_in_proc_sys_and_dev_apply(user: User) {
+    let sb = Sandbox::new(user);
+    let cfg = sb.config(
+        "fence.json",
+        r#"{"filesystem": {"denyRead": ["/proc/cpuinfo", "/sys/kernel", "/dev/zero"]},
+            "devices": {"allow": ["/dev/zero"]}}"#,
+    );
+    let script = "grep -c processor /proc/cpuinfo; ls /sys/kernel | wc -l; \
+        head -c 4 /dev/zero | wc -c; echo done";
+    let r = sb.fence().sh(&cfg, script).run();
+    r.ok().stdout_has("done");
+    let counts: Vec<&str> = r.stdout.lines().take(3).collect();
+    assert_eq!(counts, ["0", "0", "0"], "{r}");
+    let cfg = sb.config(
+        "fence.json",
+        r#"{"filesystem": {"denyRead": ["/proc/self/environ"]}}"#,
+    );
+    sb.fence()
+        .sh(&cfg, "echo RAN")
+        .run()
+        .code(125)
+        .stdout_lacks("RAN")
+        .stderr_has("per-process /proc path");
+}
+
+/// A working directory whose name is not UTF-8 keeps relative rules: `denyRead: ["secret"]`
+/// masks `secret` (it once became a lossy path that did not exist, and was skipped), and
+/// `allowWrite: ["."]` makes the directory writable.
+fn non_utf8_working_directory_keeps_relative_rules(user: User) {
+    use std::os::unix::ffi::OsStrExt;
+    let sb = Sandbox::new(user);
+    let ws = sb.root.join(std::ffi::OsStr::from_bytes(b"ws-\xff"));
+    sb.mkdir(&ws);
+    sb.write(&ws.join("secret/key"), "TOPSECRET\n");
+    let cfg = sb.config(
+        "fence.json",
+        r#"{"filesystem": {"denyRead": ["secret", "**/*.pem"], "allowWrite": ["."]}}"#,
+    );
+    sb.write(&ws.join("sub/id.pem"), "PEMSECRET\n");
+    let script = "cat secret/key; cat sub/id.pem; echo made > out.txt; echo done";
+    let r = sb.fence().arg("-s").arg(&cfg).run_in(&ws, &["-c", script]);
+    r.ok()
+        .stdout_lacks("TOPSECRET")
+        .stdout_lacks("PEMSECRET")
+        .stdout_has("done");
+    assert_eq!(
+        std::fs::read_to_string(ws.join("out.txt")).unwrap(),
+        "made\n"
+    );
+}
+
+/// A denyWrite on a writable root leaves it read-only and makes nothing else writable
+/// (`/tmp` allowed and denied once bound the whole host over the sandbox, writable but for
+/// Landlock, with the host's /proc and /dev).
+fn deny_write_on_shared_tmp_keeps_everything_read_only(user: User) {
+    let sb = Sandbox::new(user);
+    let name = format!("fence-denied-tmp-{}-{:?}", std::process::id(), user);
+    let cfg = sb.config(
+        "fence.json",
+        r#"{"filesystem": {"allowWrite": ["/tmp"], "denyWrite": ["/tmp"]}}"#,
+    );
+    let script = format!(
+        "echo x > {ws}/planted; echo y > /tmp/{name}; test -e /proc/{pid} && echo HOSTPID; \
+         test -e /dev/mem && echo HOSTDEV; echo done",
+        ws = sb.ws.display(),
+        pid = std::process::id()
+    );
+    sb.fence()
+        .sh(&cfg, &script)
+        .run()
+        .ok()
+        .stdout_lacks("HOSTPID")
+        .stdout_lacks("HOSTDEV")
+        .stdout_has("done");
+    assert!(!sb.ws.join("planted").exists(), "the host stays read-only");
+    assert!(
+        !Path::new("/tmp").join(&name).exists(),
+        "the host /tmp is not shared"
+    );
+}
+
+/// devices.allow grants device nodes, not the host's shared directories: `/dev/shm` there
+/// once bound the host's shared memory, writable, into the sandbox.
+fn devices_allow_does_not_share_host_directories(user: User) {
+    let sb = Sandbox::new(user);
+    let name = format!("fence-shm-{}-{:?}", std::process::id(), user);
+    let cfg = sb.config(
+        "fence.json",
+        r#"{"devices": {"allow": ["/dev/shm", "/dev/null"]}}"#,
+    );
+    let r = sb
+        .fence()
+        .sh(&cfg, &format!("echo x > /dev/shm/{name} && echo written"))
+        .run();
+    let leaked = Path::new("/dev/shm").join(&name);
+    let on_host = leaked.exists();
+    let _ = std::fs::remove_file(&leaked);
+    r.ok()
+        .stdout_has("written")
+        .stderr_has("devices.allow: /dev/shm skipped");
+    assert!(!on_host, "the sandbox's /dev/shm is its own");
+    // With the host's /dev too.
+    let cfg = sb.config("fence.json", r#"{"devices": {"mode": "host"}}"#);
+    let script = format!("echo x > /dev/shm/{name} && test -e /dev/null && echo written");
+    let r = sb.fence().sh(&cfg, &script).run();
+    let on_host = leaked.exists();
+    let _ = std::fs::remove_file(&leaked);
+    r.ok().stdout_has("written");
+    assert!(
+        !on_host,
+        "the sandbox's /dev/shm is its own in host mode too"
+    );
+}
+
+/// A deny glob that meets a directory it can enter but not list (its files reachable by
+/// name) says so with a warning instead of silently missing what is inside.
+fn deny_glob_warns_about_an_unlistable_directory(user: User) {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new(user);
+    let locked = sb.ws.join("locked");
+    sb.write(&locked.join("key.pem"), "PEMSECRET\n");
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o311)).unwrap();
+    let cfg = sb.config(
+        "fence.json",
+        r#"{"filesystem": {"denyRead": ["**/*.pem"]}}"#,
+    );
+    let r = sb.fence().sh(&cfg, "cat locked/key.pem; echo done").run();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    r.ok().stdout_has("done");
+    if sb.switches_user() || !util::is_root() {
+        // fence, as this uid, cannot list the directory either.
+        r.stderr_has("filesystem.denyRead: expanding \"**/*.pem\"")
+            .stderr_has("a directory it cannot list");
+    } else {
+        // Root lists it on the host and masks the file.
+        r.stdout_lacks("PEMSECRET");
+    }
+}
+
+/// A writable path that holds (or lies in) a kernel filesystem mounted outside /proc and
+/// /sys (a container's `/host/proc`) is refused: as root, its files would change the host
+/// kernel; and such a procfs is masked. Mounting needs root: when the suite is not root,
+/// this test says so and stops.
+fn writes_over_a_kernel_filesystem_elsewhere_are_refused(user: User) {
+    if !util::is_root() {
+        eprintln!(
+            "writes_over_a_kernel_filesystem_elsewhere_are_refused: not root, cannot mount \
+             a proc filesystem for the test"
+        );
+        return;
+    }
+    let sb = Sandbox::new(user);
+    let host = sb.root.join("host");
+    let proc_dir = host.join("proc");
+    sb.mkdir(&proc_dir);
+    // The proc filesystem is mounted in a mount namespace of fence's own, so that no other
+    // test's fence sees it.
+    let mount = format!(
+        "mount -t proc fence-test-proc '{}' && exec \"$0\" \"$@\"",
+        proc_dir.display()
+    );
+    let in_own_mount_ns = ["unshare", "--mount", "--propagation", "private", "sh", "-c"];
+    let with_proc = |cmd: util::FenceCmd| cmd.wrapped(&[&in_own_mount_ns[..], &[&mount]].concat());
+    // Read-only, it still showed the host's processes (and their open files).
+    let script = format!(
+        "test -e {p}/cpuinfo && echo MOUNTED; ls {p}; echo done",
+        p = proc_dir.display()
+    );
+    with_proc(sb.fence().args(["-c", &script]))
+        .run()
+        .ok()
+        .stdout_lacks("MOUNTED")
+        .stdout_has("done");
+    // The test itself: outside fence, the mount is there.
+    let mut outside = std::process::Command::new("unshare");
+    outside
+        .args(in_own_mount_ns)
+        .arg(&mount)
+        .args(["test", "-e"])
+        .arg(proc_dir.join("cpuinfo"));
+    let outside = util::output(&mut outside);
+    assert!(
+        outside.status.success(),
+        "the test mounts a proc filesystem"
+    );
+    for entry in [host.clone(), proc_dir.join("sys")] {
+        let cfg = sb.config(
+            "fence.json",
+            &format!(
+                r#"{{"filesystem": {{"allowWrite": ["{}"]}}}}"#,
+                entry.display()
+            ),
+        );
+        with_proc(sb.fence().sh(&cfg, "echo RAN"))
+            .run()
+            .code(125)
+            .stdout_lacks("RAN")
+            .stderr_has("is a kernel filesystem");
+    }
+}
+
 trait RunIn {
     fn run_in(self, dir: &Path, argv: &[&str]) -> util::Run;
 }
@@ -316,6 +650,16 @@ both_users!(
     reads_and_devices_work,
     default_deny_read_hides_unlisted_paths,
     working_directory_under_tmp_is_visible,
+    deny_read_of_root_is_refused,
+    project_mask_on_a_parent_keeps_the_user_mask,
+    writes_covering_the_sandbox_own_mounts_are_refused,
+    own_proc_dev_and_tmp_whatever_the_binds,
+    masks_in_proc_sys_and_dev_apply,
+    non_utf8_working_directory_keeps_relative_rules,
+    deny_write_on_shared_tmp_keeps_everything_read_only,
+    devices_allow_does_not_share_host_directories,
+    deny_glob_warns_about_an_unlistable_directory,
+    writes_over_a_kernel_filesystem_elsewhere_are_refused,
 );
 
 /// Filesystems mounted below `/` (here a tmpfs made by the test) stay visible. Mounting

@@ -141,9 +141,88 @@ q = multiprocessing.Queue(); w = multiprocessing.Process(target=q.put, args=('mp
         .stdout_has("mp-ok");
 }
 
+/// A mask on a socket's parent directory is applied (never dropped along with the socket's
+/// own mask), and a mask on `/`, which once dropped every other mask, is refused.
+fn socket_in_run_stays_masked_under_a_parent_mask(user: User) {
+    if !util::is_root() {
+        eprintln!(
+            "socket_in_run_stays_masked_under_a_parent_mask: not root, cannot create a socket \
+             in /run; the XDG_RUNTIME_DIR tests cover this uid"
+        );
+        return;
+    }
+    let sb = Sandbox::new(user);
+    let dir = PathBuf::from(format!(
+        "/run/fence-test-dir-{}-{:?}",
+        std::process::id(),
+        user
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let server = HostServer::start(&dir.join("s.sock"));
+    let script = connect_script(&server.path);
+    let parent = sb.config(
+        "parent.json",
+        &format!(r#"{{"filesystem": {{"denyRead": ["{}"]}}}}"#, dir.display()),
+    );
+    let r = sb.fence().sh(&parent, &script).run();
+    let root = sb.config("root.json", r#"{"filesystem": {"denyRead": ["/"]}}"#);
+    let refused = sb.fence().sh(&root, &script).run();
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    r.failed().stdout_lacks("HOSTSECRET");
+    refused.code(125).stdout_lacks("HOSTSECRET");
+}
+
+/// Each scanned root has a budget of its own: a `~/.docker` the sandbox could have filled
+/// with entries no longer leaves `$XDG_RUNTIME_DIR` unscanned (and its bus reachable); the
+/// flooded directory is hidden whole, with a warning.
+fn flooded_root_does_not_unmask_another_root(user: User) {
+    let sb = Sandbox::new(user);
+    let flood = sb.home.join(".docker/flood");
+    sb.mkdir(&flood);
+    for i in 0..20_500 {
+        std::fs::File::create(flood.join(i.to_string())).unwrap();
+    }
+    let runtime = sb.root.join("runtime");
+    sb.mkdir(&runtime);
+    let server = HostServer::start(&runtime.join("bus"));
+    let r = sb
+        .fence()
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .args(["-c", &connect_script(&server.path)])
+        .run();
+    r.failed()
+        .stdout_lacks("HOSTSECRET")
+        .stderr_has("stopped at its limit")
+        .stderr_has(&format!("{} is hidden", flood.display()));
+}
+
+/// A directory the scan can enter but not list (mode 0311) may hold sockets reachable by
+/// name: it is hidden whole instead of being skipped.
+fn unlistable_directory_is_masked(user: User) {
+    let sb = Sandbox::new(user);
+    let runtime = sb.root.join("runtime");
+    sb.mkdir(&runtime);
+    let dir = runtime.join("private");
+    std::fs::create_dir(&dir).unwrap();
+    let server = HostServer::start(&dir.join("agent"));
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o311)).unwrap();
+    let r = sb
+        .fence()
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .args(["-c", &connect_script(&server.path)])
+        .run();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    r.failed().stdout_lacks("HOSTSECRET");
+}
+
 both_users!(
     socket_in_xdg_runtime_dir,
     socket_in_run,
     abstract_socket_on_the_host_is_unreachable,
     sandbox_own_sockets_work,
+    socket_in_run_stays_masked_under_a_parent_mask,
+    flooded_root_does_not_unmask_another_root,
+    unlistable_directory_is_masked,
 );

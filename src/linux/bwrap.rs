@@ -2,20 +2,30 @@
 //!
 //! Mount order is the policy, because later mounts cover earlier ones:
 //! 1. the readable view: the host root read-only, or (defaultDenyRead) only the readable roots;
-//! 2. a fresh `/dev`, `/proc`, and a private `/tmp` (unless `/tmp` is writable);
-//! 3. writable binds, parents first, except those a deny covers (deny wins over allow);
-//! 4. read-only re-binds of `denyWrite` and protected paths that lie inside a writable bind;
-//! 5. masks for `denyRead` (an empty read-only tmpfs or file) on top of everything.
+//! 2. writable binds outside `/tmp`, parents first, except those a deny covers (deny wins
+//!    over allow);
+//! 3. read-only re-binds of `denyWrite` and protected paths that lie inside a writable bind;
+//! 4. the sandbox's own `/dev` (then the `devices.allow` nodes), `/proc` and `/tmp` (a private
+//!    tmpfs, or the host's when `/tmp` is writable): after and over every user bind, so that
+//!    no rule can bring the host's back;
+//! 5. what belongs below `/tmp`: readable roots and the working directory there (when `/tmp`
+//!    is private), writable binds, then their protections;
+//! 6. masks for `denyRead` (an empty read-only tmpfs or file), outermost only;
+//! 7. masks for the host's Unix sockets, last of all.
 //!
 //! Nothing is ever mounted below a mask, so a masked ancestor is never punctured by a child
 //! rule, and nothing is mounted where it is not visible anyway (no parents are created in
-//! the defaultDenyRead root just to hold a deny rule).
+//! the defaultDenyRead root just to hold a deny rule): a mask on a path that is not visible
+//! is left out only because nothing at or below it is mounted. A mask that cannot be applied
+//! (on `/`) and a writable bind that would cover the sandbox's own mounts are errors, never
+//! skipped.
 
 use std::ffi::OsString;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 
-use crate::policy::Policy;
+use crate::error::{Error, Result};
+use crate::policy::{Policy, Target};
 
 /// Namespaces, lifetime and session. Without `new_session` the command shares the user's
 /// terminal session (job control works, /dev/tty is its terminal); that is safe only when
@@ -42,19 +52,24 @@ pub fn namespace_args(new_session: bool) -> Vec<OsString> {
 
 /// The mount arguments for `policy`. `empty_fd` is a readable fd with no content, used as
 /// the source of the empty read-only files that mask denied files.
-pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Vec<OsString> {
+pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Result<Vec<OsString>> {
+    check(policy)?;
     let mut plan = Plan::default();
-    let masks: Vec<&Path> = outermost(policy.deny_read.iter().map(|t| t.path.as_path()));
-    let masked = |p: &Path| masks.iter().any(|m| p.starts_with(m));
+    let tmp = Path::new("/tmp");
+    let in_tmp = |p: &Path| p.starts_with(tmp);
+    let masks: Vec<&Target> = outermost_targets(policy.deny_read.iter());
+    let masked = |p: &Path| masks.iter().any(|m| p.starts_with(&m.path));
     let denied_write = |p: &Path| policy.deny_write.iter().any(|d| p.starts_with(d));
+    // The host's /tmp is shared only if no denyWrite covers it (deny beats allow); else
+    // the sandbox gets its private one.
+    let tmp_shared = policy.tmp_shared && !denied_write(tmp);
 
     // 1. The readable view.
-    let mut visible: Vec<&Path> = Vec::new();
-    let tmp = Path::new("/tmp");
+    let mut visible: Vec<&Path> = vec![Path::new("/dev"), Path::new("/proc"), tmp];
     let read_roots = outermost(policy.read.iter().map(PathBuf::as_path));
     let (read_in_tmp, read_roots): (Vec<&Path>, Vec<&Path>) = read_roots
         .into_iter()
-        .partition(|p| p.starts_with(tmp) && !policy.tmp_shared);
+        .partition(|p| in_tmp(p) && !tmp_shared);
     if policy.default_deny_read {
         for root in read_roots {
             if !masked(root) {
@@ -62,70 +77,44 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Vec<OsString> {
                 visible.push(root);
             }
         }
+        // The top-level links (`/bin -> usr/bin`), unless a readable root brought them.
         for (link, target) in &policy.read_symlinks {
-            plan.op2("--symlink", target, link);
+            if !is_visible(&visible, link) {
+                plan.op2("--symlink", target, link);
+            }
         }
     } else {
         plan.op2("--ro-bind", "/", "/");
         visible.push(Path::new("/"));
     }
 
-    // 2. Devices, procfs, /tmp.
-    if policy.host_devices {
-        plan.op2("--dev-bind", "/dev", "/dev");
-    } else {
-        plan.op1("--dev", "/dev");
-        for dev in &policy.devices {
-            plan.op2("--dev-bind", dev, dev);
-        }
-    }
-    plan.op1("--proc", "/proc");
-    if policy.tmp_shared {
-        plan.op2("--bind", "/tmp", "/tmp");
-    } else {
-        plan.op1("--tmpfs", "/tmp");
-        // What is readable below the host's /tmp stays readable above the private one:
-        // readable roots there, and in the default mode the working directory itself.
-        let mut below_tmp = read_in_tmp;
-        if !policy.default_deny_read && policy.cwd.starts_with(tmp) && policy.cwd != tmp {
-            below_tmp.push(&policy.cwd);
-        }
-        for path in below_tmp {
-            if !masked(path) {
-                plan.op2("--ro-bind", path, path);
-            }
-        }
-    }
-    visible.push(tmp);
-
-    // 3. Writable binds. A write under a denyWrite stays read-only (and, under
-    //    defaultDenyRead, still readable); one under a mask is dropped.
+    // Writable binds. A write under a denyWrite stays read-only (and, under defaultDenyRead,
+    // still readable); one under a mask is dropped.
     let mut writable: Vec<&Path> = Vec::new();
-    if policy.tmp_shared {
+    if tmp_shared {
         writable.push(tmp);
     }
     let mut write: Vec<&Path> = policy.write.iter().map(PathBuf::as_path).collect();
     write.sort();
+    write.retain(|p| !masked(p));
+    let mut write_ops: Vec<(&'static str, &Path)> = Vec::new();
     for path in write {
-        if masked(path) {
-            continue;
-        }
         if denied_write(path) {
             if policy.default_deny_read && !is_visible(&visible, path) {
-                plan.op2("--ro-bind", path, path);
+                write_ops.push(("--ro-bind", path));
                 visible.push(path);
             }
             continue;
         }
-        plan.op2("--bind", path, path);
+        write_ops.push(("--bind", path));
         writable.push(path);
         visible.push(path);
     }
 
-    // 4. Read-only re-binds, only where something writable would otherwise expose them.
-    //    Their ancestors inside the writable bind are first bound onto themselves: a mount
-    //    point cannot be renamed (EBUSY), so `mv .git x && mkdir .git` cannot swap the
-    //    protected path for a fresh, writable copy.
+    // Read-only re-binds, only where something writable would otherwise expose them.
+    // Their ancestors inside the writable bind are first bound onto themselves: a mount
+    // point cannot be renamed (EBUSY), so `mv .git x && mkdir .git` cannot swap the
+    // protected path for a fresh, writable copy.
     let innermost_writable = |p: &Path| {
         writable
             .iter()
@@ -140,40 +129,107 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Vec<OsString> {
         .collect();
     let mut pins: Vec<&Path> = protected
         .iter()
-        .flat_map(|(path, root)| path.ancestors().skip(1).take_while(move |a| a != root))
+        .flat_map(|(path, root)| {
+            // Strictly between the writable root and the protected path (none when the
+            // path is the root itself): never the root's own ancestors.
+            path.ancestors()
+                .skip(1)
+                .take_while(move |a| a.starts_with(root) && a != root)
+        })
         .collect();
     pins.sort();
     pins.dedup();
-    for pin in pins {
-        plan.op2("--bind", pin, pin);
-    }
-    for (path, _) in &protected {
-        plan.op2("--ro-bind", path, path);
+    let mut protect_ops: Vec<(&'static str, &Path)> =
+        pins.into_iter().map(|pin| ("--bind", pin)).collect();
+    protect_ops.extend(protected.iter().map(|(path, _)| ("--ro-bind", *path)));
+
+    // 2. and 3.: the user's binds outside /tmp.
+    for (op, path) in write_ops.iter().chain(&protect_ops) {
+        if !in_tmp(path) {
+            plan.op2(op, path, path);
+        }
     }
 
-    // 5. Masks, outermost only, where visible.
-    for target in &policy.deny_read {
-        let path = target.path.as_path();
-        if !masks.contains(&path) || !is_visible(&visible, path) {
-            continue;
-        }
-        if path.starts_with("/proc") || path.starts_with("/dev") || path == Path::new("/") {
-            continue;
-        }
-        if target.is_dir {
-            plan.op1("--tmpfs", path);
-            plan.op1("--remount-ro", path);
-        } else {
-            plan.empty_file(empty_fd, path);
+    // 4. The sandbox's own devices, procfs and /tmp, over whatever the binds above brought.
+    if policy.host_devices {
+        // The host's device nodes, but not its shared memory (world-writable, holding other
+        // programs' segments): /dev/shm stays private as in the minimal mode.
+        plan.op2("--dev-bind", "/dev", "/dev");
+        plan.op1("--tmpfs", "/dev/shm");
+    } else {
+        plan.op1("--dev", "/dev");
+        for dev in &policy.devices {
+            plan.op2("--dev-bind", dev, dev);
         }
     }
-    // Host Unix sockets: an empty file over each, so connect() is refused.
-    for socket in &policy.sockets {
-        if !masked(socket) && is_visible(&visible, socket) {
-            plan.empty_file(empty_fd, socket);
+    plan.op1("--proc", "/proc");
+    if tmp_shared {
+        plan.op2("--bind", "/tmp", "/tmp");
+    } else {
+        plan.op1("--tmpfs", "/tmp");
+        // What is readable below the host's /tmp stays readable above the private one:
+        // readable roots there, and in the default mode the working directory itself.
+        let mut below_tmp = read_in_tmp;
+        if !policy.default_deny_read && in_tmp(&policy.cwd) && policy.cwd != tmp {
+            below_tmp.push(&policy.cwd);
+        }
+        for path in below_tmp {
+            if !masked(path) {
+                plan.op2("--ro-bind", path, path);
+            }
         }
     }
-    plan.args
+
+    // 5. The user's binds below /tmp, over the private (or shared) /tmp.
+    for (op, path) in write_ops.iter().chain(&protect_ops) {
+        if in_tmp(path) && *path != tmp {
+            plan.op2(op, path, path);
+        }
+    }
+
+    // 6. Masks, outermost only, where visible (elsewhere nothing at or below them is mounted).
+    for target in &masks {
+        if is_visible(&visible, &target.path) {
+            plan.mask(empty_fd, target);
+        }
+    }
+
+    // 7. Host Unix sockets: an empty file over each (or a read-only empty tmpfs over a
+    //    directory that could not be searched completely), so connect() is refused.
+    for target in outermost_targets(policy.sockets.iter()) {
+        if !masked(&target.path) && is_visible(&visible, &target.path) {
+            plan.mask(empty_fd, target);
+        }
+    }
+    Ok(plan.args)
+}
+
+/// Refuses what the plan cannot apply (compilation refuses these first, with the config
+/// key; this keeps the plan fail-closed for any policy): a mask on `/`, and a writable bind
+/// that is `/` or lies in `/proc`, `/sys` or `/dev`.
+fn check(policy: &Policy) -> Result<()> {
+    let root = Path::new("/");
+    for target in policy.deny_read.iter().chain(&policy.sockets) {
+        if target.path == root || !target.path.is_absolute() {
+            return Err(Error::Setup(format!(
+                "cannot mask {}: only the files and directories below / can be masked",
+                crate::output::path(&target.path)
+            )));
+        }
+    }
+    for path in &policy.write {
+        if path == root
+            || ["/proc", "/sys", "/dev"]
+                .iter()
+                .any(|p| path.starts_with(p))
+        {
+            return Err(Error::Setup(format!(
+                "refusing to bind {} writable: /, /proc, /sys and /dev are never writable",
+                crate::output::path(path)
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn is_visible(visible: &[&Path], path: &Path) -> bool {
@@ -194,12 +250,35 @@ fn outermost<'a>(paths: impl Iterator<Item = &'a Path>) -> Vec<&'a Path> {
     out
 }
 
+/// The targets of `targets` that are not below another one of them, sorted by path.
+fn outermost_targets<'a>(targets: impl Iterator<Item = &'a Target>) -> Vec<&'a Target> {
+    let mut all: Vec<&Target> = targets.collect();
+    all.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut out: Vec<&Target> = Vec::new();
+    for t in all {
+        if !out.iter().any(|o| t.path.starts_with(&o.path)) {
+            out.push(t);
+        }
+    }
+    out
+}
+
 #[derive(Default)]
 struct Plan {
     args: Vec<OsString>,
 }
 
 impl Plan {
+    /// An empty read-only directory (tmpfs) or file over `target`.
+    fn mask(&mut self, empty_fd: RawFd, target: &Target) {
+        if target.is_dir {
+            self.op1("--tmpfs", &target.path);
+            self.op1("--remount-ro", &target.path);
+        } else {
+            self.empty_file(empty_fd, &target.path);
+        }
+    }
+
     fn empty_file(&mut self, empty_fd: RawFd, path: &Path) {
         self.args.push("--perms".into());
         self.args.push("0444".into());
@@ -226,10 +305,10 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::Target;
 
     fn plan(policy: &Policy) -> String {
         mount_args(policy, 9)
+            .unwrap()
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect::<Vec<_>>()
@@ -254,16 +333,15 @@ mod tests {
         }
     }
 
+    const OWN: &str = "--dev /dev --proc /proc --tmpfs /tmp";
+
     #[test]
     fn default_policy_is_read_only_with_private_tmp() {
-        assert_eq!(
-            plan(&Policy::default()),
-            "--ro-bind / / --dev /dev --proc /proc --tmpfs /tmp"
-        );
+        assert_eq!(plan(&Policy::default()), format!("--ro-bind / / {OWN}"));
     }
 
     #[test]
-    fn writes_then_protections_then_masks() {
+    fn writes_then_protections_then_own_mounts_then_masks() {
         let policy = Policy {
             write: paths(&["/w", "/w/sub", "/x"]),
             deny_write: paths(&[
@@ -276,11 +354,14 @@ mod tests {
         };
         assert_eq!(
             plan(&policy),
-            "--ro-bind / / --dev /dev --proc /proc --tmpfs /tmp \
-             --bind /w /w --bind /w/sub /w/sub --bind /x /x \
-             --bind /w/.git /w/.git --ro-bind /w/.git/hooks /w/.git/hooks \
-             --tmpfs /w/secret --remount-ro /w/secret \
-             --perms 0444 --ro-bind-data 9 /home/u/.netrc"
+            format!(
+                "--ro-bind / / \
+                 --bind /w /w --bind /w/sub /w/sub --bind /x /x \
+                 --bind /w/.git /w/.git --ro-bind /w/.git/hooks /w/.git/hooks \
+                 {OWN} \
+                 --perms 0444 --ro-bind-data 9 /home/u/.netrc \
+                 --tmpfs /w/secret --remount-ro /w/secret"
+            )
         );
     }
 
@@ -288,7 +369,7 @@ mod tests {
     fn deny_beats_allow_and_masks_are_never_punctured() {
         let policy = Policy {
             write: paths(&["/a/b", "/s/inner", "/tmp/x"]),
-            deny_write: paths(&["/a", "/s/inner/.bashrc"]),
+            deny_write: paths(&["/a", "/s/inner/.bashrc", "/tmp/x/.bashrc"]),
             deny_read: vec![dir("/s"), dir("/s/inner/deeper"), file("/tmp/x/k")],
             tmp_shared: true,
             ..Policy::default()
@@ -296,6 +377,7 @@ mod tests {
         assert_eq!(
             plan(&policy),
             "--ro-bind / / --dev /dev --proc /proc --bind /tmp /tmp --bind /tmp/x /tmp/x \
+             --ro-bind /tmp/x/.bashrc /tmp/x/.bashrc \
              --tmpfs /s --remount-ro /s --perms 0444 --ro-bind-data 9 /tmp/x/k"
         );
     }
@@ -316,8 +398,8 @@ mod tests {
             plan(&policy),
             "--ro-bind /etc /etc --ro-bind /home/u/proj /home/u/proj --ro-bind /usr /usr \
              --symlink usr/bin /bin \
-             --dev-bind /dev /dev --proc /proc --tmpfs /tmp \
              --ro-bind /home/u/.cache /home/u/.cache --bind /home/u/proj/out /home/u/proj/out \
+             --dev-bind /dev /dev --tmpfs /dev/shm --proc /proc --tmpfs /tmp \
              --perms 0444 --ro-bind-data 9 /etc/shadow"
         );
     }
@@ -330,7 +412,7 @@ mod tests {
         };
         assert_eq!(
             plan(&policy),
-            "--ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --ro-bind /tmp/proj /tmp/proj"
+            format!("--ro-bind / / {OWN} --ro-bind /tmp/proj /tmp/proj")
         );
         let policy = Policy {
             cwd: "/tmp/proj".into(),
@@ -340,20 +422,147 @@ mod tests {
         };
         assert_eq!(
             plan(&policy),
-            "--ro-bind /usr /usr --dev /dev --proc /proc --tmpfs /tmp --ro-bind /tmp/proj /tmp/proj"
+            format!("--ro-bind /usr /usr {OWN} --ro-bind /tmp/proj /tmp/proj")
+        );
+    }
+
+    /// Whatever the readable view and the binds bring, the sandbox's own /dev, /proc and
+    /// /tmp come after them; binds below a private /tmp come after its tmpfs.
+    #[test]
+    fn own_mounts_come_after_every_user_bind() {
+        let policy = Policy {
+            default_deny_read: true,
+            read: paths(&["/"]),
+            read_symlinks: vec![("/bin".into(), "usr/bin".into())],
+            write: paths(&["/home/u", "/tmp/build"]),
+            deny_write: paths(&["/tmp/build/.git/hooks"]),
+            devices: paths(&["/dev/kvm"]),
+            ..Policy::default()
+        };
+        assert_eq!(
+            plan(&policy),
+            "--ro-bind / / --bind /home/u /home/u \
+             --dev /dev --dev-bind /dev/kvm /dev/kvm --proc /proc --tmpfs /tmp \
+             --bind /tmp/build /tmp/build --bind /tmp/build/.git /tmp/build/.git \
+             --ro-bind /tmp/build/.git/hooks /tmp/build/.git/hooks"
+        );
+    }
+
+    /// Masks in /dev, /proc and /tmp land on the sandbox's own mounts (after them), and a
+    /// device the allow list binds is masked when denyRead names it.
+    #[test]
+    fn masks_apply_over_own_mounts() {
+        let policy = Policy {
+            deny_read: vec![
+                file("/dev/kvm"),
+                file("/proc/cpuinfo"),
+                dir("/sys/firmware"),
+                dir("/tmp/cache"),
+            ],
+            devices: paths(&["/dev/kvm"]),
+            ..Policy::default()
+        };
+        assert_eq!(
+            plan(&policy),
+            "--ro-bind / / --dev /dev --dev-bind /dev/kvm /dev/kvm --proc /proc --tmpfs /tmp \
+             --perms 0444 --ro-bind-data 9 /dev/kvm \
+             --perms 0444 --ro-bind-data 9 /proc/cpuinfo \
+             --tmpfs /sys/firmware --remount-ro /sys/firmware \
+             --tmpfs /tmp/cache --remount-ro /tmp/cache"
+        );
+    }
+
+    /// A mask is dropped as redundant only below a mask that is applied (or below one that
+    /// is invisible, where nothing is mounted); masks that cannot be applied are errors.
+    #[test]
+    fn no_mask_is_lost() {
+        let policy = Policy {
+            deny_read: vec![dir("/"), dir("/home/u/.ssh")],
+            sockets: vec![file("/run/docker.sock")],
+            ..Policy::default()
+        };
+        let err = mount_args(&policy, 9).unwrap_err().to_string();
+        assert!(err.contains("cannot mask /"), "{err}");
+        for write in ["/", "/proc/sys", "/sys/kernel", "/dev", "/dev/sda"] {
+            let policy = Policy {
+                write: paths(&[write]),
+                ..Policy::default()
+            };
+            let err = mount_args(&policy, 9).unwrap_err().to_string();
+            assert!(err.contains("never writable"), "{write}: {err}");
+        }
+        // Under defaultDenyRead, an invisible outer mask keeps everything below it unmounted.
+        let policy = Policy {
+            default_deny_read: true,
+            read: paths(&["/usr", "/home/u"]),
+            write: paths(&["/home/u/proj"]),
+            deny_read: vec![dir("/home"), dir("/home/u/.ssh")],
+            ..Policy::default()
+        };
+        assert_eq!(plan(&policy), format!("--ro-bind /usr /usr {OWN}"));
+        // A visible outer mask is applied and covers the inner one.
+        let policy = Policy {
+            deny_read: vec![dir("/home"), dir("/home/u/.ssh")],
+            sockets: vec![file("/home/u/.docker/run.sock"), file("/run/x.sock")],
+            ..Policy::default()
+        };
+        assert_eq!(
+            plan(&policy),
+            format!(
+                "--ro-bind / / {OWN} --tmpfs /home --remount-ro /home \
+                 --perms 0444 --ro-bind-data 9 /run/x.sock"
+            )
         );
     }
 
     #[test]
-    fn host_sockets_are_masked_where_visible() {
+    fn host_sockets_are_masked_where_visible_and_last() {
         let policy = Policy {
-            sockets: paths(&["/run/docker.sock", "/run/user/1/bus"]),
+            sockets: vec![
+                file("/run/docker.sock"),
+                file("/run/user/1/bus"),
+                dir("/home/u/.docker"),
+                file("/home/u/.docker/x.sock"),
+                file("/tmp/shared.sock"),
+            ],
             deny_read: vec![dir("/run/user")],
+            write: paths(&["/run"]),
+            tmp_shared: true,
             ..Policy::default()
         };
-        assert!(plan(&policy).ends_with(
-            "--tmpfs /run/user --remount-ro /run/user --perms 0444 --ro-bind-data 9 /run/docker.sock"
-        ));
+        assert_eq!(
+            plan(&policy),
+            "--ro-bind / / --bind /run /run --dev /dev --proc /proc --bind /tmp /tmp \
+             --tmpfs /run/user --remount-ro /run/user \
+             --tmpfs /home/u/.docker --remount-ro /home/u/.docker \
+             --perms 0444 --ro-bind-data 9 /run/docker.sock \
+             --perms 0444 --ro-bind-data 9 /tmp/shared.sock"
+        );
+    }
+
+    /// A denyWrite that is (or covers) a writable root leaves it read-only and pins nothing
+    /// above it: `/tmp` shared and denied once pinned `/` writable (`--bind / /`).
+    #[test]
+    fn deny_write_on_a_writable_root_pins_nothing_above_it() {
+        let policy = Policy {
+            write: paths(&["/w"]),
+            tmp_shared: true,
+            deny_write: paths(&["/tmp", "/w"]),
+            ..Policy::default()
+        };
+        assert_eq!(plan(&policy), format!("--ro-bind / / {OWN}"));
+        let policy = Policy {
+            write: paths(&["/w"]),
+            deny_write: paths(&["/w/a/b/c"]),
+            ..Policy::default()
+        };
+        assert_eq!(
+            plan(&policy),
+            format!(
+                "--ro-bind / / --bind /w /w --bind /w/a /w/a --bind /w/a/b /w/a/b \
+                 --ro-bind /w/a/b/c /w/a/b/c {OWN}"
+            )
+        );
     }
 
     #[test]

@@ -102,8 +102,25 @@ pub fn fit(access: u64, abi: u32, is_dir: bool) -> u64 {
 /// One path-beneath rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rule {
+    /// Sent as bytes: a path need not be UTF-8.
+    #[serde(with = "path_bytes")]
     pub path: PathBuf,
     pub access: u64,
+}
+
+/// (De)serializes a path as its bytes.
+mod path_bytes {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::path::{Path, PathBuf};
+
+    pub fn serialize<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+        path.as_os_str().as_bytes().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        Vec::<u8>::deserialize(d).map(|b| PathBuf::from(std::ffi::OsString::from_vec(b)))
+    }
 }
 
 /// The rules for `policy`, as paths inside the sandbox (where every path sits at its host
@@ -230,6 +247,17 @@ fn grant_except(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_carry_paths_that_are_not_utf8() {
+        use std::os::unix::ffi::OsStrExt;
+        let rule = Rule {
+            path: Path::new(std::ffi::OsStr::from_bytes(b"/w/ws-\xff")).into(),
+            access: READ,
+        };
+        let json = serde_json::to_vec(&rule).unwrap();
+        assert_eq!(serde_json::from_slice::<Rule>(&json).unwrap(), rule);
+    }
 
     #[test]
     fn abi_fitting() {

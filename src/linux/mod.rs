@@ -135,7 +135,11 @@ pub fn run(
         env.retain(|(k, _)| !net.env.iter().any(|(n, _)| n == k));
         env.extend(net.env);
         // An empty file to bind over denied files and host sockets, only when there are some.
-        let needs_empty = policy.deny_read.iter().any(|t| !t.is_dir) || !policy.sockets.is_empty();
+        let needs_empty = policy
+            .deny_read
+            .iter()
+            .chain(&policy.sockets)
+            .any(|t| !t.is_dir);
         let empty_file = if needs_empty {
             Some(sys::memfd(c"fence-empty").map_err(|e| Error::io("cannot create a memfd", e))?)
         } else {
@@ -146,7 +150,7 @@ pub fn run(
             .map_or(-1, std::os::fd::AsRawFd::as_raw_fd);
         let mut args = bwrap::namespace_args(new_session);
         args.extend(net.bwrap_args);
-        args.extend(bwrap::mount_args(&policy, empty_fd));
+        args.extend(bwrap::mount_args(&policy, empty_fd)?);
         let full = session::run(session::Spec {
             bwrap: Some(bwrap.clone()),
             args,
@@ -174,13 +178,42 @@ pub fn run(
     }
 }
 
-/// Removes from `policy.sockets` those that bwrap's error names and that no longer exist.
+/// A host socket that vanished between the scan and bwrap's setup leaves no file to mask,
+/// and the host service may create it again while the sandbox runs: each socket mask that
+/// bwrap's error names and whose path no longer exists is replaced by a mask over its
+/// nearest existing ancestor directory (a read-only empty tmpfs), which also covers a
+/// socket created there later. Returns whether the policy changed (then the caller tries
+/// again, a bounded number of times); never masks `/`.
 fn drop_vanished_sockets(policy: &mut Policy, bwrap_error: &str) -> bool {
-    let before = policy.sockets.len();
-    policy.sockets.retain(|s| {
-        !(bwrap_error.contains(&*s.to_string_lossy()) && s.symlink_metadata().is_err())
-    });
-    policy.sockets.len() < before
+    let mut changed = false;
+    for target in &mut policy.sockets {
+        if !bwrap_error.contains(&*target.path.to_string_lossy())
+            || target.path.symlink_metadata().is_ok()
+        {
+            continue;
+        }
+        let Some(dir) = target
+            .path
+            .ancestors()
+            .skip(1)
+            .find(|a| a.symlink_metadata().is_ok_and(|m| m.is_dir()))
+            .filter(|a| *a != Path::new("/"))
+        else {
+            continue;
+        };
+        crate::run::warn(&format!(
+            "host socket {} vanished while the sandbox was set up: {} is hidden inside it \
+             instead",
+            crate::output::path(&target.path),
+            crate::output::path(dir)
+        ));
+        *target = crate::policy::Target {
+            path: dir.to_path_buf(),
+            is_dir: true,
+        };
+        changed = true;
+    }
+    changed
 }
 
 #[cfg(test)]
@@ -188,26 +221,51 @@ mod tests {
     use super::*;
 
     #[test]
-    fn vanished_sockets_are_dropped_only_when_named_and_gone() {
+    fn vanished_sockets_mask_their_directory_when_named_and_gone() {
+        use crate::policy::Target;
+        let dir = std::env::temp_dir().join(format!("fence-vanished-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let gone = dir.join("sub/fence-a.sock");
+        let file = |p: &Path| Target {
+            path: p.to_path_buf(),
+            is_dir: false,
+        };
         let mut policy = Policy {
-            sockets: vec![
-                "/nonexistent/fence-a.sock".into(),
-                "/proc/self/status".into(),
-            ],
+            sockets: vec![file(&gone), file(Path::new("/proc/self/status"))],
+            ..Policy::default()
+        };
+        let unchanged = policy.sockets.clone();
+        let cases = [
+            "bwrap: Can't mount tmpfs on /x".to_string(),
+            "bwrap: Can't create file at /proc/self/status".to_string(),
+        ];
+        for msg in &cases {
+            assert!(!drop_vanished_sockets(&mut policy, msg), "{msg}");
+            assert_eq!(policy.sockets, unchanged);
+        }
+        let msg = format!("bwrap: Can't create file at {}: Read-only", gone.display());
+        assert!(drop_vanished_sockets(&mut policy, &msg));
+        assert_eq!(
+            policy.sockets,
+            vec![
+                Target {
+                    path: dir.clone(),
+                    is_dir: true
+                },
+                file(Path::new("/proc/self/status"))
+            ]
+        );
+        // Once masked, the same error changes nothing more: the retry loop ends.
+        assert!(!drop_vanished_sockets(&mut policy, &msg));
+        // Never `/`.
+        let mut top = Policy {
+            sockets: vec![file(Path::new("/fence-nonexistent.sock"))],
             ..Policy::default()
         };
         assert!(!drop_vanished_sockets(
-            &mut policy,
-            "bwrap: Can't mount tmpfs on /x"
+            &mut top,
+            "bwrap: Can't create file at /fence-nonexistent.sock"
         ));
-        assert!(!drop_vanished_sockets(
-            &mut policy,
-            "bwrap: Can't create file at /proc/self/status"
-        ));
-        assert!(drop_vanished_sockets(
-            &mut policy,
-            "bwrap: Can't create file at /nonexistent/fence-a.sock: Read-only"
-        ));
-        assert_eq!(policy.sockets, vec![PathBuf::from("/proc/self/status")]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

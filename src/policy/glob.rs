@@ -19,10 +19,13 @@
 //!
 //! Empty components (repeated or trailing `/`) are ignored in both patterns
 //! and paths; `.` and `..` are not interpreted. Matching works on Unicode
-//! scalar values, is case-sensitive, and non-UTF-8 paths never match.
+//! scalar values and is case-sensitive. Patterns are UTF-8 (they come from
+//! JSON); when expanding, the base directory is a path of any bytes, and a
+//! file name that is not UTF-8 is matched with each invalid sequence as one
+//! U+FFFD character, so wildcards cover it (a deny pattern never misses it).
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// True if the string contains glob syntax: `*`, `?` or `[`.
 ///
@@ -341,8 +344,8 @@ impl Default for ExpandLimits {
 pub struct Expansion {
     /// Matching paths, sorted and deduplicated.
     pub paths: Vec<PathBuf>,
-    /// True if `max_depth` or `max_entries` cut the walk short, so matches
-    /// may be missing.
+    /// True if `max_depth`, `max_entries` or a directory that could not be
+    /// listed cut the walk short, so matches may be missing.
     pub truncated: bool,
 }
 
@@ -358,12 +361,12 @@ pub struct Expansion {
 /// * Otherwise the walk starts at [`Pattern::literal_prefix`] (symlinks in
 ///   the prefix are resolved by the OS as usual). Below it symlinks are
 ///   candidates but never descended, directories named in
-///   `skip_dir_names` are not descended, unreadable directories and
-///   non-UTF-8 names are skipped silently, and a directory is read only if
+///   `skip_dir_names` are not descended, unreadable directories are skipped
+///   (counted as truncation when they can be entered), and a directory is read only if
 ///   the pattern can still match something below it.
 /// * `truncated` is set when a directory that could hold matches sat at
-///   `max_depth`, or when more than `max_entries` entries would have been
-///   examined.
+///   `max_depth`, could be entered but not listed, or failed part-way, or
+///   when more than `max_entries` entries would have been examined.
 pub fn expand(pattern: &Pattern, limits: &ExpandLimits) -> Expansion {
     expand_all(&[pattern], limits)
 }
@@ -374,6 +377,16 @@ pub fn expand(pattern: &Pattern, limits: &ExpandLimits) -> Expansion {
 /// # Panics
 /// If the patterns' literal prefixes differ.
 pub fn expand_all(patterns: &[&Pattern], limits: &ExpandLimits) -> Expansion {
+    expand_all_in(Path::new("/"), patterns, limits)
+}
+
+/// [`expand_all`] with the patterns anchored at `base` instead of `/`: `/x/*` under the base
+/// `/home/u` matches `/home/u/x/a`. The base is a path (any bytes, no glob syntax), so a
+/// directory whose name is not UTF-8 can hold patterns.
+///
+/// # Panics
+/// If the patterns' literal prefixes differ.
+pub fn expand_all_in(base: &Path, patterns: &[&Pattern], limits: &ExpandLimits) -> Expansion {
     let mut walker = Walker {
         patterns,
         limits,
@@ -388,11 +401,12 @@ pub fn expand_all(patterns: &[&Pattern], limits: &ExpandLimits) -> Expansion {
         patterns.iter().all(|p| p.literal_prefix() == prefix),
         "expand_all needs one prefix"
     );
+    let start = anchor(base, prefix);
     let mut states = Vec::new();
     for pattern in patterns {
         if pattern.literal_len >= pattern.tail_start {
-            if fs::symlink_metadata(prefix).is_ok() {
-                walker.out.paths.push(PathBuf::from(prefix));
+            if fs::symlink_metadata(&start).is_ok() {
+                walker.out.paths.push(start.clone());
             }
             states.push(Vec::new()); // nothing to walk for this one
         } else {
@@ -400,12 +414,22 @@ pub fn expand_all(patterns: &[&Pattern], limits: &ExpandLimits) -> Expansion {
         }
     }
     if states.iter().any(|s| !s.is_empty()) {
-        walker.walk(prefix, &states, 0);
+        walker.walk(&start, &states, 0);
     }
     let mut out = walker.out;
     out.paths.sort();
     out.paths.dedup();
     out
+}
+
+/// `base` joined with `rest`, an absolute `/`-separated path taken relative to it.
+pub fn anchor(base: &Path, rest: &str) -> PathBuf {
+    let rest = rest.trim_start_matches('/');
+    if rest.is_empty() {
+        base.to_path_buf()
+    } else {
+        base.join(rest)
+    }
 }
 
 struct Walker<'a> {
@@ -418,12 +442,17 @@ struct Walker<'a> {
 impl Walker<'_> {
     /// Reads `dir` (at `depth` below the prefix), whose path has brought each
     /// pattern into its `states` (empty: that pattern is done).
-    fn walk(&mut self, dir: &str, states: &[Vec<bool>], depth: usize) {
+    fn walk(&mut self, dir: &Path, states: &[Vec<bool>], depth: usize) {
         if depth >= self.limits.max_depth {
             self.out.truncated = true;
             return;
         }
         let Ok(entries) = fs::read_dir(dir) else {
+            // A directory that can be entered but not listed may hold matches that the
+            // sandbox reaches by name: say so (a missing one has none).
+            if fs::metadata(dir.join(".")).is_ok() {
+                self.out.truncated = true;
+            }
             return;
         };
         for entry in entries {
@@ -432,9 +461,14 @@ impl Walker<'_> {
                 return;
             }
             self.examined += 1;
-            let Ok(entry) = entry else { continue };
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
+            let Ok(entry) = entry else {
+                self.out.truncated = true;
+                continue;
+            };
+            let file_name = entry.file_name();
+            // A name that is not UTF-8 is matched with each invalid sequence as one
+            // character (U+FFFD): `*`, `?` and `**` cover it, literals do not.
+            let name = file_name.to_string_lossy();
             let mut next_states = Vec::with_capacity(states.len());
             let (mut matched, mut descend) = (false, false);
             for (pattern, states) in self.patterns.iter().zip(states) {
@@ -443,7 +477,7 @@ impl Walker<'_> {
                     continue;
                 }
                 let end = pattern.comps.len();
-                let next = pattern.step(states, name);
+                let next = pattern.step(states, &name);
                 matched |= next[end];
                 let covered = next[pattern.tail_start..end].contains(&true);
                 let pending = next[..end].contains(&true);
@@ -457,18 +491,14 @@ impl Walker<'_> {
             if !matched && !descend {
                 continue;
             }
-            let path = if dir.ends_with('/') {
-                format!("{dir}{name}")
-            } else {
-                format!("{dir}/{name}")
-            };
-            if matched {
-                self.out.paths.push(PathBuf::from(&path));
-            }
+            let path = dir.join(&file_name);
             // DirEntry::file_type does not follow symlinks.
             let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            if descend && is_dir && !self.limits.skip_dir_names.contains(&name) {
+            if descend && is_dir && !self.limits.skip_dir_names.contains(&&*name) {
                 self.walk(&path, &next_states, depth + 1);
+            }
+            if matched {
+                self.out.paths.push(path);
             }
         }
     }
@@ -813,13 +843,32 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn expand_skips_non_utf8_names() {
+    fn expand_keeps_non_utf8_bytes() {
+        use std::ffi::OsStr;
         use std::os::unix::ffi::OsStrExt;
         let tree = TempTree::new(&["ok"], &[]);
-        let bad = tree.0.join(std::ffi::OsStr::from_bytes(b"bad\xff"));
-        if fs::write(bad, b"x").is_err() {
-            return; // filesystem refuses non-UTF-8 names
-        }
-        assert_eq!(tree.expand("/*", &ExpandLimits::default()).0, ["/ok"]);
+        let bad = tree.0.join(OsStr::from_bytes(b"ws-\xff"));
+        fs::create_dir_all(bad.join("deep/.env")).unwrap();
+        fs::write(bad.join("key.pem"), b"x").unwrap();
+        let p = |s: &str| Pattern::new(s).unwrap();
+        let d = ExpandLimits::default();
+        // Wildcards match the name; the path keeps its bytes.
+        let root = escape(&tree.root());
+        let star = p(&format!("{root}/*"));
+        assert_eq!(
+            expand(&star, &d).paths,
+            vec![tree.0.join("ok"), bad.clone()]
+        );
+        let env = p(&format!("{root}/**/.env"));
+        assert_eq!(expand(&env, &d).paths, vec![bad.join("deep/.env")]);
+        // A base that is not UTF-8 anchors patterns below it.
+        let below = |pattern: &str| expand_all_in(&bad, &[&p(pattern)], &d).paths;
+        assert_eq!(below("/*.pem"), vec![bad.join("key.pem")]);
+        assert_eq!(below("/**/.env"), vec![bad.join("deep/.env")]);
+        assert_eq!(below("/deep/**"), vec![bad.join("deep")]);
+        assert_eq!(below("/**"), vec![bad.clone()]);
+        assert!(below("/missing/*").is_empty());
+        assert_eq!(anchor(&bad, "/"), bad);
+        assert_eq!(anchor(&bad, "/a/b"), bad.join("a/b"));
     }
 }

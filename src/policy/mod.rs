@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::config::types::DeviceMode;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::host_env::HostEnv;
 
 /// System paths readable under `defaultDenyRead` (unless `strictDenyRead`).
@@ -64,8 +64,9 @@ pub struct Policy {
     pub deny_write: Vec<PathBuf>,
     /// Masked: empty and read-only (`denyRead`).
     pub deny_read: Vec<Target>,
-    /// Host Unix sockets masked so that `connect()` fails (all but `allowUnixSockets`).
-    pub sockets: Vec<PathBuf>,
+    /// Host Unix sockets masked so that `connect()` fails (all but `allowUnixSockets`), and
+    /// directories the socket scan could not search completely (masked whole).
+    pub sockets: Vec<Target>,
     /// `devices.mode: host`: the host's `/dev`.
     pub host_devices: bool,
     /// `devices.mode` is `auto` (or unset): the backend picks (the Go fence's rule).
@@ -102,14 +103,36 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
 
     let write = resolve_write(&mut policy, &fs.allow_write, host)?;
     for path in write {
+        if let Some(why) = refused_write(&path) {
+            return Err(Error::Config(format!(
+                "filesystem.allowWrite: {} is refused: {why}",
+                crate::output::path(&path)
+            )));
+        }
+        if path.starts_with("/dev") {
+            let msg = format!(
+                "filesystem.allowWrite: {} skipped: devices are granted with devices.allow \
+                 (/dev/shm is already private and writable)",
+                crate::output::path(&path)
+            );
+            if path.starts_with("/dev/shm") {
+                policy.notes.push(msg);
+            } else {
+                policy.warnings.push(msg);
+            }
+            continue;
+        }
+        let kernel = |m: &&PathBuf| m.starts_with(&path) || path.starts_with(m);
+        if let Some(mount) = host.kernel_mounts.iter().map(|m| &m.path).find(kernel) {
+            return Err(Error::Config(format!(
+                "filesystem.allowWrite: {} is refused: {} is a kernel filesystem (proc, \
+                 sysfs, cgroup, ...) whose files would be writable",
+                crate::output::path(&path),
+                crate::output::path(mount)
+            )));
+        }
         if path == Path::new("/tmp") {
             policy.tmp_shared = true;
-        } else if path.starts_with("/proc") || path.starts_with("/dev") {
-            policy.notes.push(format!(
-                "filesystem.allowWrite: {} skipped: /proc is never writable, and devices are \
-                 granted with devices.allow (/dev/shm is already private and writable)",
-                path.display()
-            ));
         } else {
             policy.write.push(path);
         }
@@ -120,8 +143,28 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
     deny_write.sort();
     deny_write.dedup();
     policy.deny_write = deny_write;
+    // Deny beats allow: a denyWrite on /tmp (or above it) keeps the host's /tmp unshared.
+    if policy.tmp_shared
+        && policy
+            .deny_write
+            .iter()
+            .any(|d| Path::new("/tmp").starts_with(d))
+    {
+        policy.tmp_shared = false;
+        policy.notes.push(
+            "filesystem.allowWrite: /tmp is also in filesystem.denyWrite, so the sandbox gets a \
+             private /tmp"
+                .into(),
+        );
+    }
 
     let deny_read = resolve(&mut policy, "filesystem.denyRead", &fs.deny_read, host)?;
+    if let Some((path, why)) = deny_read.iter().find_map(|p| Some((p, refused_mask(p)?))) {
+        return Err(Error::Config(format!(
+            "filesystem.denyRead: {} is refused: {why}",
+            crate::output::path(path)
+        )));
+    }
     policy.deny_read = deny_read
         .into_iter()
         .map(|path| Target {
@@ -129,6 +172,20 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
             path,
         })
         .collect();
+    // A procfs mounted outside /proc (a container's /host/proc) shows the host's processes,
+    // their open files included: masked, whatever the config says.
+    for mount in &host.kernel_mounts {
+        if mount.fstype == "proc" && !mount.path.starts_with("/proc") {
+            policy.notes.push(format!(
+                "{} (a proc filesystem outside /proc) is masked",
+                crate::output::path(&mount.path)
+            ));
+            policy.deny_read.push(Target {
+                path: mount.path.clone(),
+                is_dir: true,
+            });
+        }
+    }
 
     if policy.default_deny_read {
         let mut read: Vec<String> = Vec::new();
@@ -165,17 +222,79 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
     if !cfg.network.allow_all_unix_sockets {
         let key = "network.allowUnixSockets";
         let allowed = resolve(&mut policy, key, &cfg.network.allow_unix_sockets, host)?;
-        policy.sockets = host_sockets(&policy, host)
+        policy.sockets = host_sockets(&mut policy, host)
             .into_iter()
-            .filter(|s| !allowed.iter().any(|a| s.starts_with(a)))
+            .filter(|s| !allowed.iter().any(|a| s.path.starts_with(a)))
             .collect();
     }
 
-    policy.devices = resolve(&mut policy, "devices.allow", &cfg.devices.allow, host)?
-        .into_iter()
-        .filter(|p| p.starts_with("/dev/"))
-        .collect();
+    for path in resolve(&mut policy, "devices.allow", &cfg.devices.allow, host)? {
+        if path.starts_with("/dev/") && is_device_or_device_dir(&path) {
+            policy.devices.push(path);
+        } else {
+            // A world-writable directory (/dev/shm, /dev/mqueue) would be the host's, and
+            // writable: not a device grant.
+            policy.warnings.push(format!(
+                "devices.allow: {} skipped: not a device node (or a directory of them that \
+                 others cannot write) under /dev",
+                crate::output::path(&path)
+            ));
+        }
+    }
     Ok(policy)
+}
+
+/// A character or block device, or a directory of them (`/dev/dri`) that is not
+/// world-writable.
+fn is_device_or_device_dir(path: &Path) -> bool {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    std::fs::metadata(path).is_ok_and(|m| {
+        let kind = m.file_type();
+        kind.is_char_device()
+            || kind.is_block_device()
+            || (kind.is_dir() && m.permissions().mode() & 0o002 == 0)
+    })
+}
+
+/// Why a writable path is refused: one that covers the sandbox's own `/proc`, `/dev` and
+/// `/tmp` (only `/` does), or lies in `/proc` or `/sys` (kernel and process state), or is
+/// `/dev` itself. Entries below `/dev` are skipped with a warning instead (see compile).
+fn refused_write(path: &Path) -> Option<&'static str> {
+    if path == Path::new("/") {
+        Some(
+            "the whole host would be writable; list the directories the command needs \
+             (the sandbox's own /proc, /dev and /tmp stay its own whatever the config says)",
+        )
+    } else if path.starts_with("/proc") {
+        Some("/proc is never writable")
+    } else if path.starts_with("/sys") {
+        Some("/sys (kernel settings) is never writable")
+    } else if path == Path::new("/dev") {
+        Some("/dev is the sandbox's own; grant device nodes with devices.allow")
+    } else {
+        None
+    }
+}
+
+/// Why a `denyRead` path cannot be masked: `/` (nothing would be left to run; use
+/// `defaultDenyRead`), and per-process paths in `/proc` (the sandbox's `/proc` has its own
+/// processes: a host pid, including the `self` fence resolved, means nothing there).
+fn refused_mask(path: &Path) -> Option<&'static str> {
+    if path == Path::new("/") {
+        return Some(
+            "masking / would hide the whole system; to hide everything except what you \
+             list, use \"defaultDenyRead\": true with allowRead",
+        );
+    }
+    let mut below_proc = path.strip_prefix("/proc").ok()?.components();
+    let first = below_proc.next()?.as_os_str().to_str()?;
+    if first.bytes().all(|b| b.is_ascii_digit()) || first == "self" || first == "thread-self" {
+        return Some(
+            "a per-process /proc path means nothing inside the sandbox, whose /proc shows only \
+             its own processes",
+        );
+    }
+    None
 }
 
 fn resolve(
@@ -190,7 +309,8 @@ fn resolve(
     for patterns in r.truncated {
         let msg = format!(
             "{key}: expanding {patterns} stopped at its limit (16 levels or 100,000 entries; \
-             node_modules and .git are not searched); deeper matches are not covered"
+             node_modules and .git are not searched) or at a directory it cannot list; \
+             matches there are not covered"
         );
         if is_deny {
             policy.warnings.push(msg)
@@ -217,8 +337,8 @@ fn resolve_write(policy: &mut Policy, entries: &[String], host: &HostEnv) -> Res
             policy.warnings.push(format!(
                 "{key}: a relative entry resolves through a symlink to {}, outside the working \
                  directory {}; not granted (write the absolute path to allow it)",
-                path.display(),
-                host.cwd.display()
+                crate::output::path(&path),
+                crate::output::path(&host.cwd)
             ));
         }
     }
@@ -235,31 +355,59 @@ fn resolve_quiet(entries: &[String], host: &HostEnv) -> Vec<PathBuf> {
 }
 
 /// The host's pathname sockets in the places they live: `/run` (and `/var/run`),
-/// `$XDG_RUNTIME_DIR`, `~/.docker`, `$SSH_AUTH_SOCK`, and the host `/tmp` when it is shared.
-fn host_sockets(policy: &Policy, host: &HostEnv) -> Vec<PathBuf> {
+/// `$XDG_RUNTIME_DIR`, `~/.docker`, `$SSH_AUTH_SOCK`, and the host `/tmp` when it is shared;
+/// plus, as directories, the places the scan could not search completely (masked whole).
+/// Each root is scanned with a budget of its own, `/run` and `$XDG_RUNTIME_DIR` first.
+fn host_sockets(policy: &mut Policy, host: &HostEnv) -> Vec<Target> {
     let mut roots: Vec<PathBuf> = vec!["/run".into(), "/var/run".into()];
     roots.extend(host.runtime_dir.clone());
+    // Every user's runtime directory as a root of its own (full depth, own budget), also
+    // when `$XDG_RUNTIME_DIR` is unset (cron, sudo, CI); others' are not searchable anyway.
+    if let Ok(users) = std::fs::read_dir("/run/user") {
+        roots.extend(users.flatten().map(|e| e.path()));
+    }
     roots.extend(host.home.as_ref().map(|h| h.join(".docker")));
     if policy.tmp_shared {
         roots.push("/tmp".into());
     }
-    let mut roots: Vec<PathBuf> = roots
-        .iter()
-        .filter_map(|r| std::fs::canonicalize(r).ok())
-        .collect();
-    roots.sort();
-    roots.dedup();
-    let outer: Vec<PathBuf> = roots
-        .iter()
-        .filter(|r| !roots.iter().any(|o| o != *r && r.starts_with(o)))
-        .cloned()
-        .collect();
+    let mut unique: Vec<PathBuf> = Vec::new();
+    for root in roots.iter().filter_map(|r| std::fs::canonicalize(r).ok()) {
+        if !unique.contains(&root) {
+            unique.push(root);
+        }
+    }
     let files: Vec<PathBuf> = host
         .ssh_auth_sock
         .iter()
         .filter_map(|p| std::fs::canonicalize(p).ok())
         .collect();
-    sockets::find(&outer, &files)
+    let found = sockets::find(&unique, &files);
+    let mut targets: Vec<Target> = found
+        .sockets
+        .into_iter()
+        .map(|path| Target {
+            path,
+            is_dir: false,
+        })
+        .collect();
+    for (dir, why) in found.incomplete {
+        let shown = crate::output::path(&dir);
+        match why {
+            sockets::Incomplete::TooMany => policy.warnings.push(format!(
+                "the search for host Unix sockets in {shown} stopped at its limit (too many \
+                 entries); {shown} is hidden inside the sandbox"
+            )),
+            sockets::Incomplete::Unreadable => policy.notes.push(format!(
+                "{shown} can be entered but not listed, so its sockets cannot be found: it is \
+                 hidden inside the sandbox"
+            )),
+        }
+        targets.push(Target {
+            path: dir,
+            is_dir: true,
+        });
+    }
+    targets
 }
 
 /// The mandatory protected paths that matter: those inside a writable root. Elsewhere the
@@ -388,5 +536,120 @@ mod tests {
         assert_eq!(p.read, vec![t.0.clone()]);
         let p = compile(&Config::default(), &host).unwrap();
         assert!(!p.default_deny_read && p.read.is_empty() && p.write.is_empty());
+    }
+
+    #[test]
+    fn write_and_mask_refusals() {
+        let writes = [
+            ("/", true),
+            ("/proc", true),
+            ("/proc/sys", true),
+            ("/sys/kernel", true),
+            ("/dev", true),
+            ("/dev/shm", false), // skipped with a note by compile, not refused
+            ("/sysroot", false),
+            ("/home/u", false),
+            ("/tmp", false),
+        ];
+        for (path, refused) in writes {
+            assert_eq!(refused_write(Path::new(path)).is_some(), refused, "{path}");
+        }
+        let masks = [
+            ("/", true),
+            ("/proc/1", true),
+            ("/proc/1234/environ", true),
+            ("/proc/self/environ", true),
+            ("/proc/thread-self", true),
+            ("/proc/cpuinfo", false),
+            ("/proc/sys/kernel", false),
+            ("/proc", false),
+            ("/sys/firmware", false),
+            ("/dev/kvm", false),
+            ("/home/u/.ssh", false),
+        ];
+        for (path, refused) in masks {
+            assert_eq!(refused_mask(Path::new(path)).is_some(), refused, "{path}");
+        }
+    }
+
+    #[test]
+    fn compile_refuses_what_would_unmask_or_expose_the_host() {
+        let t = TempTree::new("refuse");
+        let host = HostEnv::new(t.0.clone(), None, None, None);
+        let cases = [
+            (r#"{"filesystem": {"denyRead": ["/"]}}"#, "defaultDenyRead"),
+            (
+                r#"{"filesystem": {"denyRead": ["/etc/../.."]}}"#,
+                "defaultDenyRead",
+            ),
+            (
+                r#"{"filesystem": {"denyRead": ["/proc/self/environ"]}}"#,
+                "per-process",
+            ),
+            (r#"{"filesystem": {"allowWrite": ["/"]}}"#, "whole host"),
+            (
+                r#"{"filesystem": {"allowWrite": ["/proc/sys"]}}"#,
+                "never writable",
+            ),
+            (
+                r#"{"filesystem": {"allowWrite": ["/sys/kernel"]}}"#,
+                "never writable",
+            ),
+            (
+                r#"{"filesystem": {"allowWrite": ["/dev"]}}"#,
+                "devices.allow",
+            ),
+        ];
+        for (json, why) in cases {
+            let err = compile(&config(json), &host).unwrap_err();
+            assert!(matches!(err, Error::Config(_)), "{json}: {err:?}");
+            assert!(err.to_string().contains(why), "{json}: {err}");
+        }
+        let mut with_proc = host.clone();
+        with_proc.kernel_mounts = vec![crate::host_env::KernelMount {
+            path: t.0.join("host/proc"),
+            fstype: "proc".into(),
+        }];
+        std::fs::create_dir_all(t.0.join("host/proc")).unwrap();
+        std::fs::create_dir_all(t.0.join("host/proc/sys")).unwrap();
+        let masked = compile(&Config::default(), &with_proc).unwrap();
+        assert_eq!(
+            masked.deny_read,
+            vec![Target {
+                path: t.0.join("host/proc"),
+                is_dir: true
+            }]
+        );
+        for entry in ["host", "host/proc/sys"] {
+            let json = format!(r#"{{"filesystem": {{"allowWrite": ["{entry}"]}}}}"#);
+            let err = compile(&config(&json), &with_proc).unwrap_err();
+            assert!(
+                err.to_string().contains("kernel filesystem"),
+                "{entry}: {err}"
+            );
+        }
+        let p = compile(
+            &config(r#"{"filesystem": {"allowWrite": ["/dev/null", "/dev/shm"]}}"#),
+            &host,
+        )
+        .unwrap();
+        assert!(p.write.is_empty());
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        let devices = compile(
+            &config(r#"{"devices": {"allow": ["/dev/null", "/dev/shm", "/dev/fd"]}}"#),
+            &host,
+        )
+        .unwrap();
+        assert_eq!(devices.devices, vec![PathBuf::from("/dev/null")]);
+        assert_eq!(devices.warnings.len(), 2, "{:?}", devices.warnings);
+        assert!(
+            p.warnings[0].contains("/dev/null skipped"),
+            "{:?}",
+            p.warnings
+        );
+        assert!(
+            p.notes.iter().any(|n| n.contains("/dev/shm skipped")),
+            "{p:?}"
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! bwrap cannot mount onto a destination with symlinks in it, and a deny rule must land on
 //! the file a symlink really reaches.
 
+use std::ffi::OsStr;
 use std::path::{Component, Path, PathBuf};
 
 use super::glob::{self, ExpandLimits, Pattern};
@@ -23,72 +24,99 @@ pub struct Resolved {
     pub truncated: Vec<String>,
 }
 
+/// A config entry made absolute: a base directory (kept as bytes: the working directory or
+/// the home directory may have any name) and the rest of the entry, in glob syntax, as an
+/// absolute `/`-separated path taken relative to the base.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchored {
+    pub base: PathBuf,
+    pub rest: String,
+}
+
 /// Makes an entry absolute: `~` → home, relative → `base`. Returns `None` for `~` without a
-/// home. The result is lexically normalised (`.` and `..` removed) but not canonicalised.
-pub fn absolute(entry: &str, home: Option<&Path>, base: &Path) -> Option<String> {
-    let joined = if entry == "~" || entry.starts_with("~/") {
-        let home = home?;
-        escaped(home) + &entry[1..]
+/// home. The result is lexically normalised (`.` and `..` removed, `..` never above `/`) but
+/// not canonicalised; the base keeps its bytes whatever they are.
+pub fn absolute(entry: &str, home: Option<&Path>, base: &Path) -> Option<Anchored> {
+    let (dir, rel) = if entry == "~" || entry.starts_with("~/") {
+        (home?, &entry[1..])
     } else if entry.starts_with('/') {
-        entry.to_string()
+        (Path::new("/"), entry)
     } else {
-        escaped(base) + "/" + entry
+        (base, entry)
     };
-    Some(normalize(&joined))
-}
-
-fn escaped(dir: &Path) -> String {
-    glob::escape(&dir.to_string_lossy())
-}
-
-/// Removes `.`, empty components and `..` (which never climbs above `/`), lexically.
-pub fn normalize(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in Path::new(path).components() {
+    let mut base: Vec<&OsStr> = Vec::new();
+    for c in dir.components() {
         match c {
-            Component::Normal(s) => parts.push(s.to_str().unwrap_or_default()),
+            Component::Normal(name) => base.push(name),
             Component::ParentDir => {
-                parts.pop();
+                base.pop();
             }
             Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
         }
     }
-    format!("/{}", parts.join("/"))
+    let mut rest: Vec<&str> = Vec::new();
+    for c in rel.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                if rest.pop().is_none() {
+                    base.pop();
+                }
+            }
+            name => rest.push(name),
+        }
+    }
+    let mut base_path = PathBuf::from("/");
+    base_path.extend(base);
+    Some(Anchored {
+        base: base_path,
+        rest: format!("/{}", rest.join("/")),
+    })
 }
 
-/// Resolves a list of entries from the config key `key`.
+/// Resolves a list of entries from the config key `key`. An entry that cannot be applied
+/// at all (`~` in a deny list without a home) is an error; one that names nothing that
+/// exists is skipped with a note.
 pub fn resolve(key: &str, entries: &[String], host: &HostEnv) -> Result<Resolved> {
     let mut out = Resolved::default();
     let mut found: Vec<PathBuf> = Vec::new();
-    // Glob patterns with the same fixed prefix are expanded together, in one walk.
-    let mut globs: std::collections::BTreeMap<String, Vec<(&String, Pattern)>> = Default::default();
+    // Glob patterns with the same base and fixed prefix are expanded together, in one walk.
+    type Group<'a> = Vec<(&'a String, Pattern)>;
+    let mut globs: std::collections::BTreeMap<(PathBuf, String), Group> = Default::default();
     for entry in entries {
+        let shown = crate::output::escape(entry);
         let Some(abs) = absolute(entry, host.home.as_deref(), &host.cwd) else {
+            if key.contains("deny") {
+                return Err(Error::Config(format!(
+                    "{key}: \"{shown}\" cannot be applied: $HOME is not set (or not absolute)"
+                )));
+            }
             out.notes
-                .push(format!("{key}: {entry:?} skipped: $HOME is not set"));
+                .push(format!("{key}: \"{shown}\" skipped: $HOME is not set"));
             continue;
         };
-        let pattern = Pattern::new(&abs)
-            .map_err(|e| Error::Config(format!("{key}: {entry:?}: invalid pattern: {e}")))?;
+        let pattern = Pattern::new(&abs.rest)
+            .map_err(|e| Error::Config(format!("{key}: \"{shown}\": invalid pattern: {e}")))?;
         if pattern.is_literal() {
-            found.push(PathBuf::from(unescape(&abs)));
+            found.push(glob::anchor(&abs.base, &unescape(&abs.rest)));
         } else {
             globs
-                .entry(pattern.literal_prefix().to_string())
+                .entry((abs.base, pattern.literal_prefix().to_string()))
                 .or_default()
                 .push((entry, pattern));
         }
     }
-    for (prefix, group) in &globs {
+    for ((base, prefix), group) in &globs {
         let patterns: Vec<&Pattern> = group.iter().map(|(_, p)| p).collect();
-        let expansion = glob::expand_all(&patterns, &ExpandLimits::default());
+        let expansion = glob::expand_all_in(base, &patterns, &ExpandLimits::default());
         let names = group
             .iter()
-            .map(|(e, _)| format!("{e:?}"))
+            .map(|(e, _)| format!("\"{}\"", crate::output::escape(e)))
             .collect::<Vec<_>>()
             .join(", ");
         if expansion.truncated {
-            out.truncated.push(format!("{names} (below {prefix})"));
+            let below = crate::output::path(&glob::anchor(base, prefix));
+            out.truncated.push(format!("{names} (below {below})"));
         }
         if expansion.paths.is_empty() {
             out.notes
@@ -102,15 +130,16 @@ pub fn resolve(key: &str, entries: &[String], host: &HostEnv) -> Result<Resolved
                 if real != path {
                     out.notes.push(format!(
                         "{key}: {} resolves to {}",
-                        path.display(),
-                        real.display()
+                        crate::output::path(&path),
+                        crate::output::path(&real)
                     ));
                 }
                 out.paths.push(real);
             }
-            Err(_) => out
-                .notes
-                .push(format!("{key}: {} does not exist, skipped", path.display())),
+            Err(_) => out.notes.push(format!(
+                "{key}: {} does not exist, skipped",
+                crate::output::path(&path)
+            )),
         }
     }
     out.paths.sort();
@@ -137,35 +166,67 @@ fn unescape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::ffi::OsStrExt;
 
     #[test]
     fn absolute_paths() {
         let home = Some(Path::new("/home/u"));
         let base = Path::new("/work/p");
         let cases = [
-            ("~", "/home/u"),
-            ("~/.ssh/id_*", "/home/u/.ssh/id_*"),
-            (".", "/work/p"),
-            ("./build/../out", "/work/p/out"),
-            ("src", "/work/p/src"),
-            ("**/.env", "/work/p/**/.env"),
-            ("/etc/../..", "/"),
-            ("/a//b/./c/", "/a/b/c"),
-            ("~user", "/work/p/~user"),
+            ("~", "/home/u", "/"),
+            ("~/.ssh/id_*", "/home/u", "/.ssh/id_*"),
+            (".", "/work/p", "/"),
+            ("./build/../out", "/work/p", "/out"),
+            ("src", "/work/p", "/src"),
+            ("**/.env", "/work/p", "/**/.env"),
+            ("../sibling", "/work", "/sibling"),
+            ("../../../..", "/", "/"),
+            ("/etc/../..", "/", "/"),
+            ("/a//b/./c/", "/", "/a/b/c"),
+            ("~user", "/work/p", "/~user"),
+            ("~/../v", "/home", "/v"),
         ];
-        for (entry, want) in cases {
+        for (entry, want_base, want_rest) in cases {
+            let got = absolute(entry, home, base).unwrap();
             assert_eq!(
-                absolute(entry, home, base).as_deref(),
-                Some(want),
+                (got.base.to_str().unwrap(), got.rest.as_str()),
+                (want_base, want_rest),
                 "{entry}"
             );
         }
-        assert_eq!(absolute("~/x", None, base), None);
-        // Glob characters in the base directory are escaped, not interpreted.
+        assert_eq!(absolute("~/x", None, Path::new("/w")), None);
+        // Glob characters and any bytes in the base directory are kept as they are.
+        let odd = Path::new(std::ffi::OsStr::from_bytes(b"/a[1]/ws-\xff"));
+        let got = absolute("x/*", None, odd).unwrap();
+        assert_eq!((got.base.as_path(), got.rest.as_str()), (odd, "/x/*"));
+    }
+
+    /// A working directory (or home) whose name is not UTF-8 keeps relative rules working.
+    #[test]
+    fn resolve_keeps_non_utf8_base_directories() {
+        let root = std::env::temp_dir().join(format!("fence-paths-bytes-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let ws = root.join(std::ffi::OsStr::from_bytes(b"ws-\xff"));
+        std::fs::create_dir_all(ws.join("secret")).unwrap();
+        std::fs::create_dir_all(ws.join("a/b")).unwrap();
+        std::fs::write(ws.join("a/b/.env"), "").unwrap();
+        let ws = std::fs::canonicalize(&ws).unwrap();
+        let host = HostEnv::new(ws.clone(), Some(ws.clone().into()), None, None);
+        let entries = ["secret", ".", "**/.env", "~/a/b/.env", "missing"].map(String::from);
+        let r = resolve("denyRead", &entries, &host).unwrap();
         assert_eq!(
-            absolute("x", None, Path::new("/a[1]")).as_deref(),
-            Some(r"/a\[1]/x")
+            r.paths,
+            vec![ws.clone(), ws.join("a/b/.env"), ws.join("secret")]
         );
+        let home_less = HostEnv::new(ws.clone(), None, None, None);
+        let err = resolve("filesystem.denyRead", &["~/.ssh".into()], &home_less).unwrap_err();
+        assert!(err.to_string().contains("HOME is not set"), "{err}");
+        let r = resolve("filesystem.allowRead", &["~/.ssh".into()], &home_less).unwrap();
+        assert!(
+            r.paths.is_empty() && r.notes[0].contains("skipped"),
+            "{r:?}"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

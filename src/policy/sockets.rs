@@ -1,28 +1,95 @@
 //! Finding the host's pathname Unix sockets, which the sandbox must not reach by default:
 //! D-Bus leads to `systemd-run --user`, Docker's socket to root. A read-only mount does not
 //! stop `connect()`, so each socket found is masked.
+//!
+//! The scan is bounded, and a bound never makes it silently incomplete: a directory it could
+//! not search completely (too many entries, unreadable but enterable, an error while reading)
+//! is reported so that the whole directory is masked; when a root's budget runs out, the root
+//! is. Each root has a budget of its own, so a directory the sandbox could fill in one run
+//! (`~/.docker`) cannot starve the scan of another (`/run`, `$XDG_RUNTIME_DIR`) in the next.
 
 use std::path::{Path, PathBuf};
 
-/// How far below each root sockets are looked for, and how many entries at most.
-const MAX_DEPTH: usize = 4;
-const MAX_ENTRIES: usize = 20_000;
+/// Bounds for [`find_with`].
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// How many directory levels below each root are read (1: the root's own entries).
+    pub max_depth: usize,
+    /// Entries examined per root.
+    pub per_root: usize,
+    /// Entries read per directory; a bigger directory is masked whole.
+    pub per_dir: usize,
+    /// Directories masked whole per root before the root itself is masked instead (bounds
+    /// the number of mounts).
+    pub dirs_per_root: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 4,
+            per_root: 50_000,
+            per_dir: 10_000,
+            dirs_per_root: 32,
+        }
+    }
+}
+
+/// Why a directory is to be masked whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Incomplete {
+    /// More entries than a directory may have (or than the root's budget had left).
+    TooMany,
+    /// The directory can be entered (so its sockets can be reached) but not listed, or
+    /// listing it failed part-way.
+    Unreadable,
+}
+
+/// The result of a scan.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Found {
+    /// Sockets, sorted, deduplicated.
+    pub sockets: Vec<PathBuf>,
+    /// Directories whose content was not searched completely, with why; sorted by path.
+    pub incomplete: Vec<(PathBuf, Incomplete)>,
+}
 
 /// The sockets under `roots` (each searched up to four levels deep, not following
-/// symlinks), plus `files` that are sockets themselves. Sorted, deduplicated.
-pub fn find(roots: &[PathBuf], files: &[PathBuf]) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut budget = MAX_ENTRIES;
+/// symlinks), plus `files` that are sockets themselves.
+pub fn find(roots: &[PathBuf], files: &[PathBuf]) -> Found {
+    find_with(roots, files, &Limits::default())
+}
+
+/// [`find`] with explicit bounds. A root nested in another is searched as a root of its own
+/// (its own budget and depth) and skipped by the outer one.
+pub fn find_with(roots: &[PathBuf], files: &[PathBuf], limits: &Limits) -> Found {
+    let mut found = Found::default();
     for root in roots {
-        walk(root, 0, &mut budget, &mut found);
+        let mut scan = Scan {
+            limits,
+            other_roots: roots,
+            budget: limits.per_root,
+            exhausted: false,
+            sockets: Vec::new(),
+            incomplete: Vec::new(),
+        };
+        scan.walk(root, 0);
+        if scan.exhausted || scan.incomplete.len() > limits.dirs_per_root {
+            found.incomplete.push((root.clone(), Incomplete::TooMany));
+        } else {
+            found.sockets.extend(scan.sockets);
+            found.incomplete.extend(scan.incomplete);
+        }
     }
     for file in files {
         if is_socket(file) {
-            found.push(file.clone());
+            found.sockets.push(file.clone());
         }
     }
-    found.sort();
-    found.dedup();
+    found.sockets.sort();
+    found.sockets.dedup();
+    found.incomplete.sort();
+    found.incomplete.dedup_by(|a, b| a.0 == b.0);
     found
 }
 
@@ -31,24 +98,75 @@ fn is_socket(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket())
 }
 
-fn walk(dir: &Path, depth: usize, budget: &mut usize, found: &mut Vec<PathBuf>) {
-    use std::os::unix::fs::FileTypeExt;
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if *budget == 0 {
+/// Whether `dir` can be entered (its entries reached by name): `stat("dir/.")` needs search
+/// permission on `dir`.
+fn is_searchable(dir: &Path) -> bool {
+    std::fs::metadata(dir.join(".")).is_ok()
+}
+
+struct Scan<'a> {
+    limits: &'a Limits,
+    other_roots: &'a [PathBuf],
+    budget: usize,
+    exhausted: bool,
+    sockets: Vec<PathBuf>,
+    incomplete: Vec<(PathBuf, Incomplete)>,
+}
+
+impl Scan<'_> {
+    /// Reads `dir` (at `depth` levels below the root) whole, then its subdirectories.
+    fn walk(&mut self, dir: &Path, depth: usize) {
+        use std::os::unix::fs::FileTypeExt;
+        if self.exhausted {
             return;
         }
-        *budget -= 1;
-        // DirEntry::file_type comes from readdir's d_type: no stat per entry.
-        let Ok(kind) = entry.file_type() else {
-            continue;
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            // Gone (nothing to mask) or not searchable (nothing reachable) is fine.
+            if is_searchable(dir) {
+                self.incomplete
+                    .push((dir.to_path_buf(), Incomplete::Unreadable));
+            }
+            return;
         };
-        if kind.is_socket() {
-            found.push(entry.path());
-        } else if kind.is_dir() && depth + 1 < MAX_DEPTH {
-            walk(&entry.path(), depth + 1, budget, found);
+        let mut subdirs = Vec::new();
+        for (count, entry) in entries.enumerate() {
+            if self.budget == 0 {
+                self.exhausted = true;
+                return;
+            }
+            if count == self.limits.per_dir {
+                self.incomplete
+                    .push((dir.to_path_buf(), Incomplete::TooMany));
+                return;
+            }
+            self.budget -= 1;
+            let Ok(entry) = entry else {
+                self.incomplete
+                    .push((dir.to_path_buf(), Incomplete::Unreadable));
+                return;
+            };
+            // DirEntry::file_type comes from readdir's d_type: no stat per entry.
+            let kind = match entry.file_type() {
+                Ok(kind) => kind,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // just removed
+                Err(_) => {
+                    self.incomplete
+                        .push((dir.to_path_buf(), Incomplete::Unreadable));
+                    return;
+                }
+            };
+            let path = entry.path();
+            if kind.is_socket() {
+                self.sockets.push(path);
+            } else if kind.is_dir()
+                && depth + 1 < self.limits.max_depth
+                && !self.other_roots.contains(&path)
+            {
+                subdirs.push(path);
+            }
+        }
+        for sub in subdirs {
+            self.walk(&sub, depth + 1);
         }
     }
 }
@@ -58,10 +176,26 @@ mod tests {
     use super::*;
     use std::os::unix::net::UnixListener;
 
+    struct TempTree(PathBuf);
+    impl TempTree {
+        fn new(name: &str) -> TempTree {
+            let root =
+                std::env::temp_dir().join(format!("fence-sockets-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(&root).unwrap();
+            TempTree(root)
+        }
+    }
+    impl Drop for TempTree {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
     #[test]
     fn finds_sockets_without_following_links() {
-        let root = std::env::temp_dir().join(format!("fence-sockets-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let t = TempTree::new("links");
+        let root = &t.0;
         std::fs::create_dir_all(root.join("a/b/c/d/e")).unwrap();
         std::fs::create_dir_all(root.join("elsewhere")).unwrap();
         let _top = UnixListener::bind(root.join("top.sock")).unwrap();
@@ -75,9 +209,66 @@ mod tests {
             &[root.join("top.sock"), root.join("plain")],
         );
         assert_eq!(
-            found,
+            found.sockets,
             vec![root.join("a/b/c/deep.sock"), root.join("top.sock")]
         );
-        std::fs::remove_dir_all(&root).unwrap();
+        assert!(found.incomplete.is_empty(), "{:?}", found.incomplete);
+    }
+
+    #[test]
+    fn a_nested_root_has_its_own_budget_and_depth() {
+        let t = TempTree::new("nested");
+        let outer = t.0.join("run");
+        let inner = outer.join("user/1000");
+        std::fs::create_dir_all(inner.join("gnupg/d.x")).unwrap();
+        let _deep = UnixListener::bind(inner.join("gnupg/d.x/S.agent")).unwrap();
+        let roots = [outer.clone(), inner.clone()];
+        let found = find(&roots, &[]);
+        assert_eq!(found.sockets, vec![inner.join("gnupg/d.x/S.agent")]);
+        // Alone, the outer root reaches only four levels: the socket is five below it.
+        assert!(find(&[outer], &[]).sockets.is_empty());
+    }
+
+    /// Table: a tiny budget never leaves anything unsearched silently, and a flooded root
+    /// does not cost another root its sockets.
+    #[test]
+    fn budgets_mask_what_they_could_not_search() {
+        let t = TempTree::new("budget");
+        let flood = t.0.join("docker");
+        let run = t.0.join("run");
+        std::fs::create_dir_all(flood.join("many")).unwrap();
+        std::fs::create_dir_all(flood.join("spread/a")).unwrap();
+        std::fs::create_dir_all(flood.join("spread/b")).unwrap();
+        for i in 0..20 {
+            std::fs::write(flood.join(format!("many/{i}")), "").unwrap();
+        }
+        for i in 0..4 {
+            std::fs::write(flood.join(format!("spread/a/{i}")), "").unwrap();
+            std::fs::write(flood.join(format!("spread/b/{i}")), "").unwrap();
+        }
+        std::fs::create_dir_all(&run).unwrap();
+        let _bus = UnixListener::bind(run.join("bus")).unwrap();
+        let limits = |per_root, per_dir, dirs_per_root| Limits {
+            max_depth: 4,
+            per_root,
+            per_dir,
+            dirs_per_root,
+        };
+        use Incomplete::*;
+        let cases: Vec<(Limits, Vec<(PathBuf, Incomplete)>)> = vec![
+            // Enough for everything: nothing masked whole.
+            (limits(100, 100, 4), vec![]),
+            // `many` has more entries than a directory may: it alone is masked.
+            (limits(100, 10, 4), vec![(flood.join("many"), TooMany)]),
+            // The root's budget runs out: the whole root is masked.
+            (limits(20, 100, 4), vec![(flood.clone(), TooMany)]),
+            // Too many directories to mask one by one: the root instead.
+            (limits(100, 3, 1), vec![(flood.clone(), TooMany)]),
+        ];
+        for (limits, want) in cases {
+            let found = find_with(&[flood.clone(), run.clone()], &[], &limits);
+            assert_eq!(found.incomplete, want, "{limits:?}");
+            assert_eq!(found.sockets, vec![run.join("bus")], "{limits:?}");
+        }
     }
 }
