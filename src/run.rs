@@ -46,11 +46,13 @@ pub fn execute(req: RunRequest) -> Result<Outcome> {
     if req.force_new_session {
         policy.force_new_session = Some(true);
     }
+    // Notes and warnings quote paths and config entries: escaped, they cannot act on a
+    // terminal.
     for note in &policy.notes {
-        debug(note);
+        debug(&crate::output::escape(note));
     }
     for warning in &policy.warnings {
-        warn(warning);
+        warn(&crate::output::escape(warning));
     }
     let argv = command_argv(&req.command)?;
     let (env, removed) = crate::environment::sandbox_env(std::env::vars_os());
