@@ -39,7 +39,10 @@ pub fn execute(req: RunRequest) -> Result<Outcome> {
     for step in &resolved.chain {
         debug(&format!("config: {step}"));
     }
-    let mut policy = policy::compile(&resolved.config, &host)?;
+    let mut policy = match resolved.policy.clone() {
+        Some(classified) => classified,
+        None => policy::compile(&resolved.config, &host)?,
+    };
     let (network, network_warnings) = policy::network::compile(&resolved.config, &req.ports)?;
     policy.network = network;
     policy.warnings.extend(network_warnings);

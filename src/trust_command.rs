@@ -68,7 +68,7 @@ pub fn execute(req: TrustRequest) -> Result<()> {
     };
     // A trusted project config applies as written: what it grants is measured against the
     // built-in default (deny everything).
-    let granted = load::project_grants(&Config::default(), &resolved.config, &host)?;
+    let (granted, _) = load::project_grants(&Config::default(), &resolved.config, &host)?;
     trust::record(&host, &path, &resolved.files)?;
     let what = if granted.is_empty() {
         "nothing beyond the default".to_string()

@@ -34,6 +34,10 @@ pub struct Resolved {
     /// Every file read for it, with its exact content and identity (what `fence trust`
     /// records).
     pub files: Vec<ConfigFile>,
+    /// The compiled policy the trust check classified (an untrusted project config merged
+    /// over the user's): the run uses exactly this one, not a second compilation that a
+    /// file created in between could make wider.
+    pub policy: Option<crate::policy::Policy>,
     /// Human-readable chain for `--debug`, root first.
     pub chain: Vec<String>,
 }
@@ -169,6 +173,7 @@ pub fn resolve_user(host: &HostEnv) -> Result<Resolved> {
             config: Config::default(),
             origin: Origin::Default,
             files: Vec::new(),
+            policy: None,
             chain: vec!["built-in default (deny everything)".into()],
         }),
     }
@@ -210,7 +215,7 @@ fn apply_trust(project: Resolved, host: &HostEnv) -> Result<Resolved> {
     }
     let baseline = resolve_user(host)?;
     let merged = merge(baseline.config.clone(), project.config.clone());
-    let extra = project_grants(&baseline.config, &merged, host)?;
+    let (extra, policy) = project_grants(&baseline.config, &merged, host)?;
     if extra.is_empty() {
         let mut chain = baseline.chain;
         chain.push(format!(
@@ -221,6 +226,7 @@ fn apply_trust(project: Resolved, host: &HostEnv) -> Result<Resolved> {
             config: merged,
             origin: project.origin,
             files: project.files,
+            policy: Some(policy),
             chain,
         });
     }
@@ -239,14 +245,19 @@ fn apply_trust(project: Resolved, host: &HostEnv) -> Result<Resolved> {
 
 /// What `merged` (the user's config with a project's over it) allows that `user` does not,
 /// on the compiled policies (see [`crate::policy::compare`]), plus the settings that act
-/// outside the policy.
-pub fn project_grants(user: &Config, merged: &Config, host: &HostEnv) -> Result<Vec<Grant>> {
+/// outside the policy; and the compiled policy of `merged`.
+pub fn project_grants(
+    user: &Config,
+    merged: &Config,
+    host: &HostEnv,
+) -> Result<(Vec<Grant>, crate::policy::Policy)> {
     let compile = |cfg: &Config| -> Result<crate::policy::Policy> {
         let mut policy = crate::policy::compile(cfg, host)?;
         policy.network = crate::policy::network::compile(cfg, &[])?.0;
         Ok(policy)
     };
-    let mut grants = compare::policy_grants(&compile(user)?, &compile(merged)?);
+    let with = compile(merged)?;
+    let mut grants = compare::policy_grants(&compile(user)?, &with);
     if merged.allow_reduced_isolation && !user.allow_reduced_isolation {
         grants.push(Grant::Setting("allowReducedIsolation", "true".into()));
     }
@@ -267,7 +278,7 @@ pub fn project_grants(user: &Config, merged: &Config, host: &HostEnv) -> Result<
             grants.push(Grant::Setting(key, service.clone()));
         }
     }
-    Ok(grants)
+    Ok((grants, with))
 }
 
 /// `path` as one shell word that is safe to print and to paste: as it is when it has only
@@ -338,6 +349,7 @@ impl<'a> Resolver<'a> {
             config,
             origin,
             files: self.files,
+            policy: None,
             chain: self.chain,
         }
     }

@@ -14,11 +14,12 @@
 //! rule path (and `/`) compares them everywhere. Hosts: the same argument over the domain
 //! patterns (a host's decision depends only on which patterns match it).
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::Policy;
-use super::domains::{Decision, DomainPolicy, Host, Pattern};
+use super::domains::{DomainPolicy, Host, Pattern};
 use crate::output;
 
 /// One thing a policy allows that the base did not.
@@ -113,38 +114,58 @@ pub fn describe(grants: &[Grant], limit: usize) -> String {
     text
 }
 
-fn under<'a>(p: &Path, mut roots: impl Iterator<Item = &'a Path>) -> bool {
-    roots.any(|r| p.starts_with(r))
+/// A policy's rule paths in hash sets: "is `p` at or below one of them" costs one lookup
+/// per ancestor of `p`, so comparing policies with hundreds of thousands of rules (which a
+/// repository can write) stays linear.
+struct PathView<'a> {
+    default_deny_read: bool,
+    read: HashSet<&'a Path>,
+    write: HashSet<&'a Path>,
+    deny_write: HashSet<&'a Path>,
+    masks: HashSet<&'a Path>,
+    sockets: HashSet<&'a Path>,
 }
 
-fn write_roots(p: &Policy) -> impl Iterator<Item = &Path> {
-    let tmp = p.tmp_shared.then_some(Path::new("/tmp"));
-    p.write.iter().map(PathBuf::as_path).chain(tmp)
-}
+impl<'a> PathView<'a> {
+    fn new(p: &'a Policy) -> PathView<'a> {
+        let set = |v: &'a [PathBuf]| v.iter().map(PathBuf::as_path).collect::<HashSet<_>>();
+        let mut write = set(&p.write);
+        if p.tmp_shared {
+            write.insert(Path::new("/tmp"));
+        }
+        PathView {
+            default_deny_read: p.default_deny_read,
+            read: set(&p.read),
+            write,
+            deny_write: set(&p.deny_write),
+            masks: p.deny_read.iter().map(|t| t.path.as_path()).collect(),
+            sockets: set(&p.sockets),
+        }
+    }
 
-fn masked(p: &Policy, path: &Path) -> bool {
-    under(path, p.deny_read.iter().map(|t| t.path.as_path()))
-}
+    fn under(set: &HashSet<&Path>, path: &Path) -> bool {
+        !set.is_empty() && path.ancestors().any(|a| set.contains(a))
+    }
 
-/// Whether `path` can be read under `p` (a mask wins; under defaultDenyRead only readable
-/// and writable roots are visible).
-pub fn readable(p: &Policy, path: &Path) -> bool {
-    !masked(p, path)
-        && (!p.default_deny_read
-            || under(path, p.read.iter().map(PathBuf::as_path))
-            || under(path, write_roots(p)))
-}
+    /// Readable: not masked, and under defaultDenyRead in a readable or writable root.
+    fn readable(&self, path: &Path) -> bool {
+        !Self::under(&self.masks, path)
+            && (!self.default_deny_read
+                || Self::under(&self.read, path)
+                || Self::under(&self.write, path))
+    }
 
-/// Whether `path` can be written under `p` (in a writable root, not read-only, not masked).
-pub fn writable(p: &Policy, path: &Path) -> bool {
-    under(path, write_roots(p))
-        && !masked(p, path)
-        && !under(path, p.deny_write.iter().map(PathBuf::as_path))
-}
+    /// Writable: in a writable root, not read-only, not masked.
+    fn writable(&self, path: &Path) -> bool {
+        Self::under(&self.write, path)
+            && !Self::under(&self.masks, path)
+            && !Self::under(&self.deny_write, path)
+    }
 
-/// Whether the host socket `path` can be connected to under `p`.
-pub fn socket_reachable(p: &Policy, path: &Path) -> bool {
-    readable(p, path) && !p.sockets.iter().any(|s| s == path)
+    /// A host socket can be connected to: readable and not masked as a socket.
+    fn socket_reachable(&self, path: &Path) -> bool {
+        self.readable(path) && !self.sockets.contains(path)
+    }
 }
 
 /// Every path at which either policy has a rule, and `/`.
@@ -170,20 +191,21 @@ fn paths(base: &Policy, with: &Policy, out: &mut Vec<Grant>) {
     if base.default_deny_read && !with.default_deny_read {
         out.push(Grant::ReadEverything);
     }
+    let (b, w) = (PathView::new(base), PathView::new(with));
     let in_new_tmp = |p: &Path| shared_tmp && p.starts_with("/tmp");
-    for w in witnesses(base, with) {
-        if in_new_tmp(w) {
+    for p in witnesses(base, with) {
+        if in_new_tmp(p) {
             continue;
         }
-        if readable(with, w) && !readable(base, w) {
-            out.push(Grant::Read(w.to_path_buf()));
+        if w.readable(p) && !b.readable(p) {
+            out.push(Grant::Read(p.to_path_buf()));
         }
-        if writable(with, w) && !writable(base, w) {
-            out.push(Grant::Write(w.to_path_buf()));
+        if w.writable(p) && !b.writable(p) {
+            out.push(Grant::Write(p.to_path_buf()));
         }
     }
     for s in base.sockets.iter().chain(&with.sockets) {
-        if !in_new_tmp(s) && socket_reachable(with, s) && !socket_reachable(base, s) {
+        if !in_new_tmp(s) && w.socket_reachable(s) && !b.socket_reachable(s) {
             out.push(Grant::Socket(s.clone()));
         }
     }
@@ -214,10 +236,9 @@ fn devices_and_terminal(base: &Policy, with: &Policy, out: &mut Vec<Grant>) {
         out.push(Grant::DeviceMode(if level == 2 { "host" } else { "auto" }));
     }
     if device_level(base) < 2 {
-        for d in &with.devices {
-            if !base.devices.contains(d) {
-                out.push(Grant::Device(d.clone()));
-            }
+        let known: HashSet<&PathBuf> = base.devices.iter().collect();
+        for d in with.devices.iter().filter(|d| !known.contains(d)) {
+            out.push(Grant::Device(d.clone()));
         }
     }
     if with.allow_pty && !base.allow_pty {
@@ -228,14 +249,94 @@ fn devices_and_terminal(base: &Policy, with: &Policy, out: &mut Vec<Grant>) {
     }
 }
 
-/// How far a decision reaches: refused, through the upstream, directly, or directly to a
-/// local destination too.
-fn reach(d: &Decision) -> u8 {
-    match d {
-        Decision::Deny { .. } => 0,
-        Decision::Upstream => 1,
-        Decision::Allow { literal: false, .. } => 2,
-        Decision::Allow { literal: true, .. } => 3,
+/// One list of domain patterns, indexed: for each kind of pattern, the position of its
+/// first occurrence (the first matching rule decides, as in [`DomainPolicy::decide`]).
+#[derive(Default)]
+struct PatternIndex {
+    any: Option<usize>,
+    names: HashMap<String, usize>,
+    suffixes: HashMap<String, usize>,
+    ips: HashMap<std::net::IpAddr, usize>,
+}
+
+impl PatternIndex {
+    fn new(patterns: &[Pattern]) -> PatternIndex {
+        let mut ix = PatternIndex::default();
+        for (i, p) in patterns.iter().enumerate() {
+            match p {
+                Pattern::Any => {
+                    ix.any.get_or_insert(i);
+                }
+                Pattern::Name(n) => {
+                    ix.names.entry(n.clone()).or_insert(i);
+                }
+                Pattern::Subdomains(s) => {
+                    ix.suffixes.entry(s.clone()).or_insert(i);
+                }
+                Pattern::Ip(ip) => {
+                    ix.ips.entry(*ip).or_insert(i);
+                }
+            }
+        }
+        ix
+    }
+
+    /// The first pattern matching `host`: its position, and whether it names the host
+    /// literally (an address, or `localhost`).
+    fn first_match(&self, host: &Host) -> Option<(usize, bool)> {
+        let mut best: Option<(usize, bool)> = self.any.map(|i| (i, false));
+        let mut consider = |i: usize, literal: bool| {
+            if best.is_none_or(|(b, _)| i < b) {
+                best = Some((i, literal));
+            }
+        };
+        match host {
+            Host::Name(name) => {
+                if let Some(&i) = self.names.get(name) {
+                    consider(i, name == "localhost");
+                }
+                for (pos, _) in name.match_indices('.') {
+                    if let Some(&i) = self.suffixes.get(&name[pos..]) {
+                        consider(i, false);
+                    }
+                }
+            }
+            Host::Ip(ip) => {
+                if let Some(&i) = self.ips.get(&super::domains::canonical_ip(*ip)) {
+                    consider(i, true);
+                }
+            }
+        }
+        best
+    }
+}
+
+/// [`DomainPolicy::decide`] in time independent of the number of patterns, as a reach.
+struct DomainIndex {
+    allowed: PatternIndex,
+    denied: PatternIndex,
+    grey_to_upstream: bool,
+}
+
+impl DomainIndex {
+    fn new(d: &DomainPolicy) -> DomainIndex {
+        DomainIndex {
+            allowed: PatternIndex::new(&d.allowed),
+            denied: PatternIndex::new(&d.denied),
+            grey_to_upstream: d.grey_to_upstream,
+        }
+    }
+
+    fn reach(&self, host: &Host) -> u8 {
+        if self.denied.first_match(host).is_some() {
+            0
+        } else if let Some((_, literal)) = self.allowed.first_match(host) {
+            if literal { 3 } else { 2 }
+        } else if self.grey_to_upstream {
+            1
+        } else {
+            0
+        }
     }
 }
 
@@ -254,6 +355,8 @@ fn probe_hosts(a: &DomainPolicy, b: &DomainPolicy) -> Vec<(Host, String)> {
             Pattern::Subdomains(s) => out.push((Host::Name(format!("*{s}")), format!("*{s}"))),
         }
     }
+    out.sort_by(|x, y| x.1.cmp(&y.1));
+    out.dedup_by(|x, y| x.1 == y.1);
     out
 }
 
@@ -262,11 +365,12 @@ fn network(base: &Policy, with: &Policy, out: &mut Vec<Grant>) {
     if w.share_host_network && !b.share_host_network {
         out.push(Grant::HostNetwork);
     }
+    let (bi, wi) = (DomainIndex::new(&b.domains), DomainIndex::new(&w.domains));
     let mut upstream_used = false;
     for (host, label) in probe_hosts(&b.domains, &w.domains) {
-        let (before, after) = (b.domains.decide(&host), w.domains.decide(&host));
-        upstream_used |= after == Decision::Upstream;
-        match (reach(&before), reach(&after)) {
+        let (before, after) = (bi.reach(&host), wi.reach(&host));
+        upstream_used |= after == 1;
+        match (before, after) {
             (0, r) if r > 0 => out.push(Grant::Network(label)),
             (rb, ra) if ra > rb && ra >= 2 => out.push(Grant::NetworkDirect(label)),
             _ => {}
@@ -278,10 +382,9 @@ fn network(base: &Policy, with: &Policy, out: &mut Vec<Grant>) {
         }
     }
     if !b.share_host_network {
-        for port in &w.local_outbound_ports {
-            if !b.local_outbound_ports.contains(port) {
-                out.push(Grant::LocalPort(*port));
-            }
+        let known: HashSet<u16> = b.local_outbound_ports.iter().copied().collect();
+        for port in w.local_outbound_ports.iter().filter(|p| !known.contains(p)) {
+            out.push(Grant::LocalPort(*port));
         }
     }
     for addr in &w.exposed {
@@ -291,18 +394,33 @@ fn network(base: &Policy, with: &Policy, out: &mut Vec<Grant>) {
     }
 }
 
-/// Leaves out a Read/Write grant below another of the same kind.
+/// Leaves out a Read/Write grant below another of the same kind (and Read grants when
+/// everything is readable), looking up each grant's ancestors.
 fn drop_nested(grants: Vec<Grant>) -> Vec<Grant> {
-    let covered = |g: &Grant| {
-        grants.iter().any(|o| match (o, g) {
-            (Grant::Read(outer), Grant::Read(p)) | (Grant::Write(outer), Grant::Write(p)) => {
-                outer != p && p.starts_with(outer)
-            }
-            (Grant::ReadEverything, Grant::Read(_)) => true,
-            _ => false,
+    let everything = grants.contains(&Grant::ReadEverything);
+    let reads: HashSet<PathBuf> = grants
+        .iter()
+        .filter_map(|g| match g {
+            Grant::Read(p) => Some(p.clone()),
+            _ => None,
         })
-    };
-    grants.iter().filter(|g| !covered(g)).cloned().collect()
+        .collect();
+    let writes: HashSet<PathBuf> = grants
+        .iter()
+        .filter_map(|g| match g {
+            Grant::Write(p) => Some(p.clone()),
+            _ => None,
+        })
+        .collect();
+    let below = |set: &HashSet<PathBuf>, p: &Path| p.ancestors().skip(1).any(|a| set.contains(a));
+    grants
+        .into_iter()
+        .filter(|g| match g {
+            Grant::Read(p) => !everything && !below(&reads, p),
+            Grant::Write(p) => !below(&writes, p),
+            _ => true,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -3,6 +3,49 @@ use crate::config::merge::merge;
 use crate::config::types::{DefaultAction, DeviceMode};
 use crate::config::{Config, parse_text};
 use crate::host_env::HostEnv;
+use crate::policy::domains::Decision;
+
+// The oracle: the policies' meaning written out plainly (linear scans, `decide` itself),
+// independent of the indexes and witnesses the classifier uses.
+
+fn under<'a>(p: &Path, mut roots: impl Iterator<Item = &'a Path>) -> bool {
+    roots.any(|r| p.starts_with(r))
+}
+
+fn write_roots(p: &Policy) -> impl Iterator<Item = &Path> {
+    let tmp = p.tmp_shared.then_some(Path::new("/tmp"));
+    p.write.iter().map(PathBuf::as_path).chain(tmp)
+}
+
+fn masked(p: &Policy, path: &Path) -> bool {
+    under(path, p.deny_read.iter().map(|t| t.path.as_path()))
+}
+
+fn readable(p: &Policy, path: &Path) -> bool {
+    !masked(p, path)
+        && (!p.default_deny_read
+            || under(path, p.read.iter().map(PathBuf::as_path))
+            || under(path, write_roots(p)))
+}
+
+fn writable(p: &Policy, path: &Path) -> bool {
+    under(path, write_roots(p))
+        && !masked(p, path)
+        && !under(path, p.deny_write.iter().map(PathBuf::as_path))
+}
+
+fn socket_reachable(p: &Policy, path: &Path) -> bool {
+    readable(p, path) && !p.sockets.iter().any(|s| s == path)
+}
+
+fn reach(d: &Decision) -> u8 {
+    match d {
+        Decision::Deny { .. } => 0,
+        Decision::Upstream => 1,
+        Decision::Allow { literal: false, .. } => 2,
+        Decision::Allow { literal: true, .. } => 3,
+    }
+}
 
 /// A small tree: a home with a secret and toolchain, a workspace with a git repository.
 struct Tree {
@@ -504,5 +547,95 @@ fn no_grant_means_nothing_more_is_reachable() {
     assert!(
         without_grants > 50,
         "only {without_grants} pairs without grants"
+    );
+}
+
+/// The indexed domain decision agrees with `DomainPolicy::decide` (first matching rule,
+/// deny first) for random pattern lists and hosts.
+#[test]
+fn domain_index_agrees_with_decide() {
+    let patterns = [
+        "*",
+        "example.com",
+        "*.example.com",
+        "a.example.com",
+        "*.a.example.com",
+        "localhost",
+        "127.0.0.1",
+        "::1",
+        "::ffff:10.0.0.1",
+        "10.0.0.1",
+        "other.org",
+        "*.org",
+    ];
+    let hosts = [
+        "example.com",
+        "a.example.com",
+        "b.a.example.com",
+        "x.example.com",
+        "other.org",
+        "w.other.org",
+        "localhost",
+        "127.0.0.1",
+        "::1",
+        "10.0.0.1",
+        "::ffff:10.0.0.1",
+        "unrelated.net",
+        "*",
+        "*.example.com",
+        "*.a.example.com",
+    ];
+    let mut rng = Rng(0x1234_5678_9abc_def1, 4);
+    for _ in 0..2000 {
+        let allowed = rng.subset(&patterns);
+        let denied = rng.subset(&patterns);
+        let policy = DomainPolicy::new(&allowed, &denied, rng.chance(3));
+        let index = DomainIndex::new(&policy);
+        for h in hosts {
+            let host = if h.starts_with('*') {
+                Host::Name(h.to_string())
+            } else {
+                Host::parse(h).unwrap()
+            };
+            assert_eq!(
+                index.reach(&host),
+                reach(&policy.decide(&host)),
+                "{h} allowed {allowed:?} denied {denied:?}"
+            );
+        }
+    }
+}
+
+/// Many rules stay fast: the comparison looks paths up by ancestor, not by scanning.
+#[test]
+fn large_policies_compare_in_linear_time() {
+    let many = |prefix: &str, n: usize| -> Vec<PathBuf> {
+        (0..n)
+            .map(|i| PathBuf::from(format!("{prefix}/f{i}")))
+            .collect()
+    };
+    let base = Policy {
+        write: vec!["/w".into()],
+        deny_read: many("/w/masked", 100_000)
+            .into_iter()
+            .map(|path| crate::policy::Target {
+                path,
+                is_dir: false,
+            })
+            .collect(),
+        deny_write: many("/w/ro", 100_000),
+        ..Policy::default()
+    };
+    let mut with = base.clone();
+    with.deny_write.pop();
+    let start = std::time::Instant::now();
+    let found = policy_grants(&base, &with);
+    assert_eq!(found, vec![Grant::Write("/w/ro/f99999".into())]);
+    // Generous: linear work takes well under a second even unoptimised; the quadratic
+    // version took minutes.
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
     );
 }
