@@ -445,3 +445,28 @@ impl<'a> Resolver<'a> {
         Ok(merge(base, cfg))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words_are_safe_and_pasteable() {
+        let cases: [(&[u8], &str); 8] = [
+            (b"/p/fence.json", "/p/fence.json"),
+            (b"/p q/fence.json", "'/p q/fence.json'"),
+            (b"/it's/x", r"'/it'\''s/x'"),
+            (b"/back\\slash", r"'/back\slash'"),
+            (b"/x\x1b]0;T\x07y", r"$'/x\x1b]0;T\x07y'"),
+            (b"/a\nb'c\\", r"$'/a\x0ab\'c\\'"),
+            (b"/bad\xff", r"$'/bad\xff'"),
+            ("/\u{202e}gpj".as_bytes(), r"$'/\xe2\x80\xaegpj'"),
+        ];
+        for (path, want) in cases {
+            let word = shell_word(path);
+            assert_eq!(word, want, "{path:?}");
+            assert!(!word.chars().any(char::is_control), "{word:?}");
+        }
+        assert_eq!(shell_word("/é/x".as_bytes()), "'/é/x'");
+    }
+}
