@@ -20,8 +20,8 @@ pub fn execute(req: TrustRequest) -> Result<()> {
                     };
                     output::stdout(&format!("{}\t{state}\n", output::path(&path)));
                 }
-                trust::Listed::Ignored { file, why } => output::stderr_line(format_args!(
-                    "warning: ignored {} in the trust store: {}",
+                trust::Listed::Ignored { file, why } => crate::run::warn(&format!(
+                    "ignored {} in the trust store: {}",
                     output::path(&file),
                     output::escape(&why)
                 )),

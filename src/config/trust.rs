@@ -58,19 +58,26 @@ fn store_dir(host: &HostEnv) -> Result<PathBuf> {
         })
 }
 
-/// The store directory, if it exists; an error if others could have written to it.
+/// The store directory, if it exists; an error if others could have written to it or
+/// to its parent (`fence/`, where a rename could swap it).
 fn checked_store_dir(host: &HostEnv) -> Result<Option<PathBuf>> {
     let dir = store_dir(host)?;
-    let meta = match std::fs::symlink_metadata(&dir) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(Error::io(
-                format!("cannot read the trust store {}", output::path(&dir)),
-                e,
-            ));
+    for d in [dir.parent().unwrap_or(&dir), &dir] {
+        match std::fs::symlink_metadata(d) {
+            Ok(meta) => check_store_dir(d, &meta)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(Error::io(
+                    format!("cannot read the trust store {}", output::path(d)),
+                    e,
+                ));
+            }
         }
-    };
+    }
+    Ok(Some(dir))
+}
+
+fn check_store_dir(dir: &Path, meta: &std::fs::Metadata) -> Result<()> {
     let uid = read::current_uid();
     let problem = if !meta.is_dir() {
         Some("it is not a directory".to_string())
@@ -91,9 +98,9 @@ fn checked_store_dir(host: &HostEnv) -> Result<Option<PathBuf>> {
         Some(why) => Err(Error::Config(format!(
             "trust store {} is not safe to use: {why}; fix it (chmod 700, owned by you) or \
              remove it and trust your project configs again",
-            output::path(&dir)
+            output::path(dir)
         ))),
-        None => Ok(Some(dir)),
+        None => Ok(()),
     }
 }
 
@@ -387,6 +394,12 @@ mod tests {
         let err = check(&host, path, &files).unwrap_err().to_string();
         assert!(err.contains("writable by others"), "{err}");
         std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let parent = data.join("fence");
+        std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o757)).unwrap();
+        let err = check(&host, path, &files).unwrap_err().to_string();
+        assert!(err.contains("writable by others"), "{err}");
+        std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(check(&host, path, &files).unwrap(), TrustState::Trusted);
 
         assert!(revoke(&host, path).unwrap());
         assert!(!revoke(&host, path).unwrap());
