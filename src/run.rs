@@ -35,11 +35,11 @@ pub fn warn(msg: &str) {
 pub fn execute(req: RunRequest) -> Result<Outcome> {
     DEBUG.store(req.debug, Ordering::Relaxed);
     let host = HostEnv::from_process()?;
-    let resolved = config::resolve(&req.config, &host)?;
+    let mut resolved = config::resolve(&req.config, &host)?;
     for step in &resolved.chain {
         debug(&format!("config: {step}"));
     }
-    let mut policy = match resolved.policy.clone() {
+    let mut policy = match resolved.policy.take() {
         Some(classified) => classified,
         None => policy::compile(&resolved.config, &host)?,
     };
