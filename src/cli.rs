@@ -109,8 +109,8 @@ Usage: fence [OPTIONS] [--] COMMAND [ARGS...]
        fence doctor                 (also: fence --linux-features)
 
 Options:
-  -c STRING              Run STRING with /bin/sh -c (see --shell); further arguments
-                         become $0, $1, ...
+  -c STRING              Run STRING with /bin/sh -c (see --shell); the arguments after
+                         STRING become $0, $1, ... (fence's options go before -c)
   -s, --settings FILE    Use this config file (explicit consent: no trust check)
   -t, --template NAME    Use a built-in template (see --list-templates)
       --shell SHELL      Shell for -c: 'sh' (/bin/sh, the default), 'user' ($SHELL,
@@ -178,7 +178,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
             break;
         };
         match arg {
-            Short('c') => script = Some(parser.value().map_err(usage)?),
+            Short('c') => {
+                // As for `sh -c`: everything after STRING is $0 $1 ..., never an option.
+                script = Some(parser.value().map_err(usage)?);
+                positional.extend(parser.raw_args().map_err(usage)?);
+                break;
+            }
             Short('s') | Long("settings") => {
                 settings = Some(parser.value().map_err(usage)?.into());
             }
@@ -438,6 +443,30 @@ mod tests {
                 shell: ShellChoice::Sh,
             }
         );
+        // After -c STRING nothing is an option: `-t workspace-write` is $0 and $1.
+        let cases: &[(&[&str], &[&str])] = &[
+            (
+                &["-c", "x", "-t", "workspace-write"],
+                &["-t", "workspace-write"],
+            ),
+            (&["-c", "x", "--", "a"], &["--", "a"]),
+            (
+                &["-c", "x", "-s", "other.json", "--help"],
+                &["-s", "other.json", "--help"],
+            ),
+            (&["-d", "-c", "x", "-d"], &["-d"]),
+            (&["-c", "x"], &[]),
+        ];
+        for (input, args) in cases {
+            let req = run(input);
+            assert_eq!(req.config, ConfigSource::Discover, "{input:?}");
+            match req.command {
+                CommandSpec::Shell { args: got, .. } => {
+                    assert_eq!(got, args.iter().map(OsString::from).collect::<Vec<_>>())
+                }
+                other => panic!("{input:?} gave {other:?}"),
+            }
+        }
         let req = run(&["--shell", "user", "-c", "x"]);
         assert!(matches!(
             req.command,

@@ -35,22 +35,27 @@ pub fn warn(msg: &str) {
 pub fn execute(req: RunRequest) -> Result<Outcome> {
     DEBUG.store(req.debug, Ordering::Relaxed);
     let host = HostEnv::from_process()?;
-    let resolved = config::resolve(&req.config, &host)?;
+    let mut resolved = config::resolve(&req.config, &host)?;
     for step in &resolved.chain {
         debug(&format!("config: {step}"));
     }
-    let mut policy = policy::compile(&resolved.config, &host)?;
+    let mut policy = match resolved.policy.take() {
+        Some(classified) => classified,
+        None => policy::compile(&resolved.config, &host)?,
+    };
     let (network, network_warnings) = policy::network::compile(&resolved.config, &req.ports)?;
     policy.network = network;
     policy.warnings.extend(network_warnings);
     if req.force_new_session {
         policy.force_new_session = Some(true);
     }
+    // Notes and warnings quote paths and config entries: escaped, they cannot act on a
+    // terminal.
     for note in &policy.notes {
-        debug(note);
+        debug(&crate::output::escape(note));
     }
     for warning in &policy.warnings {
-        warn(warning);
+        warn(&crate::output::escape(warning));
     }
     let argv = command_argv(&req.command)?;
     let (env, removed) = crate::environment::sandbox_env(std::env::vars_os());

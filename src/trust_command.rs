@@ -1,48 +1,64 @@
 //! `fence trust`: review and record project configs.
 
-use std::path::PathBuf;
-
 use crate::cli::{TrustAction, TrustRequest};
 use crate::config::load::{self, Origin};
-use crate::config::{merge, trust};
+use crate::config::{Config, trust};
 use crate::error::{Error, Result};
 use crate::host_env::HostEnv;
+use crate::output;
 
 pub fn execute(req: TrustRequest) -> Result<()> {
     let host = HostEnv::from_process()?;
     if req.action == TrustAction::List {
-        for (path, current) in trust::list(&host)? {
-            let state = if current {
-                "trusted"
-            } else {
-                "changed since trusted (not applied)"
-            };
-            crate::output::stdout(&format!("{}\t{state}\n", crate::output::path(&path)));
+        for entry in trust::list(&host)? {
+            match entry {
+                trust::Listed::Record { path, current } => {
+                    let state = if current {
+                        "trusted"
+                    } else {
+                        "changed since trusted (not applied)"
+                    };
+                    output::stdout(&format!("{}\t{state}\n", output::path(&path)));
+                }
+                trust::Listed::Ignored { file, why } => crate::run::warn(&format!(
+                    "ignored {} in the trust store: {}",
+                    output::path(&file),
+                    output::escape(&why)
+                )),
+            }
         }
         return Ok(());
     }
     let path = match req.file {
         Some(file) => std::fs::canonicalize(host.cwd.join(&file))
-            .map_err(|e| Error::io(format!("cannot find {}", file.display()), e))?,
-        None => load::discover_project(&host.cwd).ok_or_else(|| {
-            Error::Config(format!(
-                "no fence.jsonc or fence.json in {} or its parents",
-                host.cwd.display()
-            ))
-        })?,
+            .map_err(|e| Error::io(format!("cannot find {}", output::path(&file)), e))?,
+        None => {
+            let found = load::discover_project(&host.cwd);
+            match (found.path, found.skipped.first()) {
+                (Some(path), _) => path,
+                (None, Some((path, why))) => {
+                    return Err(Error::Config(format!(
+                        "{}: not trusted: {why}; name it explicitly (fence trust FILE) if \
+                         you mean to trust it",
+                        output::path(path)
+                    )));
+                }
+                (None, None) => {
+                    return Err(Error::Config(format!(
+                        "no fence.jsonc or fence.json in {} or its parents",
+                        output::path(&host.cwd)
+                    )));
+                }
+            }
+        }
     };
     if req.action == TrustAction::Revoke {
-        if trust::revoke(&host, &path)? {
-            crate::output::stderr_line(format_args!(
-                "{} is no longer trusted",
-                crate::output::path(&path)
-            ));
+        let done = if trust::revoke(&host, &path)? {
+            "is no longer trusted"
         } else {
-            crate::output::stderr_line(format_args!(
-                "{} was not trusted",
-                crate::output::path(&path)
-            ));
-        }
+            "was not trusted"
+        };
+        output::stderr_line(format_args!("{} {done}", output::path(&path)));
         return Ok(());
     }
     let resolved = load::resolve(&crate::cli::ConfigSource::Settings(path.clone()), &host)?;
@@ -50,27 +66,23 @@ pub fn execute(req: TrustRequest) -> Result<()> {
         origin: Origin::Project(path.clone()),
         ..resolved
     };
+    // A trusted project config applies as written: what it grants is measured against the
+    // built-in default (deny everything).
+    let (granted, _) = load::project_grants(&Config::default(), &resolved.config, &host)?;
     trust::record(&host, &path, &resolved.files)?;
-    let granted = merge::grants(&resolved.config);
     let what = if granted.is_empty() {
         "nothing beyond the default".to_string()
     } else {
-        load::describe_grants(&granted)
+        crate::policy::compare::describe(&granted, 12)
     };
-    let extra: Vec<PathBuf> = resolved
-        .files
-        .iter()
-        .skip(1)
-        .map(|(p, _)| p.clone())
-        .collect();
-    crate::output::stderr_line(format_args!(
+    output::stderr_line(format_args!(
         "trusted {} (grants {what})",
-        crate::output::path(&path)
+        output::path(&path)
     ));
-    for p in extra {
-        crate::output::stderr_line(format_args!(
+    for file in resolved.files.iter().skip(1) {
+        output::stderr_line(format_args!(
             "  including {} (extended by it)",
-            crate::output::path(&p)
+            output::path(&file.path)
         ));
     }
     Ok(())

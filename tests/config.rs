@@ -2,6 +2,10 @@
 
 mod util;
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
 use util::{Sandbox, User};
 
 #[test]
@@ -146,7 +150,7 @@ fn discovered_project_config_needs_trust() {
     let r = run_in_sub(&["touch", "x"]);
     r.code(125)
         .stderr_has("not trusted")
-        .stderr_has("filesystem.allowWrite \".\"")
+        .stderr_has(&format!("write access to {}", sub.display()))
         .stderr_has("fence trust");
     assert!(!sub.join("x").exists());
     // Trusted: applies (relative paths are relative to the working directory).
@@ -307,3 +311,376 @@ fn command_line_errors() {
     sb.fence().arg("--version").run().ok().stdout_has("fence ");
     sb.fence().arg("true").run().code(125);
 }
+
+/// A uid that is neither root nor the uid fence runs as in these tests.
+const OTHER_UID: u32 = 4242;
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn chown(path: &Path, uid: u32) {
+    std::os::unix::fs::chown(path, Some(uid), Some(uid)).unwrap();
+}
+
+fn run_in(sb: &Sandbox, dir: &Path, args: &[&str]) -> util::Run {
+    let mut cmd = sb.fence();
+    cmd.cmd.current_dir(dir);
+    cmd.args(args).run()
+}
+
+/// Discovery ignores a `fence.json` that another user owns (here in a world-writable
+/// sticky directory above the working directory, where any account can create one) or
+/// that others can write: with a note under -d when the user's own config applies
+/// instead, with an error naming the file and the reason when it would have been the only
+/// config. A root-owned file in the sticky directory is accepted.
+fn discovery_ignores_files_of_other_users(user: User) {
+    assert!(
+        util::is_root(),
+        "this test needs root to create files of other uids"
+    );
+    let sb = Sandbox::new(user);
+    let shared = sb.root.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    chmod(&shared, 0o1777);
+    let ws = shared.join("project");
+    sb.mkdir(&ws);
+    let foreign = shared.join("fence.json");
+    // If it applied, this narrowing config would make the working directory read-only.
+    std::fs::write(&foreign, r#"{"filesystem": {"denyWrite": ["."]}}"#).unwrap();
+    chown(&foreign, OTHER_UID);
+    chmod(&foreign, 0o644);
+
+    let r = run_in(&sb, &ws, &["touch", "made"]);
+    r.code(125)
+        .stderr_has(&foreign.display().to_string())
+        .stderr_has(&format!("owned by uid {OTHER_UID}"))
+        .stderr_has("not applied");
+    assert!(!ws.join("made").exists());
+
+    // With a config of the user's own, the foreign file is ignored (said under -d).
+    sb.write(
+        &sb.home.join(".config/fence/fence.json"),
+        r#"{"filesystem": {"allowWrite": ["."]}}"#,
+    );
+    let r = run_in(&sb, &ws, &["-d", "touch", "made"]);
+    r.ok().stderr_has("ignored").stderr_has("owned by uid");
+    assert!(
+        ws.join("made").exists(),
+        "the foreign denyWrite did not apply"
+    );
+
+    // The user's own file, but writable by the group or by everyone: ignored too.
+    let own = ws.join("fence.json");
+    sb.write(&own, r#"{"filesystem": {"denyWrite": ["."]}}"#);
+    for mode in [0o664, 0o666] {
+        chmod(&own, mode);
+        let r = run_in(&sb, &ws, &["-d", "touch", &format!("made-{mode:o}")]);
+        r.ok().stderr_has("writable by");
+        assert!(ws.join(format!("made-{mode:o}")).exists());
+    }
+    chmod(&own, 0o644);
+    run_in(&sb, &ws, &["touch", "made-644"]).failed();
+    assert!(
+        !ws.join("made-644").exists(),
+        "the user's own 0644 file applies"
+    );
+    std::fs::remove_file(&own).unwrap();
+
+    // Owned by root in the sticky directory: accepted (root may own configs, and the
+    // sticky bit stops other users from replacing it).
+    chown(&foreign, 0);
+    run_in(&sb, &ws, &["touch", "made-root"]).failed();
+    assert!(
+        !ws.join("made-root").exists(),
+        "the root-owned config applies"
+    );
+}
+
+fn fnv_record_name(path: &Path) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in path.as_os_str().as_encoded_bytes() {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}.json")
+}
+
+/// A trust record holds for the exact file it was made for: not for the same content at
+/// another path (a record copied and adjusted, as a sandboxed run could forge it), not
+/// for a file recreated with the same content (a new inode), and records that are not
+/// private regular files of the user, or a store others can write, do not count.
+fn trust_records_are_bound_to_the_file(user: User) {
+    let sb = Sandbox::new(user);
+    let text = r#"{"filesystem": {"allowWrite": ["."]}}"#;
+    let project = sb.config("fence.json", text);
+    sb.fence().args(["trust"]).run().ok();
+    sb.fence().args(["touch", "trusted-run"]).run().ok();
+    assert!(sb.ws.join("trusted-run").exists());
+    let store = sb.home.join(".local/share/fence/trusted");
+    let record = store.join(fnv_record_name(&project));
+    assert!(record.is_file(), "record at {}", record.display());
+
+    // Another project with the same content, and the record copied over to it with its
+    // paths adjusted.
+    let other = sb.root.join("other");
+    sb.mkdir(&other);
+    let other_project = other.join("fence.json");
+    sb.write(&other_project, text);
+    let forged = std::fs::read_to_string(&record).unwrap().replace(
+        &*project.to_string_lossy(),
+        &other_project.to_string_lossy(),
+    );
+    let forged_file = store.join(fnv_record_name(&other_project));
+    sb.write(&forged_file, &forged);
+    chmod(&forged_file, 0o600);
+    let r = run_in(&sb, &other, &["touch", "forged-run"]);
+    r.code(125).stderr_has("another file");
+    assert!(!other.join("forged-run").exists());
+
+    // The trusted file replaced by a new one with the same content.
+    let tmp = sb.ws.join("fence.json.new");
+    sb.write(&tmp, text);
+    std::fs::rename(&tmp, &project).unwrap();
+    let r = sb.fence().args(["touch", "replaced-run"]).run();
+    r.code(125).stderr_has("another file");
+    assert!(!sb.ws.join("replaced-run").exists());
+    sb.fence().args(["trust"]).run().ok();
+    sb.fence().args(["true"]).run().ok();
+
+    // A record others can write, or a symlink to one, does not count.
+    chmod(&record, 0o666);
+    sb.fence()
+        .args(["true"])
+        .run()
+        .code(125)
+        .stderr_has("not trusted");
+    chmod(&record, 0o600);
+    let moved = store.join("elsewhere");
+    std::fs::rename(&record, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &record).unwrap();
+    sb.fence()
+        .args(["true"])
+        .run()
+        .code(125)
+        .stderr_has("not trusted");
+    std::fs::remove_file(&record).unwrap();
+    std::fs::rename(&moved, &record).unwrap();
+    sb.fence().args(["true"]).run().ok();
+    // A store directory others can write: refused outright.
+    chmod(&store, 0o777);
+    sb.fence()
+        .args(["true"])
+        .run()
+        .code(125)
+        .stderr_has("writable by others");
+    chmod(&store, 0o700);
+    sb.fence().args(["true"]).run().ok();
+}
+
+/// Configs are read only from regular files, at most 4 MiB: `-s /dev/zero`, a FIFO and
+/// an `extends` of a device fail at once instead of hanging while memory grows.
+fn special_and_huge_config_files_are_refused(user: User) {
+    let sb = Sandbox::new(user);
+    let fifo = sb.ws.join("fifo.json");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    if sb.switches_user() {
+        chown(&fifo, util::UNPRIVILEGED);
+    }
+    let dev = sb.config("dev.json", r#"{"extends": "/dev/zero"}"#);
+    let cases: [(PathBuf, &str); 4] = [
+        ("/dev/zero".into(), "character device"),
+        ("/dev/stdin".into(), "not a regular file"),
+        (fifo.clone(), "FIFO"),
+        (dev, "/dev/zero is not a regular file"),
+    ];
+    for (path, needle) in cases {
+        let start = Instant::now();
+        let r = sb.fence().arg("-s").arg(&path).arg("true").run();
+        r.code(125).stderr_has(needle);
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{}: took {:?}",
+            path.display(),
+            start.elapsed()
+        );
+    }
+    let big = format!(
+        "{{\"filesystem\": {{\"denyWrite\": [\"{}\"]}}}}",
+        "x".repeat(5 << 20)
+    );
+    let huge = sb.config("huge.json", &big);
+    sb.fence()
+        .arg("-s")
+        .arg(&huge)
+        .arg("true")
+        .run()
+        .code(125)
+        .stderr_has("larger than the 4 MiB limit")
+        .stderr_has("huge.json");
+    // The same for a discovered file.
+    sb.config("fence.json", &big);
+    sb.fence()
+        .arg("true")
+        .run()
+        .code(125)
+        .stderr_has("larger than the 4 MiB limit");
+}
+
+/// With a user config that hides the home (defaultDenyRead), an untrusted project that
+/// makes it readable again (allowRead or allowExecute of ~), or that asks for the host's
+/// devices, is a grant: refused, and the secret stays unread.
+fn untrusted_project_cannot_widen_the_compiled_policy(user: User) {
+    let sb = Sandbox::new(user);
+    sb.write(&sb.home.join("secret/key"), "PRIVATEKEY\n");
+    sb.write(
+        &sb.home.join(".config/fence/fence.json"),
+        r#"{"filesystem": {"defaultDenyRead": true, "allowRead": ["."]},
+            "devices": {"mode": "minimal"}}"#,
+    );
+    let key = sb.home.join("secret/key");
+    let script = format!("cat {}; echo done", key.display());
+    sb.fence()
+        .args(["-c", &script])
+        .run()
+        .ok()
+        .stdout_lacks("PRIVATEKEY")
+        .stdout_has("done");
+    let cases = [
+        (
+            r#"{"filesystem": {"allowRead": ["~"]}}"#,
+            format!("read access to {}", sb.home.display()),
+        ),
+        (
+            r#"{"filesystem": {"allowExecute": ["~/secret"]}}"#,
+            format!("read access to {}", sb.home.join("secret").display()),
+        ),
+        (
+            r#"{"devices": {"mode": "host"}}"#,
+            "devices.mode host".to_string(),
+        ),
+    ];
+    for (project, grant) in cases {
+        sb.config("fence.json", project);
+        let r = sb.fence().args(["-c", &script]).run();
+        r.code(125)
+            .stderr_has("not trusted")
+            .stderr_has(&grant)
+            .stdout_lacks("PRIVATEKEY");
+    }
+    // Narrowing the user's config is still fine without trust.
+    sb.config(
+        "fence.json",
+        r#"{"filesystem": {"denyRead": ["~/secret"]}, "devices": {"mode": "minimal"}}"#,
+    );
+    sb.fence()
+        .args(["-c", &script])
+        .run()
+        .ok()
+        .stdout_lacks("PRIVATEKEY");
+}
+
+/// `fence -c STRING ARG0 ARGS...`: what follows STRING is the shell's $0 $1, never a fence
+/// option, so `-t workspace-write` there does not make the workspace writable.
+fn arguments_after_c_are_not_options(user: User) {
+    let sb = Sandbox::new(user);
+    let r = sb
+        .fence()
+        .args([
+            "-c",
+            "touch w 2>/dev/null; echo \"0=$0 1=$1\"",
+            "-t",
+            "workspace-write",
+        ])
+        .run();
+    r.ok().stdout_has("0=-t 1=workspace-write");
+    assert!(!sb.ws.join("w").exists(), "-t after -c STRING was applied");
+}
+
+fn assert_no_terminal_controls(r: &util::Run) {
+    for (name, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+        assert!(
+            !text.contains(['\u{1b}', '\u{7}', '\u{9b}']),
+            "{name} has terminal control characters\n{r}"
+        );
+    }
+}
+
+/// Config keys and values, extends paths and directory names reach the terminal escaped:
+/// in errors, in the suggested `fence trust` command (a `$'…'` word that pastes back to
+/// the same path) and in `fence trust --list` (one line per record, whatever the path).
+fn untrusted_text_is_escaped(user: User) {
+    let sb = Sandbox::new(user);
+    let cases = [
+        (r#"{"\u001b]0;PWNED\u0007": 1}"#, r"\e]0;PWNED\x07"),
+        (
+            r#"{"devices": {"mode": "x\u001b]0;T\u0007"}}"#,
+            r"x\e]0;T\x07",
+        ),
+        (
+            r#"{"extends": "./x\u001b]0;T\u0007y.json"}"#,
+            r"x\e]0;T\x07y.json",
+        ),
+        (r#"{"extends": "n\u001b[2Jo"}"#, r"n\e[2Jo"),
+    ];
+    for (text, shown) in cases {
+        let cfg = sb.config("bad.json", text);
+        let r = sb.fence().sh(&cfg, "true").run();
+        r.code(125).stderr_has(shown);
+        assert_no_terminal_controls(&r);
+    }
+
+    // A project in a directory whose name holds a terminal sequence, and one with a newline.
+    let weird = sb.root.join("x\u{1b}]0;T\u{7}y");
+    let newline = sb.root.join("a\nb\tc");
+    for dir in [&weird, &newline] {
+        sb.mkdir(dir);
+        sb.write(
+            &dir.join("fence.json"),
+            r#"{"filesystem": {"allowWrite": ["."]}}"#,
+        );
+    }
+    let r = run_in(&sb, &weird, &["true"]);
+    r.code(125).stderr_has(r"fence trust $'");
+    assert_no_terminal_controls(&r);
+    // The suggested word is the path again once a shell reads it.
+    let word = r
+        .stderr
+        .split("fence trust ")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap()
+        .to_string();
+    let mut printf = std::process::Command::new("bash");
+    printf.arg("-c").arg(format!("printf %s {word}"));
+    let out = util::output(&mut printf);
+    assert_eq!(
+        out.stdout,
+        weird.join("fence.json").as_os_str().as_encoded_bytes(),
+        "{word}"
+    );
+
+    for dir in [&weird, &newline] {
+        let r = sb.fence().arg("trust").arg(dir.join("fence.json")).run();
+        r.ok();
+        assert_no_terminal_controls(&r);
+        assert_eq!(r.stderr.lines().count(), 1, "{r}");
+    }
+    let r = sb.fence().args(["trust", "--list"]).run();
+    r.ok();
+    assert_no_terminal_controls(&r);
+    assert_eq!(r.stdout.lines().count(), 2, "one line per record\n{r}");
+    assert!(r.stdout.contains(r"a\nb\tc/fence.json"), "{r}");
+    assert!(r.stdout.contains(r"x\e]0;T\x07y/fence.json"), "{r}");
+}
+
+both_users!(
+    discovery_ignores_files_of_other_users,
+    trust_records_are_bound_to_the_file,
+    special_and_huge_config_files_are_refused,
+    untrusted_project_cannot_widen_the_compiled_policy,
+    arguments_after_c_are_not_options,
+    untrusted_text_is_escaped,
+);

@@ -2,11 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use super::merge::{Grant, grants, merge};
+use super::merge::merge;
+use super::read::{self, ConfigFile};
 use super::{Config, parse_text, templates, trust};
 use crate::cli::ConfigSource;
 use crate::error::{Error, Result};
 use crate::host_env::HostEnv;
+use crate::output;
+use crate::policy::compare::{self, Grant};
 
 const MAX_EXTENDS_DEPTH: usize = 10;
 const PROJECT_NAMES: [&str; 2] = ["fence.jsonc", "fence.json"];
@@ -28,8 +31,13 @@ pub enum Origin {
 pub struct Resolved {
     pub config: Config,
     pub origin: Origin,
-    /// Every file read for it, with its exact content (what `fence trust` records).
-    pub files: Vec<(PathBuf, String)>,
+    /// Every file read for it, with its exact content and identity (what `fence trust`
+    /// records).
+    pub files: Vec<ConfigFile>,
+    /// The compiled policy the trust check classified (an untrusted project config merged
+    /// over the user's): the run uses exactly this one, not a second compilation that a
+    /// file created in between could make wider.
+    pub policy: Option<crate::policy::Policy>,
     /// Human-readable chain for `--debug`, root first.
     pub chain: Vec<String>,
 }
@@ -47,34 +55,114 @@ pub fn resolve(source: &ConfigSource, host: &HostEnv) -> Result<Resolved> {
             if path.is_dir() {
                 return Err(Error::Config(format!(
                     "settings path is a directory: {}",
-                    path.display()
+                    output::path(&path)
                 )));
             }
             if !path.exists() {
                 return Err(Error::Config(format!(
                     "settings file not found: {}",
-                    path.display()
+                    output::path(&path)
                 )));
             }
             let mut r = Resolver::new(host);
             let config = r.file(&path, 0)?;
             Ok(r.finish(config, Origin::Settings(path)))
         }
-        ConfigSource::Discover => match discover_project(&host.cwd) {
-            Some(path) => {
-                let project = resolve_file(&path, host, Origin::Project(path.clone()))?;
-                apply_trust(project, host)
-            }
-            None => resolve_user(host),
-        },
+        ConfigSource::Discover => {
+            let found = discover_project(&host.cwd);
+            let skipped: Vec<String> = found
+                .skipped
+                .iter()
+                .map(|(path, why)| {
+                    format!(
+                        "ignored {}: {why} (see \"Configuration\" in the README)",
+                        output::path(path)
+                    )
+                })
+                .collect();
+            let mut resolved = match found.path {
+                Some(path) => {
+                    let mut r = Resolver::new(host);
+                    r.owner_checked = true;
+                    let config = r.file(&path, 0)?;
+                    apply_trust(r.finish(config, Origin::Project(path)), host)?
+                }
+                None => {
+                    let user = resolve_user(host)?;
+                    if let (Origin::Default, Some((path, why))) =
+                        (&user.origin, found.skipped.first())
+                    {
+                        return Err(Error::Config(format!(
+                            "{}: not applied: {why}. fence applies a discovered config only \
+                             when you or root own it and no one else can write it or its \
+                             directory (git's safe.directory rule), and there is no other \
+                             config to use. Fix its owner or mode, or pass it with -s",
+                            output::path(path)
+                        )));
+                    }
+                    user
+                }
+            };
+            resolved.chain.splice(0..0, skipped);
+            Ok(resolved)
+        }
     }
 }
 
-/// The nearest `fence.jsonc` or `fence.json` in `dir` or one of its parents.
-pub fn discover_project(dir: &Path) -> Option<PathBuf> {
-    dir.ancestors()
+/// The result of project config discovery.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Discovered {
+    /// The nearest acceptable `fence.jsonc` or `fence.json`.
+    pub path: Option<PathBuf>,
+    /// Nearer candidates that were ignored, and why (owned by someone else, or writable by
+    /// others).
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// The nearest `fence.jsonc` or `fence.json` in `dir` or one of its parents that the user
+/// (or root) owns and that no one else can write (see [`read::foreign_reason`]).
+pub fn discover_project(dir: &Path) -> Discovered {
+    let uid = read::current_uid();
+    let mut out = Discovered::default();
+    for candidate in dir
+        .ancestors()
         .flat_map(|d| PROJECT_NAMES.iter().map(move |n| d.join(n)))
-        .find(|p| p.is_file())
+    {
+        if !candidate.is_file() {
+            continue;
+        }
+        match foreign(&candidate, uid) {
+            Some(why) => out.skipped.push((candidate, why)),
+            None => {
+                out.path = Some(candidate);
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Why `path` (a discovered candidate) is not the user's own, checking the file, the
+/// directory it was found in and, through a symlink, the directory of its target.
+fn foreign(path: &Path, uid: u32) -> Option<String> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("cannot read it: {e}")),
+    };
+    let mut dirs: Vec<PathBuf> = path.parent().map(Path::to_path_buf).into_iter().collect();
+    if let Some(parent) = std::fs::canonicalize(path)
+        .ok()
+        .and_then(|real| real.parent().map(Path::to_path_buf))
+    {
+        dirs.push(parent);
+    }
+    if dirs.is_empty() {
+        return read::foreign_reason(&meta, None, uid);
+    }
+    dirs.iter().find_map(|d| match std::fs::metadata(d) {
+        Ok(dm) => read::foreign_reason(&meta, Some(&dm), uid),
+        Err(e) => Some(format!("cannot read its directory: {e}")),
+    })
 }
 
 /// The user's own config (trusted by definition), or the built-in default.
@@ -85,6 +173,7 @@ pub fn resolve_user(host: &HostEnv) -> Result<Resolved> {
             config: Config::default(),
             origin: Origin::Default,
             files: Vec::new(),
+            policy: None,
             chain: vec!["built-in default (deny everything)".into()],
         }),
     }
@@ -109,73 +198,138 @@ fn user_config_path(host: &HostEnv) -> Option<PathBuf> {
     canonical.chain(legacy).find(|p| p.is_file())
 }
 
-/// A discovered project config applies as written once the user trusted its exact content
-/// (and that of every file it extends). Untrusted, it applies only if it grants nothing
-/// beyond the user's own config, and then on top of that config, so that it can only narrow
-/// it (the user's deny rules stay). Otherwise fence refuses to run.
+/// A discovered project config applies as written once the user trusted its exact files
+/// (content and identity, and those of every file it extends). Untrusted, it applies only
+/// if it grants nothing beyond the user's own config, and then on top of that config, so
+/// that it can only narrow it (the user's deny rules stay). Otherwise fence refuses to run.
+///
+/// "Grants nothing" is decided on the compiled policies, the user's config alone against
+/// the user's config with the project's merged over it: see [`project_grants`].
 fn apply_trust(project: Resolved, host: &HostEnv) -> Result<Resolved> {
     let Origin::Project(path) = &project.origin else {
         return Ok(project);
     };
-    if trust::is_trusted(host, path, &project.files)? {
+    let state = trust::check(host, path, &project.files)?;
+    if state == trust::TrustState::Trusted {
         return Ok(project);
     }
     let baseline = resolve_user(host)?;
-    let baseline_grants = grants(&baseline.config);
-    let extra: Vec<Grant> = grants(&project.config)
-        .into_iter()
-        .filter(|g| !baseline_grants.contains(g))
-        .collect();
+    let merged = merge(baseline.config.clone(), project.config.clone());
+    let (extra, policy) = project_grants(&baseline.config, &merged, host)?;
     if extra.is_empty() {
         let mut chain = baseline.chain;
         chain.push(format!(
             "narrowed by untrusted {} (it grants nothing more)",
-            path.display()
+            output::path(path)
         ));
         return Ok(Resolved {
-            config: merge(baseline.config, project.config),
+            config: merged,
             origin: project.origin,
             files: project.files,
+            policy: Some(policy),
             chain,
         });
     }
-    let state = if trust::has_record(host, path) {
-        "changed since it was trusted"
-    } else {
-        "not trusted"
+    let state = match state {
+        trust::TrustState::Changed(why) => format!("changed since it was trusted ({why})"),
+        _ => "not trusted".to_string(),
     };
     Err(Error::Config(format!(
         "{}: project config is {state}; it would grant {}. Review it, then run `fence trust {}` \
          (or pass it explicitly with -s)",
-        path.display(),
-        describe_grants(&extra),
-        shell_word(&path.to_string_lossy()),
+        output::path(path),
+        compare::describe(&extra, 12),
+        shell_word(path.as_os_str().as_encoded_bytes()),
     )))
 }
 
-/// `write access to ".", network access to "x.com"` for messages.
-pub fn describe_grants(list: &[Grant]) -> String {
-    list.iter()
-        .map(|g| format!("{} {:?}", g.key, g.value))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// What `merged` (the user's config with a project's over it) allows that `user` does not,
+/// on the compiled policies (see [`crate::policy::compare`]), plus the settings that act
+/// outside the policy; and the compiled policy of `merged`.
+pub fn project_grants(
+    user: &Config,
+    merged: &Config,
+    host: &HostEnv,
+) -> Result<(Vec<Grant>, crate::policy::Policy)> {
+    let compile = |cfg: &Config| -> Result<crate::policy::Policy> {
+        let mut policy = crate::policy::compile(cfg, host)?;
+        policy.network = crate::policy::network::compile(cfg, &[])?.0;
+        Ok(policy)
+    };
+    let with = compile(merged)?;
+    let mut grants = compare::policy_grants(&compile(user)?, &with);
+    if merged.allow_reduced_isolation && !user.allow_reduced_isolation {
+        grants.push(Grant::Setting("allowReducedIsolation", "true".into()));
+    }
+    let mach = [
+        (
+            "macos.mach.lookup",
+            &user.macos.mach.lookup,
+            &merged.macos.mach.lookup,
+        ),
+        (
+            "macos.mach.register",
+            &user.macos.mach.register,
+            &merged.macos.mach.register,
+        ),
+    ];
+    for (key, before, after) in mach {
+        for service in after.iter().filter(|s| !before.contains(s)) {
+            grants.push(Grant::Setting(key, service.clone()));
+        }
+    }
+    Ok((grants, with))
 }
 
-fn shell_word(s: &str) -> String {
-    if s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"/._-+,=:@".contains(&b))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
+/// `path` as one shell word that is safe to print and to paste: as it is when it has only
+/// plain characters, in single quotes otherwise, and in ANSI-C quotes (`$'…'`, with `\xNN`
+/// for every control character, invisible formatting character or invalid UTF-8 byte) when
+/// it has something a terminal would act on.
+pub fn shell_word(bytes: &[u8]) -> String {
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b"/._-+,=:@".contains(&b);
+    if !bytes.is_empty() && bytes.iter().all(|&b| plain(b)) {
+        return String::from_utf8_lossy(bytes).into_owned();
     }
+    let printable =
+        |c: char| c == '\\' || output::escape(c.encode_utf8(&mut [0; 4])).len() == c.len_utf8();
+    let mut needs_ansi = false;
+    for chunk in bytes.utf8_chunks() {
+        needs_ansi |= !chunk.invalid().is_empty() || !chunk.valid().chars().all(printable);
+    }
+    if !needs_ansi {
+        let text = String::from_utf8_lossy(bytes);
+        return format!("'{}'", text.replace('\'', r"'\''"));
+    }
+    let mut out = String::from("$'");
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str(r"\\"),
+                '\'' => out.push_str(r"\'"),
+                c if printable(c) => out.push(c),
+                c => {
+                    for b in c.encode_utf8(&mut [0; 4]).bytes() {
+                        out.push_str(&format!("\\x{b:02x}"));
+                    }
+                }
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out.push('\'');
+    out
 }
 
 /// Walks an `extends` chain, detecting cycles and recording what it read.
 struct Resolver<'a> {
     host: &'a HostEnv,
+    /// The top file was found by discovery: check again, on the opened file, that the user
+    /// or root owns it and no one else can write it.
+    owner_checked: bool,
     visiting: Vec<String>,
-    files: Vec<(PathBuf, String)>,
+    files: Vec<ConfigFile>,
     chain: Vec<String>,
 }
 
@@ -183,6 +337,7 @@ impl<'a> Resolver<'a> {
     fn new(host: &'a HostEnv) -> Resolver<'a> {
         Resolver {
             host,
+            owner_checked: false,
             visiting: Vec::new(),
             files: Vec::new(),
             chain: Vec::new(),
@@ -194,10 +349,12 @@ impl<'a> Resolver<'a> {
             config,
             origin,
             files: self.files,
+            policy: None,
             chain: self.chain,
         }
     }
 
+    /// `id` is already escaped for display.
     fn enter(&mut self, id: String, depth: usize) -> Result<()> {
         if depth > MAX_EXTENDS_DEPTH {
             return Err(Error::Config(format!(
@@ -217,18 +374,21 @@ impl<'a> Resolver<'a> {
 
     fn file(&mut self, path: &Path, depth: usize) -> Result<Config> {
         let path = std::fs::canonicalize(path)
-            .map_err(|e| Error::io(format!("cannot read config {}", path.display()), e))?;
-        self.enter(format!("file {}", path.display()), depth)?;
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::io(format!("cannot read config {}", path.display()), e))?;
-        let cfg = parse_text(&text, &path.display().to_string())?;
-        if depth > 0 && text.trim().is_empty() {
-            return Err(Error::Config(format!(
-                "extends file is empty: {}",
-                path.display()
-            )));
+            .map_err(|e| Error::io(format!("cannot read config {}", output::path(path)), e))?;
+        let shown = output::path(&path);
+        self.enter(format!("file {shown}"), depth)?;
+        let read = read::read_bounded(&path, "config")?;
+        if self.owner_checked && depth == 0 {
+            let dir = path.parent().and_then(|d| std::fs::metadata(d).ok());
+            if let Some(why) = read::foreign_reason(&read.meta, dir.as_ref(), read::current_uid()) {
+                return Err(Error::Config(format!("{shown}: not applied: {why}")));
+            }
         }
-        self.files.push((path.clone(), text));
+        let cfg = parse_text(&read.text, &shown)?;
+        if depth > 0 && read.text.trim().is_empty() {
+            return Err(Error::Config(format!("extends file is empty: {shown}")));
+        }
+        self.files.push(ConfigFile::new(path.clone(), read));
         let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
         let cfg = self.extend(cfg, &dir, depth)?;
         self.visiting.pop();
@@ -238,7 +398,8 @@ impl<'a> Resolver<'a> {
     fn template(&mut self, name: &str, depth: usize) -> Result<Config> {
         let t = templates::find(name).ok_or_else(|| {
             Error::Config(format!(
-                "template {name:?} not found; see fence --list-templates"
+                "template \"{}\" not found; see fence --list-templates",
+                output::escape(name)
             ))
         })?;
         self.enter(format!("template {}", t.name), depth)?;
@@ -264,16 +425,17 @@ impl<'a> Resolver<'a> {
                     Some(home) => home.join(rest),
                     None => {
                         return Err(Error::Config(format!(
-                            "extends {target:?}: $HOME is not set"
+                            "extends \"{}\": $HOME is not set",
+                            output::escape(&target)
                         )));
                     }
                 },
                 None => dir.join(&target),
             };
-            if !path.is_file() {
+            if !path.exists() {
                 return Err(Error::Config(format!(
                     "extends file not found: {}",
-                    path.display()
+                    output::path(&path)
                 )));
             }
             self.file(&path, depth + 1)?
@@ -281,5 +443,30 @@ impl<'a> Resolver<'a> {
             self.template(&target, depth + 1)?
         };
         Ok(merge(base, cfg))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words_are_safe_and_pasteable() {
+        let cases: [(&[u8], &str); 8] = [
+            (b"/p/fence.json", "/p/fence.json"),
+            (b"/p q/fence.json", "'/p q/fence.json'"),
+            (b"/it's/x", r"'/it'\''s/x'"),
+            (b"/back\\slash", r"'/back\slash'"),
+            (b"/x\x1b]0;T\x07y", r"$'/x\x1b]0;T\x07y'"),
+            (b"/a\nb'c\\", r"$'/a\x0ab\'c\\'"),
+            (b"/bad\xff", r"$'/bad\xff'"),
+            ("/\u{202e}gpj".as_bytes(), r"$'/\xe2\x80\xaegpj'"),
+        ];
+        for (path, want) in cases {
+            let word = shell_word(path);
+            assert_eq!(word, want, "{path:?}");
+            assert!(!word.chars().any(char::is_control), "{word:?}");
+        }
+        assert_eq!(shell_word("/é/x".as_bytes()), "'/é/x'");
     }
 }

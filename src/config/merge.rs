@@ -1,6 +1,7 @@
-//! `extends` merging, "not supported yet" checks and the grants a config makes.
+//! `extends` merging and "not supported yet" checks. (What a config grants is decided on
+//! the compiled policies: see `policy::compare`.)
 
-use super::types::{Config, DeviceMode, Devices};
+use super::types::{Config, Devices};
 
 /// Merges `child` over `base` the way the Go fence does: lists append (deduplicated, first
 /// occurrence kept), booleans OR, optional booleans and scalars: the child wins when set.
@@ -80,14 +81,15 @@ pub fn merge(base: Config, child: Config) -> Config {
     }
 }
 
-fn append<T: PartialEq>(mut base: Vec<T>, extra: Vec<T>) -> Vec<T> {
-    let mut out: Vec<T> = Vec::with_capacity(base.len() + extra.len());
-    for item in base.drain(..).chain(extra) {
-        if !out.contains(&item) {
-            out.push(item);
-        }
-    }
-    out
+/// `base` then `extra`, each value once (its first occurrence), in linear time: a config
+/// may hold hundreds of thousands of entries, and a quadratic scan would take minutes.
+fn append<T: Eq + std::hash::Hash + Clone>(base: Vec<T>, extra: Vec<T>) -> Vec<T> {
+    let mut seen: std::collections::HashSet<T> =
+        std::collections::HashSet::with_capacity(base.len() + extra.len());
+    base.into_iter()
+        .chain(extra)
+        .filter(|item| seen.insert(item.clone()))
+        .collect()
 }
 
 /// A setting this build parses but cannot enforce yet, as (key path, explanation).
@@ -143,98 +145,10 @@ fn ssh_used(cfg: &Config) -> bool {
         && !s.inherit_deny)
 }
 
-/// One permission a config grants beyond the built-in default (deny everything).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant {
-    pub key: &'static str,
-    pub value: String,
-}
-
-/// Everything `cfg` grants, for the trust check and its message. Settings that only narrow
-/// (deny lists, defaultDenyRead, minimal devices) are not grants.
-pub fn grants(cfg: &Config) -> Vec<Grant> {
-    let mut out = Vec::new();
-    let mut list = |key: &'static str, values: &[String]| {
-        out.extend(values.iter().map(|v| Grant {
-            key,
-            value: v.clone(),
-        }));
-    };
-    list("filesystem.allowWrite", &cfg.filesystem.allow_write);
-    list("network.allowedDomains", &cfg.network.allowed_domains);
-    list("network.allowUnixSockets", &cfg.network.allow_unix_sockets);
-    list("devices.allow", &cfg.devices.allow);
-    list("command.allow", &cfg.command.allow);
-    list("ssh.allowedHosts", &cfg.ssh.allowed_hosts);
-    list("ssh.allowedCommands", &cfg.ssh.allowed_commands);
-    // allowRead and allowExecute only widen what defaultDenyRead hid.
-    if cfg.filesystem.default_deny_read {
-        list("filesystem.allowRead", &cfg.filesystem.allow_read);
-        list("filesystem.allowExecute", &cfg.filesystem.allow_execute);
-    }
-    let n = &cfg.network;
-    let mut flag = |on: bool, key: &'static str, value: &str| {
-        if on {
-            out.push(Grant {
-                key,
-                value: value.to_string(),
-            });
-        }
-    };
-    flag(
-        n.allow_all_unix_sockets,
-        "network.allowAllUnixSockets",
-        "true",
-    );
-    flag(n.allow_local_binding, "network.allowLocalBinding", "true");
-    flag(
-        n.allow_local_outbound == Some(true),
-        "network.allowLocalOutbound",
-        "true",
-    );
-    flag(
-        n.upstream_proxy.is_some(),
-        "network.upstreamProxy",
-        n.upstream_proxy.as_deref().unwrap_or(""),
-    );
-    flag(
-        n.default_action == Some(super::types::DefaultAction::Proxy),
-        "network.defaultAction",
-        "proxy",
-    );
-    flag(
-        cfg.filesystem.allow_git_config,
-        "filesystem.allowGitConfig",
-        "true",
-    );
-    flag(
-        cfg.devices.mode == Some(DeviceMode::Host),
-        "devices.mode",
-        "host",
-    );
-    flag(
-        cfg.command.use_defaults == Some(false),
-        "command.useDefaults",
-        "false",
-    );
-    flag(cfg.ssh.allow_all_commands, "ssh.allowAllCommands", "true");
-    flag(cfg.allow_pty, "allowPty", "true");
-    flag(
-        cfg.force_new_session == Some(false),
-        "forceNewSession",
-        "false",
-    );
-    flag(cfg.allow_reduced_isolation, "allowReducedIsolation", "true");
-    out.extend(n.allow_local_outbound_ports.iter().map(|p| Grant {
-        key: "network.allowLocalOutboundPorts",
-        value: p.to_string(),
-    }));
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::types::DeviceMode;
 
     fn cfg(json: &str) -> Config {
         serde_json::from_str(json).unwrap()
@@ -266,6 +180,32 @@ mod tests {
     }
 
     #[test]
+    fn append_keeps_first_occurrences_in_linear_time() {
+        let cases: [(&[&str], &[&str], &[&str]); 4] = [
+            (&[], &[], &[]),
+            (&["a", "b", "a"], &["c", "b"], &["a", "b", "c"]),
+            (&[], &["x", "x", "y"], &["x", "y"]),
+            (&["z"], &[], &["z"]),
+        ];
+        for (base, extra, want) in cases {
+            let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            assert_eq!(append(strings(base), strings(extra)), strings(want));
+        }
+        // 200,000 entries (half of them repeated) merge correctly; with the old quadratic
+        // scan this took close to a minute.
+        let base: Vec<String> = (0..100_000).map(|i| format!("deny/{i}")).collect();
+        let extra: Vec<String> = (50_000..150_000).map(|i| format!("deny/{i}")).collect();
+        let merged = append(base, extra);
+        assert_eq!(merged.len(), 150_000);
+        assert!(
+            merged
+                .iter()
+                .enumerate()
+                .all(|(i, v)| *v == format!("deny/{i}"))
+        );
+    }
+
+    #[test]
     fn unsupported_fields_are_reported() {
         let cases = [
             (r#"{"command": {"deny": ["git push"]}}"#, "command.deny"),
@@ -283,40 +223,5 @@ mod tests {
             "devices": {"mode": "host"}, "forceNewSession": true,
             "macos": {"mach": {"lookup": ["com.apple.x"]}}}"#;
         assert_eq!(unsupported(&cfg(enforced)), Vec::<Unsupported>::new());
-    }
-
-    #[test]
-    fn grants_list_only_widening_settings() {
-        let g = grants(&cfg(
-            r#"{"filesystem": {"allowWrite": ["."], "denyWrite": ["x"],
-            "allowRead": ["/opt"]}, "devices": {"mode": "minimal"}}"#,
-        ));
-        assert_eq!(
-            g,
-            vec![Grant {
-                key: "filesystem.allowWrite",
-                value: ".".into()
-            }]
-        );
-        let g = grants(&cfg(
-            r#"{"filesystem": {"defaultDenyRead": true, "allowRead": ["/opt"]}}"#,
-        ));
-        assert_eq!(
-            g,
-            vec![Grant {
-                key: "filesystem.allowRead",
-                value: "/opt".into()
-            }]
-        );
-        assert!(grants(&Config::default()).is_empty());
-        let g = grants(&cfg(
-            r#"{"network": {"defaultAction": "proxy", "allowLocalOutboundPorts": [5432],
-            "deniedDomains": ["x.com"], "httpProxyPort": 8080}}"#,
-        ));
-        let keys: Vec<&str> = g.iter().map(|g| g.key).collect();
-        assert_eq!(
-            keys,
-            ["network.defaultAction", "network.allowLocalOutboundPorts"]
-        );
     }
 }

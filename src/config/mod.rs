@@ -4,6 +4,7 @@ pub mod jsonc;
 pub mod jsonpath;
 pub mod load;
 pub mod merge;
+pub mod read;
 pub mod templates;
 pub mod trust;
 pub mod types;
@@ -15,8 +16,10 @@ use crate::error::{Error, Result};
 use jsonpath::Segment;
 
 /// Parses one config text (JSONC) strictly. `name` is how errors refer to it (a path or
-/// `template NAME`). An empty or whitespace-only text is the empty config. Settings this
-/// build cannot enforce are errors, located like syntax errors.
+/// `template NAME`), already escaped for display. An empty or whitespace-only text is the
+/// empty config. Settings this build cannot enforce are errors, located like syntax
+/// errors. Keys and values quoted in errors come from the file: they are escaped
+/// ([`crate::output::escape`]) so that they cannot act on a terminal.
 pub fn parse_text(text: &str, name: &str) -> Result<Config> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let json = jsonc::strip(text);
@@ -25,8 +28,9 @@ pub fn parse_text(text: &str, name: &str) -> Result<Config> {
     }
     let cfg: Config = serde_json::from_str(&json).map_err(|e| {
         let key = jsonpath::render(&jsonpath::path_at(&json, e.line(), e.column()));
+        let key = crate::output::escape(&key);
         let full = e.to_string();
-        let msg = strip_position_suffix(&full);
+        let msg = crate::output::escape(strip_position_suffix(&full));
         let key = if key.is_empty() {
             String::new()
         } else {
@@ -96,6 +100,15 @@ mod tests {
                 "f.json:3:15: command.deny: command policy is not supported yet",
             ),
             ("{\"filesystem\": }", "f.json:1:16: "),
+            // Keys and values from the file cannot act on a terminal.
+            (
+                "{\"\\u001b]0;PWNED\\u0007\": 1}",
+                "f.json:1:23: \\e]0;PWNED\\x07: unknown field `\\e]0;PWNED\\x07`",
+            ),
+            (
+                "{\"devices\": {\"mode\": \"x\\u001b[2J\"}}",
+                "f.json:1:33: devices.mode: unknown variant `x\\e[2J`",
+            ),
         ];
         for (text, expected) in cases {
             let got = err(text);

@@ -1,6 +1,7 @@
 //! Policy compilation: a resolved [`Config`] plus the host's facts → concrete, canonical
 //! paths and decisions that a platform backend turns into a sandbox.
 
+pub mod compare;
 pub mod dangerous;
 pub mod domains;
 pub mod glob;
