@@ -138,8 +138,15 @@ impl<'a> PathView<'a> {
             read: set(&p.read),
             write,
             deny_write: set(&p.deny_write),
-            masks: p.deny_read.iter().map(|t| t.path.as_path()).collect(),
-            sockets: set(&p.sockets),
+            // A socket mask on a directory (a place the scan could not search fully) hides
+            // all of it, like a denyRead mask.
+            masks: p
+                .deny_read
+                .iter()
+                .chain(p.sockets.iter().filter(|t| t.is_dir))
+                .map(|t| t.path.as_path())
+                .collect(),
+            sockets: p.sockets.iter().map(|t| t.path.as_path()).collect(),
         }
     }
 
@@ -176,7 +183,7 @@ fn witnesses<'a>(a: &'a Policy, b: &'a Policy) -> Vec<&'a Path> {
         out.extend(p.write.iter().map(PathBuf::as_path));
         out.extend(p.deny_write.iter().map(PathBuf::as_path));
         out.extend(p.deny_read.iter().map(|t| t.path.as_path()));
-        out.extend(p.sockets.iter().map(PathBuf::as_path));
+        out.extend(p.sockets.iter().map(|t| t.path.as_path()));
     }
     out.sort();
     out.dedup();
@@ -205,8 +212,9 @@ fn paths(base: &Policy, with: &Policy, out: &mut Vec<Grant>) {
         }
     }
     for s in base.sockets.iter().chain(&with.sockets) {
+        let s = s.path.as_path();
         if !in_new_tmp(s) && w.socket_reachable(s) && !b.socket_reachable(s) {
-            out.push(Grant::Socket(s.clone()));
+            out.push(Grant::Socket(s.to_path_buf()));
         }
     }
 }

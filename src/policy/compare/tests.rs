@@ -3,6 +3,7 @@ use crate::config::merge::merge;
 use crate::config::types::{DefaultAction, DeviceMode};
 use crate::config::{Config, parse_text};
 use crate::host_env::HostEnv;
+use crate::policy::Target;
 use crate::policy::domains::Decision;
 
 // The oracle: the policies' meaning written out plainly (linear scans, `decide` itself),
@@ -18,7 +19,14 @@ fn write_roots(p: &Policy) -> impl Iterator<Item = &Path> {
 }
 
 fn masked(p: &Policy, path: &Path) -> bool {
-    under(path, p.deny_read.iter().map(|t| t.path.as_path()))
+    let socket_dirs = p.sockets.iter().filter(|t| t.is_dir);
+    under(
+        path,
+        p.deny_read
+            .iter()
+            .chain(socket_dirs)
+            .map(|t| t.path.as_path()),
+    )
 }
 
 fn readable(p: &Policy, path: &Path) -> bool {
@@ -35,7 +43,7 @@ fn writable(p: &Policy, path: &Path) -> bool {
 }
 
 fn socket_reachable(p: &Policy, path: &Path) -> bool {
-    readable(p, path) && !p.sockets.iter().any(|s| s == path)
+    readable(p, path) && !p.sockets.iter().any(|s| s.path == path)
 }
 
 fn reach(d: &Decision) -> u8 {
@@ -285,7 +293,10 @@ fn grants_between_hand_made_policies() {
     let base = Policy {
         default_deny_read: true,
         read: vec!["/usr".into(), "/run".into()],
-        sockets: vec![sock.clone()],
+        sockets: vec![Target {
+            path: sock.clone(),
+            is_dir: false,
+        }],
         ..Policy::default()
     };
     let cases = [
@@ -514,6 +525,7 @@ fn no_grant_means_nothing_more_is_reachable() {
             );
         }
         for s in base.sockets.iter().chain(&with.sockets) {
+            let s = s.path.as_path();
             assert!(
                 !socket_reachable(&with, s) || socket_reachable(&base, s),
                 "{}",
