@@ -20,6 +20,10 @@ pub struct HostEnv {
     pub runtime_dir: Option<PathBuf>,
     /// `$SSH_AUTH_SOCK`, if set and absolute.
     pub ssh_auth_sock: Option<PathBuf>,
+    /// fence's own executable (`/proc/self/exe`, canonical): one of its trust roots.
+    pub exe: Option<PathBuf>,
+    /// The absolute directories of `$PATH` (where programs run later are found).
+    pub path_dirs: Vec<PathBuf>,
 }
 
 impl HostEnv {
@@ -32,6 +36,14 @@ impl HostEnv {
         Ok(HostEnv {
             runtime_dir: absolute("XDG_RUNTIME_DIR"),
             ssh_auth_sock: absolute("SSH_AUTH_SOCK"),
+            exe: std::fs::canonicalize("/proc/self/exe").ok(),
+            path_dirs: var("PATH")
+                .map(|p| {
+                    std::env::split_paths(&p)
+                        .filter(|d| d.is_absolute())
+                        .collect()
+                })
+                .unwrap_or_default(),
             ..HostEnv::new(
                 cwd,
                 var("HOME"),
@@ -61,6 +73,19 @@ impl HostEnv {
             home,
             runtime_dir: None,
             ssh_auth_sock: None,
+            exe: None,
+            path_dirs: Vec::new(),
         }
     }
+}
+
+/// Whether the current user may create entries in `dir` on the host (`access(W_OK)`): where
+/// it may not, neither can the sandbox, which runs as the same user without capabilities.
+pub fn can_create_in(dir: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
 }

@@ -15,7 +15,7 @@ use std::ffi::OsString;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 
-use crate::policy::Policy;
+use crate::policy::{Policy, Target};
 
 /// Namespaces, lifetime and session. Without `new_session` the command shares the user's
 /// terminal session (job control works, /dev/tty is its terminal); that is safe only when
@@ -138,9 +138,17 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Vec<OsString> {
         .filter(|p| !masked(p))
         .filter_map(|p| Some((p, innermost_writable(p)?)))
         .collect();
+    // 4b. Placeholders (protected names that do not exist yet), pinned like the rest.
+    let placeholders = placeholders_in(policy, &masked, &denied_write, &innermost_writable);
     let mut pins: Vec<&Path> = protected
         .iter()
-        .flat_map(|(path, root)| path.ancestors().skip(1).take_while(move |a| a != root))
+        .copied()
+        .chain(
+            placeholders
+                .iter()
+                .map(|(t, root)| (t.path.as_path(), *root)),
+        )
+        .flat_map(|(path, root)| path.ancestors().skip(1).take_while(move |a| *a != root))
         .collect();
     pins.sort();
     pins.dedup();
@@ -150,6 +158,7 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Vec<OsString> {
     for (path, _) in &protected {
         plan.op2("--ro-bind", path, path);
     }
+    placeholder_args(&mut plan, &placeholders, empty_fd);
 
     // 5. Masks, outermost only, where visible.
     for target in &policy.deny_read {
@@ -174,6 +183,36 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Vec<OsString> {
         }
     }
     plan.args
+}
+
+/// The placeholders to mount (see `Policy::placeholders`), with their writable root: only
+/// inside a writable bind, never under a read-only path or a mask.
+fn placeholders_in<'a>(
+    policy: &'a Policy,
+    masked: &dyn Fn(&Path) -> bool,
+    denied_write: &dyn Fn(&Path) -> bool,
+    innermost_writable: &dyn Fn(&Path) -> Option<&'a Path>,
+) -> Vec<(&'a Target, &'a Path)> {
+    policy
+        .placeholders
+        .iter()
+        .filter(|t| !masked(&t.path) && !denied_write(&t.path))
+        .filter_map(|t| Some((t, innermost_writable(&t.path)?)))
+        .filter(|(t, root)| t.path != *root)
+        .collect()
+}
+
+/// An empty read-only directory (a tmpfs) or file at each placeholder. bwrap creates the
+/// mount point on the host; fence removes it after the run.
+fn placeholder_args(plan: &mut Plan, placeholders: &[(&Target, &Path)], empty_fd: RawFd) {
+    for (target, _) in placeholders {
+        if target.is_dir {
+            plan.op1("--tmpfs", &target.path);
+            plan.op1("--remount-ro", &target.path);
+        } else {
+            plan.empty_file(empty_fd, &target.path);
+        }
+    }
 }
 
 fn is_visible(visible: &[&Path], path: &Path) -> bool {
@@ -226,7 +265,6 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::Target;
 
     fn plan(policy: &Policy) -> String {
         mount_args(policy, 9)
@@ -354,6 +392,31 @@ mod tests {
         assert!(plan(&policy).ends_with(
             "--tmpfs /run/user --remount-ro /run/user --perms 0444 --ro-bind-data 9 /run/docker.sock"
         ));
+    }
+
+    #[test]
+    fn placeholders_are_pinned_read_only_and_never_under_denies() {
+        let policy = Policy {
+            write: paths(&["/h"]),
+            deny_write: paths(&["/h/.ssh"]),
+            deny_read: vec![dir("/h/secret")],
+            placeholders: vec![
+                file("/h/.bashrc"),
+                dir("/h/.config/git"),
+                file("/h/.ssh/config"),
+                file("/h/secret/.npmrc"),
+                file("/elsewhere/.profile"),
+            ],
+            ..Policy::default()
+        };
+        assert_eq!(
+            plan(&policy),
+            "--ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --bind /h /h \
+             --bind /h/.config /h/.config --ro-bind /h/.ssh /h/.ssh \
+             --perms 0444 --ro-bind-data 9 /h/.bashrc \
+             --tmpfs /h/.config/git --remount-ro /h/.config/git \
+             --tmpfs /h/secret --remount-ro /h/secret"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::config::types::DeviceMode;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::host_env::HostEnv;
 
 /// System paths readable under `defaultDenyRead` (unless `strictDenyRead`).
@@ -62,6 +62,14 @@ pub struct Policy {
     pub tmp_shared: bool,
     /// Read-only even inside writable roots (`denyWrite` and the mandatory protections).
     pub deny_write: Vec<PathBuf>,
+    /// Protected names that do not exist yet inside a writable root (see `dangerous.rs`):
+    /// an empty read-only file or directory is mounted there, so the sandbox cannot create
+    /// them. bwrap creates the mount point on the host; fence removes it after the run if it
+    /// is still empty ([`remove_placeholders`]).
+    pub placeholders: Vec<Target>,
+    /// The protected names and git repositories in the writable working tree before the
+    /// run, compared after it to name those the command created or replaced.
+    pub watched: Option<dangerous::Snapshot>,
     /// Masked: empty and read-only (`denyRead`).
     pub deny_read: Vec<Target>,
     /// Host Unix sockets masked so that `connect()` fails (all but `allowUnixSockets`).
@@ -116,10 +124,13 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
     }
 
     let mut deny_write = resolve(&mut policy, "filesystem.denyWrite", &fs.deny_write, host)?;
-    deny_write.extend(mandatory_protections(&policy, host, fs.allow_git_config));
+    let placeholders =
+        mandatory_protections(&mut policy, host, fs.allow_git_config, &mut deny_write)?;
     deny_write.sort();
     deny_write.dedup();
+    policy.placeholders = outside_of(placeholders, &deny_write);
     policy.deny_write = deny_write;
+    policy.warnings.extend(path_warning(&policy, host));
 
     let deny_read = resolve(&mut policy, "filesystem.denyRead", &fs.deny_read, host)?;
     policy.deny_read = deny_read
@@ -262,28 +273,234 @@ fn host_sockets(policy: &Policy, host: &HostEnv) -> Vec<PathBuf> {
     sockets::find(&outer, &files)
 }
 
-/// The mandatory protected paths that matter: those inside a writable root. Elsewhere the
-/// host is read-only already.
-fn mandatory_protections(policy: &Policy, host: &HostEnv, allow_git_config: bool) -> Vec<PathBuf> {
-    let mut writable: Vec<&Path> = policy.write.iter().map(PathBuf::as_path).collect();
+/// The mandatory protections that matter, those inside a writable root (elsewhere the host
+/// is read-only already): existing protected paths are added to `deny_write` (canonical);
+/// the missing ones that the sandbox could create are returned as placeholders.
+///
+/// In `$HOME`, `$XDG_CONFIG_HOME`, `$XDG_DATA_HOME`, in git directories and for fence's own
+/// trust roots, a missing name gets a placeholder and a symbolic link in a writable
+/// directory is an error (no mount can pin a link). In the working tree and at the top of
+/// other writable paths only existing names are protected (their link targets for links);
+/// what the command creates there is reported after the run ([`Policy::watched`]), because
+/// placeholders would appear in the user's project while the command runs.
+fn mandatory_protections(
+    policy: &mut Policy,
+    host: &HostEnv,
+    allow_git_config: bool,
+    deny_write: &mut Vec<PathBuf>,
+) -> Result<Vec<Target>> {
+    let mut writable: Vec<PathBuf> = policy.write.clone();
     if policy.tmp_shared {
-        writable.push(Path::new("/tmp"));
+        writable.push("/tmp".into());
     }
     if writable.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let is_writable = |p: &Path| writable.iter().any(|w| p.starts_with(w));
-    let mut roots: Vec<&Path> = writable.clone();
+    create_own_dirs(host, &is_writable);
+
+    let mut roots: Vec<&Path> = writable.iter().map(PathBuf::as_path).collect();
     roots.push(&host.cwd);
     if let Some(home) = &host.home {
         roots.push(home);
     }
     let walk_root = is_writable(&host.cwd).then_some(host.cwd.as_path());
-    dangerous::find(&roots, walk_root, allow_git_config)
-        .into_iter()
-        .filter_map(|p| std::fs::canonicalize(&p).ok())
-        .filter(|p| is_writable(p))
-        .collect()
+    let found = dangerous::find(&roots, walk_root);
+    policy.watched = walk_root.map(dangerous::Snapshot::take);
+
+    let mut candidates = placed_candidates(host);
+    let mut git_entries = found.git;
+    // The repository the working directory belongs to, when its top lies above it.
+    if let Some(top) = host
+        .cwd
+        .ancestors()
+        .skip(1)
+        .find(|d| d.join(".git").symlink_metadata().is_ok())
+    {
+        git_entries.push(top.join(".git"));
+    }
+    for git in &git_entries {
+        candidates.extend(dangerous::git_locations(git, allow_git_config));
+    }
+
+    let mut placeholders = Vec::new();
+    for (path, kind) in candidates {
+        match dangerous::locate(&path, kind, &is_writable) {
+            Ok(Some(dangerous::Located::Existing(p))) if is_writable(&p) => deny_write.push(p),
+            Ok(Some(dangerous::Located::Missing(t)))
+                if t.path
+                    .parent()
+                    .is_some_and(|p| is_writable(p) && crate::host_env::can_create_in(p)) =>
+            {
+                placeholders.push(t)
+            }
+            Ok(_) => {}
+            Err(dangerous::UnpinnableLink(link)) => {
+                return Err(Error::Setup(format!(
+                    "{} is a symbolic link in a directory the sandbox may write \
+                     (filesystem.allowWrite), and it leads to a protected file ({}): no mount \
+                     can pin a link, so the command could replace it. Replace the link with \
+                     what it points to, or narrow filesystem.allowWrite",
+                    crate::output::path(&link),
+                    crate::output::path(&path)
+                )));
+            }
+        }
+    }
+    deny_write.extend(
+        found
+            .names
+            .iter()
+            .filter_map(|p| std::fs::canonicalize(p).ok())
+            .filter(|p| is_writable(p)),
+    );
+    Ok(placeholders)
+}
+
+/// The protected locations named by the table for `$HOME` and the XDG directories, fence's
+/// own executable, and what the user's git config includes or names as its hooks.
+fn placed_candidates(host: &HostEnv) -> Vec<(PathBuf, dangerous::Kind)> {
+    use dangerous::Place;
+    let mut out = Vec::new();
+    for p in dangerous::PROTECTED {
+        let base = match p.place {
+            Place::Everywhere | Place::Home => &host.home,
+            Place::ConfigHome => &host.config_home,
+            Place::DataHome => &host.data_home,
+        };
+        if let Some(base) = base {
+            out.push((base.join(p.name), p.kind));
+        }
+    }
+    if let Some(exe) = &host.exe {
+        out.push((exe.clone(), dangerous::Kind::File));
+    }
+    let mut git_configs: Vec<PathBuf> = host.home.iter().map(|h| h.join(".gitconfig")).collect();
+    git_configs.extend(host.config_home.iter().map(|c| c.join("git/config")));
+    out.extend(dangerous::global_git_refs(
+        &git_configs,
+        host.home.as_deref(),
+    ));
+    out
+}
+
+/// fence's own config and data directories, created (mode 0700, as the XDG spec asks) when
+/// they are missing and the sandbox could otherwise create them: an existing directory can
+/// be bound read-only. If creating fails, a placeholder protects the name instead.
+fn create_own_dirs(host: &HostEnv, is_writable: &dyn Fn(&Path) -> bool) {
+    use std::os::unix::fs::DirBuilderExt;
+    for base in [&host.config_home, &host.data_home].into_iter().flatten() {
+        let dir = base.join("fence");
+        if dir.symlink_metadata().is_ok() {
+            continue;
+        }
+        let covered = dir
+            .ancestors()
+            .find(|a| a.symlink_metadata().is_ok())
+            .and_then(|a| std::fs::canonicalize(a).ok())
+            .is_some_and(|a| is_writable(&a));
+        if covered {
+            let _ = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir);
+        }
+    }
+}
+
+/// The placeholders that are not inside a read-only path or another placeholder (there the
+/// name cannot be created anyway), one per path (a directory wins over a file).
+fn outside_of(mut placeholders: Vec<Target>, deny_write: &[PathBuf]) -> Vec<Target> {
+    placeholders.retain(|t| !deny_write.iter().any(|d| t.path.starts_with(d)));
+    placeholders.sort_by(|a, b| a.path.cmp(&b.path).then(b.is_dir.cmp(&a.is_dir)));
+    let mut out: Vec<Target> = Vec::new();
+    for t in placeholders {
+        if !out.iter().any(|o| t.path.starts_with(&o.path)) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// One warning naming the directories on the host's `PATH` that the sandbox may write:
+/// a program written there runs later, outside the sandbox.
+fn path_warning(policy: &Policy, host: &HostEnv) -> Option<String> {
+    let mut dirs: Vec<PathBuf> = host
+        .path_dirs
+        .iter()
+        .filter_map(|d| std::fs::canonicalize(d).ok())
+        .filter(|d| policy.can_write(d))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    if dirs.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = dirs.iter().map(|d| crate::output::path(d)).collect();
+    Some(format!(
+        "filesystem.allowWrite covers {} on PATH: a program the command writes there runs \
+         later outside the sandbox (narrow allowWrite, or add the directory to denyWrite)",
+        list.join(", ")
+    ))
+}
+
+impl Policy {
+    /// Whether the sandbox may write `path` (or create it, when it does not exist): inside a
+    /// writable root and not under a read-only path.
+    pub fn can_write(&self, path: &Path) -> bool {
+        let Some(real) = path
+            .ancestors()
+            .find(|a| a.symlink_metadata().is_ok())
+            .and_then(|a| std::fs::canonicalize(a).ok())
+        else {
+            return false;
+        };
+        let writable = self.write.iter().any(|w| real.starts_with(w))
+            || (self.tmp_shared && real.starts_with("/tmp"));
+        writable && !self.deny_write.iter().any(|d| real.starts_with(d))
+    }
+
+    /// Adds one of fence's own trust roots (the bwrap it runs) to the protected paths.
+    /// `path` is absolute, as found; a link to it in a writable directory is refused.
+    pub fn protect_trust_root(&mut self, path: &Path) -> Result<()> {
+        let mut writable = self.write.clone();
+        if self.tmp_shared {
+            writable.push("/tmp".into());
+        }
+        let is_writable = |p: &Path| writable.iter().any(|w| p.starts_with(w));
+        match dangerous::locate(path, dangerous::Kind::File, &is_writable) {
+            Ok(Some(dangerous::Located::Existing(p))) if is_writable(&p) => {
+                self.deny_write.push(p);
+                self.deny_write.sort();
+                self.deny_write.dedup();
+                let deny_write = self.deny_write.clone();
+                self.placeholders = outside_of(std::mem::take(&mut self.placeholders), &deny_write);
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(dangerous::UnpinnableLink(link)) => Err(Error::Setup(format!(
+                "{} is a symbolic link in a directory the sandbox may write, and it leads to \
+                 the bwrap fence runs: no mount can pin a link. Set FENCE_BWRAP to the real \
+                 path, or narrow filesystem.allowWrite",
+                crate::output::path(&link)
+            ))),
+        }
+    }
+}
+
+/// Removes the placeholders bwrap left on the host as mount points, where they are still
+/// empty (an empty file or directory; anything else was written by someone else and stays).
+pub fn remove_placeholders(placeholders: &[Target]) {
+    for t in placeholders.iter().rev() {
+        let Ok(m) = t.path.symlink_metadata() else {
+            continue;
+        };
+        if t.is_dir && m.is_dir() {
+            let _ = std::fs::remove_dir(&t.path);
+        } else if !t.is_dir && m.is_file() && m.len() == 0 {
+            let _ = std::fs::remove_file(&t.path);
+        }
+    }
 }
 
 #[cfg(test)]
