@@ -309,7 +309,7 @@ fn git_locations_stay_read_only_in_a_writable_workspace(user: User) {
     sb.write(&ws.join(".git/HEAD"), "ref: refs/heads/main\n");
     sb.write(
         &ws.join(".git/config"),
-        "[core]\n\thooksPath = tools/hooks\n",
+        "[core]\n\thooksPath = tools/hooks\n[extensions]\n\tworktreeConfig = true\n",
     );
     sb.mkdir(&ws.join(".git/hooks"));
     sb.mkdir(&ws.join("tools/hooks"));
@@ -329,7 +329,6 @@ fn git_locations_stay_read_only_in_a_writable_workspace(user: User) {
         format!("{fsmonitor} >> .git/modules/lib/config"),
         format!("{fsmonitor} >> .git/modules/lib/modules/inner/config"),
         format!("{fsmonitor} > .git/config.worktree"),
-        format!("{fsmonitor} > .git/modules/lib/config.worktree"),
         "echo evil > .git/modules/lib/hooks/post-checkout".into(),
         "mkdir -p .git/modules/nohooks/hooks && echo evil > .git/modules/nohooks/hooks/pre-commit"
             .into(),
@@ -346,7 +345,6 @@ fn git_locations_stay_read_only_in_a_writable_workspace(user: User) {
         ".git/modules/lib/config",
         ".git/modules/lib/modules/inner/config",
         ".git/config.worktree",
-        ".git/modules/lib/config.worktree",
         ".git/modules/lib/hooks/post-checkout",
         ".git/modules/nohooks/hooks",
         ".git/modules.old",

@@ -160,7 +160,7 @@ pub fn everywhere() -> impl Iterator<Item = &'static Protected> {
 const WALK_DEPTH: usize = 3;
 /// Bounds for following `.git/modules` and git config includes.
 const MAX_GIT_DEPTH: usize = 8;
-const MAX_GIT_DIRS: usize = 512;
+const MAX_GIT_DIRS: usize = 64;
 
 /// Where a protected path is, or where it would be created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -395,18 +395,28 @@ fn repository(
     out: &mut Vec<(PathBuf, Kind)>,
 ) {
     *count += 1;
+    let refs = config_refs(&git_dir.join("config"));
     if !allow_git_config {
         out.push((git_dir.join("config"), File));
-        out.push((git_dir.join("config.worktree"), File));
+        // Read only with extensions.worktreeConfig (set in the protected config).
+        let worktree_config = git_dir.join("config.worktree");
+        if refs.worktree_config || worktree_config.symlink_metadata().is_ok() {
+            out.push((worktree_config, File));
+        }
     }
     out.push((git_dir.join("hooks"), Dir));
-    out.push((git_dir.join("worktrees"), Dir));
-    // A linked worktree's admin directory names the common directory in `commondir`.
+    // Linked worktrees' admin directories (their own config, and `commondir`, which names
+    // the repository whose config and hooks apply). A new one is only used through a new
+    // `.git` file, which the working-tree report names.
+    let worktrees = git_dir.join("worktrees");
+    if worktrees.symlink_metadata().is_ok() {
+        out.push((worktrees, Dir));
+    }
     if git_dir.join("commondir").is_file() {
         out.push((git_dir.join("commondir"), File));
         out.push((git_dir.join("gitdir"), File));
     }
-    if let Some(hooks) = config_refs(&git_dir.join("config")).hooks_path {
+    if let Some(hooks) = refs.hooks_path {
         out.push((resolve_ref(&hooks, worktree, None), Dir));
     }
     modules(
@@ -427,13 +437,16 @@ fn modules(
     count: &mut usize,
     out: &mut Vec<(PathBuf, Kind)>,
 ) {
-    if depth >= MAX_GIT_DEPTH || *count >= MAX_GIT_DIRS {
-        return;
-    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
+        if depth >= MAX_GIT_DEPTH || *count >= MAX_GIT_DIRS {
+            // Past the budget the whole directory is protected: submodules cannot be
+            // updated inside the sandbox, but the mount count stays bounded.
+            out.push((dir.to_path_buf(), Dir));
+            return;
+        }
         if !entry.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
@@ -473,6 +486,8 @@ pub struct ConfigRefs {
     pub includes: Vec<String>,
     /// The last `core.hooksPath`, as written.
     pub hooks_path: Option<String>,
+    /// `extensions.worktreeConfig` is true: `config.worktree` is read.
+    pub worktree_config: bool,
 }
 
 /// Reads `include.path`, `includeIf.*.path` and `core.hooksPath` from a git config file.
@@ -505,6 +520,12 @@ fn parse_config_refs(text: &str) -> ConfigRefs {
         match (section.as_str(), key.as_str()) {
             ("include" | "includeif", "path") => refs.includes.push(value),
             ("core", "hookspath") => refs.hooks_path = Some(value),
+            ("extensions", "worktreeconfig") => {
+                refs.worktree_config = matches!(
+                    value.to_ascii_lowercase().as_str(),
+                    "true" | "yes" | "on" | "1"
+                )
+            }
             _ => {}
         }
     }
@@ -641,7 +662,8 @@ mod tests {
         }
         std::fs::write(
             root.join(".git/config"),
-            "[core]\n\tbare = false\n\thooksPath = \"tools/hooks\" # shared\n",
+            "[core]\n\tbare = false\n\thooksPath = \"tools/hooks\" # shared\n\
+             [extensions]\n\tworktreeConfig = true\n",
         )
         .unwrap();
         std::fs::write(root.join("sub/.git"), "gitdir: ../.git/modules/libs/a\n").unwrap();
@@ -660,13 +682,9 @@ mod tests {
                 ".git/config.worktree",
                 ".git/hooks/",
                 ".git/modules/libs/a/config",
-                ".git/modules/libs/a/config.worktree",
                 ".git/modules/libs/a/hooks/",
                 ".git/modules/libs/a/modules/inner/config",
-                ".git/modules/libs/a/modules/inner/config.worktree",
                 ".git/modules/libs/a/modules/inner/hooks/",
-                ".git/modules/libs/a/modules/inner/worktrees/",
-                ".git/modules/libs/a/worktrees/",
                 ".git/worktrees/",
                 "tools/hooks/",
             ]
@@ -678,6 +696,20 @@ mod tests {
             "{sub:?}"
         );
         assert!(!sub.iter().any(|p| p.ends_with("/config")), "{sub:?}");
+    }
+
+    #[test]
+    fn many_submodules_protect_the_whole_modules_directory() {
+        let t = Tree::new("budget");
+        let root = &t.0;
+        for i in 0..MAX_GIT_DIRS + 5 {
+            let dir = root.join(format!(".git/modules/m{i}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("HEAD"), "").unwrap();
+        }
+        let out = git_locations(&root.join(".git"), false);
+        assert!(out.contains(&(root.join(".git/modules"), Dir)));
+        assert!(out.len() < 4 * MAX_GIT_DIRS, "{}", out.len());
     }
 
     #[test]
