@@ -501,7 +501,37 @@ fn symlinked_dotfile_in_a_writable_home_is_refused(user: User) {
     sb.fence().sh(&cfg, "echo ok > out.txt").run().ok();
 }
 
+fn concurrent_runs_keep_each_others_placeholders(user: User) {
+    let sb = Sandbox::new(user);
+    let cfg = sb.config("cfg.json", HOME_WRITE);
+    let placeholder = sb.home.join(".bashrc");
+    let mut first = sb.fence().sh(&cfg, "sleep 2").cmd;
+    first.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut first = util::spawn(&mut first);
+    let start = std::time::Instant::now();
+    while !placeholder.exists() {
+        assert!(start.elapsed() < util::DEADLINE, "no placeholder appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The second run starts while the first runs and writes after the first has ended
+    // (and removed what it could of its placeholders).
+    let r = sb
+        .fence()
+        .sh(
+            &cfg,
+            "sleep 4; echo evil > ~/.bashrc; echo evil > ~/.bash_logout",
+        )
+        .run();
+    assert!(util::wait_deadline(&mut first).success());
+    r.failed().stderr_has("Read-only file system");
+    for name in [".bashrc", ".bash_logout"] {
+        let content = std::fs::read(sb.home.join(name)).unwrap_or_default();
+        assert!(content.is_empty(), "{name} was written\n{r}");
+    }
+}
+
 both_users!(
+    concurrent_runs_keep_each_others_placeholders,
     trust_roots_stay_read_only_in_a_writable_home,
     missing_config_and_trust_store_cannot_be_created,
     bwrap_and_fence_in_a_writable_home_cannot_be_replaced,

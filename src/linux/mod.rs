@@ -188,7 +188,9 @@ pub fn run(
     allow_reduced_isolation: bool,
     monitor: crate::monitor::Monitor,
 ) -> Result<Outcome> {
+    let locks = crate::policy::lock_empty_protected(policy);
     let outcome = run_sandbox(policy, argv, env, debug, allow_reduced_isolation, monitor);
+    drop(locks);
     crate::policy::remove_placeholders(&policy.placeholders);
     if let Some(before) = &policy.watched {
         for path in before.changed() {

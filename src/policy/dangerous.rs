@@ -134,6 +134,19 @@ pub const PROTECTED: &[Protected] = &[
     ),
     row(".fence.json", File, Home, "fence (legacy user config)"),
     row(".fence.jsonc", File, Home, "fence (legacy user config)"),
+    // fence's default directories, for a later run without the XDG variables set now.
+    row(
+        ".config/fence",
+        Dir,
+        Home,
+        "fence (user config, default place)",
+    ),
+    row(
+        ".local/share/fence",
+        Dir,
+        Home,
+        "fence (trust store, default place)",
+    ),
     row("fence", Dir, ConfigHome, "fence (user config)"),
     row("git", Dir, ConfigHome, "git (user config, attributes)"),
     row("fish", Dir, ConfigHome, "fish"),

@@ -488,19 +488,77 @@ impl Policy {
     }
 }
 
+/// Shared locks (`flock`) on the protected paths that are empty files or directories, held
+/// while the sandbox runs. Another fence run may have created them as placeholders: it
+/// removes a placeholder only when it can lock it exclusively, so it never removes one
+/// this run's protection is mounted on (removing a mount point on the host detaches the
+/// mounts on it in every other mount namespace).
+pub struct PlaceholderLocks(#[allow(dead_code)] Vec<std::fs::File>);
+
+/// Takes the shared locks described at [`PlaceholderLocks`].
+pub fn lock_empty_protected(policy: &Policy) -> PlaceholderLocks {
+    let locks = policy
+        .deny_write
+        .iter()
+        .filter_map(|path| {
+            let file = std::fs::File::open(path).ok()?;
+            let meta = file.metadata().ok()?;
+            let empty = if meta.is_dir() {
+                std::fs::read_dir(path).ok()?.next().is_none()
+            } else {
+                meta.is_file() && meta.len() == 0
+            };
+            (empty && flock(&file, libc::LOCK_SH | libc::LOCK_NB)).then(|| out_of_the_way(file))
+        })
+        .collect();
+    PlaceholderLocks(locks)
+}
+
+/// `file` moved to a descriptor number of 256 or more (or kept where it is if that fails),
+/// so that holding locks does not shift the numbers of the fds fence opens next: bwrap
+/// closes a `--ro-bind-data` fd after its first use, and the mount plan's shared empty fd
+/// keeps working only while bwrap's next file reuses its number.
+fn out_of_the_way(file: std::fs::File) -> std::fs::File {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: fcntl duplicates a descriptor `file` owns; the result is checked.
+    let high = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 256) };
+    if high < 0 {
+        return file;
+    }
+    // SAFETY: `high` is a new descriptor that nothing else owns; `file` is closed on drop.
+    unsafe { std::fs::File::from_raw_fd(high) }
+}
+
 /// Removes the placeholders bwrap left on the host as mount points, where they are still
-/// empty (an empty file or directory; anything else was written by someone else and stays).
+/// empty (an empty file or directory; anything else was written by someone else and stays)
+/// and no other fence run holds a lock on them ([`PlaceholderLocks`]).
 pub fn remove_placeholders(placeholders: &[Target]) {
+    use std::os::unix::fs::MetadataExt;
     for t in placeholders.iter().rev() {
-        let Ok(m) = t.path.symlink_metadata() else {
+        let Ok(file) = std::fs::File::open(&t.path) else {
             continue;
         };
-        if t.is_dir && m.is_dir() {
+        if !flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
+            continue;
+        }
+        let (Ok(opened), Ok(now)) = (file.metadata(), t.path.symlink_metadata()) else {
+            continue;
+        };
+        if (opened.dev(), opened.ino()) != (now.dev(), now.ino()) {
+            continue;
+        }
+        if t.is_dir && now.is_dir() {
             let _ = std::fs::remove_dir(&t.path);
-        } else if !t.is_dir && m.is_file() && m.len() == 0 {
+        } else if !t.is_dir && now.is_file() && now.len() == 0 {
             let _ = std::fs::remove_file(&t.path);
         }
     }
+}
+
+fn flock(file: &std::fs::File, op: libc::c_int) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a file descriptor `file` owns and keeps open for the call.
+    unsafe { libc::flock(file.as_raw_fd(), op) == 0 }
 }
 
 #[cfg(test)]
