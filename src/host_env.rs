@@ -24,7 +24,21 @@ pub struct HostEnv {
     pub exe: Option<PathBuf>,
     /// The absolute directories of `$PATH` (where programs run later are found).
     pub path_dirs: Vec<PathBuf>,
+    /// The variables of [`STARTUP_VARS`] that are set to an absolute path.
+    pub startup_vars: Vec<(String, PathBuf)>,
 }
+
+/// Variables that move startup files elsewhere (their meaning is in
+/// `policy::dangerous::STARTUP_ENV`).
+pub const STARTUP_VARS: &[&str] = &[
+    "ZDOTDIR",
+    "BASH_ENV",
+    "ENV",
+    "GIT_CONFIG_GLOBAL",
+    "INPUTRC",
+    "RIPGREP_CONFIG_PATH",
+    "NPM_CONFIG_USERCONFIG",
+];
 
 impl HostEnv {
     pub fn from_process() -> Result<HostEnv> {
@@ -44,6 +58,10 @@ impl HostEnv {
                         .collect()
                 })
                 .unwrap_or_default(),
+            startup_vars: STARTUP_VARS
+                .iter()
+                .filter_map(|name| Some((name.to_string(), absolute(name)?)))
+                .collect(),
             ..HostEnv::new(
                 cwd,
                 var("HOME"),
@@ -75,6 +93,7 @@ impl HostEnv {
             ssh_auth_sock: None,
             exe: None,
             path_dirs: Vec::new(),
+            startup_vars: Vec::new(),
         }
     }
 }

@@ -17,13 +17,24 @@ const WS_WRITE: &str = r#"{"filesystem": {"allowWrite": ["."]}}"#;
 /// `unchanged` still has its content (or is still absent).
 #[track_caller]
 fn attempt_all(sb: &Sandbox, cfg: &Path, attempts: &[&str], unchanged: &[&Path]) {
+    attempt_all_with(&|| sb.fence(), cfg, attempts, unchanged)
+}
+
+/// [`attempt_all`] with fence commands from `fence`.
+#[track_caller]
+fn attempt_all_with(
+    fence: &dyn Fn() -> FenceCmd,
+    cfg: &Path,
+    attempts: &[&str],
+    unchanged: &[&Path],
+) {
     let before: Vec<Option<Vec<u8>>> = unchanged.iter().map(|p| std::fs::read(p).ok()).collect();
     let kinds: Vec<Option<bool>> = unchanged
         .iter()
         .map(|p| p.symlink_metadata().ok().map(|m| m.is_dir()))
         .collect();
     for script in attempts {
-        let r = sb.fence().sh(cfg, script).run();
+        let r = fence().sh(cfg, script).run();
         for ((path, content), kind) in unchanged.iter().zip(&before).zip(&kinds) {
             assert_eq!(
                 &std::fs::read(path).ok(),
@@ -309,8 +320,10 @@ fn git_locations_stay_read_only_in_a_writable_workspace(user: User) {
     sb.write(&ws.join(".git/HEAD"), "ref: refs/heads/main\n");
     sb.write(
         &ws.join(".git/config"),
-        "[core]\n\thooksPath = tools/hooks\n[extensions]\n\tworktreeConfig = true\n",
+        "[core]\n\thooksPath = tools/hooks\n[extensions]\n\tworktreeConfig = true\n\
+         [include]\n\tpath = ../shared.gitconfig\n",
     );
+    sb.write(&ws.join("shared.gitconfig"), "[user]\n\tname = x\n");
     sb.mkdir(&ws.join(".git/hooks"));
     sb.mkdir(&ws.join("tools/hooks"));
     // A submodule with hooks, one without (not yet created), a nested one, a worktree.
@@ -338,6 +351,7 @@ fn git_locations_stay_read_only_in_a_writable_workspace(user: User) {
         "echo evil > tools/hooks/pre-commit".into(),
         "mv tools tools.old && mkdir -p tools/hooks && echo evil > tools/hooks/pre-commit".into(),
         "echo 'gitdir: /tmp/evil' > lib/.git".into(),
+        format!("{fsmonitor} >> shared.gitconfig"),
         "rm lib/.git".into(),
     ];
     let attempts: Vec<&str> = attempts.iter().map(String::as_str).collect();
@@ -353,6 +367,7 @@ fn git_locations_stay_read_only_in_a_writable_workspace(user: User) {
         "tools/hooks/pre-commit",
         "tools.old",
         "lib/.git",
+        "shared.gitconfig",
     ]
     .map(|p| ws.join(p));
     let unchanged: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
@@ -408,8 +423,12 @@ fn startup_files_stay_read_only_in_a_writable_home(user: User) {
         "[include]\n\tpath = ~/.gitconfig.local\n[includeIf \"gitdir:~/w/\"]\n\tpath = .gitconfig.work\n",
     )
     .unwrap();
+    sb.write(&h.join("bash-env.sh"), "original\n");
+    sb.mkdir(&h.join("zdot"));
     let cfg = sb.config("cfg.json", HOME_WRITE);
     let attempts = [
+        "echo evil >> ~/bash-env.sh",
+        "echo evil > ~/zdot/.zshrc",
         "echo evil >> ~/.bashrc",
         "rm -f ~/.bashrc",
         "mv ~/.bashrc ~/.bashrc.old",
@@ -440,6 +459,8 @@ fn startup_files_stay_read_only_in_a_writable_home(user: User) {
         "echo evil > ~/.pam_environment",
     ];
     let names = [
+        "bash-env.sh",
+        "zdot/.zshrc",
         ".bashrc",
         ".bashrc.old",
         ".bash_logout",
@@ -469,7 +490,12 @@ fn startup_files_stay_read_only_in_a_writable_home(user: User) {
     ]
     .map(|n| h.join(n));
     let unchanged: Vec<&Path> = names.iter().map(PathBuf::as_path).collect();
-    attempt_all(&sb, &cfg, &attempts, &unchanged);
+    let fence = || {
+        sb.fence()
+            .env("BASH_ENV", h.join("bash-env.sh"))
+            .env("ZDOTDIR", h.join("zdot"))
+    };
+    attempt_all_with(&fence, &cfg, &attempts, &unchanged);
     sb.fence().sh(&cfg, "echo ok > ~/normal").run().ok();
     assert!(h.join("normal").is_file());
 }

@@ -164,6 +164,34 @@ pub const PROTECTED: &[Protected] = &[
     ),
 ];
 
+/// Variables that move startup files elsewhere: the variable names a directory holding
+/// these names, or (an empty list) the file itself.
+pub const STARTUP_ENV: &[(&str, &[&str])] = &[
+    (
+        "ZDOTDIR",
+        &[".zshenv", ".zprofile", ".zshrc", ".zlogin", ".zlogout"],
+    ),
+    ("BASH_ENV", &[]),
+    ("ENV", &[]),
+    ("GIT_CONFIG_GLOBAL", &[]),
+    ("INPUTRC", &[]),
+    ("RIPGREP_CONFIG_PATH", &[]),
+    ("NPM_CONFIG_USERCONFIG", &[]),
+];
+
+/// The files that the startup variables set now point at.
+pub fn startup_env_files(vars: &[(String, PathBuf)]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for (name, value) in vars {
+        match STARTUP_ENV.iter().find(|(n, _)| n == name) {
+            Some((_, [])) => out.push(value.clone()),
+            Some((_, names)) => out.extend(names.iter().map(|n| value.join(n))),
+            None => {}
+        }
+    }
+    out
+}
+
 /// The names protected wherever they are found.
 pub fn everywhere() -> impl Iterator<Item = &'static Protected> {
     PROTECTED.iter().filter(|p| p.place == Everywhere)
@@ -356,6 +384,19 @@ impl Snapshot {
             root: root.to_path_buf(),
             entries,
         }
+    }
+
+    /// The protected names and `.git` entries found (as [`find`] reports them).
+    pub fn found(&self) -> Found {
+        let mut found = Found::default();
+        for path in self.entries.keys() {
+            if path.file_name().is_some_and(|n| n == ".git") {
+                found.git.push(path.clone());
+            } else {
+                found.names.push(path.clone());
+            }
+        }
+        found
     }
 
     /// The entries that are new, or another file than before, in `self.root` now.
@@ -825,6 +866,21 @@ mod tests {
     }
 
     #[test]
+    fn startup_variables_name_files() {
+        let names: Vec<&str> = STARTUP_ENV.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, crate::host_env::STARTUP_VARS);
+        let vars = [
+            ("ZDOTDIR".to_string(), PathBuf::from("/z")),
+            ("BASH_ENV".to_string(), PathBuf::from("/b/env.sh")),
+            ("OTHER".to_string(), PathBuf::from("/o")),
+        ];
+        let files = startup_env_files(&vars);
+        assert_eq!(files.len(), 6);
+        assert!(files.contains(&PathBuf::from("/z/.zshrc")));
+        assert!(files.contains(&PathBuf::from("/b/env.sh")));
+    }
+
+    #[test]
     fn every_row_is_in_the_readme_table() {
         let readme = include_str!("../../README.md");
         let table = readme
@@ -839,6 +895,10 @@ mod tests {
                 (_, Dir) => format!("`{}/`", p.name),
                 (_, File) => format!("`{}`", p.name),
             };
+            assert!(table.contains(&shown), "README table lacks {shown}");
+        }
+        for (name, _) in STARTUP_ENV {
+            let shown = format!("`{name}`");
             assert!(table.contains(&shown), "README table lacks {shown}");
         }
     }

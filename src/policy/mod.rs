@@ -304,9 +304,18 @@ fn mandatory_protections(
     if let Some(home) = &host.home {
         roots.push(home);
     }
-    let walk_root = is_writable(&host.cwd).then_some(host.cwd.as_path());
-    let found = dangerous::find(&roots, walk_root);
-    policy.watched = walk_root.map(dangerous::Snapshot::take);
+    // The working tree is walked once: the snapshot for the report after the run is also
+    // the list of what exists there now.
+    let mut found = dangerous::find(&roots, None);
+    if is_writable(&host.cwd) {
+        let snapshot = dangerous::Snapshot::take(&host.cwd);
+        let walked = snapshot.found();
+        found.names.extend(walked.names);
+        found.git.extend(walked.git);
+        found.git.sort();
+        found.git.dedup();
+        policy.watched = Some(snapshot);
+    }
 
     let mut candidates = placed_candidates(host);
     let mut git_entries = found.git;
@@ -319,9 +328,20 @@ fn mandatory_protections(
     {
         git_entries.push(top.join(".git"));
     }
+    let mut repo_configs = Vec::new();
     for git in &git_entries {
-        candidates.extend(dangerous::git_locations(git, allow_git_config));
+        for (path, kind) in dangerous::git_locations(git, allow_git_config) {
+            if path.ends_with("config") || path.ends_with("config.worktree") {
+                repo_configs.push(path.clone());
+            }
+            candidates.push((path, kind));
+        }
     }
+    // What a repository's (protected) config includes is config too.
+    candidates.extend(dangerous::global_git_refs(
+        &repo_configs,
+        host.home.as_deref(),
+    ));
 
     let mut placeholders = Vec::new();
     for (path, kind) in candidates {
@@ -375,8 +395,16 @@ fn placed_candidates(host: &HostEnv) -> Vec<(PathBuf, dangerous::Kind)> {
     if let Some(exe) = &host.exe {
         out.push((exe.clone(), dangerous::Kind::File));
     }
+    let env_files = dangerous::startup_env_files(&host.startup_vars);
+    out.extend(env_files.iter().map(|f| (f.clone(), dangerous::Kind::File)));
     let mut git_configs: Vec<PathBuf> = host.home.iter().map(|h| h.join(".gitconfig")).collect();
     git_configs.extend(host.config_home.iter().map(|c| c.join("git/config")));
+    git_configs.extend(
+        host.startup_vars
+            .iter()
+            .filter(|(name, _)| name == "GIT_CONFIG_GLOBAL")
+            .map(|(_, path)| path.clone()),
+    );
     out.extend(dangerous::global_git_refs(
         &git_configs,
         host.home.as_deref(),
