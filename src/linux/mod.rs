@@ -356,4 +356,47 @@ mod tests {
         ));
         assert_eq!(policy.sockets, vec![PathBuf::from("/proc/self/status")]);
     }
+
+    #[test]
+    fn bwrap_from_a_writable_place_is_refused_and_always_protected() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = std::env::temp_dir().join(format!("fence-bwrap-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for dir in ["early", "bin"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+            // Writable by others: user-controlled for any user, root included.
+            std::fs::set_permissions(root.join(dir), std::fs::Permissions::from_mode(0o777))
+                .unwrap();
+        }
+        let root = std::fs::canonicalize(&root).unwrap();
+        let path = root.join("bin/bwrap");
+        std::fs::write(&path, "").unwrap();
+        let found = |origin| Bwrap {
+            path: path.clone(),
+            origin,
+        };
+        let on_path = || BwrapOrigin::Path {
+            searched_before: vec![root.join("early")],
+        };
+        let writing = |dirs: &[&str]| Policy {
+            write: dirs.iter().map(|d| root.join(d)).collect(),
+            ..Policy::default()
+        };
+        let cases: &[(&[&str], BwrapOrigin, bool)] = &[
+            (&["bin"], on_path(), true),
+            (&["early"], on_path(), true),
+            (&[], on_path(), false),
+            (&["bin"], BwrapOrigin::Override, false),
+            (&["bin"], BwrapOrigin::System, false),
+        ];
+        for (dirs, origin, refused) in cases {
+            let mut policy = writing(dirs);
+            let result = check_bwrap(&found(origin.clone()), &mut policy);
+            assert_eq!(result.is_err(), *refused, "{dirs:?} {origin:?}");
+            if !refused && dirs.contains(&"bin") {
+                assert!(policy.deny_write.contains(&path), "protected: {origin:?}");
+            }
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

@@ -672,6 +672,94 @@ mod tests {
     }
 
     #[test]
+    fn writable_home_gets_placeholders_trust_roots_and_a_path_warning() {
+        let t = TempTree::new("home");
+        let home = t.0.join("home");
+        for d in ["home/bin", "home/.ssh", "ws", "elsewhere"] {
+            std::fs::create_dir_all(t.0.join(d)).unwrap();
+        }
+        std::fs::write(home.join(".bashrc"), "").unwrap();
+        std::fs::write(t.0.join("fence-exe"), "").unwrap();
+        let mut host = HostEnv::new(t.0.join("ws"), Some(home.clone().into()), None, None);
+        host.exe = Some(t.0.join("fence-exe"));
+        host.path_dirs = vec![home.join("bin"), t.0.join("elsewhere")];
+        let cfg = config(&format!(
+            r#"{{"filesystem": {{"allowWrite": ["~", "{}"], "denyWrite": ["~/.ssh"]}}}}"#,
+            t.0.display()
+        ));
+        let p = compile(&cfg, &host).unwrap();
+        for protected in [".bashrc", ".ssh", ".config/fence", ".local/share/fence"] {
+            assert!(p.deny_write.contains(&home.join(protected)), "{protected}");
+        }
+        assert!(p.deny_write.contains(&t.0.join("fence-exe")));
+        let placeholder = |name: &str| p.placeholders.iter().find(|t| t.path == home.join(name));
+        assert!(placeholder(".profile").is_some_and(|t| !t.is_dir));
+        assert!(placeholder(".bashrc.d").is_some_and(|t| t.is_dir));
+        assert!(placeholder(".config/git").is_some_and(|t| t.is_dir));
+        assert!(placeholder(".bashrc").is_none(), "it exists");
+        assert!(
+            !p.placeholders
+                .iter()
+                .any(|t| t.path.starts_with(home.join(".ssh"))),
+            "nothing inside a read-only path"
+        );
+        let warning = p.warnings.iter().find(|w| w.contains("on PATH")).unwrap();
+        assert!(
+            warning.contains("home/bin") && warning.contains("elsewhere"),
+            "{warning}"
+        );
+        assert!(p.can_write(&home.join("new-file")) && !p.can_write(&home.join(".ssh/x")));
+        assert!(!p.can_write(Path::new("/usr/bin/new")));
+
+        // Nothing writable: nothing to protect, no warning.
+        let p = compile(&Config::default(), &host).unwrap();
+        assert!(p.deny_write.is_empty() && p.placeholders.is_empty() && p.warnings.is_empty());
+    }
+
+    #[test]
+    fn links_to_protected_files_in_writable_directories_are_refused() {
+        let t = TempTree::new("link");
+        let home = t.0.join("home");
+        std::fs::create_dir_all(home.join("dotfiles")).unwrap();
+        std::fs::write(home.join("dotfiles/bashrc"), "").unwrap();
+        std::fs::create_dir_all(t.0.join("ws")).unwrap();
+        std::os::unix::fs::symlink("dotfiles/bashrc", home.join(".bashrc")).unwrap();
+        let host = HostEnv::new(t.0.join("ws"), Some(home.clone().into()), None, None);
+        let err = compile(&config(r#"{"filesystem": {"allowWrite": ["~"]}}"#), &host)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("symbolic link") && err.contains(".bashrc"),
+            "{err}"
+        );
+        // Read-only home: the link cannot be touched, nothing to refuse.
+        assert!(compile(&config(r#"{"filesystem": {"allowWrite": ["."]}}"#), &host).is_ok());
+    }
+
+    #[test]
+    fn placeholders_outside_read_only_paths_and_each_other() {
+        let t = |p: &str, is_dir| Target {
+            path: p.into(),
+            is_dir,
+        };
+        let out = outside_of(
+            vec![
+                t("/h/.config/git", true),
+                t("/h/.config", true),
+                t("/h/.bashrc", false),
+                t("/h/.bashrc", true),
+                t("/h/.ssh/config", false),
+            ],
+            &[PathBuf::from("/h/.ssh")],
+        );
+        assert_eq!(
+            out,
+            vec![t("/h/.bashrc", true), t("/h/.config", true)],
+            "a directory wins, inner and read-only ones go"
+        );
+    }
+
+    #[test]
     fn default_deny_read_lists_readable_roots() {
         let t = TempTree::new("ddr");
         let host = HostEnv::new(t.0.clone(), None, None, None);
