@@ -250,7 +250,7 @@ fn fence_with_bwrap_only_on_path(sb: &Sandbox, path_var: &str) -> FenceCmd {
     let not_executable = sb.root.join("not-bwrap");
     std::fs::write(&not_executable, "").unwrap();
     let not_executable = not_executable.display().to_string();
-    let mut prefix = vec!["bwrap"];
+    let mut prefix = vec!["/usr/bin/bwrap"];
     if !util::is_root() {
         prefix.push("--unshare-user");
     }
