@@ -229,7 +229,15 @@ fn missing_bwrap_is_explained() {
     if !util::is_root() {
         hide.push("--unshare-user");
     }
-    hide.extend(["--dev-bind", "/", "/", "--ro-bind", &not_bwrap, "/usr/bin/bwrap", "--"]);
+    hide.extend([
+        "--dev-bind",
+        "/",
+        "/",
+        "--ro-bind",
+        &not_bwrap,
+        "/usr/bin/bwrap",
+        "--",
+    ]);
     let r = sb
         .fence()
         .env("PATH", "/nonexistent-dir")
