@@ -356,11 +356,16 @@ fn mandatory_protections(
             }
             Ok(_) => {}
             Err(dangerous::UnpinnableLink(link)) => {
+                let hint = if link.ends_with("hooks") {
+                    " (for shared git hooks, set core.hooksPath instead of linking .git/hooks)"
+                } else {
+                    ""
+                };
                 return Err(Error::Setup(format!(
                     "{} is a symbolic link in a directory the sandbox may write \
                      (filesystem.allowWrite), and it leads to a protected file ({}): no mount \
                      can pin a link, so the command could replace it. Replace the link with \
-                     what it points to, or narrow filesystem.allowWrite",
+                     what it points to{hint}, or narrow filesystem.allowWrite",
                     crate::output::path(&link),
                     crate::output::path(&path)
                 )));
@@ -453,11 +458,12 @@ fn outside_of(mut placeholders: Vec<Target>, deny_write: &[PathBuf]) -> Vec<Targ
 /// One warning naming the directories on the host's `PATH` that the sandbox may write:
 /// a program written there runs later, outside the sandbox.
 fn path_warning(policy: &Policy, host: &HostEnv) -> Option<String> {
+    // A directory that does not exist yet counts too: the sandbox could create it.
     let mut dirs: Vec<PathBuf> = host
         .path_dirs
         .iter()
-        .filter_map(|d| std::fs::canonicalize(d).ok())
         .filter(|d| policy.can_write(d))
+        .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.clone()))
         .collect();
     dirs.sort();
     dirs.dedup();
@@ -682,7 +688,12 @@ mod tests {
         std::fs::write(t.0.join("fence-exe"), "").unwrap();
         let mut host = HostEnv::new(t.0.join("ws"), Some(home.clone().into()), None, None);
         host.exe = Some(t.0.join("fence-exe"));
-        host.path_dirs = vec![home.join("bin"), t.0.join("elsewhere")];
+        host.path_dirs = vec![
+            home.join("bin"),
+            t.0.join("elsewhere"),
+            home.join(".local/bin"),
+            PathBuf::from("/usr/bin"),
+        ];
         let cfg = config(&format!(
             r#"{{"filesystem": {{"allowWrite": ["~", "{}"], "denyWrite": ["~/.ssh"]}}}}"#,
             t.0.display()
@@ -708,6 +719,8 @@ mod tests {
             warning.contains("home/bin") && warning.contains("elsewhere"),
             "{warning}"
         );
+        assert!(warning.contains(".local/bin"), "not yet created: {warning}");
+        assert!(!warning.contains("/usr/bin"), "{warning}");
         assert!(p.can_write(&home.join("new-file")) && !p.can_write(&home.join(".ssh/x")));
         assert!(!p.can_write(Path::new("/usr/bin/new")));
 
