@@ -133,22 +133,30 @@ fn user_controlled(path: &Path) -> bool {
 /// would run what the command put there, outside any sandbox).
 fn check_bwrap(bwrap: &Bwrap, policy: &mut Policy) -> Result<()> {
     if let BwrapOrigin::Path { searched_before } = &bwrap.origin {
-        if user_controlled(&bwrap.path) {
-            let dir = bwrap.path.parent().unwrap_or(Path::new("/"));
-            let writable = [bwrap.path.as_path(), dir]
-                .into_iter()
-                .chain(searched_before.iter().map(PathBuf::as_path))
-                .find(|p| policy.can_write(p));
-            if let Some(writable) = writable {
-                return Err(Error::Setup(format!(
-                    "refusing to use {}: the sandbox may write {} (filesystem.allowWrite), so the \
-                     command could plant the bwrap the next fence runs outside any sandbox. \
-                     Install bubblewrap system-wide (/usr/bin/bwrap), pin it with \
-                     FENCE_BWRAP=/path/to/bwrap, or narrow allowWrite",
-                    crate::output::path(&bwrap.path),
-                    crate::output::path(writable)
-                )));
-            }
+        let controlled = user_controlled(&bwrap.path);
+        let dir = bwrap.path.parent().unwrap_or(Path::new("/"));
+        // The file itself is protected below; a user-controlled place is refused outright.
+        let own: &[&Path] = if controlled {
+            &[bwrap.path.as_path(), dir]
+        } else {
+            &[]
+        };
+        let writable = own
+            .iter()
+            .copied()
+            .chain(searched_before.iter().map(PathBuf::as_path))
+            .find(|p| policy.can_write(p));
+        if let Some(writable) = writable {
+            return Err(Error::Setup(format!(
+                "refusing to use {}: the sandbox may write {} (filesystem.allowWrite), so the \
+                 command could plant the bwrap the next fence runs outside any sandbox. \
+                 Install bubblewrap system-wide (/usr/bin/bwrap), pin it with \
+                 FENCE_BWRAP=/path/to/bwrap, or narrow allowWrite",
+                crate::output::path(&bwrap.path),
+                crate::output::path(writable)
+            )));
+        }
+        if controlled {
             crate::run::warn(&format!(
                 "bwrap is {}, found on PATH in a directory your user controls: whatever writes \
                  there runs outside every sandbox the next time fence starts; install \
