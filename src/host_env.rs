@@ -25,6 +25,12 @@ pub struct HostEnv {
     /// host's kernel state (as root, `/proc/sys`, a cgroup's `release_agent`), and a procfs
     /// outside `/proc` shows the host's processes.
     pub kernel_mounts: Vec<KernelMount>,
+    /// fence's own executable (`/proc/self/exe`, canonical): one of its trust roots.
+    pub exe: Option<PathBuf>,
+    /// The absolute directories of `$PATH` (where programs run later are found).
+    pub path_dirs: Vec<PathBuf>,
+    /// The variables of [`STARTUP_VARS`] that are set to an absolute path.
+    pub startup_vars: Vec<(String, PathBuf)>,
 }
 
 /// A mounted kernel filesystem.
@@ -94,6 +100,18 @@ fn unescape_octal(field: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Variables that move startup files elsewhere (their meaning is in
+/// `policy::dangerous::STARTUP_ENV`).
+pub const STARTUP_VARS: &[&str] = &[
+    "ZDOTDIR",
+    "BASH_ENV",
+    "ENV",
+    "GIT_CONFIG_GLOBAL",
+    "INPUTRC",
+    "RIPGREP_CONFIG_PATH",
+    "NPM_CONFIG_USERCONFIG",
+];
+
 impl HostEnv {
     pub fn from_process() -> Result<HostEnv> {
         let cwd = std::env::current_dir()
@@ -107,6 +125,18 @@ impl HostEnv {
             runtime_dir: absolute("XDG_RUNTIME_DIR"),
             ssh_auth_sock: absolute("SSH_AUTH_SOCK"),
             kernel_mounts: kernel_mounts(&mountinfo),
+            exe: std::fs::canonicalize("/proc/self/exe").ok(),
+            path_dirs: var("PATH")
+                .map(|p| {
+                    std::env::split_paths(&p)
+                        .filter(|d| d.is_absolute())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            startup_vars: STARTUP_VARS
+                .iter()
+                .filter_map(|name| Some((name.to_string(), absolute(name)?)))
+                .collect(),
             ..HostEnv::new(
                 cwd,
                 var("HOME"),
@@ -137,8 +167,22 @@ impl HostEnv {
             runtime_dir: None,
             ssh_auth_sock: None,
             kernel_mounts: Vec::new(),
+            exe: None,
+            path_dirs: Vec::new(),
+            startup_vars: Vec::new(),
         }
     }
+}
+
+/// Whether the current user may create entries in `dir` on the host (`access(W_OK)`): where
+/// it may not, neither can the sandbox, which runs as the same user without capabilities.
+pub fn can_create_in(dir: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
 }
 
 #[cfg(test)]

@@ -220,10 +220,29 @@ fn killing_fence_kills_the_sandbox() {
 #[test]
 fn missing_bwrap_is_explained() {
     let sb = Sandbox::new(User::Current);
+    // /usr/bin/bwrap (and /bin/bwrap, its link on merged-/usr systems) is looked at before
+    // PATH: an outer bwrap covers it with a file that is not executable.
+    let not_bwrap = sb.root.join("not-bwrap");
+    std::fs::write(&not_bwrap, "").unwrap();
+    let not_bwrap = not_bwrap.display().to_string();
+    let mut hide: Vec<&str> = vec!["/usr/bin/bwrap"];
+    if !util::is_root() {
+        hide.push("--unshare-user");
+    }
+    hide.extend([
+        "--dev-bind",
+        "/",
+        "/",
+        "--ro-bind",
+        &not_bwrap,
+        "/usr/bin/bwrap",
+        "--",
+    ]);
     let r = sb
         .fence()
         .env("PATH", "/nonexistent-dir")
         .args(["/bin/true"])
+        .wrapped(&hide)
         .run();
     r.code(125)
         .stderr_has("bubblewrap (bwrap) is required")

@@ -127,14 +127,22 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Result<Vec<OsString>> {
         .filter(|p| !masked(p))
         .filter_map(|p| Some((p, innermost_writable(p)?)))
         .collect();
+    // 4b. Placeholders (protected names that do not exist yet), pinned like the rest.
+    let placeholders = placeholders_in(policy, &masked, &denied_write, &innermost_writable);
     let mut pins: Vec<&Path> = protected
         .iter()
+        .copied()
+        .chain(
+            placeholders
+                .iter()
+                .map(|(t, root)| (t.path.as_path(), *root)),
+        )
         .flat_map(|(path, root)| {
             // Strictly between the writable root and the protected path (none when the
             // path is the root itself): never the root's own ancestors.
             path.ancestors()
                 .skip(1)
-                .take_while(move |a| a.starts_with(root) && a != root)
+                .take_while(move |a| a.starts_with(root) && *a != root)
         })
         .collect();
     pins.sort();
@@ -149,6 +157,7 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Result<Vec<OsString>> {
             plan.op2(op, path, path);
         }
     }
+    placeholder_args(&mut plan, &placeholders, empty_fd, |p| !in_tmp(p));
 
     // 4. The sandbox's own devices, procfs and /tmp, over whatever the binds above brought.
     if policy.host_devices {
@@ -186,6 +195,7 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Result<Vec<OsString>> {
             plan.op2(op, path, path);
         }
     }
+    placeholder_args(&mut plan, &placeholders, empty_fd, |p| in_tmp(p));
 
     // 6. Masks, outermost only, where visible (elsewhere nothing at or below them is mounted).
     for target in &masks {
@@ -230,6 +240,41 @@ fn check(policy: &Policy) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The placeholders to mount (see `Policy::placeholders`), with their writable root: only
+/// inside a writable bind, never under a read-only path or a mask.
+fn placeholders_in<'a>(
+    policy: &'a Policy,
+    masked: &dyn Fn(&Path) -> bool,
+    denied_write: &dyn Fn(&Path) -> bool,
+    innermost_writable: &dyn Fn(&Path) -> Option<&'a Path>,
+) -> Vec<(&'a Target, &'a Path)> {
+    policy
+        .placeholders
+        .iter()
+        .filter(|t| !masked(&t.path) && !denied_write(&t.path))
+        .filter_map(|t| Some((t, innermost_writable(&t.path)?)))
+        .filter(|(t, root)| t.path != *root)
+        .collect()
+}
+
+/// An empty read-only directory (a tmpfs) or file at each placeholder that `here` selects.
+/// bwrap creates the mount point on the host; fence removes it after the run.
+fn placeholder_args(
+    plan: &mut Plan,
+    placeholders: &[(&Target, &Path)],
+    empty_fd: RawFd,
+    here: impl Fn(&Path) -> bool,
+) {
+    for (target, _) in placeholders.iter().filter(|(t, _)| here(&t.path)) {
+        if target.is_dir {
+            plan.op1("--tmpfs", &target.path);
+            plan.op1("--remount-ro", &target.path);
+        } else {
+            plan.empty_file(empty_fd, &target.path);
+        }
+    }
 }
 
 fn is_visible(visible: &[&Path], path: &Path) -> bool {
@@ -562,6 +607,32 @@ mod tests {
                 "--ro-bind / / --bind /w /w --bind /w/a /w/a --bind /w/a/b /w/a/b \
                  --ro-bind /w/a/b/c /w/a/b/c {OWN}"
             )
+        );
+    }
+
+    #[test]
+    fn placeholders_are_pinned_read_only_and_never_under_denies() {
+        let policy = Policy {
+            write: paths(&["/h"]),
+            deny_write: paths(&["/h/.ssh"]),
+            deny_read: vec![dir("/h/secret")],
+            placeholders: vec![
+                file("/h/.bashrc"),
+                dir("/h/.config/git"),
+                file("/h/.ssh/config"),
+                file("/h/secret/.npmrc"),
+                file("/elsewhere/.profile"),
+            ],
+            ..Policy::default()
+        };
+        assert_eq!(
+            plan(&policy),
+            "--ro-bind / / --bind /h /h \
+             --bind /h/.config /h/.config --ro-bind /h/.ssh /h/.ssh \
+             --perms 0444 --ro-bind-data 9 /h/.bashrc \
+             --tmpfs /h/.config/git --remount-ro /h/.config/git \
+             --dev /dev --proc /proc --tmpfs /tmp \
+             --tmpfs /h/secret --remount-ro /h/secret"
         );
     }
 

@@ -22,24 +22,150 @@ use crate::error::{Error, Result};
 use crate::policy::Policy;
 use crate::run::Outcome;
 
-/// bwrap from `$FENCE_BWRAP`, else the first executable `bwrap` in `PATH`.
+/// Trusted system locations of bwrap, looked at before `PATH`.
+const SYSTEM_BWRAP: [&str; 2] = ["/usr/bin/bwrap", "/bin/bwrap"];
+/// A packager's fixed bwrap path, compiled in (`FENCE_BWRAP_PATH` at build time).
+const BUILD_BWRAP: Option<&str> = option_env!("FENCE_BWRAP_PATH");
+
+/// The bwrap fence runs and how it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bwrap {
+    pub path: PathBuf,
+    pub origin: BwrapOrigin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BwrapOrigin {
+    /// `$FENCE_BWRAP`: the user's explicit choice.
+    Override,
+    /// `/usr/bin`, `/bin` or the build-time path.
+    System,
+    /// Found on `PATH`; the directories searched before it (a bwrap planted there would win).
+    Path { searched_before: Vec<PathBuf> },
+}
+
+/// The bwrap path (see [`locate_bwrap`]).
 pub fn find_bwrap() -> Result<PathBuf> {
+    locate_bwrap().map(|b| b.path)
+}
+
+/// bwrap from `$FENCE_BWRAP`, else `/usr/bin/bwrap`, `/bin/bwrap`, the build-time
+/// `FENCE_BWRAP_PATH`, else the first executable `bwrap` in `PATH`.
+pub fn locate_bwrap() -> Result<Bwrap> {
     if let Some(path) = std::env::var_os("FENCE_BWRAP").filter(|p| !p.is_empty()) {
         let path = PathBuf::from(path);
+        let path = if path.is_absolute() {
+            path
+        } else {
+            std::env::current_dir()
+                .map_err(|e| Error::io("cannot determine the current directory", e))?
+                .join(path)
+        };
         return if crate::run::is_executable_file(&path) {
-            Ok(path)
+            Ok(Bwrap {
+                path,
+                origin: BwrapOrigin::Override,
+            })
         } else {
             Err(Error::Setup(format!(
                 "FENCE_BWRAP={} is not an executable file",
-                path.display()
+                crate::output::path(&path)
             )))
         };
     }
+    let system = SYSTEM_BWRAP.into_iter().chain(BUILD_BWRAP);
+    if let Some(path) = system
+        .map(PathBuf::from)
+        .find(|p| crate::run::is_executable_file(p))
+    {
+        return Ok(Bwrap {
+            path,
+            origin: BwrapOrigin::System,
+        });
+    }
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("bwrap"))
-        .find(|p| p.is_absolute() && crate::run::is_executable_file(p))
-        .ok_or_else(|| Error::Setup(diagnose::bwrap_missing()))
+    let mut searched_before = Vec::new();
+    for dir in std::env::split_paths(&path).filter(|d| d.is_absolute()) {
+        let candidate = dir.join("bwrap");
+        if crate::run::is_executable_file(&candidate) {
+            return Ok(Bwrap {
+                path: candidate,
+                origin: BwrapOrigin::Path { searched_before },
+            });
+        }
+        searched_before.push(dir);
+    }
+    Err(Error::Setup(diagnose::bwrap_missing()))
+}
+
+/// Whether `path` (a file, or the directory holding it) is one the user, rather than the
+/// system, controls: owned by a non-root user, writable by group or others, writable by
+/// the current (non-root) user, or under `$HOME`.
+fn user_controlled(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let check = |p: &Path| {
+        let Ok(m) = std::fs::metadata(p) else {
+            return true;
+        };
+        let writable = sys::geteuid() != 0
+            && std::ffi::CString::new(p.as_os_str().as_bytes())
+                .is_ok_and(|c| sys::access(&c, libc::W_OK));
+        m.uid() != 0
+            || m.mode() & 0o022 != 0
+            || writable
+            || home
+                .as_ref()
+                .is_some_and(|h| h.is_absolute() && p.starts_with(h))
+    };
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    [path, &real]
+        .into_iter()
+        .flat_map(|p| [Some(p), p.parent()])
+        .flatten()
+        .any(check)
+}
+
+/// Checks the bwrap found against the policy and adds it to the protected paths: a bwrap
+/// from `PATH` in a user-controlled place gets a warning, and is refused when the sandbox
+/// could write it, its directory or a `PATH` directory searched before it (the next run
+/// would run what the command put there, outside any sandbox).
+fn check_bwrap(bwrap: &Bwrap, policy: &mut Policy) -> Result<()> {
+    if let BwrapOrigin::Path { searched_before } = &bwrap.origin {
+        let controlled = user_controlled(&bwrap.path);
+        let dir = bwrap.path.parent().unwrap_or(Path::new("/"));
+        // The file itself is protected below; a user-controlled place is refused outright.
+        let own: &[&Path] = if controlled {
+            &[bwrap.path.as_path(), dir]
+        } else {
+            &[]
+        };
+        let writable = own
+            .iter()
+            .copied()
+            .chain(searched_before.iter().map(PathBuf::as_path))
+            .find(|p| policy.can_write(p));
+        if let Some(writable) = writable {
+            return Err(Error::Setup(format!(
+                "refusing to use {}: the sandbox may write {} (filesystem.allowWrite), so the \
+                 command could plant the bwrap the next fence runs outside any sandbox. \
+                 Install bubblewrap system-wide (/usr/bin/bwrap), pin it with \
+                 FENCE_BWRAP=/path/to/bwrap, or narrow allowWrite",
+                crate::output::path(&bwrap.path),
+                crate::output::path(writable)
+            )));
+        }
+        if controlled {
+            crate::run::warn(&format!(
+                "bwrap is {}, found on PATH in a directory your user controls: whatever writes \
+                 there runs outside every sandbox the next time fence starts; install \
+                 bubblewrap system-wide or pin it with FENCE_BWRAP=/path/to/bwrap",
+                crate::output::path(&bwrap.path)
+            ));
+        }
+    }
+    policy.protect_trust_root(&bwrap.path)
 }
 
 /// `devices.mode: auto` as the Go fence defines it: the host's `/dev` only for a non-root
@@ -63,6 +189,30 @@ fn with_auto_devices(policy: &Policy, bwrap: &Path, debug: bool) -> Policy {
 /// Runs `argv` inside a sandbox built from `policy`: bwrap with namespaces, or, where the
 /// kernel refuses namespaces and reduced isolation is acceptable, Landlock and seccomp alone.
 pub fn run(
+    policy: &Policy,
+    argv: &[OsString],
+    env: Vec<(OsString, OsString)>,
+    debug: bool,
+    allow_reduced_isolation: bool,
+    monitor: crate::monitor::Monitor,
+) -> Result<Outcome> {
+    let locks = crate::policy::lock_empty_protected(policy);
+    let outcome = run_sandbox(policy, argv, env, debug, allow_reduced_isolation, monitor);
+    drop(locks);
+    crate::policy::remove_placeholders(&policy.placeholders);
+    if let Some(before) = &policy.watched {
+        for path in before.changed() {
+            crate::run::warn(&format!(
+                "the command created or replaced {}: git config and hooks, editor, agent and \
+                 direnv files there run code later; review it before you use git or a tool there",
+                crate::output::path(&path)
+            ));
+        }
+    }
+    outcome
+}
+
+fn run_sandbox(
     policy: &Policy,
     argv: &[OsString],
     env: Vec<(OsString, OsString)>,
@@ -116,11 +266,13 @@ pub fn run(
             nested,
         })
     };
-    let bwrap = match find_bwrap() {
+    let bwrap = match locate_bwrap() {
         Ok(bwrap) => bwrap,
         Err(missing) => return reduced(missing),
     };
-    let mut policy = with_auto_devices(policy, &bwrap, debug);
+    let mut policy = with_auto_devices(policy, &bwrap.path, debug);
+    check_bwrap(&bwrap, &mut policy)?;
+    let bwrap = bwrap.path;
     let mut monitor = Some(monitor);
     loop {
         // Bound again on a retry: the previous attempt's sockets died with it.
@@ -139,6 +291,7 @@ pub fn run(
             .deny_read
             .iter()
             .chain(&policy.sockets)
+            .chain(&policy.placeholders)
             .any(|t| !t.is_dir);
         let empty_file = if needs_empty {
             Some(sys::memfd(c"fence-empty").map_err(|e| Error::io("cannot create a memfd", e))?)
@@ -267,5 +420,48 @@ mod tests {
             "bwrap: Can't create file at /fence-nonexistent.sock"
         ));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bwrap_from_a_writable_place_is_refused_and_always_protected() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = std::env::temp_dir().join(format!("fence-bwrap-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for dir in ["early", "bin"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+            // Writable by others: user-controlled for any user, root included.
+            std::fs::set_permissions(root.join(dir), std::fs::Permissions::from_mode(0o777))
+                .unwrap();
+        }
+        let root = std::fs::canonicalize(&root).unwrap();
+        let path = root.join("bin/bwrap");
+        std::fs::write(&path, "").unwrap();
+        let found = |origin| Bwrap {
+            path: path.clone(),
+            origin,
+        };
+        let on_path = || BwrapOrigin::Path {
+            searched_before: vec![root.join("early")],
+        };
+        let writing = |dirs: &[&str]| Policy {
+            write: dirs.iter().map(|d| root.join(d)).collect(),
+            ..Policy::default()
+        };
+        let cases: &[(&[&str], BwrapOrigin, bool)] = &[
+            (&["bin"], on_path(), true),
+            (&["early"], on_path(), true),
+            (&[], on_path(), false),
+            (&["bin"], BwrapOrigin::Override, false),
+            (&["bin"], BwrapOrigin::System, false),
+        ];
+        for (dirs, origin, refused) in cases {
+            let mut policy = writing(dirs);
+            let result = check_bwrap(&found(origin.clone()), &mut policy);
+            assert_eq!(result.is_err(), *refused, "{dirs:?} {origin:?}");
+            if !refused && dirs.contains(&"bin") {
+                assert!(policy.deny_write.contains(&path), "protected: {origin:?}");
+            }
+        }
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -4,10 +4,14 @@
 pub mod compare;
 pub mod dangerous;
 pub mod domains;
+pub mod git;
 pub mod glob;
 pub mod network;
 pub mod paths;
+mod protection;
 pub mod sockets;
+
+pub use protection::{PlaceholderLocks, lock_empty_protected, remove_placeholders};
 
 use std::path::{Path, PathBuf};
 
@@ -63,6 +67,14 @@ pub struct Policy {
     pub tmp_shared: bool,
     /// Read-only even inside writable roots (`denyWrite` and the mandatory protections).
     pub deny_write: Vec<PathBuf>,
+    /// Protected names that do not exist yet inside a writable root (see `dangerous.rs`):
+    /// an empty read-only file or directory is mounted there, so the sandbox cannot create
+    /// them. bwrap creates the mount point on the host; fence removes it after the run if it
+    /// is still empty ([`remove_placeholders`]).
+    pub placeholders: Vec<Target>,
+    /// The protected names and git repositories in the writable working tree before the
+    /// run, compared after it to name those the command created or replaced.
+    pub watched: Option<dangerous::Snapshot>,
     /// Masked: empty and read-only (`denyRead`).
     pub deny_read: Vec<Target>,
     /// Host Unix sockets masked so that `connect()` fails (all but `allowUnixSockets`), and
@@ -140,9 +152,11 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
     }
 
     let mut deny_write = resolve(&mut policy, "filesystem.denyWrite", &fs.deny_write, host)?;
-    deny_write.extend(mandatory_protections(&policy, host, fs.allow_git_config));
+    let placeholders =
+        protection::mandatory_protections(&mut policy, host, fs.allow_git_config, &mut deny_write)?;
     deny_write.sort();
     deny_write.dedup();
+    policy.placeholders = protection::outside_of(placeholders, &deny_write);
     policy.deny_write = deny_write;
     // Deny beats allow: a denyWrite on /tmp (or above it) keeps the host's /tmp unshared.
     if policy.tmp_shared
@@ -158,6 +172,9 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
                 .into(),
         );
     }
+    policy
+        .warnings
+        .extend(protection::path_warning(&policy, host));
 
     let deny_read = resolve(&mut policy, "filesystem.denyRead", &fs.deny_read, host)?;
     if let Some((path, why)) = deny_read.iter().find_map(|p| Some((p, refused_mask(p)?))) {
@@ -409,30 +426,6 @@ fn host_sockets(policy: &mut Policy, host: &HostEnv) -> Vec<Target> {
         });
     }
     targets
-}
-
-/// The mandatory protected paths that matter: those inside a writable root. Elsewhere the
-/// host is read-only already.
-fn mandatory_protections(policy: &Policy, host: &HostEnv, allow_git_config: bool) -> Vec<PathBuf> {
-    let mut writable: Vec<&Path> = policy.write.iter().map(PathBuf::as_path).collect();
-    if policy.tmp_shared {
-        writable.push(Path::new("/tmp"));
-    }
-    if writable.is_empty() {
-        return Vec::new();
-    }
-    let is_writable = |p: &Path| writable.iter().any(|w| p.starts_with(w));
-    let mut roots: Vec<&Path> = writable.clone();
-    roots.push(&host.cwd);
-    if let Some(home) = &host.home {
-        roots.push(home);
-    }
-    let walk_root = is_writable(&host.cwd).then_some(host.cwd.as_path());
-    dangerous::find(&roots, walk_root, allow_git_config)
-        .into_iter()
-        .filter_map(|p| std::fs::canonicalize(&p).ok())
-        .filter(|p| is_writable(p))
-        .collect()
 }
 
 #[cfg(test)]
