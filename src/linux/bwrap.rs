@@ -20,6 +20,7 @@
 //! (on `/`) and a writable bind that would cover the sandbox's own mounts are errors, never
 //! skipped.
 
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
@@ -58,14 +59,18 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Result<Vec<OsString>> {
     let tmp = Path::new("/tmp");
     let in_tmp = |p: &Path| p.starts_with(tmp);
     let masks: Vec<&Target> = outermost_targets(policy.deny_read.iter());
-    let masked = |p: &Path| masks.iter().any(|m| p.starts_with(&m.path));
-    let denied_write = |p: &Path| policy.deny_write.iter().any(|d| p.starts_with(d));
+    // Lookups by ancestor (a path's depth), not by scanning every rule: a hostile
+    // repository's narrowing config can list tens of thousands of masks.
+    let mask_set: HashSet<&Path> = masks.iter().map(|m| m.path.as_path()).collect();
+    let masked = |p: &Path| covers(&mask_set, p);
+    let deny_write_set: HashSet<&Path> = policy.deny_write.iter().map(PathBuf::as_path).collect();
+    let denied_write = |p: &Path| covers(&deny_write_set, p);
     // The host's /tmp is shared only if no denyWrite covers it (deny beats allow); else
     // the sandbox gets its private one.
     let tmp_shared = policy.tmp_shared && !denied_write(tmp);
 
     // 1. The readable view.
-    let mut visible: Vec<&Path> = vec![Path::new("/dev"), Path::new("/proc"), tmp];
+    let mut visible: HashSet<&Path> = [Path::new("/dev"), Path::new("/proc"), tmp].into();
     let read_roots = outermost(policy.read.iter().map(PathBuf::as_path));
     let (read_in_tmp, read_roots): (Vec<&Path>, Vec<&Path>) = read_roots
         .into_iter()
@@ -74,7 +79,7 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Result<Vec<OsString>> {
         for root in read_roots {
             if !masked(root) {
                 plan.op2("--ro-bind", root, root);
-                visible.push(root);
+                visible.insert(root);
             }
         }
         // The top-level links (`/bin -> usr/bin`), unless a readable root brought them.
@@ -85,7 +90,7 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Result<Vec<OsString>> {
         }
     } else {
         plan.op2("--ro-bind", "/", "/");
-        visible.push(Path::new("/"));
+        visible.insert(Path::new("/"));
     }
 
     // Writable binds. A write under a denyWrite stays read-only (and, under defaultDenyRead,
@@ -102,13 +107,13 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Result<Vec<OsString>> {
         if denied_write(path) {
             if policy.default_deny_read && !is_visible(&visible, path) {
                 write_ops.push(("--ro-bind", path));
-                visible.push(path);
+                visible.insert(path);
             }
             continue;
         }
         write_ops.push(("--bind", path));
         writable.push(path);
-        visible.push(path);
+        visible.insert(path);
     }
 
     // Read-only re-binds, only where something writable would otherwise expose them.
@@ -214,6 +219,26 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Result<Vec<OsString>> {
     Ok(plan.args)
 }
 
+/// bwrap refuses more arguments than this (its `MAX_ARGS`).
+const BWRAP_MAX_ARGS: usize = 9000;
+
+/// Refuses a plan longer than bwrap accepts, with the likely cause, before bwrap is started.
+pub fn check_arg_count(args: &[OsString]) -> Result<()> {
+    if args.len() < BWRAP_MAX_ARGS {
+        return Ok(());
+    }
+    let mounts = args
+        .iter()
+        .filter(|a| a.as_encoded_bytes().starts_with(b"--"))
+        .count();
+    Err(Error::Setup(format!(
+        "the sandbox would need about {mounts} mount operations, more than bubblewrap accepts \
+         ({BWRAP_MAX_ARGS} arguments); a pattern in filesystem.denyRead, denyWrite or \
+         allowWrite probably matches too many paths: name their common directory instead \
+         (`-d` shows the expansion)"
+    )))
+}
+
 /// Refuses what the plan cannot apply (compilation refuses these first, with the config
 /// key; this keeps the plan fail-closed for any policy): a mask on `/`, and a writable bind
 /// that is `/` or lies in `/proc`, `/sys` or `/dev`.
@@ -277,8 +302,13 @@ fn placeholder_args(
     }
 }
 
-fn is_visible(visible: &[&Path], path: &Path) -> bool {
-    visible.iter().any(|v| path.starts_with(v))
+fn is_visible(visible: &HashSet<&Path>, path: &Path) -> bool {
+    covers(visible, path)
+}
+
+/// Whether `path` or one of its ancestors is in `set`.
+fn covers(set: &HashSet<&Path>, path: &Path) -> bool {
+    !set.is_empty() && path.ancestors().any(|a| set.contains(a))
 }
 
 /// The paths of `paths` that are not below another one of them, sorted (parents first).
@@ -286,9 +316,11 @@ fn outermost<'a>(paths: impl Iterator<Item = &'a Path>) -> Vec<&'a Path> {
     let mut all: Vec<&Path> = paths.collect();
     all.sort();
     all.dedup();
+    // Sorted component by component, a path's descendants follow it directly: a path
+    // below any kept one is below the last kept one.
     let mut out: Vec<&Path> = Vec::new();
     for p in all {
-        if !out.iter().any(|o| p.starts_with(o)) {
+        if !out.last().is_some_and(|o| p.starts_with(o)) {
             out.push(p);
         }
     }
@@ -301,7 +333,7 @@ fn outermost_targets<'a>(targets: impl Iterator<Item = &'a Target>) -> Vec<&'a T
     all.sort_by(|a, b| a.path.cmp(&b.path));
     let mut out: Vec<&Target> = Vec::new();
     for t in all {
-        if !out.iter().any(|o| t.path.starts_with(&o.path)) {
+        if !out.last().is_some_and(|o| t.path.starts_with(&o.path)) {
             out.push(t);
         }
     }
@@ -608,6 +640,27 @@ mod tests {
                  --ro-bind /w/a/b/c /w/a/b/c {OWN}"
             )
         );
+    }
+
+    #[test]
+    fn plans_longer_than_bwrap_accepts_are_refused() {
+        let masks: Vec<Target> = (0..3000).map(|i| file(&format!("/big/f{i}"))).collect();
+        let policy = Policy {
+            deny_read: masks,
+            ..Policy::default()
+        };
+        let args = mount_args(&policy, 9).unwrap();
+        let err = check_arg_count(&args).unwrap_err().to_string();
+        assert!(err.contains("mount operations"), "{err}");
+        let small = mount_args(&Policy::default(), 9).unwrap();
+        assert!(check_arg_count(&small).is_ok());
+    }
+
+    #[test]
+    fn outermost_keeps_only_the_top_of_each_subtree() {
+        let list = paths(&["/a/b", "/a", "/ab", "/a/b/c", "/c/d", "/c", "/a b"]);
+        let got = outermost(list.iter().map(PathBuf::as_path));
+        assert_eq!(got, paths(&["/a", "/a b", "/ab", "/c"]));
     }
 
     #[test]

@@ -304,6 +304,7 @@ fn run_sandbox(
         let mut args = bwrap::namespace_args(new_session);
         args.extend(net.bwrap_args);
         args.extend(bwrap::mount_args(&policy, empty_fd)?);
+        bwrap::check_arg_count(&args)?;
         let full = session::run(session::Spec {
             bwrap: Some(bwrap.clone()),
             args,
