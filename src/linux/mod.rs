@@ -68,6 +68,7 @@ pub fn run(
     env: Vec<(OsString, OsString)>,
     debug: bool,
     allow_reduced_isolation: bool,
+    preserve_fds: u32,
     monitor: crate::monitor::Monitor,
 ) -> Result<Outcome> {
     // TIOCSTI/TIOCLINUX are blocked by seccomp, so the command may share the terminal's
@@ -87,6 +88,7 @@ pub fn run(
         allow_reduced_isolation,
         pty,
         pty_stderr: pty && sys::is_tty(2),
+        preserve_fds,
         ..control::InitPlan::default()
     };
     let reduced = |cause: Error| -> Result<Outcome> {
