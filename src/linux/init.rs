@@ -235,13 +235,13 @@ fn run_command(
         open: slave.as_deref().map(|path| (0, path)),
     })
     .map_err(|e| exec_failed(program, &e))?;
+    let _ = sys::send_message(control.as_raw_fd(), &Report::Started.to_bytes(), None);
     for fd in 0..=2 {
         // Cannot fail with a valid fd; the command runs already, so a failure is not fatal
         // (the init stays unreachable: not dumpable, pidfd_getfd refused).
         let _ = sys::dup2(null.as_raw_fd(), fd);
     }
     drop(null);
-    let _ = sys::send_message(control.as_raw_fd(), &Report::Started.to_bytes(), None);
 
     // With ports exposed, the init also answers the host's connection requests: it waits
     // on a signalfd and the control channel instead of in sigwaitinfo.
