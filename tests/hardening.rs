@@ -182,9 +182,21 @@ fn no_capabilities_inside(user: User) {
 /// memory: pidfd_getfd, kcmp and process_madvise are refused, and the init is not dumpable,
 /// so /proc/PPID/fd/N and /proc/PPID/mem do not open. fence's status stays the command's.
 fn the_init_is_out_of_reach(user: User) {
-    let r = probe(
-        user,
-        r#"
+    let r = probe(user, INIT_REACH);
+    check_init_out_of_reach(&r);
+}
+
+/// The same without bwrap (reduced isolation): the init runs directly on the host, with the
+/// command's uid and Landlock domain, and so does the host fence above it (which Landlock's
+/// ptrace scoping keeps out of reach: it is outside the sandbox's domain).
+fn the_init_is_out_of_reach_in_reduced_isolation(user: User) {
+    let sb = Sandbox::new(user);
+    let script = format!("{PROBE}\n{INIT_REACH}");
+    let r = reduced_fence(&sb, "", &["python3", "-c", &script]);
+    check_init_out_of_reach(&r);
+}
+
+const INIT_REACH: &str = r#"
 ppid = os.getppid()
 pidfd = os.pidfd_open(ppid)
 print("pidfd_open=ok", flush=True)
@@ -194,8 +206,11 @@ for fd in range(65):
     ret = libc.syscall(ctypes.c_long(438), ctypes.c_long(pidfd), ctypes.c_long(fd), ctypes.c_long(0))
     results.add("ok" if ret >= 0 else os.strerror(ctypes.get_errno()))
 print("pidfd_getfd=" + ",".join(sorted(results)), flush=True)
+with open(f"/proc/{ppid}/stat") as f:
+    grandparent = int(f.read().rsplit(")", 1)[1].split()[1])
 reached = []
-for pid in (ppid, 1):  # the init, and bwrap's reaper
+# The init; bwrap's reaper (pid 1), or without bwrap the host fence (its parent).
+for pid in sorted({ppid, 1, grandparent}):
     for fd in range(65):
         for flags in (os.O_RDONLY, os.O_WRONLY, os.O_RDWR, os.O_PATH):
             try:
@@ -224,8 +239,9 @@ call("kcmp", 312, os.getpid(), ppid, 0, 0, 0)
 iov = (ctypes.c_ulong * 2)(0, 4096)
 call("process_madvise", 440, pidfd, ctypes.addressof(iov), 1, 20, 0)
 sys.exit(3)
-"#,
-    );
+"#;
+
+fn check_init_out_of_reach(r: &util::Run) {
     r.code(3)
         .stdout_has("pidfd_open=ok\n")
         .stdout_has("pidfd_getfd=Operation not permitted\n")
@@ -520,6 +536,7 @@ both_users!(
     host_processes_are_out_of_reach,
     no_capabilities_inside,
     the_init_is_out_of_reach,
+    the_init_is_out_of_reach_in_reduced_isolation,
     foreign_socket_families_are_refused,
     foreign_socket_families_are_refused_in_reduced_isolation,
     stdin_file_stays_read_only_in_reduced_isolation,
