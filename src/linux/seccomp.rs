@@ -165,15 +165,15 @@ enum Family {
 /// isolation) Unix and IP sockets are refused too: no network, and no way to reach the
 /// host's Unix sockets (`socketpair` stays available).
 fn socket_families(reduced: bool) -> [(u32, Family); 4] {
-    let ip = if reduced {
+    let unix_and_ip = if reduced {
         Family::Refuse
     } else {
         Family::Allow
     };
     [
-        (libc::AF_UNIX as u32, ip),
-        (libc::AF_INET as u32, ip),
-        (libc::AF_INET6 as u32, ip),
+        (libc::AF_UNIX as u32, unix_and_ip),
+        (libc::AF_INET as u32, unix_and_ip),
+        (libc::AF_INET6 as u32, unix_and_ip),
         (libc::AF_NETLINK as u32, Family::RouteOnly),
     ]
 }
