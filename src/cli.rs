@@ -75,6 +75,9 @@ pub struct RunRequest {
     pub ports: Vec<std::net::SocketAddr>,
     /// `--fence-log-file`: where the proxies' `-m`/`-d` lines go instead of stderr.
     pub log_file: Option<PathBuf>,
+    /// `--preserve-fds N`: inherited fds 3..3+N pass to the command (all others above
+    /// stderr are closed).
+    pub preserve_fds: u32,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -130,6 +133,10 @@ Options:
       --fence-log-file PATH
                          Append the network lines of -m and -d to PATH instead of
                          stderr
+      --preserve-fds N   Pass the inherited file descriptors 3 to 3+N-1 to the command
+                         (at most 64; they must be open). Without it the command gets
+                         only stdin, stdout and stderr: an open fd reaches past the
+                         sandbox (a directory fd opens files the policy hides)
       --proxy-connect HOST PORT
                          Connect to HOST:PORT through the sandbox's SOCKS5 proxy and
                          relay stdin/stdout (an ssh ProxyCommand; used inside fence)
@@ -162,6 +169,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
     let mut force_new_session = false;
     let mut ports = Vec::new();
     let mut log_file = None;
+    let mut preserve_fds = 0;
     let mut positional: Vec<OsString> = Vec::new();
     let mut saw_option = false;
 
@@ -200,6 +208,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
             Long("force-new-session") => force_new_session = true,
             Short('p') | Long("port") => ports.push(parse_port(&parser.value().map_err(usage)?)?),
             Long("fence-log-file") => log_file = Some(parser.value().map_err(usage)?.into()),
+            Long("preserve-fds") => {
+                preserve_fds = parse_preserve_fds(&parser.value().map_err(usage)?)?;
+            }
             Long("proxy-connect") if !saw_option => {
                 return Ok(Invocation::ProxyConnect(
                     parser.raw_args().map_err(usage)?.collect(),
@@ -262,7 +273,23 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
         force_new_session,
         ports,
         log_file,
+        preserve_fds,
     }))
+}
+
+/// The most fds `--preserve-fds` passes on.
+pub const MAX_PRESERVED_FDS: u32 = 64;
+
+/// `--preserve-fds N`: a count from 0 to [`MAX_PRESERVED_FDS`].
+fn parse_preserve_fds(value: &std::ffi::OsStr) -> Result<u32> {
+    let text = value.to_string_lossy();
+    match text.parse::<u32>() {
+        Ok(n) if n <= MAX_PRESERVED_FDS && text.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+        _ => Err(Error::Usage(format!(
+            "--preserve-fds {}: expected a number from 0 to {MAX_PRESERVED_FDS}",
+            crate::output::escape(&text)
+        ))),
+    }
 }
 
 /// `-p [ADDR:]PORT`: ADDR is an IP literal (IPv6 in brackets), 127.0.0.1 by default.
@@ -396,6 +423,28 @@ mod tests {
         assert_eq!(req.config, ConfigSource::Settings("x.json".into()));
         let req = run(&["--fence-log-file", "/l", "true"]);
         assert_eq!(req.log_file, Some(PathBuf::from("/l")));
+    }
+
+    #[test]
+    fn preserved_fds() {
+        assert_eq!(run(&["true"]).preserve_fds, 0);
+        for (arg, n) in [("0", 0), ("1", 1), ("64", 64)] {
+            assert_eq!(run(&["--preserve-fds", arg, "true"]).preserve_fds, n);
+        }
+        assert_eq!(run(&["--preserve-fds=2", "true"]).preserve_fds, 2);
+        for bad in ["65", "-1", "+1", "", "x", "4294967296", "\u{1b}[31m"] {
+            assert!(
+                matches!(
+                    parse_strs(&["--preserve-fds", bad, "true"]),
+                    Err(Error::Usage(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            parse_strs(&["--preserve-fds"]),
+            Err(Error::Usage(_))
+        ));
     }
 
     #[test]

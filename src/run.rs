@@ -34,6 +34,8 @@ pub fn warn(msg: &str) {
 /// Runs the request; the outcome is the command's.
 pub fn execute(req: RunRequest) -> Result<Outcome> {
     DEBUG.store(req.debug, Ordering::Relaxed);
+    // Before fence opens anything of its own: only then are fds 3.. all inherited.
+    keep_only_preserved_fds(req.preserve_fds)?;
     let host = HostEnv::from_process()?;
     let mut resolved = config::resolve(&req.config, &host)?;
     for step in &resolved.chain {
@@ -90,8 +92,36 @@ fn run_platform(
         env,
         req.debug,
         req.allow_reduced_isolation,
+        req.preserve_fds,
         monitor,
     )
+}
+
+/// A caller's open fds (a shell's `exec 9</dir`, an IDE's leaked pipes) reach past any
+/// sandbox: none is passed to bwrap or the command except the `--preserve-fds` ones, which
+/// must be open (else fence's own fds could take their numbers and be passed instead).
+#[cfg(target_os = "linux")]
+fn keep_only_preserved_fds(preserve: u32) -> Result<()> {
+    use crate::linux::sys;
+    let end = 3 + i32::try_from(preserve).unwrap_or(i32::MAX - 3);
+    if let Some(missing) = (3..end).find(|&fd| sys::fd_access(fd).is_none()) {
+        return Err(Error::Usage(format!(
+            "--preserve-fds {preserve}: fd {missing} is not open"
+        )));
+    }
+    if preserve > 0 {
+        debug(&format!(
+            "passing inherited fds 3 to {} to the command (--preserve-fds)",
+            end - 1
+        ));
+    }
+    sys::close_range(end, i32::MAX, true)
+        .map_err(|e| Error::io("cannot keep inherited fds from the sandbox", e))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn keep_only_preserved_fds(_: u32) -> Result<()> {
+    Ok(())
 }
 
 #[cfg(not(target_os = "linux"))]

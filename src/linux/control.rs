@@ -56,6 +56,9 @@ pub struct InitPlan {
     /// The init connects to sandbox ports on the host's request (`HostRequest::Connect`),
     /// for ports exposed with `-p`.
     pub connect_service: bool,
+    /// Inherited fds `3..3+preserve_fds` pass to the command (`--preserve-fds`); every
+    /// other fd above stderr is closed before it starts.
+    pub preserve_fds: u32,
 }
 
 /// What the host asks of the init after the plan (only with `connect_service`).

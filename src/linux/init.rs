@@ -74,6 +74,26 @@ fn run(control: BorrowedFd<'_>) -> Result<i32, Report> {
     for &fd in plan.close_fds.iter().chain([&plan.stderr_fd]) {
         sys::close(fd);
     }
+    // The command must not reach the init's fds (the control channel above all) or memory:
+    // a non-dumpable process's /proc/PID/fd and /proc/PID/mem, pidfd_getfd and kcmp are
+    // refused to processes without CAP_SYS_PTRACE, whatever their uid (seccomp refuses the
+    // syscalls too).
+    sys::set_dumpable(false)
+        .map_err(|e| setup_failed(format!("cannot make the init non-dumpable: {e}")))?;
+    close_inherited_fds(control, plan.preserve_fds)?;
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| setup_failed(format!("cannot open /dev/null: {e}")))?;
+    for fd in 0..=2 {
+        // A directory or O_PATH fd as stdin/stdout/stderr is a handle for walking paths
+        // (`/proc/self/fd/0/…` reaches what the mounts hide), not a stream: none is passed.
+        if sys::fd_access(fd).is_none_or(|a| a.is_dir || a.path_only) {
+            sys::dup2(null.as_raw_fd(), fd)
+                .map_err(|e| setup_failed(format!("cannot replace fd {fd}: {e}")))?;
+        }
+    }
     let note = |message: String| {
         if plan.debug {
             let _ = sys::send_message(
@@ -115,7 +135,7 @@ fn run(control: BorrowedFd<'_>) -> Result<i32, Report> {
     };
     let program = OsString::from_vec(program.clone());
     let path = search_path(&program, std::env::var_os("PATH"))?;
-    let status = run_command(control, &plan, &program, &path, args, fence_pid)?;
+    let status = run_command(control, &plan, &program, &path, args, fence_pid, null)?;
     if plan.reduced {
         kill_descendants();
     }
@@ -148,6 +168,7 @@ fn run_command(
     path: &std::path::Path,
     args: &[Vec<u8>],
     fence_pid: libc::pid_t,
+    null: std::fs::File,
 ) -> Result<sys::WaitStatus, Report> {
     let setup = |e: std::io::Error| setup_failed(format!("cannot start the command: {e}"));
     let mut waited = vec![libc::SIGCHLD, libc::SIGCONT];
@@ -192,6 +213,17 @@ fn run_command(
     } else {
         &[(0, 1)]
     };
+    // The init holds no fd the command could use: with a PTY the terminal fds the command
+    // does not inherit (the user's real terminal) are let go before it starts, the others
+    // right after; fds above the preserved ones (`--preserve-fds`) are not inherited.
+    if slave.is_some() {
+        let fds: &[RawFd] = if plan.pty_stderr { &[0, 1, 2] } else { &[0, 1] };
+        for &fd in fds {
+            sys::dup2(null.as_raw_fd(), fd)
+                .map_err(|e| setup_failed(format!("cannot release fd {fd}: {e}")))?;
+        }
+    }
+    sys::close_range(3 + plan.preserve_fds as RawFd, RawFd::MAX, true).map_err(setup)?;
     let child = sys::spawn(&sys::Spawn {
         path: &path_c,
         argv: &argv,
@@ -204,6 +236,12 @@ fn run_command(
     })
     .map_err(|e| exec_failed(program, &e))?;
     let _ = sys::send_message(control.as_raw_fd(), &Report::Started.to_bytes(), None);
+    for fd in 0..=2 {
+        // Cannot fail with a valid fd; the command runs already, so a failure is not fatal
+        // (the init stays unreachable: not dumpable, pidfd_getfd refused).
+        let _ = sys::dup2(null.as_raw_fd(), fd);
+    }
+    drop(null);
 
     // With ports exposed, the init also answers the host's connection requests: it waits
     // on a signalfd and the control channel instead of in sigwaitinfo.
@@ -261,6 +299,23 @@ fn kill_descendants() {
             let _ = sys::wait(pid);
         }
     }
+}
+
+/// Closes every fd above stderr that fence did not pass on purpose: a caller's stray fds
+/// (a shell's `exec 9</dir`, an IDE's leaked pipes) would otherwise reach the command, and
+/// through `/proc/self/fd/9/…` a directory fd opens what the mounts and Landlock hide. Kept:
+/// the control channel and fds `3..3+preserve` (`--preserve-fds`).
+fn close_inherited_fds(control: BorrowedFd<'_>, preserve: u32) -> Result<(), Report> {
+    let control = control.as_raw_fd();
+    let kept_end = 3 + RawFd::try_from(preserve).unwrap_or(RawFd::MAX - 3);
+    if control < kept_end {
+        return Err(setup_failed(format!(
+            "the control channel (fd {control}) is among the preserved fds"
+        )));
+    }
+    let failed = |e| setup_failed(format!("cannot close inherited fds: {e}"));
+    sys::close_range(kept_end, control - 1, false).map_err(failed)?;
+    sys::close_range(control + 1, RawFd::MAX, false).map_err(failed)
 }
 
 /// Whether a signal's `si_code` says a process sent it (kill, sigqueue, tgkill), as opposed
@@ -321,13 +376,12 @@ fn harden(control: BorrowedFd<'_>, plan: &InitPlan, note: &dyn Fn(String)) -> Re
 
 const LANDLOCK_LOSS: &str = "the filesystem policy rests on the mount sandbox alone, and \
     signals and abstract Unix sockets are not scoped";
-const SECCOMP_LOSS: &str = "ptrace, mount, namespace, io_uring, keyring, bpf and terminal-injection \
-    system calls stay available";
+const SECCOMP_LOSS: &str = "ptrace, pidfd_getfd, mount, namespace, io_uring, keyring, bpf and \
+    terminal-injection system calls stay available, and so do vsock, packet and other \
+    socket families";
 
 fn apply_landlock(abi: u32, rules: &[super::landlock::Rule], reduced: bool) -> Result<(), Report> {
-    use super::landlock::{
-        IOCTL_DEV, MAKE_REG, READ_FILE, TRUNCATE, WRITE_FILE, fit, handled_fs, handled_net, scopes,
-    };
+    use super::landlock::{MAKE_REG, fit, handled_fs, handled_net, scopes};
     let failed = |what: String, e: std::io::Error| setup_failed(format!("Landlock: {what}: {e}"));
     let ruleset =
         sys::landlock_ruleset(abi, handled_fs(abi), handled_net(abi, reduced), scopes(abi))
@@ -359,19 +413,42 @@ fn apply_landlock(abi: u32, rules: &[super::landlock::Rule], reduced: bool) -> R
             .map_err(|e| failed(format!("rule for {}", rule.path.display()), e))?;
     }
     // The files behind stdin/stdout/stderr stay reachable by path (`echo x > /dev/stderr`
-    // reopens them through /proc/self/fd); the command can already write them through its fds.
+    // reopens them through /proc/self/fd), with the rights their fds already give: a file
+    // on stdin opened read-only stays read-only (`< file` must not make it writable).
     for fd in 0..=2 {
         let path = std::path::PathBuf::from(format!("/proc/self/fd/{fd}"));
-        let is_file_or_tty = std::fs::metadata(&path).is_ok_and(|m| {
+        let Some(is_device) = std::fs::metadata(&path).ok().and_then(|m| {
             use std::os::unix::fs::FileTypeExt;
-            m.is_file() || m.file_type().is_char_device()
-        });
-        if is_file_or_tty {
-            let _ = allow(&path, READ_FILE | WRITE_FILE | TRUNCATE | IOCTL_DEV);
+            let device = m.file_type().is_char_device();
+            (m.is_file() || device).then_some(device)
+        }) else {
+            continue;
+        };
+        let access = sys::fd_access(fd).map_or(0, |a| stdio_access(a, is_device));
+        if access != 0 {
+            let _ = allow(&path, access);
         }
     }
     sys::landlock_restrict_self(ruleset.as_fd())
         .map_err(|e| failed("cannot enforce the ruleset".into(), e))
+}
+
+/// The Landlock rights for the file behind a std fd: what its open mode already allows
+/// (plus ioctls on a device), nothing for an `O_PATH` fd.
+fn stdio_access(fd: sys::FdAccess, is_device: bool) -> u64 {
+    use super::landlock::{IOCTL_DEV, READ_FILE, TRUNCATE, WRITE_FILE};
+    let mut access = 0;
+    if fd.read {
+        access |= READ_FILE;
+    }
+    if fd.write {
+        // ftruncate on the fd is allowed already; `> /dev/stdout` truncates by path.
+        access |= WRITE_FILE | TRUNCATE;
+    }
+    if is_device && access != 0 {
+        access |= IOCTL_DEV;
+    }
+    access
 }
 
 /// Finds `program` the way a shell does: a name with a slash is used as is; otherwise the
@@ -515,6 +592,68 @@ mod tests {
         let err = sys::open_path_no_symlinks(&c(root.join("link"))).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ELOOP));
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn std_fds_grant_only_their_open_mode() {
+        use crate::linux::landlock::{IOCTL_DEV, READ_FILE, TRUNCATE, WRITE_FILE};
+        let fd = |read, write, path_only| sys::FdAccess {
+            read,
+            write,
+            path_only,
+            is_dir: false,
+        };
+        // (fd, is a device, rights)
+        let cases = [
+            (fd(true, false, false), false, READ_FILE),
+            (fd(false, true, false), false, WRITE_FILE | TRUNCATE),
+            (
+                fd(true, true, false),
+                false,
+                READ_FILE | WRITE_FILE | TRUNCATE,
+            ),
+            (fd(true, false, false), true, READ_FILE | IOCTL_DEV),
+            (
+                fd(true, true, false),
+                true,
+                READ_FILE | WRITE_FILE | TRUNCATE | IOCTL_DEV,
+            ),
+            (fd(false, false, true), false, 0),
+            (fd(false, false, true), true, 0),
+        ];
+        for (access, is_device, want) in cases {
+            assert_eq!(
+                stdio_access(access, is_device),
+                want,
+                "{access:?} {is_device}"
+            );
+        }
+    }
+
+    #[test]
+    fn fd_access_reads_the_open_mode() {
+        let dir = std::env::temp_dir();
+        let file = dir.join(format!("fence-fd-access-{}", std::process::id()));
+        std::fs::write(&file, "x").unwrap();
+        let read_only = std::fs::File::open(&file).unwrap();
+        let write_only = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .unwrap();
+        let directory = std::fs::File::open(&dir).unwrap();
+        let c_file = CString::new(file.as_os_str().as_encoded_bytes()).unwrap();
+        let path_only = sys::open_path(&c_file).unwrap();
+        let get = |fd: RawFd| sys::fd_access(fd).unwrap();
+        let r = get(read_only.as_raw_fd());
+        assert!(r.read && !r.write && !r.path_only && !r.is_dir);
+        let w = get(write_only.as_raw_fd());
+        assert!(!w.read && w.write && !w.path_only);
+        assert!(get(directory.as_raw_fd()).is_dir);
+        let p = get(path_only.as_raw_fd());
+        assert!(p.path_only && !p.read && !p.write);
+        std::fs::remove_file(&file).unwrap();
+        drop(read_only);
+        assert_eq!(sys::fd_access(-1), None);
     }
 
     #[test]

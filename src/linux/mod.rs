@@ -194,6 +194,7 @@ pub fn run(
     env: Vec<(OsString, OsString)>,
     debug: bool,
     allow_reduced_isolation: bool,
+    preserve_fds: u32,
     monitor: crate::monitor::Monitor,
 ) -> Result<Outcome> {
     let locks = crate::policy::lock_empty_protected(policy);
@@ -237,6 +238,7 @@ fn run_sandbox(
         allow_reduced_isolation,
         pty,
         pty_stderr: pty && sys::is_tty(2),
+        preserve_fds,
         ..control::InitPlan::default()
     };
     let reduced = |cause: Error| -> Result<Outcome> {

@@ -4,8 +4,9 @@
 //! Order: the architecture first (anything but the native one is refused, which also
 //! closes the i386 `int 0x80` entry), then on x86_64 the x32 syscall range, then the deny
 //! list (`EPERM`), then argument checks for `ioctl` (TIOCSTI, TIOCLINUX), `clone` and
-//! `unshare` (namespace flags) and `personality` (only the harmless values), and `clone3`
-//! answers `ENOSYS` so that libc falls back to the checkable `clone`.
+//! `unshare` (namespace flags), `socket` and `socketpair` (an allow-list of address
+//! families) and `personality` (only the harmless values), and `clone3` answers `ENOSYS` so
+//! that libc falls back to the checkable `clone`.
 
 /// One classic-BPF instruction, laid out as the kernel's `struct sock_filter`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +52,8 @@ const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
 const EPERM: u32 = libc::EPERM as u32;
 const ENOSYS: u32 = libc::ENOSYS as u32;
+const EAFNOSUPPORT: u32 = libc::EAFNOSUPPORT as u32;
+const EPROTONOSUPPORT: u32 = libc::EPROTONOSUPPORT as u32;
 
 /// Namespace-creating `clone`/`unshare` flags (CLONE_NEWNS … CLONE_NEWNET, CLONE_NEWTIME).
 const NAMESPACE_FLAGS: u32 = (libc::CLONE_NEWNS
@@ -70,9 +73,15 @@ const HARMLESS_PERSONALITIES: [u32; 3] = [0x0000, 0x0008, 0xffff_ffff];
 pub fn denied_syscalls() -> Vec<(&'static str, i64)> {
     #[allow(unused_mut)]
     let mut list: Vec<(&str, i64)> = vec![
+        // Reaching into another process (the init, with its control channel, above all):
+        // its memory, its file descriptors, facts about them.
         ("ptrace", libc::SYS_ptrace),
         ("process_vm_readv", libc::SYS_process_vm_readv),
         ("process_vm_writev", libc::SYS_process_vm_writev),
+        ("pidfd_getfd", libc::SYS_pidfd_getfd),
+        ("process_madvise", libc::SYS_process_madvise),
+        ("kcmp", libc::SYS_kcmp),
+        ("get_robust_list", libc::SYS_get_robust_list),
         ("keyctl", libc::SYS_keyctl),
         ("add_key", libc::SYS_add_key),
         ("request_key", libc::SYS_request_key),
@@ -139,13 +148,71 @@ fn on_syscall(prog: &mut Vec<Insn>, nr: i64, block: Vec<Insn>) {
     prog.extend(block);
 }
 
-/// Socket families refused when there is no network namespace (reduced isolation): no
-/// network, and no way to reach the host's Unix sockets. `socketpair` stays available.
-const DENIED_SOCKET_FAMILIES: [u32; 3] = [
-    libc::AF_UNIX as u32,
-    libc::AF_INET as u32,
-    libc::AF_INET6 as u32,
-];
+/// What `socket` does with an address family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Allow,
+    /// Allowed for `NETLINK_ROUTE` only (interface and route queries, which `getaddrinfo`
+    /// makes); other netlink protocols (sock_diag, audit, uevents…) are refused.
+    RouteOnly,
+    /// Refused by policy with EPERM (reduced isolation: no network namespace around it).
+    Refuse,
+}
+
+/// The address families `socket` may create: everything else (AF_VSOCK, which no network
+/// namespace isolates, AF_PACKET, AF_ALG, AF_BLUETOOTH, AF_KEY, AF_XDP, …) gets
+/// EAFNOSUPPORT, as from a kernel without them. Without a network namespace (reduced
+/// isolation) Unix and IP sockets are refused too: no network, and no way to reach the
+/// host's Unix sockets (`socketpair` stays available).
+fn socket_families(reduced: bool) -> [(u32, Family); 4] {
+    let unix_and_ip = if reduced {
+        Family::Refuse
+    } else {
+        Family::Allow
+    };
+    [
+        (libc::AF_UNIX as u32, unix_and_ip),
+        (libc::AF_INET as u32, unix_and_ip),
+        (libc::AF_INET6 as u32, unix_and_ip),
+        (libc::AF_NETLINK as u32, Family::RouteOnly),
+    ]
+}
+
+const NETLINK_ROUTE: u32 = libc::NETLINK_ROUTE as u32;
+
+/// The argument check for `socket(family, type, protocol)`.
+fn socket_block(reduced: bool) -> Vec<Insn> {
+    let families = socket_families(reduced);
+    // Layout: load the family, one comparison per family, then the tail:
+    //   +0 ret EAFNOSUPPORT   (no comparison matched)
+    //   +1 load the protocol  (netlink)
+    //   +2 protocol == NETLINK_ROUTE ? allow : next
+    //   +3 ret EPROTONOSUPPORT
+    //   +4 ret ALLOW
+    //   +5 ret EPERM
+    let tail = 1 + families.len();
+    let (netlink, allow, refuse) = (tail + 1, tail + 4, tail + 5);
+    let mut block = vec![stmt(LD_W_ABS, off_arg_low(0))];
+    for (i, (family, verdict)) in families.into_iter().enumerate() {
+        let target = match verdict {
+            Family::Allow => allow,
+            Family::RouteOnly => netlink,
+            Family::Refuse => refuse,
+        };
+        let here = 1 + i;
+        let offset = u8::try_from(target - here - 1).expect("short family list");
+        block.push(jump(JEQ_K, family, offset, 0));
+    }
+    block.extend([
+        ret_errno(EAFNOSUPPORT),
+        stmt(LD_W_ABS, off_arg_low(2)),
+        jump(JEQ_K, NETLINK_ROUTE, 1, 0),
+        ret_errno(EPROTONOSUPPORT),
+        stmt(RET_K, RET_ALLOW),
+        ret_errno(EPERM),
+    ]);
+    block
+}
 
 /// `return if arg0 (low 32 bits) is one of values { matched } else { otherwise }`.
 fn first_arg_in(values: &[u32], matched: Insn, otherwise: Insn) -> Vec<Insn> {
@@ -159,8 +226,9 @@ fn first_arg_in(values: &[u32], matched: Insn, otherwise: Insn) -> Vec<Insn> {
     block
 }
 
-/// The filter program. `deny_sockets` adds the socket-family rule of reduced isolation.
-pub fn program(deny_sockets: bool) -> Vec<Insn> {
+/// The filter program. `reduced`: there is no network namespace (reduced isolation), so
+/// Unix and IP sockets are refused too.
+pub fn program(reduced: bool) -> Vec<Insn> {
     let mut p = vec![
         stmt(LD_W_ABS, OFF_ARCH),
         jump(JEQ_K, NATIVE_ARCH, 1, 0),
@@ -204,14 +272,15 @@ pub fn program(deny_sockets: bool) -> Vec<Insn> {
             ],
         );
     }
-    if deny_sockets {
-        let block = first_arg_in(
-            &DENIED_SOCKET_FAMILIES,
-            ret_errno(EPERM),
-            stmt(RET_K, RET_ALLOW),
-        );
-        on_syscall(&mut p, libc::SYS_socket, block);
-    }
+    on_syscall(&mut p, libc::SYS_socket, socket_block(reduced));
+    // socketpair exists for AF_UNIX alone (the kernel refuses the others, but a family the
+    // filter has not seen is not worth trusting to that).
+    let block = first_arg_in(
+        &[libc::AF_UNIX as u32],
+        stmt(RET_K, RET_ALLOW),
+        ret_errno(EAFNOSUPPORT),
+    );
+    on_syscall(&mut p, libc::SYS_socketpair, block);
     let block = first_arg_in(
         &HARMLESS_PERSONALITIES,
         stmt(RET_K, RET_ALLOW),
@@ -275,7 +344,8 @@ mod tests {
             libc::SYS_openat,
             libc::SYS_execve,
             libc::SYS_kill,
-            libc::SYS_socket,
+            libc::SYS_pidfd_open,
+            libc::SYS_pidfd_send_signal,
         ] {
             assert_eq!(decide(nr, [0; 6]), RET_ALLOW, "syscall {nr}");
         }
@@ -354,42 +424,117 @@ mod tests {
     }
 
     #[test]
-    fn reduced_mode_refuses_network_and_unix_sockets() {
-        let reduced = program(true);
-        for family in DENIED_SOCKET_FAMILIES {
-            assert_eq!(
-                run(
-                    &reduced,
-                    libc::SYS_socket,
-                    NATIVE_ARCH,
-                    [family as u64, 1, 0, 0, 0, 0]
-                ),
-                EPERM_RET
-            );
-            assert_eq!(
-                decide(libc::SYS_socket, [family as u64, 1, 0, 0, 0, 0]),
-                RET_ALLOW
-            );
+    fn the_init_is_out_of_reach() {
+        for name in [
+            "pidfd_getfd",
+            "process_madvise",
+            "kcmp",
+            "ptrace",
+            "process_vm_readv",
+            "process_vm_writev",
+            "get_robust_list",
+        ] {
+            let (_, nr) = denied_syscalls()
+                .into_iter()
+                .find(|(n, _)| *n == name)
+                .unwrap_or_else(|| panic!("{name} is not on the deny list"));
+            for reduced in [false, true] {
+                assert_eq!(
+                    run(&program(reduced), nr, NATIVE_ARCH, [1, 3, 0, 0, 0, 0]),
+                    EPERM_RET,
+                    "{name}"
+                );
+            }
         }
+    }
+
+    const EAFNOSUPPORT_RET: u32 = RET_ERRNO | EAFNOSUPPORT;
+    const EPROTONOSUPPORT_RET: u32 = RET_ERRNO | EPROTONOSUPPORT;
+
+    #[test]
+    fn socket_families_are_an_allow_list() {
+        const AF_KEY: i32 = 15;
+        const AF_XDP: i32 = 44;
+        // (family, protocol, with a network namespace, reduced isolation)
+        let cases: &[(i32, u64, u32, u32)] = &[
+            (libc::AF_UNIX, 0, RET_ALLOW, EPERM_RET),
+            (libc::AF_INET, 0, RET_ALLOW, EPERM_RET),
+            (libc::AF_INET6, 6, RET_ALLOW, EPERM_RET),
+            (libc::AF_NETLINK, 0, RET_ALLOW, RET_ALLOW), // NETLINK_ROUTE
+            (
+                libc::AF_NETLINK,
+                4,
+                EPROTONOSUPPORT_RET,
+                EPROTONOSUPPORT_RET,
+            ), // sock_diag
+            (
+                libc::AF_NETLINK,
+                9,
+                EPROTONOSUPPORT_RET,
+                EPROTONOSUPPORT_RET,
+            ), // audit
+            (
+                libc::AF_NETLINK,
+                15,
+                EPROTONOSUPPORT_RET,
+                EPROTONOSUPPORT_RET,
+            ), // uevents
+            (libc::AF_VSOCK, 0, EAFNOSUPPORT_RET, EAFNOSUPPORT_RET),
+            (libc::AF_PACKET, 0, EAFNOSUPPORT_RET, EAFNOSUPPORT_RET),
+            (libc::AF_ALG, 0, EAFNOSUPPORT_RET, EAFNOSUPPORT_RET),
+            (libc::AF_BLUETOOTH, 0, EAFNOSUPPORT_RET, EAFNOSUPPORT_RET),
+            (AF_KEY, 2, EAFNOSUPPORT_RET, EAFNOSUPPORT_RET),
+            (AF_XDP, 0, EAFNOSUPPORT_RET, EAFNOSUPPORT_RET),
+            (libc::AF_TIPC, 0, EAFNOSUPPORT_RET, EAFNOSUPPORT_RET),
+            (libc::AF_UNSPEC, 0, EAFNOSUPPORT_RET, EAFNOSUPPORT_RET),
+            (46, 0, EAFNOSUPPORT_RET, EAFNOSUPPORT_RET), // AF_MAX today
+        ];
+        for &(family, protocol, full, reduced) in cases {
+            for (prog, want) in [(program(false), full), (program(true), reduced)] {
+                let stream = libc::SOCK_STREAM as u64 | libc::SOCK_CLOEXEC as u64;
+                let args = [family as u64, stream, protocol, 0, 0, 0];
+                assert_eq!(
+                    run(&prog, libc::SYS_socket, NATIVE_ARCH, args),
+                    want,
+                    "socket({family}, _, {protocol})"
+                );
+            }
+        }
+        // The kernel reads the family and protocol as 32 bits: high garbage does not help.
+        let vsock = libc::AF_VSOCK as u64 | 1 << 32;
+        assert_eq!(
+            decide(libc::SYS_socket, [vsock, 1, 0, 0, 0, 0]),
+            EAFNOSUPPORT_RET
+        );
         let netlink = libc::AF_NETLINK as u64;
         assert_eq!(
-            run(
-                &reduced,
-                libc::SYS_socket,
-                NATIVE_ARCH,
-                [netlink, 3, 0, 0, 0, 0]
-            ),
-            RET_ALLOW
+            decide(libc::SYS_socket, [netlink, 3, 4 | 1 << 32, 0, 0, 0]),
+            EPROTONOSUPPORT_RET
         );
-        assert_eq!(
-            run(
-                &reduced,
-                libc::SYS_socketpair,
-                NATIVE_ARCH,
-                [1, 1, 0, 0, 0, 0]
-            ),
-            RET_ALLOW
-        );
+    }
+
+    #[test]
+    fn socketpair_is_unix_only() {
+        for reduced in [false, true] {
+            let prog = program(reduced);
+            let pair = |family: i32| {
+                run(
+                    &prog,
+                    libc::SYS_socketpair,
+                    NATIVE_ARCH,
+                    [family as u64, 1, 0, 0, 0, 0],
+                )
+            };
+            assert_eq!(pair(libc::AF_UNIX), RET_ALLOW);
+            for family in [
+                libc::AF_VSOCK,
+                libc::AF_INET,
+                libc::AF_TIPC,
+                libc::AF_NETLINK,
+            ] {
+                assert_eq!(pair(family), EAFNOSUPPORT_RET, "{family}");
+            }
+        }
     }
 
     #[test]

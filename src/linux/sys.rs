@@ -883,3 +883,94 @@ pub fn access(path: &CStr, mode: libc::c_int) -> bool {
     // SAFETY: `path` is a valid NUL-terminated path.
     unsafe { libc::access(path.as_ptr(), mode) == 0 }
 }
+
+/// `PR_SET_DUMPABLE`: a non-dumpable process's `/proc/PID/fd`, `/proc/PID/mem` and the
+/// other ptrace-guarded views (pidfd_getfd, process_madvise, kcmp too) are refused to any
+/// process without `CAP_SYS_PTRACE`, even one with the same uid. Reset by execve.
+pub fn set_dumpable(dumpable: bool) -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    check(unsafe {
+        libc::prctl(
+            libc::PR_SET_DUMPABLE,
+            libc::c_ulong::from(dumpable),
+            0,
+            0,
+            0,
+        )
+    })
+    .map(drop)
+}
+
+/// Closes (or, with `cloexec`, marks close-on-exec) every open fd in `first..=last`:
+/// `close_range(2)`, or on kernels without it (before 5.9, or 5.11 for
+/// `CLOSE_RANGE_CLOEXEC`) one call per fd listed in `/proc/self/fd`.
+pub fn close_range(first: RawFd, last: RawFd, cloexec: bool) -> io::Result<()> {
+    if first > last {
+        return Ok(());
+    }
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    let flags = if cloexec { CLOSE_RANGE_CLOEXEC } else { 0 };
+    // SAFETY: close_range takes integers only; closing fds this process owns is the intent
+    // (the callers own no Rust object over the fds in the range, or only cloexec-marks).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            last as libc::c_uint,
+            flags,
+        )
+    };
+    if ret == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if !matches!(err.raw_os_error(), Some(libc::ENOSYS | libc::EINVAL)) {
+        return Err(err);
+    }
+    let open: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    // The directory's own fd is closed by now; closing it again is a harmless EBADF.
+    for fd in open.into_iter().filter(|fd| (first..=last).contains(fd)) {
+        if cloexec {
+            let _ = set_cloexec(fd, true);
+        } else {
+            close(fd);
+        }
+    }
+    Ok(())
+}
+
+/// How an open fd may be used, as far as reopening it by path is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FdAccess {
+    pub read: bool,
+    pub write: bool,
+    /// An `O_PATH` fd: neither read nor write, only a handle on a path.
+    pub path_only: bool,
+    pub is_dir: bool,
+}
+
+/// The open mode and file type of `fd`; None when it is not open.
+pub fn fd_access(fd: RawFd) -> Option<FdAccess> {
+    // SAFETY: F_GETFL on any fd number only returns flags or EBADF.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return None;
+    }
+    // SAFETY: `stat` is plain data the kernel fills; fstat works on O_PATH fds too.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `stat` is a valid out-pointer for the call.
+    if unsafe { libc::fstat(fd, &mut stat) } < 0 {
+        return None;
+    }
+    let path_only = flags & libc::O_PATH != 0;
+    let mode = flags & libc::O_ACCMODE;
+    Some(FdAccess {
+        read: !path_only && (mode == libc::O_RDONLY || mode == libc::O_RDWR),
+        write: !path_only && (mode == libc::O_WRONLY || mode == libc::O_RDWR),
+        path_only,
+        is_dir: stat.st_mode & libc::S_IFMT == libc::S_IFDIR,
+    })
+}
