@@ -198,7 +198,15 @@ pub fn run(
     monitor: crate::monitor::Monitor,
 ) -> Result<Outcome> {
     let locks = crate::policy::lock_empty_protected(policy);
-    let outcome = run_sandbox(policy, argv, env, debug, allow_reduced_isolation, monitor);
+    let outcome = run_sandbox(
+        policy,
+        argv,
+        env,
+        debug,
+        allow_reduced_isolation,
+        preserve_fds,
+        monitor,
+    );
     drop(locks);
     crate::policy::remove_placeholders(&policy.placeholders);
     if let Some(before) = &policy.watched {
@@ -219,6 +227,7 @@ fn run_sandbox(
     env: Vec<(OsString, OsString)>,
     debug: bool,
     allow_reduced_isolation: bool,
+    preserve_fds: u32,
     monitor: crate::monitor::Monitor,
 ) -> Result<Outcome> {
     // TIOCSTI/TIOCLINUX are blocked by seccomp, so the command may share the terminal's
