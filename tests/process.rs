@@ -143,13 +143,64 @@ fn signals_to_fence_reach_the_command() {
         let script = format!(
             "trap 'echo {name} > got-{name}; exit 7' {name}; touch ready-{name}; while :; do sleep 0.05; done"
         );
-        let mut child = sb.fence().sh(&cfg, &script).cmd.spawn().unwrap();
+        let mut child = util::spawn(&mut sb.fence().sh(&cfg, &script).cmd);
         wait_for(|| ready.exists());
         // SAFETY: kill with a valid pid of our own child.
         unsafe { libc::kill(child.id() as i32, signal) };
-        let status = child.wait().unwrap();
+        let status = util::wait_deadline(&mut child);
         assert_eq!(status.code(), Some(7), "{name}: {status:?}");
         assert!(marker.exists(), "{name} did not reach the command");
+    }
+}
+
+/// A signal that reaches fence before the command exists is kept and delivered once the
+/// command runs (not: the sandbox torn down, exit 143). fence starts with SIGTERM blocked,
+/// which the command inherits, so that its handler is in place before the signal can land
+/// (a shell's `trap` could come too late); fence reads its signals from a signalfd anyway.
+#[test]
+fn a_signal_before_the_start_is_delivered_to_the_command() {
+    let sb = Sandbox::new(User::Current);
+    let cfg = sb.config("fence.json", r#"{"filesystem": {"allowWrite": ["."]}}"#);
+    let script = r#"
+import os, signal, time
+def term(*_):
+    open("got-TERM", "w").write("TERM")
+    os._exit(7)
+signal.signal(signal.SIGTERM, term)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
+time.sleep(20)
+"#;
+    // Sent at once (pending when fence starts), and at delays that land in fence's or
+    // bwrap's setup, or (harmlessly) after the start: every time, the command gets it.
+    for delay_ms in [0, 1, 3, 6, 10, 20, 40] {
+        let marker = sb.ws.join("got-TERM");
+        let _ = std::fs::remove_file(&marker);
+        let mut cmd = sb
+            .fence()
+            .arg("-s")
+            .arg(&cfg)
+            .args(["python3", "-c", script])
+            .cmd;
+        util::detach(&mut cmd);
+        // SAFETY: runs between fork and exec (after detach's reset) and only calls the
+        // async-signal-safe sigprocmask on a local set.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGTERM);
+                libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                Ok(())
+            })
+        };
+        let mut child = cmd.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        // SAFETY: kill with a valid pid of our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let status = util::wait_deadline(&mut child);
+        assert_eq!(status.code(), Some(7), "after {delay_ms} ms: {status:?}");
+        assert_eq!(std::fs::read_to_string(&marker).unwrap(), "TERM");
     }
 }
 
@@ -381,4 +432,154 @@ fn wait_for(mut cond: impl FnMut() -> bool) {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// A command that got hold of the init's control socket (here through `pidfd_getfd`, which
+/// seccomp may deny: then the attempt says so) writes forged reports: a success status, a
+/// warning with terminal escapes, a second start, and a report with forged credentials.
+/// The host accepts reports only from the init, so the run's status stays the command's.
+const FORGE_REPORTS: &str = r#"
+import ctypes, os, socket, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+init = os.getppid()
+fd = int(open(f"/proc/{init}/cmdline", "rb").read().split(b"\0")[2])
+pidfd = os.pidfd_open(init)
+stolen = libc.syscall(438, pidfd, fd, 0)  # pidfd_getfd
+if stolen < 0:
+    print("GETFD-DENIED", ctypes.get_errno())
+    sys.exit(1)
+s = socket.socket(fileno=stolen)
+s.send(b'{"exited":{"code":0}}')
+s.send(b'{"warning":{"message":"\\u001b]0;PWNED\\u0007forged"}}')
+s.send(b'"started"')
+s.send(b'{"stopped":{"signal":19}}')
+creds = struct.pack("iII", init, os.getuid(), os.getgid())
+try:
+    s.sendmsg([b'{"exited":{"code":0}}'], [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS, creds)])
+    print("CREDS-FORGED")
+except OSError as e:
+    print("CREDS-REFUSED", e.errno)
+print("FORGED")
+sys.exit(1)
+"#;
+
+fn forged_reports_are_ignored(user: User) {
+    let sb = Sandbox::new(user);
+    let r = sb.fence().args(["python3", "-c", FORGE_REPORTS]).run();
+    r.code(1).stdout_lacks("CREDS-FORGED");
+    assert!(!r.stderr.contains('\u{1b}'), "raw escape on stderr: {r}");
+    assert!(
+        !r.stderr.contains("forged"),
+        "a forged warning was shown: {r}"
+    );
+    if r.stdout.contains("FORGED") {
+        // The forgery reached the host: it said so once, and nothing else changed.
+        assert_eq!(
+            r.stderr.matches("ignored a report").count(),
+            1,
+            "one warning for all ignored reports: {r}"
+        );
+    } else {
+        r.stdout_has("GETFD-DENIED");
+    }
+}
+
+both_users!(forged_reports_are_ignored);
+
+/// Reduced isolation (no bwrap): no fd of fence's plumbing reaches the command (the
+/// bwrap-arguments memfd leaked in as fd 11). Fds the caller passed down are another matter
+/// (the init closes those); this checks fence's own: memfds, the control socket, pipes.
+#[test]
+fn reduced_isolation_passes_no_plumbing_to_the_command() {
+    let sb = Sandbox::new(User::Current);
+    let mut cmd = util::fence_without_userns(&["--tmpfs", "/tmp"]);
+    cmd.args(["--allow-reduced-isolation", "-c"])
+        .arg("for fd in /proc/self/fd/*; do echo \"${fd##*/} $(readlink $fd)\"; done")
+        .current_dir(&sb.ws);
+    let r = util::Run::from(util::output(&mut cmd));
+    r.ok()
+        .stderr_has("running with Landlock and seccomp only")
+        .stdout_has("0 /dev/null\n")
+        .stdout_lacks("memfd:")
+        .stdout_lacks("socket:")
+        .stdout_lacks("/fence");
+}
+
+/// Reduced isolation uses the host's /tmp for the run's TMPDIR (`/tmp/fence-UID-PID`). A
+/// run killed with SIGKILL cannot remove it; the next run does, and removes its own.
+#[test]
+fn reduced_isolation_leaves_no_scratch_directory_behind() {
+    let sb = Sandbox::new(User::Current);
+    let tmp = sb.root.join("tmp");
+    sb.mkdir(&tmp);
+    let cfg = sb.config("fence.json", r#"{"filesystem": {"allowWrite": ["."]}}"#);
+    let (tmp_s, ws_s) = (tmp.display().to_string(), sb.ws.display().to_string());
+    let fence = |script: &str| {
+        let mut cmd = util::fence_without_userns(&[
+            "--bind", &tmp_s, "/tmp", "--bind", &ws_s, &ws_s, "--chdir", &ws_s,
+        ]);
+        cmd.arg("--allow-reduced-isolation")
+            .arg("-s")
+            .arg(&cfg)
+            .args(["-c", script])
+            .current_dir(&sb.ws);
+        cmd
+    };
+    let leftovers = || -> Vec<String> {
+        std::fs::read_dir(&tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let r = util::Run::from(util::output(&mut fence("echo \"tmp=$TMPDIR\"")));
+    r.ok().stdout_has("tmp=/tmp/fence-");
+    assert_eq!(
+        leftovers(),
+        Vec::<String>::new(),
+        "an ordinary run removes it"
+    );
+
+    // The command reports its parent (the init), whose parent is fence.
+    let mut child = util::spawn(&mut fence(
+        "echo $PPID > ready.tmp && mv ready.tmp ready; exec sleep 30",
+    ));
+    let ready = sb.ws.join("ready");
+    wait_for(|| ready.exists());
+    let init = std::fs::read_to_string(&ready).unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", init.trim())).unwrap();
+    let fence_pid: i32 = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    // SAFETY: kill with a valid pid (fence, our child's child).
+    unsafe { libc::kill(fence_pid, libc::SIGKILL) };
+    util::wait_deadline(&mut child);
+    let uid = if sb.switches_user() {
+        util::UNPRIVILEGED
+    } else {
+        unsafe_getuid()
+    };
+    let scratch = format!("fence-{uid}-{fence_pid}");
+    assert!(
+        leftovers().contains(&scratch),
+        "the killed run left {scratch}: {:?}",
+        leftovers()
+    );
+
+    util::Run::from(util::output(&mut fence("true"))).ok();
+    assert_eq!(
+        leftovers(),
+        Vec::<String>::new(),
+        "the next run removed the leftover"
+    );
+}
+
+fn unsafe_getuid() -> u32 {
+    // SAFETY: getuid cannot fail and has no memory effects.
+    unsafe { libc::getuid() }
 }

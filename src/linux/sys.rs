@@ -883,3 +883,15 @@ pub fn access(path: &CStr, mode: libc::c_int) -> bool {
     // SAFETY: `path` is a valid NUL-terminated path.
     unsafe { libc::access(path.as_ptr(), mode) == 0 }
 }
+
+/// Takes an exclusive `flock` on `fd` without waiting. Ok(false): another open file
+/// description holds a lock on the same file. The lock lasts while the open file
+/// description does (so it ends when its process dies, however it dies).
+pub fn try_lock(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    // SAFETY: flock on a valid borrowed fd only changes the file's lock state.
+    match check(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
