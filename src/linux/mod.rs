@@ -122,7 +122,9 @@ pub fn run(
     };
     let mut policy = with_auto_devices(policy, &bwrap, debug);
     let mut monitor = Some(monitor);
+    let mut attempt = 0;
     loop {
+        attempt += 1;
         // Bound again on a retry: the previous attempt's sockets died with it.
         let net = network::prepare(
             &policy,
@@ -165,12 +167,30 @@ pub fn run(
         match full {
             Err(cause @ Error::NoNamespaces(_)) => return reduced(cause),
             // A host socket that vanished between the scan and bwrap's setup leaves nothing
-            // to mask: drop it and start again (the sandbox never ran).
+            // to mask: drop it and start again (the sandbox never ran), a bounded number
+            // of times.
             Err(Error::Setup(msg)) if drop_vanished_sockets(&mut policy, &msg) => {
+                retry_after_vanished_sockets(attempt, &msg)?;
                 crate::run::debug("a host socket vanished while the sandbox was set up; retrying");
             }
             other => return other,
         }
+    }
+}
+
+/// How many times fence sets the sandbox up when host sockets keep vanishing meanwhile.
+const SETUP_ATTEMPTS: u32 = 3;
+
+/// Ok to try again after attempt `attempt` failed on vanished sockets; an error after the
+/// last one (sockets appearing and vanishing that fast are not a race fence can win).
+fn retry_after_vanished_sockets(attempt: u32, bwrap_error: &str) -> Result<()> {
+    if attempt < SETUP_ATTEMPTS {
+        Ok(())
+    } else {
+        Err(Error::Setup(format!(
+            "host sockets kept vanishing while the sandbox was set up ({attempt} attempts); \
+             the last error: {bwrap_error}"
+        )))
     }
 }
 
@@ -209,5 +229,19 @@ mod tests {
             "bwrap: Can't create file at /nonexistent/fence-a.sock: Read-only"
         ));
         assert_eq!(policy.sockets, vec![PathBuf::from("/proc/self/status")]);
+    }
+
+    #[test]
+    fn vanished_socket_retries_are_bounded() {
+        for (attempt, retried) in [(1, true), (2, true), (3, false), (4, false)] {
+            let verdict = retry_after_vanished_sockets(attempt, "bwrap: Can't create file at /s");
+            assert_eq!(verdict.is_ok(), retried, "attempt {attempt}");
+            if let Err(Error::Setup(msg)) = verdict {
+                assert!(
+                    msg.contains("kept vanishing") && msg.contains("/s"),
+                    "{msg}"
+                );
+            }
+        }
     }
 }
