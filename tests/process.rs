@@ -226,14 +226,14 @@ os.write(fd, b"")
 _, status = os.waitpid(pid, 0)
 print("exit", os.waitstatus_to_exitcode(status))
 "#;
-    let out = std::process::Command::new("python3")
-        .args(["-c", driver])
-        .arg(util::fence_bin())
-        .arg(&cfg)
-        .current_dir(&sb.ws)
-        .env("HOME", &sb.home)
-        .output()
-        .unwrap();
+    let out = util::output(
+        std::process::Command::new("python3")
+            .args(["-c", driver])
+            .arg(util::fence_bin())
+            .arg(&cfg)
+            .current_dir(&sb.ws)
+            .env("HOME", &sb.home),
+    );
     let r = util::Run::from(out);
     r.ok().stdout_has("exit 9");
     assert_eq!(
@@ -252,19 +252,16 @@ fn killing_fence_kills_the_sandbox() {
         std::process::id() % 97
     );
     let script = format!("touch ready; exec sleep {tag}");
-    let mut child = sb.fence().sh(&cfg, &script).cmd.spawn().unwrap();
+    let mut child = util::spawn(&mut sb.fence().sh(&cfg, &script).cmd);
     wait_for(|| sb.ws.join("ready").exists());
     let running = || {
-        std::process::Command::new("pgrep")
-            .args(["-f", &format!("^sleep {tag}$")])
-            .stdout(std::process::Stdio::null())
-            .status()
-            .unwrap()
+        util::output(std::process::Command::new("pgrep").args(["-f", &format!("^sleep {tag}$")]))
+            .status
             .success()
     };
     wait_for(running);
     child.kill().unwrap();
-    child.wait().unwrap();
+    util::wait_deadline(&mut child);
     wait_for(|| !running());
 }
 
@@ -289,11 +286,11 @@ fn missing_bwrap_is_explained() {
 #[test]
 fn refused_user_namespaces_are_explained() {
     let sb = Sandbox::new(User::Current);
-    let out = util::fence_without_userns(&[])
-        .arg("/bin/true")
-        .current_dir(&sb.ws)
-        .output()
-        .unwrap();
+    let out = util::output(
+        util::fence_without_userns(&[])
+            .arg("/bin/true")
+            .current_dir(&sb.ws),
+    );
     let r = util::Run::from(out);
     r.code(125)
         .stderr_has("fence: cannot create the sandbox: user namespaces are not available");
@@ -336,23 +333,23 @@ fn without_user_namespaces_reduced_isolation_still_confines() {
     let cfg = sb.config("cfg.json", r#"{"filesystem": {"allowWrite": ["sub"]}}"#);
     let no_userns = |extra: &[&str], script: &str| {
         let ws = sb.ws.display().to_string();
-        let out = util::fence_without_userns(&[
-            "--share-net",
-            "--tmpfs",
-            "/tmp",
-            "--bind",
-            &ws,
-            &ws,
-            "--chdir",
-            &ws,
-            "--setenv",
-            "HOME",
-            &ws,
-        ])
-        .args(extra)
-        .args(["-s", cfg.to_str().unwrap(), "-c", script])
-        .output()
-        .unwrap();
+        let out = util::output(
+            util::fence_without_userns(&[
+                "--share-net",
+                "--tmpfs",
+                "/tmp",
+                "--bind",
+                &ws,
+                &ws,
+                "--chdir",
+                &ws,
+                "--setenv",
+                "HOME",
+                &ws,
+            ])
+            .args(extra)
+            .args(["-s", cfg.to_str().unwrap(), "-c", script]),
+        );
         util::Run::from(out)
     };
     no_userns(&[], "touch sub/x")
@@ -414,10 +411,7 @@ fn doctor_reports_this_machine() {
         .ok()
         .stdout_has("verdict");
     // Where user namespaces are refused, the verdict says so and the status is 1.
-    let out = util::fence_without_userns(&[])
-        .arg("doctor")
-        .output()
-        .unwrap();
+    let out = util::output(util::fence_without_userns(&[]).arg("doctor"));
     util::Run::from(out)
         .code(1)
         .stdout_has("verdict               reduced isolation only: cannot create the sandbox");
@@ -483,8 +477,6 @@ fn forged_reports_are_ignored(user: User) {
         r.stdout_has("GETFD-DENIED");
     }
 }
-
-both_users!(forged_reports_are_ignored);
 
 /// Reduced isolation (no bwrap): no fd of fence's plumbing reaches the command (the
 /// bwrap-arguments memfd leaked in as fd 11). Fds the caller passed down are another matter
@@ -583,3 +575,32 @@ fn unsafe_getuid() -> u32 {
     // SAFETY: getuid cannot fail and has no memory effects.
     unsafe { libc::getuid() }
 }
+
+/// fence's stderr is a pipe nobody reads (`fence … 2>&1 | head -0` after head exits): its
+/// warnings fail to write, and it carries on and exits with the command's status (it used
+/// to panic on the first warning and die of SIGABRT).
+fn closed_stderr_does_not_kill_fence(user: User) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let sb = Sandbox::new(user);
+    // allowLocalOutbound without ports is warned about.
+    let cfg = sb.config("fence.json", r#"{"network": {"allowLocalOutbound": true}}"#);
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two fds, which are then owned here.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both fds were just created and nothing else owns them.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    let mut cmd = sb.fence().sh(&cfg, "exit 3").cmd;
+    cmd.stdout(std::process::Stdio::null()).stderr(write);
+    let mut child = util::spawn(&mut cmd);
+    drop(cmd);
+    let status = util::wait_deadline(&mut child);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), None, "{status:?}");
+    assert_eq!(status.code(), Some(3), "{status:?}");
+}
+
+both_users!(
+    forged_reports_are_ignored,
+    closed_stderr_does_not_kill_fence
+);
