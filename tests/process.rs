@@ -430,7 +430,8 @@ fn wait_for(mut cond: impl FnMut() -> bool) {
 
 /// A command that got hold of the init's control socket (here through `pidfd_getfd`, which
 /// seccomp may deny: then the attempt says so) writes forged reports: a success status, a
-/// warning with terminal escapes, a second start, and a report with forged credentials.
+/// warning with terminal escapes, a second start, an oversized message, a flood, and a
+/// report with forged credentials.
 /// The host accepts reports only from the init, so the run's status stays the command's.
 const FORGE_REPORTS: &str = r#"
 import ctypes, os, socket, struct, sys
@@ -446,6 +447,9 @@ s = socket.socket(fileno=stolen)
 s.send(b'{"exited":{"code":0}}')
 s.send(b'{"warning":{"message":"\\u001b]0;PWNED\\u0007forged"}}')
 s.send(b'"started"')
+s.send(b'x' * 70000)  # over the host's bound
+for _ in range(200):
+    s.send(b'{"note":{"message":"flood"}}')
 s.send(b'{"stopped":{"signal":19}}')
 creds = struct.pack("iII", init, os.getuid(), os.getgid())
 try:

@@ -399,6 +399,11 @@ impl Session {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 // The sandbox went away without reading the plan (bwrap failed).
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return,
+                // Too large: that message is gone (and its fds closed); read on.
+                Err(e) if e.kind() == std::io::ErrorKind::Other => {
+                    self.ignored_report(&e.to_string());
+                    continue;
+                }
                 Err(e) => {
                     crate::run::warn(&format!("control channel: {e}"));
                     return;
@@ -407,16 +412,7 @@ impl Session {
             let report = match self.reports.accept(msg.pid, &msg.data) {
                 Ok(report) => report,
                 Err(why) => {
-                    // Untrusted input: said once, so a flood cannot fill the terminal.
-                    if !self.warned_ignored {
-                        self.warned_ignored = true;
-                        crate::run::warn(&format!(
-                            "ignored a report on the sandbox's control channel ({why}); \
-                             further ones are ignored silently"
-                        ));
-                    } else if self.debug {
-                        crate::run::debug(&format!("ignored a control report ({why})"));
-                    }
+                    self.ignored_report(&why.to_string());
                     continue;
                 }
             };
@@ -473,6 +469,19 @@ impl Session {
                 | Report::ExecFailed { .. }
                 | Report::SetupFailed { .. }) => self.report = Some(status),
             }
+        }
+    }
+
+    /// Untrusted input: said once per run, so a flood cannot fill the terminal.
+    fn ignored_report(&mut self, why: &str) {
+        if !self.warned_ignored {
+            self.warned_ignored = true;
+            crate::run::warn(&format!(
+                "ignored a report on the sandbox's control channel ({why}); further ones are \
+                 ignored silently"
+            ));
+        } else if self.debug {
+            crate::run::debug(&format!("ignored a control report ({why})"));
         }
     }
 
