@@ -278,7 +278,14 @@ impl Session {
                             proxy.on_event(poll.registry(), token);
                         }
                     }
-                    SIGNALS => self.on_signals(signals)?,
+                    SIGNALS => {
+                        // A `Started` already sent decides whether a terminal's signal
+                        // reached the command too: read it first.
+                        if !self.reports.started() {
+                            self.on_control(control, poll.registry());
+                        }
+                        self.on_signals(signals)?
+                    }
                     CONTROL => self.on_control(control, poll.registry()),
                     BWRAP_STDERR => self.on_stderr(err),
                     STDIN => self.relay.as_mut().map_or((), Relay::on_stdin),
