@@ -431,11 +431,16 @@ fn wait_for(mut cond: impl FnMut() -> bool) {
 /// A command that got hold of the init's control socket (here through `pidfd_getfd`, which
 /// seccomp may deny: then the attempt says so) writes forged reports: a success status, a
 /// warning with terminal escapes, a second start, an oversized message, a flood, and a
-/// report with forged credentials.
+/// report with forged credentials; and it tries to write to bwrap's stderr.
 /// The host accepts reports only from the init, so the run's status stays the command's.
 const FORGE_REPORTS: &str = r#"
 import ctypes, os, socket, struct, sys
 libc = ctypes.CDLL(None, use_errno=True)
+try:  # bwrap's stderr (a pipe fence shows after the start) is bwrap's alone
+    open("/proc/1/fd/2", "w").write("INJECTED\n")
+    print("BWRAP-STDERR-WRITTEN")
+except OSError:
+    pass
 init = os.getppid()
 fd = int(open(f"/proc/{init}/cmdline", "rb").read().split(b"\0")[2])
 pidfd = os.pidfd_open(init)
@@ -464,7 +469,9 @@ sys.exit(1)
 fn forged_reports_are_ignored(user: User) {
     let sb = Sandbox::new(user);
     let r = sb.fence().args(["python3", "-c", FORGE_REPORTS]).run();
-    r.code(1).stdout_lacks("CREDS-FORGED");
+    r.code(1)
+        .stdout_lacks("CREDS-FORGED")
+        .stdout_lacks("BWRAP-STDERR-WRITTEN");
     assert!(!r.stderr.contains('\u{1b}'), "raw escape on stderr: {r}");
     assert!(
         !r.stderr.contains("forged"),
