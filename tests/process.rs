@@ -492,10 +492,9 @@ fn forged_reports_are_ignored(user: User) {
 /// Reduced isolation (no bwrap): no fd of fence's plumbing reaches the command (the
 /// bwrap-arguments memfd leaked in as fd 11). Fds the caller passed down are another matter
 /// (the init closes those); this checks fence's own: memfds, the control socket, pipes.
-#[test]
-fn reduced_isolation_passes_no_plumbing_to_the_command() {
-    let sb = Sandbox::new(User::Current);
-    let mut cmd = util::fence_without_userns(&["--tmpfs", "/tmp"]);
+fn reduced_isolation_passes_no_plumbing_to_the_command(user: User) {
+    let sb = Sandbox::new(user);
+    let mut cmd = util::fence_without_userns_for(&sb, &["--tmpfs", "/tmp"]);
     cmd.args(["--allow-reduced-isolation", "-c"])
         .arg("for fd in /proc/self/fd/*; do echo \"${fd##*/} $(readlink $fd)\"; done")
         .current_dir(&sb.ws);
@@ -510,17 +509,19 @@ fn reduced_isolation_passes_no_plumbing_to_the_command() {
 
 /// Reduced isolation uses the host's /tmp for the run's TMPDIR (`/tmp/fence-UID-PID`). A
 /// run killed with SIGKILL cannot remove it; the next run does, and removes its own.
-#[test]
-fn reduced_isolation_leaves_no_scratch_directory_behind() {
-    let sb = Sandbox::new(User::Current);
+fn reduced_isolation_leaves_no_scratch_directory_behind(user: User) {
+    let sb = Sandbox::new(user);
     let tmp = sb.root.join("tmp");
     sb.mkdir(&tmp);
     let cfg = sb.config("fence.json", r#"{"filesystem": {"allowWrite": ["."]}}"#);
     let (tmp_s, ws_s) = (tmp.display().to_string(), sb.ws.display().to_string());
     let fence = |script: &str| {
-        let mut cmd = util::fence_without_userns(&[
-            "--bind", &tmp_s, "/tmp", "--bind", &ws_s, &ws_s, "--chdir", &ws_s,
-        ]);
+        let mut cmd = util::fence_without_userns_for(
+            &sb,
+            &[
+                "--bind", &tmp_s, "/tmp", "--bind", &ws_s, &ws_s, "--chdir", &ws_s,
+            ],
+        );
         cmd.arg("--allow-reduced-isolation")
             .arg("-s")
             .arg(&cfg)
@@ -543,9 +544,12 @@ fn reduced_isolation_leaves_no_scratch_directory_behind() {
     );
 
     // The command reports its parent (the init), whose parent is fence.
-    let mut child = util::spawn(&mut fence(
-        "echo $PPID > ready.tmp && mv ready.tmp ready; exec sleep 30",
-    ));
+    let mut child = util::spawn(
+        fence("echo $PPID > ready.tmp && mv ready.tmp ready; exec sleep 30")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
     let ready = sb.ws.join("ready");
     wait_for(|| ready.exists());
     let init = std::fs::read_to_string(&ready).unwrap();
@@ -613,5 +617,7 @@ fn closed_stderr_does_not_kill_fence(user: User) {
 
 both_users!(
     forged_reports_are_ignored,
-    closed_stderr_does_not_kill_fence
+    closed_stderr_does_not_kill_fence,
+    reduced_isolation_passes_no_plumbing_to_the_command,
+    reduced_isolation_leaves_no_scratch_directory_behind,
 );
