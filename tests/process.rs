@@ -143,13 +143,64 @@ fn signals_to_fence_reach_the_command() {
         let script = format!(
             "trap 'echo {name} > got-{name}; exit 7' {name}; touch ready-{name}; while :; do sleep 0.05; done"
         );
-        let mut child = sb.fence().sh(&cfg, &script).cmd.spawn().unwrap();
+        let mut child = util::spawn(&mut sb.fence().sh(&cfg, &script).cmd);
         wait_for(|| ready.exists());
         // SAFETY: kill with a valid pid of our own child.
         unsafe { libc::kill(child.id() as i32, signal) };
-        let status = child.wait().unwrap();
+        let status = util::wait_deadline(&mut child);
         assert_eq!(status.code(), Some(7), "{name}: {status:?}");
         assert!(marker.exists(), "{name} did not reach the command");
+    }
+}
+
+/// A signal that reaches fence before the command exists is kept and delivered once the
+/// command runs (not: the sandbox torn down, exit 143). fence starts with SIGTERM blocked,
+/// which the command inherits, so that its handler is in place before the signal can land
+/// (a shell's `trap` could come too late); fence reads its signals from a signalfd anyway.
+#[test]
+fn a_signal_before_the_start_is_delivered_to_the_command() {
+    let sb = Sandbox::new(User::Current);
+    let cfg = sb.config("fence.json", r#"{"filesystem": {"allowWrite": ["."]}}"#);
+    let script = r#"
+import os, signal, time
+def term(*_):
+    open("got-TERM", "w").write("TERM")
+    os._exit(7)
+signal.signal(signal.SIGTERM, term)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
+time.sleep(20)
+"#;
+    // Sent at once (pending when fence starts), and at delays that land in fence's or
+    // bwrap's setup, or (harmlessly) after the start: every time, the command gets it.
+    for delay_ms in [0, 1, 3, 6, 10, 20, 40] {
+        let marker = sb.ws.join("got-TERM");
+        let _ = std::fs::remove_file(&marker);
+        let mut cmd = sb
+            .fence()
+            .arg("-s")
+            .arg(&cfg)
+            .args(["python3", "-c", script])
+            .cmd;
+        util::detach(&mut cmd);
+        // SAFETY: runs between fork and exec (after detach's reset) and only calls the
+        // async-signal-safe sigprocmask on a local set.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGTERM);
+                libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                Ok(())
+            })
+        };
+        let mut child = cmd.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        // SAFETY: kill with a valid pid of our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let status = util::wait_deadline(&mut child);
+        assert_eq!(status.code(), Some(7), "after {delay_ms} ms: {status:?}");
+        assert_eq!(std::fs::read_to_string(&marker).unwrap(), "TERM");
     }
 }
 
@@ -175,14 +226,14 @@ os.write(fd, b"")
 _, status = os.waitpid(pid, 0)
 print("exit", os.waitstatus_to_exitcode(status))
 "#;
-    let out = std::process::Command::new("python3")
-        .args(["-c", driver])
-        .arg(util::fence_bin())
-        .arg(&cfg)
-        .current_dir(&sb.ws)
-        .env("HOME", &sb.home)
-        .output()
-        .unwrap();
+    let out = util::output(
+        std::process::Command::new("python3")
+            .args(["-c", driver])
+            .arg(util::fence_bin())
+            .arg(&cfg)
+            .current_dir(&sb.ws)
+            .env("HOME", &sb.home),
+    );
     let r = util::Run::from(out);
     r.ok().stdout_has("exit 9");
     assert_eq!(
@@ -201,19 +252,16 @@ fn killing_fence_kills_the_sandbox() {
         std::process::id() % 97
     );
     let script = format!("touch ready; exec sleep {tag}");
-    let mut child = sb.fence().sh(&cfg, &script).cmd.spawn().unwrap();
+    let mut child = util::spawn(&mut sb.fence().sh(&cfg, &script).cmd);
     wait_for(|| sb.ws.join("ready").exists());
     let running = || {
-        std::process::Command::new("pgrep")
-            .args(["-f", &format!("^sleep {tag}$")])
-            .stdout(std::process::Stdio::null())
-            .status()
-            .unwrap()
+        util::output(std::process::Command::new("pgrep").args(["-f", &format!("^sleep {tag}$")]))
+            .status
             .success()
     };
     wait_for(running);
     child.kill().unwrap();
-    child.wait().unwrap();
+    util::wait_deadline(&mut child);
     wait_for(|| !running());
 }
 
@@ -257,11 +305,11 @@ fn missing_bwrap_is_explained() {
 #[test]
 fn refused_user_namespaces_are_explained() {
     let sb = Sandbox::new(User::Current);
-    let out = util::fence_without_userns(&[])
-        .arg("/bin/true")
-        .current_dir(&sb.ws)
-        .output()
-        .unwrap();
+    let out = util::output(
+        util::fence_without_userns(&[])
+            .arg("/bin/true")
+            .current_dir(&sb.ws),
+    );
     let r = util::Run::from(out);
     r.code(125)
         .stderr_has("fence: cannot create the sandbox: user namespaces are not available");
@@ -304,23 +352,23 @@ fn without_user_namespaces_reduced_isolation_still_confines() {
     let cfg = sb.config("cfg.json", r#"{"filesystem": {"allowWrite": ["sub"]}}"#);
     let no_userns = |extra: &[&str], script: &str| {
         let ws = sb.ws.display().to_string();
-        let out = util::fence_without_userns(&[
-            "--share-net",
-            "--tmpfs",
-            "/tmp",
-            "--bind",
-            &ws,
-            &ws,
-            "--chdir",
-            &ws,
-            "--setenv",
-            "HOME",
-            &ws,
-        ])
-        .args(extra)
-        .args(["-s", cfg.to_str().unwrap(), "-c", script])
-        .output()
-        .unwrap();
+        let out = util::output(
+            util::fence_without_userns(&[
+                "--share-net",
+                "--tmpfs",
+                "/tmp",
+                "--bind",
+                &ws,
+                &ws,
+                "--chdir",
+                &ws,
+                "--setenv",
+                "HOME",
+                &ws,
+            ])
+            .args(extra)
+            .args(["-s", cfg.to_str().unwrap(), "-c", script]),
+        );
         util::Run::from(out)
     };
     no_userns(&[], "touch sub/x")
@@ -382,10 +430,7 @@ fn doctor_reports_this_machine() {
         .ok()
         .stdout_has("verdict");
     // Where user namespaces are refused, the verdict says so and the status is 1.
-    let out = util::fence_without_userns(&[])
-        .arg("doctor")
-        .output()
-        .unwrap();
+    let out = util::output(util::fence_without_userns(&[]).arg("doctor"));
     util::Run::from(out)
         .code(1)
         .stdout_has("verdict               reduced isolation only: cannot create the sandbox");
@@ -401,3 +446,197 @@ fn wait_for(mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A command that got hold of the init's control socket (here through `pidfd_getfd`, which
+/// seccomp may deny: then the attempt says so) writes forged reports: a success status, a
+/// warning with terminal escapes, a second start, an oversized message, a flood, and a
+/// report with forged credentials; and it tries to write to bwrap's stderr.
+/// The host accepts reports only from the init, so the run's status stays the command's.
+const FORGE_REPORTS: &str = r#"
+import ctypes, os, socket, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+try:  # bwrap's stderr (a pipe fence shows after the start) is bwrap's alone
+    open("/proc/1/fd/2", "w").write("INJECTED\n")
+    print("BWRAP-STDERR-WRITTEN")
+except OSError:
+    pass
+init = os.getppid()
+fd = int(open(f"/proc/{init}/cmdline", "rb").read().split(b"\0")[2])
+pidfd = os.pidfd_open(init)
+stolen = libc.syscall(438, pidfd, fd, 0)  # pidfd_getfd
+if stolen < 0:
+    print("GETFD-DENIED", ctypes.get_errno())
+    sys.exit(1)
+s = socket.socket(fileno=stolen)
+s.send(b'{"exited":{"code":0}}')
+s.send(b'{"warning":{"message":"\\u001b]0;PWNED\\u0007forged"}}')
+s.send(b'"started"')
+s.send(b'x' * 70000)  # over the host's bound
+for _ in range(200):
+    s.send(b'{"note":{"message":"flood"}}')
+s.send(b'{"stopped":{"signal":19}}')
+creds = struct.pack("iII", init, os.getuid(), os.getgid())
+try:
+    s.sendmsg([b'{"exited":{"code":0}}'], [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS, creds)])
+    print("CREDS-FORGED")
+except OSError as e:
+    print("CREDS-REFUSED", e.errno)
+print("FORGED")
+sys.exit(1)
+"#;
+
+fn forged_reports_are_ignored(user: User) {
+    let sb = Sandbox::new(user);
+    let r = sb.fence().args(["python3", "-c", FORGE_REPORTS]).run();
+    r.code(1)
+        .stdout_lacks("CREDS-FORGED")
+        .stdout_lacks("BWRAP-STDERR-WRITTEN");
+    assert!(!r.stderr.contains('\u{1b}'), "raw escape on stderr: {r}");
+    assert!(
+        !r.stderr.contains("forged"),
+        "a forged warning was shown: {r}"
+    );
+    if r.stdout.contains("FORGED") {
+        // The forgery reached the host: it said so once, and nothing else changed.
+        assert_eq!(
+            r.stderr.matches("ignored a report").count(),
+            1,
+            "one warning for all ignored reports: {r}"
+        );
+    } else {
+        r.stdout_has("GETFD-DENIED");
+    }
+}
+
+/// Reduced isolation (no bwrap): no fd of fence's plumbing reaches the command (the
+/// bwrap-arguments memfd leaked in as fd 11). Fds the caller passed down are another matter
+/// (the init closes those); this checks fence's own: memfds, the control socket, pipes.
+fn reduced_isolation_passes_no_plumbing_to_the_command(user: User) {
+    let sb = Sandbox::new(user);
+    let mut cmd = util::fence_without_userns_for(&sb, &["--tmpfs", "/tmp"]);
+    cmd.args(["--allow-reduced-isolation", "-c"])
+        .arg("for fd in /proc/self/fd/*; do echo \"${fd##*/} $(readlink $fd)\"; done")
+        .current_dir(&sb.ws);
+    let r = util::Run::from(util::output(&mut cmd));
+    r.ok()
+        .stderr_has("running with Landlock and seccomp only")
+        .stdout_has("0 /dev/null\n")
+        .stdout_lacks("memfd:")
+        .stdout_lacks("socket:")
+        .stdout_lacks("/fence");
+}
+
+/// Reduced isolation uses the host's /tmp for the run's TMPDIR (`/tmp/fence-UID-PID`). A
+/// run killed with SIGKILL cannot remove it; the next run does, and removes its own.
+fn reduced_isolation_leaves_no_scratch_directory_behind(user: User) {
+    let sb = Sandbox::new(user);
+    let tmp = sb.root.join("tmp");
+    sb.mkdir(&tmp);
+    let cfg = sb.config("fence.json", r#"{"filesystem": {"allowWrite": ["."]}}"#);
+    let (tmp_s, ws_s) = (tmp.display().to_string(), sb.ws.display().to_string());
+    let fence = |script: &str| {
+        let mut cmd = util::fence_without_userns_for(
+            &sb,
+            &[
+                "--bind", &tmp_s, "/tmp", "--bind", &ws_s, &ws_s, "--chdir", &ws_s,
+            ],
+        );
+        cmd.arg("--allow-reduced-isolation")
+            .arg("-s")
+            .arg(&cfg)
+            .args(["-c", script])
+            .current_dir(&sb.ws);
+        cmd
+    };
+    let leftovers = || -> Vec<String> {
+        std::fs::read_dir(&tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let r = util::Run::from(util::output(&mut fence("echo \"tmp=$TMPDIR\"")));
+    r.ok().stdout_has("tmp=/tmp/fence-");
+    assert_eq!(
+        leftovers(),
+        Vec::<String>::new(),
+        "an ordinary run removes it"
+    );
+
+    // The command reports its parent (the init), whose parent is fence.
+    let mut child = util::spawn(
+        fence("echo $PPID > ready.tmp && mv ready.tmp ready; exec sleep 30")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    let ready = sb.ws.join("ready");
+    wait_for(|| ready.exists());
+    let init = std::fs::read_to_string(&ready).unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", init.trim())).unwrap();
+    let fence_pid: i32 = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    // SAFETY: kill with a valid pid (fence, our child's child).
+    unsafe { libc::kill(fence_pid, libc::SIGKILL) };
+    util::wait_deadline(&mut child);
+    let uid = if sb.switches_user() {
+        util::UNPRIVILEGED
+    } else {
+        unsafe_getuid()
+    };
+    let scratch = format!("fence-{uid}-{fence_pid}");
+    assert!(
+        leftovers().contains(&scratch),
+        "the killed run left {scratch}: {:?}",
+        leftovers()
+    );
+
+    util::Run::from(util::output(&mut fence("true"))).ok();
+    assert_eq!(
+        leftovers(),
+        Vec::<String>::new(),
+        "the next run removed the leftover"
+    );
+}
+
+fn unsafe_getuid() -> u32 {
+    // SAFETY: getuid cannot fail and has no memory effects.
+    unsafe { libc::getuid() }
+}
+
+/// fence's stderr is a pipe nobody reads (`fence … 2>&1 | head -0` after head exits): its
+/// warnings fail to write, and it carries on and exits with the command's status (it used
+/// to panic on the first warning and die of SIGABRT).
+fn closed_stderr_does_not_kill_fence(user: User) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let sb = Sandbox::new(user);
+    // allowLocalOutbound without ports is warned about.
+    let cfg = sb.config("fence.json", r#"{"network": {"allowLocalOutbound": true}}"#);
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two fds, which are then owned here.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both fds were just created and nothing else owns them.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    let mut cmd = sb.fence().sh(&cfg, "exit 3").cmd;
+    cmd.stdout(std::process::Stdio::null()).stderr(write);
+    let mut child = util::spawn(&mut cmd);
+    drop(cmd);
+    let status = util::wait_deadline(&mut child);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), None, "{status:?}");
+    assert_eq!(status.code(), Some(3), "{status:?}");
+}
+
+both_users!(
+    forged_reports_are_ignored,
+    closed_stderr_does_not_kill_fence,
+    reduced_isolation_passes_no_plumbing_to_the_command,
+    reduced_isolation_leaves_no_scratch_directory_behind,
+);

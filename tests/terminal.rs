@@ -37,16 +37,16 @@ def wait_state(pid, wanted, timeout=10):
         time.sleep(0.02)
 "#;
     let cfg = sb.config("fence.json", r#"{"filesystem": {"allowWrite": ["."]}}"#);
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(format!("{prelude}\n{driver}"))
-        .arg(util::fence_bin())
-        .arg(&cfg)
-        .current_dir(&sb.ws)
-        .env("HOME", &sb.home)
-        .env("TERM", "dumb")
-        .output()
-        .unwrap();
+    let out = util::output(
+        std::process::Command::new("python3")
+            .arg("-c")
+            .arg(format!("{prelude}\n{driver}"))
+            .arg(util::fence_bin())
+            .arg(&cfg)
+            .current_dir(&sb.ws)
+            .env("HOME", &sb.home)
+            .env("TERM", "dumb"),
+    );
     util::Run::from(out)
 }
 

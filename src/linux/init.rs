@@ -33,6 +33,8 @@ pub fn main(args: &[OsString]) -> i32 {
     }
     // SAFETY: the fd was inherited for this purpose and stays open for the whole process.
     let control = unsafe { BorrowedFd::borrow_raw(control) };
+    // The first report, before the command exists: the host learns the init's pid from it.
+    let _ = sys::send_message(control.as_raw_fd(), &Report::Hello.to_bytes(), None);
     match run(control) {
         Ok(code) => code,
         Err(report) => {

@@ -285,7 +285,9 @@ fn run_sandbox(
     check_bwrap(&bwrap, &mut policy)?;
     let bwrap = bwrap.path;
     let mut monitor = Some(monitor);
+    let mut attempt = 0;
     loop {
+        attempt += 1;
         // Bound again on a retry: the previous attempt's sockets died with it.
         let net = network::prepare(
             &policy,
@@ -334,12 +336,30 @@ fn run_sandbox(
         match full {
             Err(cause @ Error::NoNamespaces(_)) => return reduced(cause),
             // A host socket that vanished between the scan and bwrap's setup leaves nothing
-            // to mask: drop it and start again (the sandbox never ran).
+            // to mask: hide its directory instead and start again (the sandbox never ran),
+            // a bounded number of times.
             Err(Error::Setup(msg)) if drop_vanished_sockets(&mut policy, &msg) => {
+                retry_after_vanished_sockets(attempt, &msg)?;
                 crate::run::debug("a host socket vanished while the sandbox was set up; retrying");
             }
             other => return other,
         }
+    }
+}
+
+/// How many times fence sets the sandbox up when host sockets keep vanishing meanwhile.
+const SETUP_ATTEMPTS: u32 = 3;
+
+/// Ok to try again after attempt `attempt` failed on vanished sockets; an error after the
+/// last one (sockets appearing and vanishing that fast are not a race fence can win).
+fn retry_after_vanished_sockets(attempt: u32, bwrap_error: &str) -> Result<()> {
+    if attempt < SETUP_ATTEMPTS {
+        Ok(())
+    } else {
+        Err(Error::Setup(format!(
+            "host sockets kept vanishing while the sandbox was set up ({attempt} attempts); \
+             the last error: {bwrap_error}"
+        )))
     }
 }
 
@@ -475,5 +495,19 @@ mod tests {
             }
         }
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn vanished_socket_retries_are_bounded() {
+        for (attempt, retried) in [(1, true), (2, true), (3, false), (4, false)] {
+            let verdict = retry_after_vanished_sockets(attempt, "bwrap: Can't create file at /s");
+            assert_eq!(verdict.is_ok(), retried, "attempt {attempt}");
+            if let Err(Error::Setup(msg)) = verdict {
+                assert!(
+                    msg.contains("kept vanishing") && msg.contains("/s"),
+                    "{msg}"
+                );
+            }
+        }
     }
 }

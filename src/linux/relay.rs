@@ -4,8 +4,46 @@
 
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::sync::{Mutex, Once, TryLockError};
 
 use super::sys;
+
+/// The terminal in raw mode and its attributes from before, for the panic hook: with
+/// `panic = "abort"` no destructor runs, so [`Relay`]'s drop cannot restore the terminal.
+static RAW_TERMINAL: Mutex<Option<(RawFd, libc::termios)>> = Mutex::new(None);
+
+/// Makes a panic restore the terminal (before the previous hook prints the message, so the
+/// message is readable) for as long as one is recorded in [`RAW_TERMINAL`].
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore_raw_terminal();
+            previous(info);
+        }));
+    });
+}
+
+fn record_raw_terminal(raw: Option<(RawFd, libc::termios)>) {
+    let mut slot = match RAW_TERMINAL.lock() {
+        Ok(slot) => slot,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    *slot = raw;
+}
+
+/// Restores the recorded terminal, if any. Never blocks (a panic may come from anywhere).
+fn restore_raw_terminal() {
+    let slot = match RAW_TERMINAL.try_lock() {
+        Ok(slot) => slot,
+        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(TryLockError::WouldBlock) => return,
+    };
+    if let Some((fd, saved)) = *slot {
+        let _ = sys::set_termios(fd, &saved);
+    }
+}
 
 const STDIN: RawFd = 0;
 const STDOUT: RawFd = 1;
@@ -49,6 +87,8 @@ impl Relay {
 
     pub fn enter_raw_mode(&mut self) {
         if let Some(saved) = &self.saved {
+            install_panic_hook();
+            record_raw_terminal(Some((STDIN, *saved)));
             let _ = sys::set_termios(STDIN, &sys::raw(*saved));
         }
     }
@@ -56,6 +96,7 @@ impl Relay {
     pub fn leave_raw_mode(&mut self) {
         if let Some(saved) = &self.saved {
             let _ = sys::set_termios(STDIN, saved);
+            record_raw_terminal(None);
         }
     }
 
@@ -124,5 +165,46 @@ impl Relay {
 impl Drop for Relay {
     fn drop(&mut self) {
         self.leave_raw_mode();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic while a terminal is raw restores it, also where no destructor would run
+    /// (`panic = "abort"`): the hook does it, before the panic message.
+    #[test]
+    fn a_panic_restores_the_raw_terminal() {
+        let (_master, slave_path) = sys::open_pty().unwrap();
+        let slave = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(
+                <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(
+                    slave_path.to_bytes(),
+                ),
+            )
+            .unwrap();
+        let fd = slave.as_raw_fd();
+        let saved = sys::termios(fd).unwrap();
+        assert_ne!(saved.c_lflag & libc::ICANON, 0, "a new terminal is cooked");
+        install_panic_hook();
+        record_raw_terminal(Some((fd, saved)));
+        sys::set_termios(fd, &sys::raw(saved)).unwrap();
+        assert_eq!(sys::termios(fd).unwrap().c_lflag & libc::ICANON, 0);
+
+        let panicked = std::panic::catch_unwind(|| panic!("a bug while the terminal is raw"));
+        assert!(panicked.is_err());
+        let now = sys::termios(fd).unwrap();
+        assert_eq!(now.c_lflag, saved.c_lflag);
+        assert_eq!(now.c_iflag, saved.c_iflag);
+        assert_eq!(now.c_oflag, saved.c_oflag);
+        record_raw_terminal(None);
+
+        // Once left, nothing is restored any more.
+        sys::set_termios(fd, &sys::raw(saved)).unwrap();
+        let _ = std::panic::catch_unwind(|| panic!("a later, unrelated panic"));
+        assert_eq!(sys::termios(fd).unwrap().c_lflag & libc::ICANON, 0);
     }
 }

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use super::control::{INIT_ARG, InitPlan, MAX_REPORT, Report};
+use super::control::{INIT_ARG, InitPlan, MAX_REPORT, Report, Reports};
 use super::init::{self, FORWARDED_SIGNALS};
 use super::relay::Relay;
 use super::{diagnose, sys};
@@ -78,6 +78,22 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
         .into_iter()
         .filter(|&s| sys::is_ignored(s))
         .collect();
+    // bwrap would die of a terminal's SIGINT and take the sandbox with it: it runs with the
+    // forwarded signals ignored (inherited through exec). fence keeps receiving them: they
+    // are blocked here, and blocked signals are queued for the signalfd even when ignored.
+    // But ignoring a signal discards it if it is already pending: take those first (e.g. a
+    // SIGTERM sent right after fence started), for the command.
+    let mut queued_signals = Vec::new();
+    while let Some((signal, _)) =
+        sys::read_signal(signals.as_fd()).map_err(io("cannot read signals"))?
+    {
+        if FORWARDED_SIGNALS.contains(&signal) && !queued_signals.contains(&signal) {
+            queued_signals.push(signal);
+        }
+    }
+    for sig in FORWARDED_SIGNALS {
+        sys::set_ignored(sig, true);
+    }
 
     let exe =
         // O_PATH: execution needs no read permission (a 0711 binary still works).
@@ -91,9 +107,15 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
         .map_err(io("cannot duplicate stderr"))?;
     sys::enable_passcred(control.as_fd()).map_err(io("cannot configure the control channel"))?;
 
+    // The mount arguments, for bwrap only: without bwrap the init would inherit the memfd.
     let args = spec.args.clone();
-    let args_file = memfd_with(c"fence-bwrap-args", &nul_separated(&args))
-        .map_err(io("cannot pass bwrap arguments"))?;
+    let args_file = match spec.bwrap {
+        Some(_) => Some(
+            memfd_with(c"fence-bwrap-args", &nul_separated(&args))
+                .map_err(io("cannot pass bwrap arguments"))?,
+        ),
+        None => None,
+    };
 
     spec.plan.stderr_fd = stderr_copy.as_raw_fd();
     spec.plan.close_fds = std::iter::once(exe.as_raw_fd())
@@ -108,32 +130,30 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
 
     // bwrap inherits exactly these fds: clear FD_CLOEXEC here (fence is single-threaded,
     // so nothing else can spawn meanwhile); they are closed in fence right after the spawn.
-    let passed = [&args_file, &control_child, &stderr_copy];
-    for fd in passed.into_iter().chain(spec.empty_file.as_ref()) {
+    let passed = [&control_child, &stderr_copy];
+    for fd in passed
+        .into_iter()
+        .chain(args_file.as_ref())
+        .chain(spec.empty_file.as_ref())
+    {
         sys::set_cloexec(fd.as_raw_fd(), false).map_err(io("cannot pass fds to bwrap"))?;
     }
     sys::set_cloexec(exe.as_raw_fd(), false).map_err(io("cannot pass fds to bwrap"))?;
-    // bwrap would die of a terminal's SIGINT and take the sandbox with it: it runs with the
-    // forwarded signals ignored (inherited through exec). fence keeps receiving them: they
-    // are blocked here, and blocked signals are queued for the signalfd even when ignored.
-    for sig in FORWARDED_SIGNALS {
-        sys::set_ignored(sig, true);
-    }
     let init = format!("/proc/self/fd/{}", exe.as_raw_fd());
     let init_args: [OsString; 3] = [
         init.clone().into(),
         INIT_ARG.into(),
         control_child.as_raw_fd().to_string().into(),
     ];
-    let (program, argv): (PathBuf, Vec<OsString>) = match &spec.bwrap {
-        Some(bwrap) => {
+    let (program, argv): (PathBuf, Vec<OsString>) = match (&spec.bwrap, &args_file) {
+        (Some(bwrap), Some(args_file)) => {
             let mut argv: Vec<OsString> = vec![bwrap.clone().into(), "--args".into()];
             argv.push(args_file.as_raw_fd().to_string().into());
             argv.push("--".into());
             argv.extend(init_args);
             (bwrap.clone(), argv)
         }
-        None => (PathBuf::from(init), init_args.to_vec()),
+        _ => (PathBuf::from(init), init_args.to_vec()),
     };
     if spec.debug {
         match &spec.bwrap {
@@ -179,6 +199,9 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
         bwrap_pid,
         debug: spec.debug,
         new_session: spec.new_session,
+        // Without bwrap, fence spawned the init itself and knows its pid already.
+        reports: Reports::new(spec.bwrap.is_none().then_some(bwrap_pid), spec.plan.pty),
+        queued_signals,
         ..Session::default()
     };
     loop_state.run(&signals, &control, &err_read, spec.network)?;
@@ -191,11 +214,14 @@ struct Session {
     debug: bool,
     new_session: bool,
     bwrap_status: Option<sys::WaitStatus>,
-    /// The init's pid (on the host), known once it started the command. Signals for the
+    /// What the init reported so far; it knows the init's pid (on the host). Signals for the
     /// command go to the init, which passes them on.
-    init_pid: Option<libc::pid_t>,
-    /// A signal that arrived before the command started: the sandbox was torn down.
-    early_signal: Option<i32>,
+    reports: Reports,
+    /// Forwarded signals that arrived before the command started, delivered once it has.
+    queued_signals: Vec<i32>,
+    /// Whether an ignored report was warned about (once per run).
+    warned_ignored: bool,
+    /// The command's status (or why it never ran), as the init reported it.
     report: Option<Report>,
     bwrap_stderr: Vec<u8>,
     /// The PTY relay, once the init passed the master (`allowPty`).
@@ -252,7 +278,14 @@ impl Session {
                             proxy.on_event(poll.registry(), token);
                         }
                     }
-                    SIGNALS => self.on_signals(signals)?,
+                    SIGNALS => {
+                        // A `Started` already sent decides whether a terminal's signal
+                        // reached the command too: read it first.
+                        if !self.reports.started() {
+                            self.on_control(control, poll.registry());
+                        }
+                        self.on_signals(signals)?
+                    }
                     CONTROL => self.on_control(control, poll.registry()),
                     BWRAP_STDERR => self.on_stderr(err),
                     STDIN => self.relay.as_mut().map_or((), Relay::on_stdin),
@@ -336,26 +369,33 @@ impl Session {
                 }
                 continue;
             }
+            // Before the command exists, a signal is kept for it: it is delivered right
+            // after the start (the command missed even a terminal's, which reached only
+            // fence, bwrap and the init).
+            if !self.reports.started() {
+                if !self.queued_signals.contains(&signal) {
+                    self.queued_signals.push(signal);
+                }
+                continue;
+            }
             // A terminal's signal (Ctrl-C, Ctrl-\, hangup) went to its whole foreground
             // process group, the command included, unless the command runs in a session of
             // its own: pass on only what the command would otherwise miss.
             let from_terminal = !init::sent_by_a_process(code);
-            if from_terminal && !self.new_session && self.init_pid.is_some() {
+            if from_terminal && !self.new_session {
                 continue;
             }
-            match self.init_pid {
-                Some(pid) => {
-                    // The command may already be gone; that race is harmless.
-                    let _ = sys::kill(pid, signal);
-                }
-                None => {
-                    // Nothing runs yet: tear the sandbox down and die of the same signal.
-                    self.early_signal.get_or_insert(signal);
-                    let _ = sys::kill(self.bwrap_pid, libc::SIGKILL);
-                }
-            }
+            self.forward(signal);
         }
         Ok(())
+    }
+
+    /// Passes `signal` to the init, which passes it on to the command.
+    fn forward(&self, signal: i32) {
+        if let Some(pid) = self.reports.init() {
+            // The command may already be gone; that race is harmless.
+            let _ = sys::kill(pid, signal);
+        }
     }
 
     fn on_control(&mut self, control: &OwnedFd, registry: &mio::Registry) {
@@ -366,19 +406,36 @@ impl Session {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 // The sandbox went away without reading the plan (bwrap failed).
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return,
+                // Too large: that message is gone (and its fds closed); read on.
+                Err(e) if e.kind() == std::io::ErrorKind::Other => {
+                    self.ignored_report(&e.to_string());
+                    continue;
+                }
                 Err(e) => {
                     crate::run::warn(&format!("control channel: {e}"));
                     return;
                 }
             };
-            match Report::parse(&msg.data) {
-                Some(Report::Started) => self.init_pid = msg.pid,
-                Some(Report::Pty) => match msg.fds.into_iter().next().map(Relay::start) {
+            let report = match self.reports.accept(msg.pid, &msg.data) {
+                Ok(report) => report,
+                Err(why) => {
+                    self.ignored_report(&why.to_string());
+                    continue;
+                }
+            };
+            match report {
+                Report::Hello => {}
+                Report::Started => {
+                    for signal in std::mem::take(&mut self.queued_signals) {
+                        self.forward(signal);
+                    }
+                }
+                Report::Pty => match msg.fds.into_iter().next().map(Relay::start) {
                     Some(Ok(relay)) => self.relay = Some(relay),
                     Some(Err(e)) => crate::run::warn(&format!("cannot relay the terminal: {e}")),
                     None => crate::run::warn("the sandbox sent no pseudo-terminal"),
                 },
-                Some(Report::Stopped { signal }) => {
+                Report::Stopped { signal } => {
                     if self.debug {
                         crate::run::debug(&format!(
                             "the command stopped (signal {signal}); stopping fence"
@@ -391,57 +448,68 @@ impl Session {
                     }
                     sys::stop_self();
                 }
-                Some(Report::Warning { message }) => crate::run::warn(&message),
-                Some(Report::Listening { addrs }) => {
+                Report::Warning { message } => crate::run::warn(&message),
+                Report::Listening { addrs } => {
                     if let Some(proxy) = self.proxy.as_mut() {
                         proxy.add_sandbox_listeners(registry, &addrs, msg.fds);
                     }
                 }
-                Some(Report::Connected { id }) => {
+                Report::Connected { id } => {
                     if let (Some(proxy), Some(fd)) =
                         (self.proxy.as_mut(), msg.fds.into_iter().next())
                     {
                         proxy.inside_connected(registry, id, Ok(fd));
                     }
                 }
-                Some(Report::ConnectFailed { id, message }) => {
+                Report::ConnectFailed { id, message } => {
                     if let Some(proxy) = self.proxy.as_mut() {
                         proxy.inside_connected(registry, id, Err(std::io::Error::other(message)));
                     }
                 }
-                Some(Report::Note { message }) => {
+                Report::Note { message } => {
                     if self.debug {
                         crate::run::debug(&message);
                     }
                 }
-                Some(report) => {
-                    if !matches!(self.report, Some(Report::ExecFailed { .. })) {
-                        self.report = Some(report);
-                    }
-                }
-                None => crate::run::warn("ignored a malformed message on the control channel"),
+                status @ (Report::Exited { .. }
+                | Report::Signaled { .. }
+                | Report::ExecFailed { .. }
+                | Report::SetupFailed { .. }) => self.report = Some(status),
             }
         }
     }
 
+    /// Untrusted input: said once per run, so a flood cannot fill the terminal.
+    fn ignored_report(&mut self, why: &str) {
+        if !self.warned_ignored {
+            self.warned_ignored = true;
+            crate::run::warn(&format!(
+                "ignored a report on the sandbox's control channel ({why}); further ones are \
+                 ignored silently"
+            ));
+        } else if self.debug {
+            crate::run::debug(&format!("ignored a control report ({why})"));
+        }
+    }
+
     fn on_stderr(&mut self, err: &OwnedFd) {
-        if self.init_pid.is_some() && self.bwrap_stderr.is_empty() {
+        if self.reports.started() && self.bwrap_stderr.is_empty() {
             // After the command started, bwrap's own stderr carries only its rare late
-            // warnings: pass them through.
+            // warnings: pass them through, line by line, escaped (they may name paths).
+            // Only bwrap holds this pipe: the init moved the host's stderr over its own fd 2
+            // before the command existed.
             let mut buf = Vec::new();
             drain(err, &mut buf);
-            let _ = std::io::stderr().write_all(&buf);
+            for line in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                let line = crate::output::escape_bytes(line);
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
         } else {
             drain(err, &mut self.bwrap_stderr);
         }
     }
 
     fn outcome(self) -> Result<Outcome> {
-        if let Some(signal) = self.early_signal {
-            if self.init_pid.is_none() {
-                return Ok(Outcome::Signaled(signal));
-            }
-        }
         match self.report {
             Some(Report::Exited { code }) => return Ok(Outcome::Exited(code)),
             Some(Report::Signaled { signal }) => return Ok(Outcome::Signaled(signal)),
@@ -455,7 +523,7 @@ impl Session {
             Some(Report::SetupFailed { message }) => return Err(Error::Setup(message)),
             _ => {}
         }
-        if self.init_pid.is_some() {
+        if self.reports.started() {
             // The init itself died (e.g. killed by the OOM killer): bwrap's status is all
             // there is.
             return Ok(match self.bwrap_status {
@@ -468,7 +536,9 @@ impl Session {
             });
         }
         let stderr = String::from_utf8_lossy(&self.bwrap_stderr);
-        let message = diagnose::bwrap_failure(&stderr);
+        // bwrap's words may quote paths from the configuration: escaped like any text fence
+        // did not write.
+        let message = crate::output::escape(&diagnose::bwrap_failure(&stderr)).into_owned();
         Err(if diagnose::looks_like_userns_refusal(&stderr) {
             Error::NoNamespaces(message)
         } else {

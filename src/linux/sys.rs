@@ -974,3 +974,15 @@ pub fn fd_access(fd: RawFd) -> Option<FdAccess> {
         is_dir: stat.st_mode & libc::S_IFMT == libc::S_IFDIR,
     })
 }
+
+/// Takes an exclusive `flock` on `fd` without waiting. Ok(false): another open file
+/// description holds a lock on the same file. The lock lasts while the open file
+/// description does (so it ends when its process dies, however it dies).
+pub fn try_lock(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    // SAFETY: flock on a valid borrowed fd only changes the file's lock state.
+    match check(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(false),
+        Err(e) => Err(e),
+    }
+}

@@ -426,6 +426,28 @@ pub fn fence_without_userns(extra: &[&str]) -> Command {
     cmd
 }
 
+/// [`fence_without_userns`] as the sandbox's user (through setpriv when it is another uid),
+/// with the sandbox's HOME and XDG directories.
+pub fn fence_without_userns_for(sb: &Sandbox, extra: &[&str]) -> Command {
+    let inner = fence_without_userns(extra);
+    let mut cmd = if sb.switches_user() {
+        let mut c = Command::new("setpriv");
+        let id = UNPRIVILEGED.to_string();
+        c.args(["--reuid", &id, "--regid", &id, "--clear-groups", "--"])
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        c
+    } else {
+        inner
+    };
+    cmd.env_remove("FENCE_SANDBOX")
+        .env("HOME", &sb.home)
+        .env("XDG_CONFIG_HOME", sb.home.join(".config"))
+        .env("XDG_DATA_HOME", sb.home.join(".local/share"))
+        .current_dir(&sb.ws);
+    cmd
+}
+
 /// A TCP server on loopback that counts accepted connections (and answers HTTP 200).
 pub struct CountingServer {
     pub port: u16,
