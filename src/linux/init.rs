@@ -109,7 +109,17 @@ fn run(control: BorrowedFd<'_>) -> Result<i32, Report> {
     // Without bwrap nothing else drops privileges, reaps orphans or ends the sandbox with
     // fence: the init does (and remembers its parent, fence, to notice its death).
     let fence_pid = sys::getppid();
+    // The signal mask the command inherits (fence's, passed through bwrap or set by fence).
+    let mut inherited_mask = None;
     if plan.reduced {
+        // fence's death is signalled with SIGTERM, which the init inherited ignored (fence
+        // spawned it so): blocked, it stays pending instead of being discarded, and the wait
+        // in run_command takes it even if fence dies during the setup below.
+        let term = sys::sigset(&[libc::SIGTERM]);
+        inherited_mask = Some(
+            sys::set_sigmask(libc::SIG_BLOCK, &term)
+                .map_err(|e| setup_failed(format!("cannot block signals: {e}")))?,
+        );
         sys::set_child_subreaper()
             .map_err(|e| setup_failed(format!("cannot become a subreaper: {e}")))?;
         sys::set_parent_death_signal(libc::SIGTERM)
@@ -137,7 +147,14 @@ fn run(control: BorrowedFd<'_>) -> Result<i32, Report> {
     };
     let program = OsString::from_vec(program.clone());
     let path = search_path(&program, std::env::var_os("PATH"))?;
-    let status = run_command(control, &plan, &program, &path, args, fence_pid, null)?;
+    let status = run_command(
+        control,
+        &plan,
+        (&program, &path, args),
+        fence_pid,
+        inherited_mask,
+        null,
+    )?;
     if plan.reduced {
         kill_descendants();
     }
@@ -166,17 +183,17 @@ fn run(control: BorrowedFd<'_>) -> Result<i32, Report> {
 fn run_command(
     control: BorrowedFd<'_>,
     plan: &InitPlan,
-    program: &std::ffi::OsStr,
-    path: &std::path::Path,
-    args: &[Vec<u8>],
+    (program, path, args): (&std::ffi::OsStr, &std::path::Path, &[Vec<u8>]),
     fence_pid: libc::pid_t,
+    inherited_mask: Option<libc::sigset_t>,
     null: std::fs::File,
 ) -> Result<sys::WaitStatus, Report> {
     let setup = |e: std::io::Error| setup_failed(format!("cannot start the command: {e}"));
     let mut waited = vec![libc::SIGCHLD, libc::SIGCONT];
     waited.extend(FORWARDED_SIGNALS);
     let waited = sys::sigset(&waited);
-    let original_mask = sys::set_sigmask(libc::SIG_BLOCK, &waited).map_err(setup)?;
+    let blocked_before = sys::set_sigmask(libc::SIG_BLOCK, &waited).map_err(setup)?;
+    let original_mask = inherited_mask.unwrap_or(blocked_before);
     let mut defaults: Vec<libc::c_int> = FORWARDED_SIGNALS
         .into_iter()
         .filter(|s| !plan.ignored_signals.contains(s))
