@@ -328,6 +328,29 @@ fn huge_narrowing_config_fails_fast_and_clearly(user: User) {
         .stderr_has("mount operations, more than bubblewrap accepts");
 }
 
+/// Each masked file gets an empty file of its own from bwrap, even past the caller's
+/// open-file limit (bwrap takes one fd per mask), and the command keeps the caller's limit.
+fn many_file_masks_each_read_empty(user: User) {
+    let sb = Sandbox::new(user);
+    let many = sb.ws.join("many");
+    sb.mkdir(&many);
+    for i in 0..1100 {
+        sb.write(&many.join(format!("f{i}")), "SECRET\n");
+    }
+    let cfg = sb.config("cfg.json", r#"{"filesystem": {"denyRead": ["many/*"]}}"#);
+    let r = sb
+        .fence()
+        .sh(&cfg, "cat many/f0 many/f550 many/f1099 | wc -c; ulimit -Sn")
+        .wrapped(&["prlimit", "--nofile=1024:4096"])
+        .run();
+    r.ok().stdout_lacks("SECRET");
+    assert_eq!(r.stdout, "0\n1024\n", "{r}");
+    assert_eq!(
+        std::fs::read_to_string(many.join("f1099")).unwrap(),
+        "SECRET\n"
+    );
+}
+
 /// The user's own mask holds whatever an untrusted project config adds: a mask on a parent
 /// directory (applied, or, under the user's defaultDenyRead, outside anything readable).
 fn project_mask_on_a_parent_keeps_the_user_mask(user: User) {
@@ -672,6 +695,7 @@ both_users!(
     working_directory_under_tmp_is_visible,
     deny_read_of_root_is_refused,
     huge_narrowing_config_fails_fast_and_clearly,
+    many_file_masks_each_read_empty,
     project_mask_on_a_parent_keeps_the_user_mask,
     writes_covering_the_sandbox_own_mounts_are_refused,
     own_proc_dev_and_tmp_whatever_the_binds,

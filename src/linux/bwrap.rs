@@ -219,6 +219,29 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Result<Vec<OsString>> {
     Ok(plan.args)
 }
 
+/// How many `--ro-bind-data` operations `args` holds: bwrap reads each operation's fd and
+/// closes it, so each needs an fd of its own (one shared fd works only while bwrap's next
+/// `open` happens to reuse the closed number for an empty file).
+pub fn empty_file_uses(args: &[OsString]) -> usize {
+    args.iter().filter(|a| *a == "--ro-bind-data").count()
+}
+
+/// Gives each `--ro-bind-data` operation in `args`, in order, the next fd of `fds`.
+pub fn assign_empty_fds(args: &mut [OsString], fds: &[RawFd]) {
+    let mut fds = fds.iter();
+    let mut i = 0;
+    while i + 1 < args.len() {
+        if args[i] == "--ro-bind-data" {
+            if let Some(fd) = fds.next() {
+                args[i + 1] = fd.to_string().into();
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+}
+
 /// bwrap refuses more arguments than this (its `MAX_ARGS`).
 const BWRAP_MAX_ARGS: usize = 9000;
 
@@ -639,6 +662,30 @@ mod tests {
                 "--ro-bind / / --bind /w /w --bind /w/a /w/a --bind /w/a/b /w/a/b \
                  --ro-bind /w/a/b/c /w/a/b/c {OWN}"
             )
+        );
+    }
+
+    #[test]
+    fn each_empty_file_gets_its_own_fd() {
+        let policy = Policy {
+            deny_read: vec![file("/a"), dir("/d"), file("/b")],
+            sockets: vec![file("/run/s.sock")],
+            ..Policy::default()
+        };
+        let mut args = mount_args(&policy, 9).unwrap();
+        assert_eq!(empty_file_uses(&args), 3);
+        assign_empty_fds(&mut args, &[20, 21, 22]);
+        let text = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            text.contains("--ro-bind-data 20 /a")
+                && text.contains("--ro-bind-data 21 /b")
+                && text.contains("--ro-bind-data 22 /run/s.sock")
+                && !text.contains(" 9 "),
+            "{text}"
         );
     }
 

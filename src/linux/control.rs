@@ -63,6 +63,10 @@ pub struct InitPlan {
     /// Inherited fds `3..3+preserve_fds` pass to the command (`--preserve-fds`); every
     /// other fd above stderr is closed before it starts.
     pub preserve_fds: u32,
+    /// The soft open-file limit to restore before the command starts, when fence raised it
+    /// for bwrap (one fd per empty file bwrap mounts; see `bwrap::assign_empty_fds`).
+    #[serde(default)]
+    pub restore_nofile: Option<u64>,
 }
 
 /// What the host asks of the init after the plan (only with `connect_service`).

@@ -243,6 +243,12 @@ fn run_command(
         }
     }
     sys::close_range(3 + plan.preserve_fds as RawFd, RawFd::MAX, true).map_err(setup)?;
+    // fence raised the open-file limit only for bwrap's many mask fds: the command gets the
+    // caller's back (programs using select() depend on a soft limit of 1024).
+    if let Some(soft) = plan.restore_nofile {
+        sys::set_nofile_soft(soft)
+            .map_err(|e| setup_failed(format!("cannot restore the open-file limit: {e}")))?;
+    }
     let child = sys::spawn(&sys::Spawn {
         path: &path_c,
         argv: &argv,

@@ -299,25 +299,20 @@ fn run_sandbox(
         let mut env = env.clone();
         env.retain(|(k, _)| !net.env.iter().any(|(n, _)| n == k));
         env.extend(net.env);
-        // An empty file to bind over denied files and host sockets, only when there are some.
-        let needs_empty = policy
-            .deny_read
-            .iter()
-            .chain(&policy.sockets)
-            .chain(&policy.placeholders)
-            .any(|t| !t.is_dir);
-        let empty_file = if needs_empty {
-            Some(sys::memfd(c"fence-empty").map_err(|e| Error::io("cannot create a memfd", e))?)
-        } else {
-            None
-        };
-        let empty_fd = empty_file
-            .as_ref()
-            .map_or(-1, std::os::fd::AsRawFd::as_raw_fd);
         let mut args = bwrap::namespace_args(new_session);
         args.extend(net.bwrap_args);
-        args.extend(bwrap::mount_args(&policy, empty_fd)?);
+        args.extend(bwrap::mount_args(&policy, -1)?);
         bwrap::check_arg_count(&args)?;
+        // An empty file to bind over denied files, host sockets and placeholders: one fd
+        // (of the same empty memfd) per use, since bwrap closes each after reading it.
+        let uses = bwrap::empty_file_uses(&args);
+        let restore_nofile = make_room_for_fds(uses)?;
+        let empty_files = empty_fds(uses)?;
+        let numbers: Vec<_> = empty_files
+            .iter()
+            .map(std::os::fd::AsRawFd::as_raw_fd)
+            .collect();
+        bwrap::assign_empty_fds(&mut args, &numbers);
         let full = session::run(session::Spec {
             bwrap: Some(bwrap.clone()),
             args,
@@ -325,10 +320,11 @@ fn run_sandbox(
                 landlock: landlock::rules(&policy),
                 listen: net.listen,
                 connect_service: net.connect_service,
+                restore_nofile,
                 ..plan.clone()
             },
             env,
-            empty_file,
+            empty_files,
             debug,
             new_session,
             network: Some(net.network),
@@ -345,6 +341,47 @@ fn run_sandbox(
             other => return other,
         }
     }
+}
+
+/// `count` fds of one empty memfd.
+fn empty_fds(count: usize) -> Result<Vec<std::os::fd::OwnedFd>> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let first = sys::memfd(c"fence-empty").map_err(|e| Error::io("cannot create a memfd", e))?;
+    let mut fds = Vec::with_capacity(count);
+    for _ in 1..count {
+        fds.push(
+            first
+                .try_clone()
+                .map_err(|e| Error::io(format!("cannot open {count} fds for the masks"), e))?,
+        );
+    }
+    fds.push(first);
+    Ok(fds)
+}
+
+/// Raises the soft open-file limit when `extra` more fds would not fit under it (with room
+/// for fence's own), and returns the limit the command must get back; None when unchanged.
+fn make_room_for_fds(extra: usize) -> Result<Option<u64>> {
+    const HEADROOM: u64 = 64;
+    if extra == 0 {
+        return Ok(None);
+    }
+    let (soft, hard) = sys::nofile_limits().map_err(|e| Error::io("getrlimit", e))?;
+    let wanted = extra as u64 + HEADROOM;
+    if wanted <= soft {
+        return Ok(None);
+    }
+    let wanted = wanted.min(hard);
+    if wanted < extra as u64 + 16 {
+        return Err(Error::Setup(format!(
+            "the sandbox needs {extra} empty-file mounts, more than the open-file limit \
+             ({hard}) allows; narrow the denyRead patterns or raise `ulimit -Hn`"
+        )));
+    }
+    sys::set_nofile_soft(wanted).map_err(|e| Error::io("setrlimit", e))?;
+    Ok(Some(soft))
 }
 
 /// How many times fence sets the sandbox up when host sockets keep vanishing meanwhile.

@@ -87,7 +87,7 @@ pub fn run(r: Reduced<'_>) -> Result<Outcome> {
         args: Vec::new(),
         plan,
         env,
-        empty_file: None,
+        empty_files: Vec::new(),
         debug: r.debug,
         new_session: r.new_session,
         network: None,

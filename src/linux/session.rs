@@ -41,7 +41,7 @@ pub struct Spec {
     /// The complete environment for bwrap and the sandbox.
     pub env: Vec<(OsString, OsString)>,
     /// The empty memfd the mount arguments refer to for file masks, if any.
-    pub empty_file: Option<OwnedFd>,
+    pub empty_files: Vec<OwnedFd>,
     pub debug: bool,
     /// The command runs in a new terminal session (bwrap's `--new-session`).
     pub new_session: bool,
@@ -119,7 +119,7 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
 
     spec.plan.stderr_fd = stderr_copy.as_raw_fd();
     spec.plan.close_fds = std::iter::once(exe.as_raw_fd())
-        .chain(spec.empty_file.as_ref().map(AsRawFd::as_raw_fd))
+        .chain(spec.empty_files.iter().map(AsRawFd::as_raw_fd))
         .collect();
     let plan_json = serde_json::to_vec(&spec.plan).expect("plan serializes");
     let plan_file =
@@ -134,7 +134,7 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
     for fd in passed
         .into_iter()
         .chain(args_file.as_ref())
-        .chain(spec.empty_file.as_ref())
+        .chain(spec.empty_files.iter())
     {
         sys::set_cloexec(fd.as_raw_fd(), false).map_err(io("cannot pass fds to bwrap"))?;
     }
@@ -191,7 +191,7 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
         control_child,
         stderr_copy,
         exe,
-        spec.empty_file,
+        spec.empty_files,
         err_write,
     ));
 
