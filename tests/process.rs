@@ -524,6 +524,18 @@ fn reduced_isolation_passes_no_plumbing_to_the_command(user: User) {
         .stdout_lacks("memfd:")
         .stdout_lacks("socket:")
         .stdout_lacks("/fence");
+    // Only stdin, stdout and stderr: python lists its fds (the listing's own directory fd
+    // is closed again before the check) and keeps those still open.
+    let script = "import os\nfds = sorted(int(f) for f in os.listdir('/proc/self/fd'))\n\
+                  def is_open(fd):\n    try:\n        os.fstat(fd)\n        return True\n\
+                  \x20   except OSError:\n        return False\n\
+                  print('open:', *[fd for fd in fds if is_open(fd)])";
+    let mut cmd = util::fence_without_userns_for(&sb, &["--tmpfs", "/tmp"]);
+    cmd.args(["--allow-reduced-isolation", "--", "python3", "-c", script])
+        .current_dir(&sb.ws);
+    util::Run::from(util::output(&mut cmd))
+        .ok()
+        .stdout_has("open: 0 1 2\n");
 }
 
 /// Reduced isolation uses the host's /tmp for the run's TMPDIR (`/tmp/fence-UID-PID`). A
