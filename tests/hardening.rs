@@ -257,7 +257,7 @@ fn check_init_out_of_reach(r: &util::Run) {
 /// its own; the real terminal stays with the host fence). Checked from the host, which can
 /// read the init's fds.
 #[test]
-fn with_a_pty_the_init_holds_no_terminal() {
+fn with_a_pty_no_sandbox_process_holds_the_terminal() {
     let sb = Sandbox::new(User::Current);
     let cfg = sb.config("pty.json", r#"{"allowPty": true}"#);
     let driver = r#"
@@ -270,6 +270,8 @@ seen, end = b"", time.time() + 20
 while b"READY" not in seen and time.time() < end:
     seen += os.read(fd, 100)
 terminal = os.readlink(f"/proc/{pid}/fd/0")
+st = os.stat(f"/proc/{pid}/fd/0")
+terminal_id = (st.st_dev, st.st_ino, st.st_rdev)
 def children(p):
     try:
         with open(f"/proc/{p}/task/{p}/children") as f:
@@ -291,6 +293,24 @@ for p in inits:
     for n in os.listdir(f"/proc/{p}/fd"):
         target = os.readlink(f"/proc/{p}/fd/{n}")
         print(f"init fd {n} -> {target}", "TERMINAL" if target == terminal else "")
+# Nothing below fence holds the user's terminal: bwrap, its reaper, the init, the command.
+below, todo = [], children(pid)
+while todo:
+    p = todo.pop()
+    below.append(p)
+    todo.extend(children(p))
+print("processes below fence", len(below))
+for p in below:
+    for n in os.listdir(f"/proc/{p}/fd"):
+        # The same device node, not the same name: the sandbox's own /dev/pts counts
+        # from 0 too.
+        try:
+            st = os.stat(f"/proc/{p}/fd/{n}")
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino, st.st_rdev) == terminal_id:
+            with open(f"/proc/{p}/comm") as f:
+                print(f"pid {p} ({f.read().strip()}) fd {n} TERMINAL")
 os.kill(pid, 15)
 os.waitpid(pid, 0)
 "#;
@@ -308,6 +328,12 @@ os.waitpid(pid, 0)
         .stdout_has("inits 1\n")
         .stdout_has("init fd 0 -> /dev/null");
     assert!(!r.stdout.contains("TERMINAL"), "{r}");
+    let below: usize = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("processes below fence ")?.parse().ok())
+        .unwrap();
+    assert!(below >= 4, "bwrap, its reaper, the init, the command: {r}");
 }
 
 /// Socket families outside Unix, IP and netlink-route are refused: AF_VSOCK is not

@@ -101,10 +101,21 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
     let (control, control_child) =
         sys::seqpacket_pair().map_err(io("cannot create the control channel"))?;
     let (err_read, err_write) = sys::pipe().map_err(io("cannot create a pipe"))?;
-    let stderr_copy = std::io::stderr()
-        .as_fd()
-        .try_clone_to_owned()
-        .map_err(io("cannot duplicate stderr"))?;
+    // With a pseudo-terminal relay nothing in the sandbox needs the user's terminal, so
+    // none of bwrap's processes gets it: stdin and stdout (and stderr, when the command's
+    // goes to the pseudo-terminal too) become /dev/null for them.
+    let stderr_copy = if spec.plan.pty_stderr {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .map(OwnedFd::from)
+            .map_err(io("cannot open /dev/null"))?
+    } else {
+        std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(io("cannot duplicate stderr"))?
+    };
     sys::enable_passcred(control.as_fd()).map_err(io("cannot configure the control channel"))?;
 
     // The mount arguments, for bwrap only: without bwrap the init would inherit the memfd.
@@ -174,16 +185,18 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
     )?;
     let program_c = std::ffi::CString::new(program.as_os_str().as_bytes())
         .map_err(|_| Error::Setup("the bwrap path contains a NUL byte".into()))?;
+    // With a pseudo-terminal, fd 0 is /dev/null (`open` below) and becomes stdout too.
+    let dups = [(0, 1), (err_write.as_raw_fd(), libc::STDERR_FILENO)];
     let bwrap_pid = sys::spawn(&sys::Spawn {
         path: &program_c,
         argv: &argv,
         envp: &envp,
-        dup2: &[(err_write.as_raw_fd(), libc::STDERR_FILENO)],
+        dup2: if spec.plan.pty { &dups } else { &dups[1..] },
         sigmask: &original_mask,
         sigdefault: &sys::spawn_defaults(&[libc::SIGPIPE]),
         // Without bwrap, fence starts the session itself when one is wanted.
         setsid: spec.bwrap.is_none() && spec.new_session,
-        open: None,
+        open: spec.plan.pty.then_some((0, c"/dev/null")),
     })
     .map_err(|e| Error::Setup(format!("cannot start {}: {e}", program.display())))?;
     drop((
