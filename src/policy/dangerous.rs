@@ -411,27 +411,7 @@ impl Snapshot {
 mod tests {
     use super::*;
 
-    struct Tree(PathBuf);
-    impl Tree {
-        fn new(name: &str) -> Tree {
-            let root =
-                std::env::temp_dir().join(format!("fence-dangerous-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&root);
-            std::fs::create_dir_all(&root).unwrap();
-            Tree(std::fs::canonicalize(&root).unwrap())
-        }
-        fn rel(&self, paths: &[PathBuf]) -> Vec<String> {
-            paths
-                .iter()
-                .map(|p| p.strip_prefix(&self.0).unwrap().display().to_string())
-                .collect()
-        }
-    }
-    impl Drop for Tree {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use super::super::temp_tree::TempTree as Tree;
 
     #[test]
     fn finds_protected_names_and_repositories() {

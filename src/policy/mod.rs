@@ -10,6 +10,8 @@ pub mod network;
 pub mod paths;
 mod protection;
 pub mod sockets;
+#[cfg(test)]
+mod temp_tree;
 
 pub use protection::{PlaceholderLocks, lock_empty_protected, remove_placeholders};
 
@@ -432,21 +434,7 @@ fn host_sockets(policy: &mut Policy, host: &HostEnv) -> Vec<Target> {
 mod tests {
     use super::*;
 
-    struct TempTree(PathBuf);
-    impl TempTree {
-        fn new(name: &str) -> TempTree {
-            let root =
-                std::env::temp_dir().join(format!("fence-policy-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&root);
-            std::fs::create_dir_all(&root).unwrap();
-            TempTree(std::fs::canonicalize(&root).unwrap())
-        }
-    }
-    impl Drop for TempTree {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use super::temp_tree::TempTree;
 
     fn config(json: &str) -> Config {
         crate::config::parse_text(json, "test").unwrap()

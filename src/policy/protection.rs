@@ -330,21 +330,7 @@ mod tests {
     use crate::config::Config;
     use crate::policy::compile;
 
-    struct TempTree(PathBuf);
-    impl TempTree {
-        fn new(name: &str) -> TempTree {
-            let root = std::env::temp_dir()
-                .join(format!("fence-protection-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&root);
-            std::fs::create_dir_all(&root).unwrap();
-            TempTree(std::fs::canonicalize(&root).unwrap())
-        }
-    }
-    impl Drop for TempTree {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use super::super::temp_tree::TempTree;
 
     fn config(json: &str) -> Config {
         crate::config::parse_text(json, "test").unwrap()

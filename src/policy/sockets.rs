@@ -176,21 +176,7 @@ mod tests {
     use super::*;
     use std::os::unix::net::UnixListener;
 
-    struct TempTree(PathBuf);
-    impl TempTree {
-        fn new(name: &str) -> TempTree {
-            let root =
-                std::env::temp_dir().join(format!("fence-sockets-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&root);
-            std::fs::create_dir_all(&root).unwrap();
-            TempTree(root)
-        }
-    }
-    impl Drop for TempTree {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use super::super::temp_tree::TempTree;
 
     #[test]
     fn finds_sockets_without_following_links() {
