@@ -411,7 +411,7 @@ impl Snapshot {
 mod tests {
     use super::*;
 
-    use super::super::temp_tree::TempTree as Tree;
+    use crate::policy::temp_tree::TempTree as Tree;
 
     #[test]
     fn finds_protected_names_and_repositories() {

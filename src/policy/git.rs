@@ -246,7 +246,7 @@ pub fn global_git_refs(configs: &[PathBuf], home: Option<&Path>) -> Vec<(PathBuf
 mod tests {
     use super::*;
 
-    use super::super::temp_tree::TempTree as Tree;
+    use crate::policy::temp_tree::TempTree as Tree;
 
     #[test]
     fn git_locations_cover_modules_worktrees_and_hooks_path() {

@@ -330,7 +330,7 @@ mod tests {
     use crate::config::Config;
     use crate::policy::compile;
 
-    use super::super::temp_tree::TempTree;
+    use crate::policy::temp_tree::TempTree;
 
     fn config(json: &str) -> Config {
         crate::config::parse_text(json, "test").unwrap()

@@ -176,7 +176,7 @@ mod tests {
     use super::*;
     use std::os::unix::net::UnixListener;
 
-    use super::super::temp_tree::TempTree;
+    use crate::policy::temp_tree::TempTree;
 
     #[test]
     fn finds_sockets_without_following_links() {
