@@ -17,9 +17,11 @@ def spawn(*args):
         os.execv(fence, [fence, "-s", cfg, *args])
     return pid, fd
 def expect(fd, text, timeout=10):
+    import select
     seen, end = b"", time.time() + timeout
     while text.encode() not in seen:
-        if time.time() > end:
+        left = end - time.time()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
             sys.exit(f"timed out waiting for {text!r}; saw {seen!r}")
         try:
             seen += os.read(fd, 4096)
@@ -173,7 +175,8 @@ signal.signal(signal.SIGWINCH, winch)
 print("TTY", os.ttyname(0), os.isatty(1), flush=True)
 line = input("READY> ")
 print("GOT", line, flush=True)
-signal.pause()
+while True:  # each SIGWINCH ends one pause(); SIGTERM ends the command
+    signal.pause()
 """
 pid, fd = spawn("python3", "-c", script)
 fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("hhhh", 24, 80, 0, 0))

@@ -121,23 +121,30 @@ pub fn spawn(cmd: &mut Command) -> std::process::Child {
 /// the test.
 #[track_caller]
 pub fn wait_deadline(child: &mut std::process::Child) -> std::process::ExitStatus {
+    wait_or_kill(child).unwrap_or_else(|| panic!("timed out after {DEADLINE:?}: killed"))
+}
+
+/// Waits for `child` for at most [`DEADLINE`]; past it, kills its process group and
+/// returns None.
+fn wait_or_kill(child: &mut std::process::Child) -> Option<std::process::ExitStatus> {
     let start = std::time::Instant::now();
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
-            return status;
+            return Some(status);
         }
         if start.elapsed() > DEADLINE {
             // SAFETY: kill with the process group of our own child.
             unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
             let _ = child.wait();
-            panic!("timed out after {DEADLINE:?}: killed");
+            return None;
         }
         std::thread::sleep(Duration::from_millis(5));
     }
 }
 
 /// Runs `cmd` to completion with stdin empty and output captured, [`detach`]ed and within
-/// [`DEADLINE`] (what `Command::output` does, bounded).
+/// [`DEADLINE`] (what `Command::output` does, bounded). Past the deadline the test fails
+/// with what the command had printed.
 #[track_caller]
 pub fn output(cmd: &mut Command) -> Output {
     let mut child = detach(cmd)
@@ -146,20 +153,42 @@ pub fn output(cmd: &mut Command) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
+    // Each reader sends what it reads as it comes; the channel closes with the pipe.
     let read = |mut pipe: Box<dyn std::io::Read + Send>| {
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
         std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            buf
-        })
+            let mut buf = [0u8; 16384];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                let _ = tx.send(buf[..n].to_vec());
+            }
+        });
+        rx
     };
     let out = read(Box::new(child.stdout.take().unwrap()));
     let err = read(Box::new(child.stderr.take().unwrap()));
-    let status = wait_deadline(&mut child);
-    Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
+    // What a reader sent, waiting up to `wait` for its pipe to close (a process that left
+    // the group may still hold it).
+    let latest = |rx: std::sync::mpsc::Receiver<Vec<u8>>, wait: Duration| {
+        let mut text = Vec::new();
+        let end = std::time::Instant::now() + wait;
+        while let Ok(chunk) =
+            rx.recv_timeout(end.saturating_duration_since(std::time::Instant::now()))
+        {
+            text.extend_from_slice(&chunk);
+        }
+        text
+    };
+    match wait_or_kill(&mut child) {
+        Some(status) => Output {
+            status,
+            stdout: latest(out, DEADLINE),
+            stderr: latest(err, DEADLINE),
+        },
+        None => panic!(
+            "timed out after {DEADLINE:?}: killed\n--- stdout so far\n{}--- stderr so far\n{}",
+            String::from_utf8_lossy(&latest(out, Duration::from_secs(2))),
+            String::from_utf8_lossy(&latest(err, Duration::from_secs(2)))
+        ),
     }
 }
 
