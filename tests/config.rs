@@ -370,15 +370,26 @@ fn discovery_ignores_files_of_other_users(user: User) {
         "the foreign denyWrite did not apply"
     );
 
-    // The user's own file, but writable by the group or by everyone: ignored too.
+    // The user's own file, but writable by everyone, or by a group other than the user's
+    // private one (uid = gid here, for root and uid 65534 alike): ignored too.
     let own = ws.join("fence.json");
     sb.write(&own, r#"{"filesystem": {"denyWrite": ["."]}}"#);
-    for mode in [0o664, 0o666] {
+    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&own).unwrap());
+    for (mode, group, name) in [(0o666, owner, "everyone"), (0o664, OTHER_UID, "group")] {
+        std::os::unix::fs::chown(&own, None, Some(group)).unwrap();
         chmod(&own, mode);
-        let r = run_in(&sb, &ws, &["-d", "touch", &format!("made-{mode:o}")]);
+        let r = run_in(&sb, &ws, &["-d", "touch", &format!("made-{name}")]);
         r.ok().stderr_has("writable by");
-        assert!(ws.join(format!("made-{mode:o}")).exists());
+        assert!(ws.join(format!("made-{name}")).exists());
     }
+    // Writable by the user's private group (umask 002): applies.
+    std::os::unix::fs::chown(&own, None, Some(owner)).unwrap();
+    chmod(&own, 0o664);
+    run_in(&sb, &ws, &["touch", "made-664"]).failed();
+    assert!(
+        !ws.join("made-664").exists(),
+        "the user's own 0664 file of its private group applies"
+    );
     chmod(&own, 0o644);
     run_in(&sb, &ws, &["touch", "made-644"]).failed();
     assert!(

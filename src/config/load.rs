@@ -122,7 +122,7 @@ pub struct Discovered {
 /// The nearest `fence.jsonc` or `fence.json` in `dir` or one of its parents that the user
 /// (or root) owns and that no one else can write (see [`read::foreign_reason`]).
 pub fn discover_project(dir: &Path) -> Discovered {
-    let uid = read::current_uid();
+    let me = read::Me::current();
     let mut out = Discovered::default();
     for candidate in dir
         .ancestors()
@@ -131,7 +131,7 @@ pub fn discover_project(dir: &Path) -> Discovered {
         if !candidate.is_file() {
             continue;
         }
-        match foreign(&candidate, uid) {
+        match foreign(&candidate, me) {
             Some(why) => out.skipped.push((candidate, why)),
             None => {
                 out.path = Some(candidate);
@@ -144,7 +144,7 @@ pub fn discover_project(dir: &Path) -> Discovered {
 
 /// Why `path` (a discovered candidate) is not the user's own, checking the file, the
 /// directory it was found in and, through a symlink, the directory of its target.
-fn foreign(path: &Path, uid: u32) -> Option<String> {
+fn foreign(path: &Path, me: read::Me) -> Option<String> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => return Some(format!("cannot read it: {e}")),
@@ -157,10 +157,10 @@ fn foreign(path: &Path, uid: u32) -> Option<String> {
         dirs.push(parent);
     }
     if dirs.is_empty() {
-        return read::foreign_reason(&meta, None, uid);
+        return read::foreign_reason(&meta, None, me);
     }
     dirs.iter().find_map(|d| match std::fs::metadata(d) {
-        Ok(dm) => read::foreign_reason(&meta, Some(&dm), uid),
+        Ok(dm) => read::foreign_reason(&meta, Some(&dm), me),
         Err(e) => Some(format!("cannot read its directory: {e}")),
     })
 }
@@ -380,7 +380,7 @@ impl<'a> Resolver<'a> {
         let read = read::read_bounded(&path, "config")?;
         if self.owner_checked && depth == 0 {
             let dir = path.parent().and_then(|d| std::fs::metadata(d).ok());
-            if let Some(why) = read::foreign_reason(&read.meta, dir.as_ref(), read::current_uid()) {
+            if let Some(why) = read::foreign_reason(&read.meta, dir.as_ref(), read::Me::current()) {
                 return Err(Error::Config(format!("{shown}: not applied: {why}")));
             }
         }

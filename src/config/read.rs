@@ -82,6 +82,35 @@ pub fn current_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Whose files discovery accepts: the user's (and root's), and, for group write, the
+/// user's private group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Me {
+    pub uid: u32,
+    /// The effective gid when it equals the uid (a user private group), else None.
+    pub private_gid: Option<u32>,
+}
+
+impl Me {
+    pub fn current() -> Me {
+        // SAFETY: getegid cannot fail and has no memory effects.
+        let gid = unsafe { libc::getegid() };
+        let uid = current_uid();
+        Me {
+            uid,
+            private_gid: (gid == uid).then_some(gid),
+        }
+    }
+
+    /// Someone else: only ownership by `uid` or root counts, no group.
+    pub fn uid(uid: u32) -> Me {
+        Me {
+            uid,
+            private_gid: None,
+        }
+    }
+}
+
 /// A config file as read: its canonical path, content and identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigFile {
@@ -137,8 +166,15 @@ fn kind(meta: &Metadata) -> &'static str {
 /// The directory matters because whoever can write it can replace the file. A sticky
 /// directory (`/tmp`) writable by everyone is accepted when the user or root owns it: the
 /// sticky bit stops others from renaming or removing the user's file there.
-pub fn foreign_reason(file: &Metadata, dir: Option<&Metadata>, uid: u32) -> Option<String> {
+pub fn foreign_reason(file: &Metadata, dir: Option<&Metadata>, me: Me) -> Option<String> {
+    let uid = me.uid;
     let trusted_owner = |owner: u32| owner == uid || owner == 0;
+    // Group write is harmless when the group is the user's private group (uid = gid, the
+    // convention under which distributions set umask 002, making every file 664).
+    let others_write = |meta: &Metadata| {
+        let group_write = meta.mode() & 0o020 != 0 && me.private_gid != Some(meta.gid());
+        meta.mode() & 0o002 != 0 || group_write
+    };
     if !trusted_owner(file.uid()) {
         return Some(format!(
             "it is owned by uid {}, not by you (uid {uid}) or root",
@@ -146,7 +182,7 @@ pub fn foreign_reason(file: &Metadata, dir: Option<&Metadata>, uid: u32) -> Opti
         ));
     }
     let mode = file.mode();
-    if mode & 0o022 != 0 {
+    if others_write(file) {
         return Some(format!(
             "it is writable by {} (mode {:o})",
             if mode & 0o002 != 0 {
@@ -166,7 +202,7 @@ pub fn foreign_reason(file: &Metadata, dir: Option<&Metadata>, uid: u32) -> Opti
                 dir.uid()
             ));
         }
-        if dmode & 0o022 != 0 && !sticky {
+        if others_write(dir) && !sticky {
             return Some(format!(
                 "its directory is writable by {} (mode {:o})",
                 if dmode & 0o002 != 0 {
@@ -251,12 +287,15 @@ mod tests {
         let meta = |p: &Path| std::fs::metadata(p).unwrap();
         set(&f, 0o644);
         set(&d.0, 0o755);
-        assert_eq!(foreign_reason(&meta(&f), Some(&meta(&d.0)), me), None);
+        assert_eq!(
+            foreign_reason(&meta(&f), Some(&meta(&d.0)), Me::uid(me)),
+            None
+        );
         // Root-owned files are trusted as git does; another uid is not.
         if me == 0 {
-            assert_eq!(foreign_reason(&meta(&f), None, 65534), None);
+            assert_eq!(foreign_reason(&meta(&f), None, Me::uid(65534)), None);
         } else {
-            let r = foreign_reason(&meta(&f), None, me + 1).unwrap();
+            let r = foreign_reason(&meta(&f), None, Me::uid(me + 1)).unwrap();
             assert!(r.contains("owned by uid"), "{r}");
         }
         let cases = [
@@ -268,16 +307,35 @@ mod tests {
         for (fmode, dmode, needle) in cases {
             set(&f, fmode);
             set(&d.0, dmode);
-            let r = foreign_reason(&meta(&f), Some(&meta(&d.0)), me).unwrap();
+            let r = foreign_reason(&meta(&f), Some(&meta(&d.0)), Me::uid(me)).unwrap();
             assert!(r.contains(needle), "{fmode:o} {dmode:o}: {r}");
         }
         set(&f, 0o644);
         set(&d.0, 0o1777);
         assert_eq!(
-            foreign_reason(&meta(&f), Some(&meta(&d.0)), me),
+            foreign_reason(&meta(&f), Some(&meta(&d.0)), Me::uid(me)),
             None,
             "a sticky directory protects the owner's file"
         );
+        set(&d.0, 0o755);
+        // umask 002 with a user private group: group write by that group alone is fine.
+        let gid = meta(&f).gid();
+        let private = Me {
+            uid: me,
+            private_gid: Some(gid),
+        };
+        set(&f, 0o664);
+        set(&d.0, 0o775);
+        assert_eq!(foreign_reason(&meta(&f), Some(&meta(&d.0)), private), None);
+        set(&f, 0o666);
+        assert!(foreign_reason(&meta(&f), Some(&meta(&d.0)), private).is_some());
+        let other_group = Me {
+            uid: me,
+            private_gid: Some(gid + 1),
+        };
+        set(&f, 0o664);
+        assert!(foreign_reason(&meta(&f), Some(&meta(&d.0)), other_group).is_some());
+        set(&f, 0o644);
         set(&d.0, 0o755);
     }
 }
