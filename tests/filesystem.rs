@@ -434,17 +434,15 @@ fn writes_covering_the_sandbox_own_mounts_are_refused(user: User) {
 /// sandbox sees its own processes only, its own /dev and its private /tmp.
 fn own_proc_dev_and_tmp_whatever_the_binds(user: User) {
     let sb = Sandbox::new(user);
-    let host_tmp = std::path::PathBuf::from(format!(
-        "/tmp/fence-host-file-{}-{:?}",
-        std::process::id(),
-        user
-    ));
-    std::fs::write(&host_tmp, "HOSTTMP\n").unwrap();
+    let host_tmp = util::TempFile::new(
+        format!("/tmp/fence-host-file-{}-{:?}", std::process::id(), user),
+        "HOSTTMP\n",
+    );
     let script = format!(
         "test -e /proc/{pid} && echo HOSTPID; cat {tmp}; test -e /dev/mem && echo HOSTDEV; \
          test -e /proc/self/status && echo OWNPROC; echo done",
         pid = std::process::id(),
-        tmp = host_tmp.display()
+        tmp = host_tmp.0.display()
     );
     let configs = [
         WS_WRITE,
@@ -460,7 +458,6 @@ fn own_proc_dev_and_tmp_whatever_the_binds(user: User) {
             .stdout_has("OWNPROC")
             .stdout_has("done");
     }
-    let _ = std::fs::remove_file(&host_tmp);
 }
 
 /// Masks in /proc, /sys and /dev are applied (on the sandbox's own mounts), not skipped;

@@ -192,6 +192,24 @@ pub fn output(cmd: &mut Command) -> Output {
     }
 }
 
+/// A file outside the sandbox's directories (e.g. in the host `/tmp`), removed on drop even
+/// when the test fails.
+pub struct TempFile(pub PathBuf);
+
+impl TempFile {
+    pub fn new(path: impl Into<PathBuf>, content: &str) -> TempFile {
+        let file = TempFile(path.into());
+        std::fs::write(&file.0, content).unwrap();
+        file
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// A throwaway home, workspace and XDG directories, removed on drop.
 pub struct Sandbox {
     pub root: PathBuf,
