@@ -204,6 +204,54 @@ time.sleep(20)
     }
 }
 
+/// The same signal twice before the command started (a second Ctrl-C or `kill` while a slow
+/// setup runs) tears the sandbox down: fence dies of it and the command never runs. The
+/// setup is made slow with 1,000 masks (bwrap's mount setup is quadratic).
+#[test]
+fn a_signal_repeated_before_the_start_abandons_the_run() {
+    use std::os::unix::process::ExitStatusExt;
+    let sb = Sandbox::new(User::Current);
+    let many = sb.ws.join("many");
+    sb.mkdir(&many);
+    for i in 0..1000 {
+        std::fs::File::create(many.join(format!("f{i}"))).unwrap();
+    }
+    let cfg = sb.config(
+        "fence.json",
+        r#"{"filesystem": {"allowWrite": ["."], "denyRead": ["many/*"]}}"#,
+    );
+    // The command inherits SIGTERM blocked (as fence got it), so a signal delivered to it
+    // would not stop it from running: only abandoning the run keeps `ran` from appearing.
+    let mut cmd = sb
+        .fence()
+        .arg("-s")
+        .arg(&cfg)
+        .args(["sh", "-c", "touch ran; sleep 2"])
+        .cmd;
+    util::detach(&mut cmd);
+    // SAFETY: runs between fork and exec (after detach's reset) and only calls the
+    // async-signal-safe sigprocmask on a local set.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            Ok(())
+        })
+    };
+    let mut child = cmd.spawn().unwrap();
+    for delay in [150, 100] {
+        std::thread::sleep(Duration::from_millis(delay));
+        // SAFETY: kill with a valid pid of our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    }
+    let status = util::wait_deadline(&mut child);
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+    assert!(!sb.ws.join("ran").exists(), "the command ran");
+}
+
 /// Ctrl-C typed at a terminal: the terminal signals fence's process group; the command,
 /// in its own session, gets the SIGINT from fence.
 #[test]

@@ -232,6 +232,9 @@ struct Session {
     reports: Reports,
     /// Forwarded signals that arrived before the command started, delivered once it has.
     queued_signals: Vec<i32>,
+    /// The same signal arrived twice before the command started (a second Ctrl-C while the
+    /// sandbox was still being set up): the sandbox was torn down, fence dies of it.
+    abandoned_by: Option<i32>,
     /// Whether an ignored report was warned about (once per run).
     warned_ignored: bool,
     /// The command's status (or why it never ran), as the init reported it.
@@ -385,8 +388,13 @@ impl Session {
             // Before the command exists, a signal is kept for it: it is delivered right
             // after the start (the command missed even a terminal's, which reached only
             // fence, bwrap and the init).
+            // The same signal again means "stop now": a setup that hangs stays
+            // interruptible.
             if !self.reports.started() {
-                if !self.queued_signals.contains(&signal) {
+                if self.queued_signals.contains(&signal) {
+                    self.abandoned_by.get_or_insert(signal);
+                    let _ = sys::kill(self.bwrap_pid, libc::SIGKILL);
+                } else {
                     self.queued_signals.push(signal);
                 }
                 continue;
@@ -523,6 +531,9 @@ impl Session {
     }
 
     fn outcome(self) -> Result<Outcome> {
+        if let (Some(signal), false) = (self.abandoned_by, self.reports.started()) {
+            return Ok(Outcome::Signaled(signal));
+        }
         match self.report {
             Some(Report::Exited { code }) => return Ok(Outcome::Exited(code)),
             Some(Report::Signaled { signal }) => return Ok(Outcome::Signaled(signal)),
