@@ -184,7 +184,37 @@ seen = expect(fd, "READY> ")
 os.write(fd, b"hello relay\r")
 seen += expect(fd, "GOT hello relay")
 fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("hhhh", 50, 132, 0, 0))
-seen += expect(fd, "SIZE 50x132")
+try:
+    seen += expect(fd, "SIZE 50x132")
+except SystemExit as e:
+    def tree(p):
+        out = [p]
+        try:
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                for c in f.read().split():
+                    out += tree(int(c))
+        except OSError:
+            pass
+        return out
+    for p in tree(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                fields = {l.split(":")[0]: l.split(":")[1].strip() for l in f if ":" in l}
+            with open(f"/proc/{p}/wchan") as f:
+                wchan = f.read()
+            print("DIAG", p, fields.get("Name"), fields.get("State"), "pnd", fields.get("SigPnd"),
+                  fields.get("ShdPnd"), "blk", fields.get("SigBlk"), "cgt", fields.get("SigCgt"), wchan,
+                  file=sys.stderr)
+        except OSError:
+            pass
+    print("DIAG outer size", struct.unpack("hhhh", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"0" * 8)), file=sys.stderr)
+    os.kill(pid, signal.SIGWINCH)
+    try:
+        expect(fd, "SIZE 50x132", 5)
+        print("DIAG nudging fence with SIGWINCH worked", file=sys.stderr)
+    except SystemExit:
+        print("DIAG nudging fence did not help", file=sys.stderr)
+    raise e
 os.kill(pid, signal.SIGTERM)
 _, status = os.waitpid(pid, 0)
 print(seen.replace("\r", ""))
