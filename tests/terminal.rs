@@ -154,6 +154,36 @@ os.waitpid(pid, 0)
     r.ok().stdout_has("exit 0");
 }
 
+/// allowPty: when the user's terminal hangs up, the command (on its pseudo-terminal, in a
+/// session of its own, which the terminal's SIGHUP does not reach) gets it from fence, and
+/// fence ends with it instead of outliving the terminal.
+#[test]
+fn pty_relay_passes_a_hangup_on() {
+    let sb = Sandbox::new(User::Current);
+    sb.config("pty.json", r#"{"allowPty": true}"#);
+    let r = drive(
+        &sb,
+        r#"
+cfg = "pty.json"
+pid, fd = spawn("sh", "-c", "echo READY; exec sleep 30")
+expect(fd, "READY")
+os.close(fd)
+end = time.time() + 10
+while True:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    if time.time() > end:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        sys.exit("fence outlived its terminal by 10 s")
+    time.sleep(0.02)
+print("exit", os.waitstatus_to_exitcode(status))
+"#,
+    );
+    r.ok().stdout_has("exit -1");
+}
+
 /// allowPty: the command runs on a pseudo-terminal of its own, input and output are
 /// relayed, and window-size changes reach it as SIGWINCH with the new size.
 #[test]

@@ -215,6 +215,7 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
         // Without bwrap, fence spawned the init itself and knows its pid already.
         reports: Reports::new(spec.bwrap.is_none().then_some(bwrap_pid), spec.plan.pty),
         queued_signals,
+        own_terminal: spec.plan.pty,
         ..Session::default()
     };
     loop_state.run(&signals, &control, &err_read, spec.network)?;
@@ -232,6 +233,9 @@ struct Session {
     reports: Reports,
     /// Forwarded signals that arrived before the command started, delivered once it has.
     queued_signals: Vec<i32>,
+    /// The command runs on a pseudo-terminal of its own (`allowPty`): no signal of the
+    /// user's terminal reaches it directly.
+    own_terminal: bool,
     /// The same signal arrived twice before the command started (a second Ctrl-C while the
     /// sandbox was still being set up): the sandbox was torn down, fence dies of it.
     abandoned_by: Option<i32>,
@@ -401,9 +405,10 @@ impl Session {
             }
             // A terminal's signal (Ctrl-C, Ctrl-\, hangup) went to its whole foreground
             // process group, the command included, unless the command runs in a session of
-            // its own: pass on only what the command would otherwise miss.
+            // its own (a new session, or its own pseudo-terminal with allowPty): pass on only
+            // what the command would otherwise miss.
             let from_terminal = !init::sent_by_a_process(code);
-            if from_terminal && !self.new_session {
+            if from_terminal && !self.new_session && !self.own_terminal {
                 continue;
             }
             self.forward(signal);
