@@ -175,26 +175,12 @@ time.sleep(20)
     for delay_ms in [0, 1, 3, 6, 10, 20, 40] {
         let marker = sb.ws.join("got-TERM");
         let _ = std::fs::remove_file(&marker);
-        let mut cmd = sb
+        let fence = sb
             .fence()
             .arg("-s")
             .arg(&cfg)
-            .args(["python3", "-c", script])
-            .cmd;
-        util::detach(&mut cmd);
-        // SAFETY: runs between fork and exec (after detach's reset) and only calls the
-        // async-signal-safe sigprocmask on a local set.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                libc::sigaddset(&mut set, libc::SIGTERM);
-                libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-                Ok(())
-            })
-        };
-        let mut child = cmd.spawn().unwrap();
+            .args(["python3", "-c", script]);
+        let mut child = spawn_with_sigterm_blocked(fence);
         std::thread::sleep(Duration::from_millis(delay_ms));
         // SAFETY: kill with a valid pid of our own child.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -202,6 +188,27 @@ time.sleep(20)
         assert_eq!(status.code(), Some(7), "after {delay_ms} ms: {status:?}");
         assert_eq!(std::fs::read_to_string(&marker).unwrap(), "TERM");
     }
+}
+
+/// Starts fence (detached) with SIGTERM blocked, as its command then inherits it: a SIGTERM
+/// sent at once stays pending for fence, and one passed to the command cannot kill it
+/// before its own handler is in place.
+fn spawn_with_sigterm_blocked(fence: util::FenceCmd) -> std::process::Child {
+    let mut cmd = fence.cmd;
+    util::detach(&mut cmd);
+    // SAFETY: runs between fork and exec (after detach's reset) and only calls the
+    // async-signal-safe sigprocmask on a local set.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            Ok(())
+        })
+    };
+    cmd.spawn().unwrap()
 }
 
 /// The same signal twice before the command started (a second Ctrl-C or `kill` while a slow
@@ -222,26 +229,12 @@ fn a_signal_repeated_before_the_start_abandons_the_run() {
     );
     // The command inherits SIGTERM blocked (as fence got it), so a signal delivered to it
     // would not stop it from running: only abandoning the run keeps `ran` from appearing.
-    let mut cmd = sb
+    let fence = sb
         .fence()
         .arg("-s")
         .arg(&cfg)
-        .args(["sh", "-c", "touch ran; sleep 2"])
-        .cmd;
-    util::detach(&mut cmd);
-    // SAFETY: runs between fork and exec (after detach's reset) and only calls the
-    // async-signal-safe sigprocmask on a local set.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(|| {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGTERM);
-            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-            Ok(())
-        })
-    };
-    let mut child = cmd.spawn().unwrap();
+        .args(["sh", "-c", "touch ran; sleep 2"]);
+    let mut child = spawn_with_sigterm_blocked(fence);
     for delay in [150, 100] {
         std::thread::sleep(Duration::from_millis(delay));
         // SAFETY: kill with a valid pid of our own child.
