@@ -3,7 +3,7 @@
 //! [`Conn::drive`] makes all the progress the sockets allow right now; the event loop calls
 //! it on every readiness event of the connection's sockets (edge-triggered).
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -17,6 +17,7 @@ mod request;
 use super::forward::{Forward, Progress};
 use super::guard;
 use super::http;
+use super::read::{ReadOutcome, read_some};
 use super::socks5;
 use super::tunnel::Tunnel;
 use crate::monitor::Monitor;
@@ -560,41 +561,6 @@ enum Step {
 enum Flush {
     Done,
     Blocked,
-}
-
-/// What one read produced.
-pub enum ReadOutcome {
-    Data,
-    Eof,
-    Blocked,
-    /// `buf` already holds `limit` bytes.
-    Full,
-}
-
-/// Reads once from `stream` into `buf`, up to `limit` bytes in `buf`.
-pub fn read_some(
-    stream: &mut TcpStream,
-    buf: &mut Vec<u8>,
-    limit: usize,
-) -> io::Result<ReadOutcome> {
-    let room = limit.saturating_sub(buf.len()).min(64 * 1024);
-    if room == 0 {
-        return Ok(ReadOutcome::Full);
-    }
-    let mut chunk = [0u8; 16 * 1024];
-    let want = room.min(chunk.len());
-    loop {
-        match stream.read(&mut chunk[..want]) {
-            Ok(0) => return Ok(ReadOutcome::Eof),
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                return Ok(ReadOutcome::Data);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadOutcome::Blocked),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 #[cfg(test)]

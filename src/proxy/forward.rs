@@ -8,8 +8,8 @@ use std::io::{self, Write};
 
 use mio::net::TcpStream;
 
-use super::conn::{ReadOutcome, read_some};
 use super::http::{self, ChunkedScanner, Framing, RequestHead};
+use super::read::{ReadOutcome, read_some};
 use crate::policy::domains::Host;
 
 /// Buffered bytes in one direction above which fence stops reading (back-pressure).

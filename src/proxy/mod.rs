@@ -11,6 +11,8 @@ pub mod forward;
 mod fuzz_rng;
 pub mod guard;
 pub mod http;
+#[cfg(target_os = "linux")]
+pub mod read;
 pub mod resolve;
 #[cfg(target_os = "linux")]
 pub mod server;

@@ -8,9 +8,10 @@ use std::net::{IpAddr, SocketAddr};
 use mio::Interest;
 use mio::net::TcpStream;
 
-use super::{CONNECT_TIMEOUT, Conn, Ctx, Next, Phase, Purpose, ReadOutcome, Role, Step, read_some};
+use super::{CONNECT_TIMEOUT, Conn, Ctx, Next, Phase, Purpose, Role, Step};
 use crate::proxy::guard;
 use crate::proxy::http;
+use crate::proxy::read::{ReadOutcome, read_some};
 use crate::proxy::socks5;
 use crate::proxy::tunnel::Tunnel;
 

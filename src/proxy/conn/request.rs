@@ -3,9 +3,10 @@
 
 use std::io;
 
-use super::{Conn, Ctx, Next, Phase, Purpose, ReadOutcome, Step, read_some};
+use super::{Conn, Ctx, Next, Phase, Purpose, Step};
 use crate::proxy::forward::Forward;
 use crate::proxy::http::{self, HeadError, Target};
+use crate::proxy::read::{ReadOutcome, read_some};
 use crate::proxy::socks5;
 
 impl Conn {
