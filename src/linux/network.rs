@@ -8,7 +8,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use super::session::Network;
 use crate::error::{Error, Result};
 use crate::monitor::Monitor;
 use crate::policy::Policy;
@@ -16,6 +15,17 @@ use crate::proxy::conn::Role;
 
 const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
+
+/// What the host serves for the sandbox's network.
+pub struct Network {
+    pub policy: crate::policy::network::NetworkPolicy,
+    pub monitor: crate::monitor::Monitor,
+    /// Sockets the host fence listens on itself (exposed ports; the proxies when the
+    /// sandbox shares the host's network).
+    pub host_listeners: Vec<(OwnedFd, Role)>,
+    /// What each address the init listens on (`InitPlan::listen`) is for.
+    pub inside_roles: Vec<(std::net::SocketAddr, Role)>,
+}
 
 pub struct Prepared {
     /// Extra bwrap arguments (`--share-net` when the host's network is shared).

@@ -17,10 +17,10 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::control::{INIT_ARG, InitPlan, MAX_REPORT, Report, Reports};
 use super::init::{self, FORWARDED_SIGNALS};
+use super::network::Network;
 use super::relay::Relay;
 use super::{diagnose, sys};
 use crate::error::{Error, Result};
-use crate::proxy::conn::Role;
 use crate::proxy::server::Proxy;
 use crate::run::Outcome;
 
@@ -47,17 +47,6 @@ pub struct Spec {
     pub new_session: bool,
     /// The proxies and forwarders, when the sandbox has network allowances to serve.
     pub network: Option<Network>,
-}
-
-/// What the host serves for the sandbox's network.
-pub struct Network {
-    pub policy: crate::policy::network::NetworkPolicy,
-    pub monitor: crate::monitor::Monitor,
-    /// Sockets the host fence listens on itself (exposed ports; the proxies when the
-    /// sandbox shares the host's network).
-    pub host_listeners: Vec<(OwnedFd, Role)>,
-    /// What each address the init listens on (`InitPlan::listen`) is for.
-    pub inside_roles: Vec<(std::net::SocketAddr, Role)>,
 }
 
 /// Runs the sandbox to completion.
