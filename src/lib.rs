@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod environment;
 pub mod error;
+pub mod exec;
 pub mod host_env;
 #[cfg(target_os = "linux")]
 pub mod linux;

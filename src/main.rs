@@ -1,7 +1,7 @@
 use std::ffi::OsString;
 
 use fence::cli::{self, Invocation};
-use fence::run::Outcome;
+use fence::exec::Outcome;
 
 fn main() {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();

@@ -1,21 +1,15 @@
 //! One fence run: resolve the config, compile the policy, run the command in the sandbox.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cli::{CommandSpec, RunRequest, ShellChoice};
 use crate::config;
 use crate::error::{Error, Result};
+use crate::exec::{Outcome, is_executable_file};
 use crate::host_env::HostEnv;
 use crate::policy;
-
-/// How the sandboxed command ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Exited(i32),
-    Signaled(i32),
-}
 
 static DEBUG: AtomicBool = AtomicBool::new(false);
 
@@ -176,12 +170,6 @@ pub fn resolve_shell(choice: &ShellChoice, shell_var: Option<OsString>) -> Resul
         )));
     }
     Ok(path)
-}
-
-/// Whether `path` is a regular file with an execute bit.
-pub fn is_executable_file(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 #[cfg(test)]

@@ -19,8 +19,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::exec::Outcome;
 use crate::policy::Policy;
-use crate::run::Outcome;
 
 /// Trusted system locations of bwrap, looked at before `PATH`.
 const SYSTEM_BWRAP: [&str; 2] = ["/usr/bin/bwrap", "/bin/bwrap"];
@@ -61,7 +61,7 @@ pub fn locate_bwrap() -> Result<Bwrap> {
                 .map_err(|e| Error::io("cannot determine the current directory", e))?
                 .join(path)
         };
-        return if crate::run::is_executable_file(&path) {
+        return if crate::exec::is_executable_file(&path) {
             Ok(Bwrap {
                 path,
                 origin: BwrapOrigin::Override,
@@ -76,7 +76,7 @@ pub fn locate_bwrap() -> Result<Bwrap> {
     let system = SYSTEM_BWRAP.into_iter().chain(BUILD_BWRAP);
     if let Some(path) = system
         .map(PathBuf::from)
-        .find(|p| crate::run::is_executable_file(p))
+        .find(|p| crate::exec::is_executable_file(p))
     {
         return Ok(Bwrap {
             path,
@@ -87,7 +87,7 @@ pub fn locate_bwrap() -> Result<Bwrap> {
     let mut searched_before = Vec::new();
     for dir in std::env::split_paths(&path).filter(|d| d.is_absolute()) {
         let candidate = dir.join("bwrap");
-        if crate::run::is_executable_file(&candidate) {
+        if crate::exec::is_executable_file(&candidate) {
             return Ok(Bwrap {
                 path: candidate,
                 origin: BwrapOrigin::Path { searched_before },

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use super::{control, landlock, session, sys};
 use crate::error::{Error, Result};
+use crate::exec::Outcome;
 use crate::policy::Policy;
-use crate::run::Outcome;
 
 /// Whether fence runs inside another fence sandbox (its seccomp filter is in force).
 pub fn nested() -> bool {

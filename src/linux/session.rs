@@ -21,8 +21,8 @@ use super::network::Network;
 use super::relay::Relay;
 use super::{diagnose, sys};
 use crate::error::{Error, Result};
+use crate::exec::Outcome;
 use crate::proxy::server::Proxy;
-use crate::run::Outcome;
 
 const SIGNALS: Token = Token(0);
 const CONTROL: Token = Token(1);
