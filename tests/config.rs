@@ -1,4 +1,6 @@
 //! Config files, discovery, extends, templates, trust and the command line, end to end.
+// These run the Linux backend (bubblewrap, namespaces): Linux only.
+#![cfg(target_os = "linux")]
 
 mod util;
 

@@ -1,4 +1,6 @@
 //! The filesystem sandbox, checked from the host side.
+// These run the Linux backend (bubblewrap, namespaces): Linux only.
+#![cfg(target_os = "linux")]
 
 mod util;
 
