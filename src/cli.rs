@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use lexopt::prelude::*;
 
+use crate::config::ConfigSource;
 use crate::error::{Error, Result};
 
 /// What fence was asked to do.
@@ -24,17 +25,6 @@ pub enum Invocation {
     Trust(TrustRequest),
     /// `--proxy-connect HOST PORT`: the ssh `ProxyCommand` helper (inside the sandbox).
     ProxyConnect(Vec<OsString>),
-}
-
-/// Where the configuration comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigSource {
-    /// Project config discovery, then the user config, then the built-in default.
-    Discover,
-    /// `-s FILE`: an explicit file, applied without a trust check.
-    Settings(PathBuf),
-    /// `-t NAME`: a built-in template.
-    Template(String),
 }
 
 /// The shell used for `-c STRING`.

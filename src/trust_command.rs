@@ -61,7 +61,7 @@ pub fn execute(req: TrustRequest) -> Result<()> {
         output::stderr_line(format_args!("{} {done}", output::path(&path)));
         return Ok(());
     }
-    let resolved = load::resolve(&crate::cli::ConfigSource::Settings(path.clone()), &host)?;
+    let resolved = load::resolve(&crate::config::ConfigSource::Settings(path.clone()), &host)?;
     let resolved = load::Resolved {
         origin: Origin::Project(path.clone()),
         ..resolved

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use super::merge::merge;
 use super::read::{self, ConfigFile};
 use super::{Config, parse_text, templates, trust};
-use crate::cli::ConfigSource;
 use crate::error::{Error, Result};
 use crate::host_env::HostEnv;
 use crate::output;
@@ -13,6 +12,17 @@ use crate::policy::compare::{self, Grant};
 
 const MAX_EXTENDS_DEPTH: usize = 10;
 const PROJECT_NAMES: [&str; 2] = ["fence.jsonc", "fence.json"];
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// Project config discovery, then the user config, then the built-in default.
+    Discover,
+    /// `-s FILE`: an explicit file, applied without a trust check.
+    Settings(PathBuf),
+    /// `-t NAME`: a built-in template.
+    Template(String),
+}
 
 /// Where the active config came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
