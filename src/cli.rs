@@ -196,7 +196,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
             Short('m') | Long("monitor") => monitor = true,
             Long("allow-reduced-isolation") => allow_reduced_isolation = true,
             Long("force-new-session") => force_new_session = true,
-            Short('p') | Long("port") => ports.push(parse_port(&parser.value().map_err(usage)?)?),
+            Short('p') | Long("port") => {
+                ports.push(parse_exposed_port(&parser.value().map_err(usage)?)?)
+            }
             Long("fence-log-file") => log_file = Some(parser.value().map_err(usage)?.into()),
             Long("preserve-fds") => {
                 preserve_fds = parse_preserve_fds(&parser.value().map_err(usage)?)?;
@@ -283,7 +285,7 @@ fn parse_preserve_fds(value: &std::ffi::OsStr) -> Result<u32> {
 }
 
 /// `-p [ADDR:]PORT`: ADDR is an IP literal (IPv6 in brackets), 127.0.0.1 by default.
-fn parse_port(value: &std::ffi::OsStr) -> Result<std::net::SocketAddr> {
+fn parse_exposed_port(value: &std::ffi::OsStr) -> Result<std::net::SocketAddr> {
     let text = value.to_string_lossy();
     let bad = || {
         Error::Usage(format!(
@@ -303,13 +305,8 @@ fn parse_port(value: &std::ffi::OsStr) -> Result<std::net::SocketAddr> {
         }
         None => (std::net::Ipv4Addr::LOCALHOST.into(), &*text),
     };
-    if !port.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    match port.parse::<u16>() {
-        Ok(port) if port != 0 => Ok(std::net::SocketAddr::new(addr, port)),
-        _ => Err(bad()),
-    }
+    let port = crate::policy::network::parse_port(port).ok_or_else(bad)?;
+    Ok(std::net::SocketAddr::new(addr, port))
 }
 
 fn parse_trust(mut parser: lexopt::Parser) -> Result<Invocation> {

@@ -150,6 +150,16 @@ pub fn compile(cfg: &Config, exposed: &[SocketAddr]) -> Result<(NetworkPolicy, V
     ))
 }
 
+/// A TCP port as written in a URL, a request line or on the command line: one to five
+/// decimal digits (no sign, no spaces), 1–65535. The one parser every part of fence uses.
+pub fn parse_port(text: &str) -> Option<u16> {
+    let digits = (1..=5).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
+    digits
+        .then(|| text.parse::<u16>().ok())
+        .flatten()
+        .filter(|&port| port != 0)
+}
+
 /// `http://host[:port][/]` → host and port (80 by default). The config loader has
 /// checked the scheme.
 fn parse_upstream(url: &str) -> Result<(Host, u16)> {
@@ -161,11 +171,7 @@ fn parse_upstream(url: &str) -> Result<(Host, u16)> {
     }
     let (host, port) = match authority.rsplit_once(':') {
         Some((host, port)) if !port.contains(']') => {
-            let port = port
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(|| bad("invalid port"))?;
+            let port = parse_port(port).ok_or_else(|| bad("invalid port"))?;
             (host, port)
         }
         _ => (authority, 80),
@@ -180,6 +186,26 @@ mod tests {
 
     fn cfg(json: &str) -> Config {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn ports_are_one_to_five_digits_and_not_zero() {
+        for (text, want) in [
+            ("80", Some(80)),
+            ("65535", Some(65535)),
+            ("00080", Some(80)),
+            ("1", Some(1)),
+            ("0", None),
+            ("65536", None),
+            ("000080", None),
+            ("+80", None),
+            ("-1", None),
+            (" 80", None),
+            ("", None),
+            ("8O", None),
+        ] {
+            assert_eq!(parse_port(text), want, "{text:?}");
+        }
     }
 
     #[test]

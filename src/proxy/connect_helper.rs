@@ -13,6 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs}
 use std::time::Duration;
 
 use crate::policy::domains::Host;
+use crate::policy::network::parse_port;
 use crate::proxy::socks5;
 
 /// The prefix of every message this helper prints.
@@ -79,15 +80,6 @@ fn parse_args(args: &[OsString]) -> Result<(Host, u16), String> {
         .and_then(parse_port)
         .ok_or_else(|| format!("invalid port {port:?} (expected 1-65535)"))?;
     Ok((host, port))
-}
-
-/// A port in decimal digits only, 1–65535.
-fn parse_port(text: &str) -> Option<u16> {
-    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-    digits
-        .then(|| text.parse().ok())
-        .flatten()
-        .filter(|&p| p != 0)
 }
 
 /// The proxy to use: `ALL_PROXY`, else `all_proxy` (an empty value counts as unset), else

@@ -14,6 +14,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use crate::policy::domains::Host;
+use crate::policy::network::parse_port;
 
 /// The largest request or response head (start line, header fields and the blank line
 /// ending them) accepted, in bytes. Also bounds the trailer section of a chunked body.
@@ -691,15 +692,6 @@ fn parse_authority(text: &str, default_port: Option<u16>) -> Result<(Host, u16),
         ));
     }
     Ok((host, port))
-}
-
-/// A decimal port 1..=65535 of at most five digits, no sign.
-fn parse_port(digits: &str) -> Option<u16> {
-    let valid = (1..=5).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
-    valid
-        .then(|| digits.parse::<u16>().ok())
-        .flatten()
-        .filter(|&port| port != 0)
 }
 
 /// Parses `HTTP/1.x SP 3DIGIT [SP reason]`.
