@@ -5,8 +5,8 @@
 //! platform backend ([`linux`]) driven by [`run`].
 
 pub mod cli;
+pub mod cmd;
 pub mod config;
-pub mod environment;
 pub mod error;
 pub mod exec;
 pub mod host_env;
@@ -17,7 +17,7 @@ pub mod output;
 pub mod policy;
 pub mod proxy;
 pub mod run;
-pub mod trust_command;
+pub mod sandbox_env;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -26,7 +26,7 @@ fn main() {
             Ok(Outcome::Exited(0))
         }
         Invocation::Features => features(),
-        Invocation::Trust(req) => fence::trust_command::execute(req).map(|()| Outcome::Exited(0)),
+        Invocation::Trust(req) => fence::cmd::trust::execute(req).map(|()| Outcome::Exited(0)),
         Invocation::Run(req) => fence::run::execute(req),
         Invocation::ProxyConnect(args) => {
             Ok(Outcome::Exited(fence::proxy::connect_helper::main(&args)))

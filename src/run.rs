@@ -54,7 +54,7 @@ pub fn execute(req: RunRequest) -> Result<Outcome> {
         warn(&crate::output::escape(warning));
     }
     let argv = command_argv(&req.command)?;
-    let (env, removed) = crate::environment::sandbox_env(std::env::vars_os());
+    let (env, removed) = crate::sandbox_env::sandbox_env(std::env::vars_os());
     if !removed.is_empty() {
         debug(&format!(
             "removed from the environment: {}",
