@@ -1,8 +1,6 @@
 //! Config files, discovery, extends, templates, trust and the command line, end to end.
-// These run the Linux backend (bubblewrap, namespaces): Linux only.
-#![cfg(target_os = "linux")]
 
-mod util;
+use crate::util;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

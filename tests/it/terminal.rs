@@ -1,9 +1,7 @@
 //! fence at a terminal: job control, Ctrl-Z, and the command sharing the terminal. Driven
 //! through a real pseudo-terminal by a small Python program.
-// These run the Linux backend (bubblewrap, namespaces): Linux only.
-#![cfg(target_os = "linux")]
 
-mod util;
+use crate::util;
 
 use util::{Sandbox, User};
 

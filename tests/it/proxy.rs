@@ -1,10 +1,8 @@
 //! The HTTP and SOCKS5 proxies, end to end: fence runs curl, git, python inside the
 //! sandbox; the servers they try to reach run on the host's loopback, and the tests check
 //! what those servers really received.
-// These run the Linux backend (bubblewrap, namespaces): Linux only.
-#![cfg(target_os = "linux")]
 
-mod util;
+use crate::util;
 
 use util::servers::{HttpServer, RawResponder, UpstreamProxy, free_port, wait_for_port};
 use util::{Sandbox, User};

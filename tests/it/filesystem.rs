@@ -1,8 +1,6 @@
 //! The filesystem sandbox, checked from the host side.
-// These run the Linux backend (bubblewrap, namespaces): Linux only.
-#![cfg(target_os = "linux")]
 
-mod util;
+use crate::util;
 
 use std::path::Path;
 use util::{Sandbox, User};

@@ -1,8 +1,6 @@
 //! Test harness: runs the built fence binary for real, under real bwrap, in throwaway
 //! directories, as the current user or (when the suite runs as root) as an unprivileged one.
 
-#![allow(dead_code)]
-
 pub mod servers;
 
 use std::ffi::OsStr;

@@ -1,8 +1,6 @@
 //! Without proxies in the way, the sandbox has no network: only its own loopback exists.
-// These run the Linux backend (bubblewrap, namespaces): Linux only.
-#![cfg(target_os = "linux")]
 
-mod util;
+use crate::util;
 
 use util::{CountingServer, Sandbox, User};
 

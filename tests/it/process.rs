@@ -1,8 +1,6 @@
 //! Running commands: arguments, environment, exit statuses, signals, bad environments.
-// These run the Linux backend (bubblewrap, namespaces): Linux only.
-#![cfg(target_os = "linux")]
 
-mod util;
+use crate::util;
 
 use std::time::{Duration, Instant};
 use util::{Sandbox, User};

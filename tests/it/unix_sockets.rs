@@ -1,8 +1,6 @@
 //! Host Unix sockets are unreachable unless allowed; the sandbox's own sockets work.
-// These run the Linux backend (bubblewrap, namespaces): Linux only.
-#![cfg(target_os = "linux")]
 
-mod util;
+use crate::util;
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;

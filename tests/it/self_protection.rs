@@ -1,10 +1,8 @@
 //! A run must not make later runs looser: fence's trust roots (its executable, its bwrap,
 //! its config and trust store) and the files that run code later stay read-only whatever
 //! the config allows. Every attempt is a separate run, checked from the host side.
-// These run the Linux backend (bubblewrap, namespaces): Linux only.
-#![cfg(target_os = "linux")]
 
-mod util;
+use crate::util;
 
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;

@@ -1,0 +1,17 @@
+//! fence's integration tests, in one binary: the built fence under real bubblewrap,
+//! checked from the host side. Each module covers one area; `util` is the shared harness.
+// These run the Linux backend (bubblewrap, namespaces): Linux only.
+#![cfg(target_os = "linux")]
+
+#[macro_use]
+mod util;
+
+mod config;
+mod filesystem;
+mod hardening;
+mod network;
+mod process;
+mod proxy;
+mod self_protection;
+mod terminal;
+mod unix_sockets;
