@@ -56,7 +56,7 @@ pub struct Resolved {
 pub fn resolve(source: &ConfigSource, host: &HostEnv) -> Result<Resolved> {
     match source {
         ConfigSource::Template(name) => {
-            let mut r = Resolver::new(host);
+            let mut r = ExtendsChain::new(host);
             let config = r.template(name, 0)?;
             Ok(r.finish(config, Origin::Template(name.clone())))
         }
@@ -74,7 +74,7 @@ pub fn resolve(source: &ConfigSource, host: &HostEnv) -> Result<Resolved> {
                     output::path(&path)
                 )));
             }
-            let mut r = Resolver::new(host);
+            let mut r = ExtendsChain::new(host);
             let config = r.file(&path, 0)?;
             Ok(r.finish(config, Origin::Settings(path)))
         }
@@ -92,7 +92,7 @@ pub fn resolve(source: &ConfigSource, host: &HostEnv) -> Result<Resolved> {
                 .collect();
             let mut resolved = match found.path {
                 Some(path) => {
-                    let mut r = Resolver::new(host);
+                    let mut r = ExtendsChain::new(host);
                     r.owner_checked = true;
                     let config = r.file(&path, 0)?;
                     apply_trust(r.finish(config, Origin::Project(path)), host)?
@@ -190,7 +190,7 @@ pub fn resolve_user(host: &HostEnv) -> Result<Resolved> {
 }
 
 fn resolve_file(path: &Path, host: &HostEnv, origin: Origin) -> Result<Resolved> {
-    let mut r = Resolver::new(host);
+    let mut r = ExtendsChain::new(host);
     let config = r.file(path, 0)?;
     Ok(r.finish(config, origin))
 }
@@ -333,7 +333,7 @@ pub fn shell_word(bytes: &[u8]) -> String {
 }
 
 /// Walks an `extends` chain, detecting cycles and recording what it read.
-struct Resolver<'a> {
+struct ExtendsChain<'a> {
     host: &'a HostEnv,
     /// The top file was found by discovery: check again, on the opened file, that the user
     /// or root owns it and no one else can write it.
@@ -343,9 +343,9 @@ struct Resolver<'a> {
     chain: Vec<String>,
 }
 
-impl<'a> Resolver<'a> {
-    fn new(host: &'a HostEnv) -> Resolver<'a> {
-        Resolver {
+impl<'a> ExtendsChain<'a> {
+    fn new(host: &'a HostEnv) -> ExtendsChain<'a> {
+        ExtendsChain {
             host,
             owner_checked: false,
             visiting: Vec::new(),

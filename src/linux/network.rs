@@ -17,7 +17,7 @@ const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
 
 /// What the host serves for the sandbox's network.
-pub struct Network {
+pub struct NetworkService {
     pub policy: crate::policy::network::NetworkPolicy,
     pub monitor: crate::monitor::Monitor,
     /// Sockets the host fence listens on itself (exposed ports; the proxies when the
@@ -36,7 +36,7 @@ pub struct Prepared {
     pub connect_service: bool,
     /// Variables added to (or replacing those in) the command's environment.
     pub env: Vec<(OsString, OsString)>,
-    pub network: Network,
+    pub network: NetworkService,
 }
 
 /// Plans the network side of a sandbox run for `policy`.
@@ -81,7 +81,7 @@ pub fn prepare(policy: &Policy, monitor: Monitor, debug: bool) -> Result<Prepare
         listen: inside_roles.iter().map(|(addr, _)| *addr).collect(),
         connect_service: !net.share_host_network && !net.exposed.is_empty(),
         env,
-        network: Network {
+        network: NetworkService {
             policy: net.clone(),
             monitor,
             host_listeners,

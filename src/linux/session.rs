@@ -17,7 +17,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::control::{INIT_ARG, InitPlan, MAX_REPORT, Report, Reports};
 use super::init::{self, FORWARDED_SIGNALS};
-use super::network::Network;
+use super::network::NetworkService;
 use super::relay::Relay;
 use super::{diagnose, sys};
 use crate::error::{Error, Result};
@@ -46,7 +46,7 @@ pub struct Spec {
     /// The command runs in a new terminal session (bwrap's `--new-session`).
     pub new_session: bool,
     /// The proxies and forwarders, when the sandbox has network allowances to serve.
-    pub network: Option<Network>,
+    pub network: Option<NetworkService>,
 }
 
 /// Runs the sandbox to completion.
@@ -246,7 +246,7 @@ impl Session {
         signals: &OwnedFd,
         control: &OwnedFd,
         err: &OwnedFd,
-        network: Option<Network>,
+        network: Option<NetworkService>,
     ) -> Result<()> {
         let io = |e| Error::io("event loop", e);
         let mut poll = Poll::new().map_err(io)?;

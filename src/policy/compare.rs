@@ -19,7 +19,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::Policy;
-use super::domains::{DomainPolicy, Host, Pattern};
+use super::domains::{DomainPattern, DomainPolicy, Host};
 use crate::output;
 
 /// One thing a policy allows that the base did not.
@@ -268,20 +268,20 @@ struct PatternIndex {
 }
 
 impl PatternIndex {
-    fn new(patterns: &[Pattern]) -> PatternIndex {
+    fn new(patterns: &[DomainPattern]) -> PatternIndex {
         let mut ix = PatternIndex::default();
         for (i, p) in patterns.iter().enumerate() {
             match p {
-                Pattern::Any => {
+                DomainPattern::Any => {
                     ix.any.get_or_insert(i);
                 }
-                Pattern::Name(n) => {
+                DomainPattern::Name(n) => {
                     ix.names.entry(n.clone()).or_insert(i);
                 }
-                Pattern::Subdomains(s) => {
+                DomainPattern::Subdomains(s) => {
                     ix.suffixes.entry(s.clone()).or_insert(i);
                 }
-                Pattern::Ip(ip) => {
+                DomainPattern::Ip(ip) => {
                     ix.ips.entry(*ip).or_insert(i);
                 }
             }
@@ -357,10 +357,12 @@ fn probe_hosts(a: &DomainPolicy, b: &DomainPolicy) -> Vec<(Host, String)> {
     let patterns = [&a.allowed, &a.denied, &b.allowed, &b.denied];
     for pattern in patterns.into_iter().flatten() {
         match pattern {
-            Pattern::Any => {}
-            Pattern::Name(n) => out.push((Host::Name(n.clone()), n.clone())),
-            Pattern::Ip(ip) => out.push((Host::Ip(*ip), ip.to_string())),
-            Pattern::Subdomains(s) => out.push((Host::Name(format!("*{s}")), format!("*{s}"))),
+            DomainPattern::Any => {}
+            DomainPattern::Name(n) => out.push((Host::Name(n.clone()), n.clone())),
+            DomainPattern::Ip(ip) => out.push((Host::Ip(*ip), ip.to_string())),
+            DomainPattern::Subdomains(s) => {
+                out.push((Host::Name(format!("*{s}")), format!("*{s}")))
+            }
         }
     }
     out.sort_by(|x, y| x.1.cmp(&y.1));

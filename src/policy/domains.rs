@@ -61,7 +61,7 @@ impl fmt::Display for Host {
 
 /// One `allowedDomains`/`deniedDomains` entry, validated by the config loader.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pattern {
+pub enum DomainPattern {
     /// `*`: every host.
     Any,
     /// `*.example.com`: every name under `example.com` (not `example.com` itself); the
@@ -73,44 +73,46 @@ pub enum Pattern {
     Ip(IpAddr),
 }
 
-impl Pattern {
+impl DomainPattern {
     /// Parses a pattern the config loader already validated (see
     /// `config::types::check_domain_pattern`); case and one trailing dot do not matter.
-    pub fn parse(text: &str) -> Pattern {
+    pub fn parse(text: &str) -> DomainPattern {
         let text = text.strip_suffix('.').unwrap_or(text).to_ascii_lowercase();
         let unbracketed = text
             .strip_prefix('[')
             .and_then(|t| t.strip_suffix(']'))
             .unwrap_or(&text);
         if text == "*" {
-            Pattern::Any
+            DomainPattern::Any
         } else if let Ok(ip) = unbracketed.parse::<IpAddr>() {
-            Pattern::Ip(canonical_ip(ip))
+            DomainPattern::Ip(canonical_ip(ip))
         } else if let Some(rest) = text.strip_prefix('*') {
-            Pattern::Subdomains(rest.to_string())
+            DomainPattern::Subdomains(rest.to_string())
         } else {
-            Pattern::Name(text)
+            DomainPattern::Name(text)
         }
     }
 
     pub fn matches(&self, host: &Host) -> bool {
         match (self, host) {
-            (Pattern::Any, _) => true,
-            (Pattern::Subdomains(suffix), Host::Name(name)) => name.ends_with(suffix.as_str()),
-            (Pattern::Name(pattern), Host::Name(name)) => pattern == name,
-            (Pattern::Ip(pattern), Host::Ip(ip)) => *pattern == canonical_ip(*ip),
+            (DomainPattern::Any, _) => true,
+            (DomainPattern::Subdomains(suffix), Host::Name(name)) => {
+                name.ends_with(suffix.as_str())
+            }
+            (DomainPattern::Name(pattern), Host::Name(name)) => pattern == name,
+            (DomainPattern::Ip(pattern), Host::Ip(ip)) => *pattern == canonical_ip(*ip),
             _ => false,
         }
     }
 }
 
-impl fmt::Display for Pattern {
+impl fmt::Display for DomainPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Pattern::Any => f.write_str("*"),
-            Pattern::Subdomains(suffix) => write!(f, "*{suffix}"),
-            Pattern::Name(name) => f.write_str(name),
-            Pattern::Ip(ip) => write!(f, "{ip}"),
+            DomainPattern::Any => f.write_str("*"),
+            DomainPattern::Subdomains(suffix) => write!(f, "*{suffix}"),
+            DomainPattern::Name(name) => f.write_str(name),
+            DomainPattern::Ip(ip) => write!(f, "{ip}"),
         }
     }
 }
@@ -138,8 +140,8 @@ pub enum Decision {
 /// `allowedDomains` and `deniedDomains`, compiled.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DomainPolicy {
-    pub allowed: Vec<Pattern>,
-    pub denied: Vec<Pattern>,
+    pub allowed: Vec<DomainPattern>,
+    pub denied: Vec<DomainPattern>,
     /// Hosts that match no rule go to the upstream proxy instead of being refused.
     pub grey_to_upstream: bool,
 }
@@ -147,15 +149,15 @@ pub struct DomainPolicy {
 impl DomainPolicy {
     pub fn new(allowed: &[String], denied: &[String], grey_to_upstream: bool) -> DomainPolicy {
         DomainPolicy {
-            allowed: allowed.iter().map(|p| Pattern::parse(p)).collect(),
-            denied: denied.iter().map(|p| Pattern::parse(p)).collect(),
+            allowed: allowed.iter().map(|p| DomainPattern::parse(p)).collect(),
+            denied: denied.iter().map(|p| DomainPattern::parse(p)).collect(),
             grey_to_upstream,
         }
     }
 
     /// `allowedDomains: ["*"]`.
     pub fn allows_everything(&self) -> bool {
-        self.allowed.contains(&Pattern::Any)
+        self.allowed.contains(&DomainPattern::Any)
     }
 
     /// Denied first (deny wins), then allowed, then the grey zone.
@@ -167,8 +169,8 @@ impl DomainPolicy {
         }
         if let Some(rule) = self.allowed.iter().find(|p| p.matches(host)) {
             let literal = match (rule, host) {
-                (Pattern::Ip(_), _) => true,
-                (Pattern::Name(name), Host::Name(_)) => name == "localhost",
+                (DomainPattern::Ip(_), _) => true,
+                (DomainPattern::Name(name), Host::Name(_)) => name == "localhost",
                 _ => false,
             };
             return Decision::Allow {
@@ -228,7 +230,7 @@ mod tests {
         ];
         for (pattern, h, expected) in cases {
             assert_eq!(
-                Pattern::parse(pattern).matches(&host(h)),
+                DomainPattern::parse(pattern).matches(&host(h)),
                 expected,
                 "{pattern} vs {h}"
             );

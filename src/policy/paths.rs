@@ -15,7 +15,7 @@ use crate::host_env::HostEnv;
 
 /// The result of resolving one config list.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Resolved {
+pub struct ResolvedPaths {
     /// Canonical existing paths, sorted and deduplicated.
     pub paths: Vec<PathBuf>,
     /// Things the user may want to know (`--debug`): skipped entries and why.
@@ -77,8 +77,8 @@ pub fn absolute(entry: &str, home: Option<&Path>, base: &Path) -> Option<Anchore
 /// Resolves a list of entries from the config key `key`. An entry that cannot be applied
 /// at all (`~` in a deny list without a home) is an error; one that names nothing that
 /// exists is skipped with a note.
-pub fn resolve(key: &str, entries: &[String], host: &HostEnv) -> Result<Resolved> {
-    let mut out = Resolved::default();
+pub fn resolve(key: &str, entries: &[String], host: &HostEnv) -> Result<ResolvedPaths> {
+    let mut out = ResolvedPaths::default();
     let mut found: Vec<PathBuf> = Vec::new();
     // Glob patterns with the same base and fixed prefix are expanded together, in one walk.
     type Group<'a> = Vec<(&'a String, Pattern)>;

@@ -73,7 +73,7 @@ impl std::error::Error for HeadError {}
 
 /// What a request asks for: its request-target, classified.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+pub enum RequestTarget {
     /// `CONNECT host:port` (authority-form); the port is required.
     Authority { host: Host, port: u16 },
     /// `http://host[:port]/path?query` (absolute-form): a plain HTTP request for a proxy.
@@ -90,7 +90,7 @@ pub struct RequestHead {
     /// The method, case preserved (RFC 9110 token characters only).
     pub method: String,
     /// The request-target.
-    pub target: Target,
+    pub target: RequestTarget,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor_version: u8,
     /// Header fields in order: names as sent, values with surrounding whitespace trimmed.
@@ -588,7 +588,7 @@ fn locate_head(buf: &[u8], max_leading_empty: usize) -> Result<Option<HeadSpan>,
 }
 
 /// Splits `METHOD SP target SP HTTP/1.x` into method, target and minor version.
-fn parse_request_line(line: &[u8]) -> Result<(String, Target, u8), HeadError> {
+fn parse_request_line(line: &[u8]) -> Result<(String, RequestTarget, u8), HeadError> {
     let mut parts = line.split(|&b| b == b' ');
     let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -612,20 +612,20 @@ fn parse_request_line(line: &[u8]) -> Result<(String, Target, u8), HeadError> {
 }
 
 /// Classifies a request-target (already known to be visible ASCII).
-fn parse_target(method: &str, target: &str) -> Result<Target, HeadError> {
+fn parse_target(method: &str, target: &str) -> Result<RequestTarget, HeadError> {
     if method == "CONNECT" {
         let (host, port) = parse_authority(target, None)?;
-        return Ok(Target::Authority { host, port });
+        return Ok(RequestTarget::Authority { host, port });
     }
     if target == "*" {
         return if method == "OPTIONS" {
-            Ok(Target::Origin(target.to_owned()))
+            Ok(RequestTarget::Origin(target.to_owned()))
         } else {
             Err(HeadError::Malformed("`*` target is only valid for OPTIONS"))
         };
     }
     if target.starts_with('/') {
-        return Ok(Target::Origin(target.to_owned()));
+        return Ok(RequestTarget::Origin(target.to_owned()));
     }
     match target.split_once("://") {
         Some((scheme, rest)) => parse_absolute(scheme, rest),
@@ -634,7 +634,7 @@ fn parse_target(method: &str, target: &str) -> Result<Target, HeadError> {
 }
 
 /// Parses the part after `scheme://` of an absolute-form target.
-fn parse_absolute(scheme: &str, rest: &str) -> Result<Target, HeadError> {
+fn parse_absolute(scheme: &str, rest: &str) -> Result<RequestTarget, HeadError> {
     if scheme.eq_ignore_ascii_case("https") {
         return Err(HeadError::Malformed("https:// URLs must use CONNECT"));
     }
@@ -657,7 +657,7 @@ fn parse_absolute(scheme: &str, rest: &str) -> Result<Target, HeadError> {
     } else {
         path.to_owned()
     };
-    Ok(Target::Absolute { host, port, path })
+    Ok(RequestTarget::Absolute { host, port, path })
 }
 
 /// Parses `host[:port]` or `[v6][:port]`; without a port, `default_port` (None: the port
@@ -950,13 +950,13 @@ mod tests {
         Host::Ip(IpAddr::V6(Ipv6Addr::LOCALHOST))
     }
 
-    fn authority(host: Host, port: u16) -> Target {
-        Target::Authority { host, port }
+    fn authority(host: Host, port: u16) -> RequestTarget {
+        RequestTarget::Authority { host, port }
     }
 
-    fn absolute(host: Host, port: u16, path: &str) -> Target {
+    fn absolute(host: Host, port: u16, path: &str) -> RequestTarget {
         let path = path.to_owned();
-        Target::Absolute { host, port, path }
+        RequestTarget::Absolute { host, port, path }
     }
 
     fn fields(headers: Headers) -> Vec<(String, Vec<u8>)> {
@@ -987,7 +987,7 @@ mod tests {
     }
 
     fn request_with(minor_version: u8, headers: Headers) -> RequestHead {
-        let target = Target::Origin("/".to_owned());
+        let target = RequestTarget::Origin("/".to_owned());
         let (method, headers) = ("POST".to_owned(), fields(headers));
         RequestHead {
             method,
@@ -1027,9 +1027,9 @@ mod tests {
             ("GET hTTp://1.2.3.4:8000/", absolute(v4(1, 2, 3, 4), 8000, "/")),
             ("POST http://[::1]:8080/p", absolute(v6_loopback(), 8080, "/p")),
             ("GET http://[::1]/p", absolute(v6_loopback(), 80, "/p")),
-            ("GET /index.html?x=1", Target::Origin("/index.html?x=1".to_owned())),
-            ("GET /", Target::Origin("/".to_owned())),
-            ("OPTIONS *", Target::Origin("*".to_owned())),
+            ("GET /index.html?x=1", RequestTarget::Origin("/index.html?x=1".to_owned())),
+            ("GET /", RequestTarget::Origin("/".to_owned())),
+            ("OPTIONS *", RequestTarget::Origin("*".to_owned())),
         ];
         for (start, expected) in cases {
             let text = format!("{start} HTTP/1.1\r\nHost: h\r\n\r\n");
@@ -1129,7 +1129,7 @@ mod tests {
             "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\n\r\n",
         ];
         for text in accepted {
-            assert_eq!(request(text).target, Target::Origin("/".to_owned()));
+            assert_eq!(request(text).target, RequestTarget::Origin("/".to_owned()));
         }
         let too_many = b"\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\n\r\n";
         let empty_line = HeadError::Malformed("empty line before the start line");
@@ -1630,12 +1630,12 @@ mod tests {
         let _ = request_framing(&head);
         let _ = client_wants_keep_alive(&head);
         let (host, port, path) = match &head.target {
-            Target::Authority { host, port } => {
+            RequestTarget::Authority { host, port } => {
                 let _ = connect_request(host, *port);
                 return true;
             }
-            Target::Absolute { host, port, path } => (host.clone(), *port, path.clone()),
-            Target::Origin(path) => (name("example.com"), 80, path.clone()),
+            RequestTarget::Absolute { host, port, path } => (host.clone(), *port, path.clone()),
+            RequestTarget::Origin(path) => (name("example.com"), 80, path.clone()),
         };
         let upstream = upstream_request_head(&head, &host, port, &path);
         let via_proxy = absolute_request_head(&head, &host, port, &path);
@@ -1643,7 +1643,7 @@ mod tests {
             return true; // Host and Connection added may exceed the limit.
         }
         let reparsed = parse_request_head(&upstream);
-        let origin = Target::Origin(path.clone());
+        let origin = RequestTarget::Origin(path.clone());
         assert!(
             matches!(&reparsed, Ok(Some((h, n))) if *n == upstream.len() && h.target == origin),
             "{:?} → {reparsed:?}",
@@ -1652,7 +1652,7 @@ mod tests {
         if path.starts_with('/') && !path.contains('#') {
             // A name that looks like an IP (`1.2.3.4.`) prints as one.
             let host = Host::parse(&host.to_string()).unwrap();
-            let expected = Target::Absolute { host, port, path };
+            let expected = RequestTarget::Absolute { host, port, path };
             let reparsed = parse_request_head(&via_proxy);
             assert!(
                 matches!(&reparsed, Ok(Some((h, _))) if h.target == expected),

@@ -5,7 +5,7 @@ use std::io;
 
 use super::{Conn, Ctx, Next, Phase, Purpose, Step};
 use crate::proxy::forward::Forward;
-use crate::proxy::http::{self, HeadError, Target};
+use crate::proxy::http::{self, HeadError, RequestTarget};
 use crate::proxy::read::{ReadOutcome, read_some};
 use crate::proxy::socks5;
 
@@ -43,11 +43,11 @@ impl Conn {
         self.inbuf.drain(..len);
         let connect = head.method.eq_ignore_ascii_case("CONNECT");
         let (host, port, purpose) = match (&head.target, connect) {
-            (Target::Authority { host, port }, true) => {
+            (RequestTarget::Authority { host, port }, true) => {
                 self.label = format!("CONNECT {host}:{port}");
                 (host.clone(), *port, Purpose::Connect)
             }
-            (Target::Absolute { host, port, path }, false) => {
+            (RequestTarget::Absolute { host, port, path }, false) => {
                 let framing = match http::request_framing(&head) {
                     Ok(framing) => framing,
                     Err(e) => return Ok(self.bad_request(ctx, &e)),
@@ -58,7 +58,7 @@ impl Conn {
                 let forward = Forward::new(head, framing, &host, port, path);
                 (host, port, Purpose::Forward(Box::new(forward)))
             }
-            (Target::Origin(_), _) => {
+            (RequestTarget::Origin(_), _) => {
                 return Ok(self.bad_request(
                     ctx,
                     &HeadError::Malformed(
