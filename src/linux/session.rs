@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use super::control::{INIT_ARG, InitPlan, MAX_REPORT, Report, Reports};
+use super::control::{HostRequest, INIT_ARG, InitPlan, MAX_REPORT, Report, Reports};
 use super::init::{self, FORWARDED_SIGNALS};
 use super::network::NetworkService;
 use super::relay::Relay;
@@ -264,7 +264,12 @@ impl Session {
                 network.inside_roles,
             )
             .map_err(|e| Error::io("cannot start the proxy", e))?;
-            proxy.set_control(control.as_raw_fd());
+            // The proxy asks for connections inside (`-p`) through the init.
+            let control_fd = control.as_raw_fd();
+            proxy.set_connect_inside(Box::new(move |id, port, ipv6| {
+                let request = HostRequest::Connect { id, port, ipv6 }.to_bytes();
+                sys::send_message(control_fd, &request, None)
+            }));
             for (fd, role) in network.host_listeners {
                 proxy
                     .add_listener(poll.registry(), fd, role)

@@ -9,7 +9,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,6 @@ use super::conn::{Conn, Ctx, Next, Role};
 use super::guard;
 use super::resolve::Resolver;
 use super::sys;
-use crate::linux::control::HostRequest;
 use crate::monitor::Monitor;
 use crate::policy::network::NetworkPolicy;
 
@@ -53,9 +52,15 @@ pub struct Proxy {
     max_conns: usize,
     /// The cap was reached once and said so.
     cap_reported: bool,
-    /// The control channel, for asking the init to connect inside (exposed ports).
-    control: Option<RawFd>,
+    /// How to ask for a connection made inside the sandbox (exposed ports), supplied by
+    /// the event loop's owner; None when nothing is exposed.
+    connect_inside: Option<ConnectInside>,
 }
+
+/// Asks the sandbox side to connect to `port` on its loopback (IPv6 when `ipv6`) for the
+/// proxy connection `id`; the answer comes back through [`Proxy::inside_connected`]. The
+/// proxy does not know how the request travels (on Linux, the init's control channel).
+pub type ConnectInside = Box<dyn FnMut(u64, u16, bool) -> io::Result<()>>;
 
 impl Proxy {
     pub fn new(
@@ -82,13 +87,14 @@ impl Proxy {
             timers: BinaryHeap::new(),
             accept_paused_until: None,
             max_conns: (files.saturating_sub(32) / 6).clamp(1, 4096) as usize,
-            control: None,
+            connect_inside: None,
             cap_reported: false,
         })
     }
 
-    pub fn set_control(&mut self, fd: RawFd) {
-        self.control = Some(fd);
+    /// Sets how connections inside the sandbox are asked for (see [`ConnectInside`]).
+    pub fn set_connect_inside(&mut self, connect: ConnectInside) {
+        self.connect_inside = Some(connect);
     }
 
     /// Serves a listening socket (made non-blocking here).
@@ -307,10 +313,10 @@ impl Proxy {
             Next::Continue => {}
             Next::Resolve(name) => self.resolver.lookup(id, name),
             Next::ConnectInside { port, ipv6 } => {
-                let request = HostRequest::Connect { id, port, ipv6 }.to_bytes();
                 let sent = self
-                    .control
-                    .map(|fd| crate::linux::sys::send_message(fd, &request, None));
+                    .connect_inside
+                    .as_mut()
+                    .map(|connect| connect(id, port, ipv6));
                 if !matches!(sent, Some(Ok(()))) {
                     self.close(registry, slot);
                 }
