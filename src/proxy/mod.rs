@@ -5,6 +5,7 @@
 #[cfg(target_os = "linux")]
 pub mod conn;
 pub mod connect_helper;
+pub mod env;
 #[cfg(target_os = "linux")]
 pub mod forward;
 #[cfg(test)]
