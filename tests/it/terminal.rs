@@ -237,7 +237,21 @@ except SystemExit as e:
                   file=sys.stderr)
         except OSError:
             pass
+    print("DIAG fence fds", {n: os.readlink(f"/proc/{pid}/fd/{n}") for n in os.listdir(f"/proc/{pid}/fd")}, file=sys.stderr)
     print("DIAG outer size", struct.unpack("hhhh", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"0" * 8)), file=sys.stderr)
+    for p in tree(pid):
+        try:
+            with open(f"/proc/{p}/comm") as f:
+                if f.read().strip() != "python3":
+                    continue
+            print("DIAG python fds", {n: os.readlink(f"/proc/{p}/fd/{n}") for n in os.listdir(f"/proc/{p}/fd")}, file=sys.stderr)
+            inner = os.open(f"/proc/{p}/fd/0", os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+            size = struct.unpack("hhhh", fcntl.ioctl(inner, termios.TIOCGWINSZ, b"0" * 8))
+            pgrp = os.tcgetpgrp(inner)
+            os.close(inner)
+            print("DIAG inner size", size, "foreground", pgrp, "python", p, os.getpgid(p), file=sys.stderr)
+        except OSError as err:
+            print("DIAG inner", err, file=sys.stderr)
     os.kill(pid, signal.SIGWINCH)
     try:
         expect(fd, "SIZE 50x132", 5)
