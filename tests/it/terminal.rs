@@ -237,6 +237,7 @@ except SystemExit as e:
                   file=sys.stderr)
         except OSError:
             pass
+    print("DIAG output before the resize", repr(seen), file=sys.stderr)
     print("DIAG fence fds", {n: os.readlink(f"/proc/{pid}/fd/{n}") for n in os.listdir(f"/proc/{pid}/fd")}, file=sys.stderr)
     print("DIAG outer size", struct.unpack("hhhh", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"0" * 8)), file=sys.stderr)
     for p in tree(pid):
@@ -247,9 +248,11 @@ except SystemExit as e:
             print("DIAG python fds", {n: os.readlink(f"/proc/{p}/fd/{n}") for n in os.listdir(f"/proc/{p}/fd")}, file=sys.stderr)
             inner = os.open(f"/proc/{p}/fd/0", os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
             size = struct.unpack("hhhh", fcntl.ioctl(inner, termios.TIOCGWINSZ, b"0" * 8))
-            pgrp = os.tcgetpgrp(inner)
             os.close(inner)
-            print("DIAG inner size", size, "foreground", pgrp, "python", p, os.getpgid(p), file=sys.stderr)
+            with open(f"/proc/{p}/stat") as f:
+                ppid, pgrp, session, tty_nr, tpgid = f.read().rsplit(")", 1)[1].split()[1:6]
+            print("DIAG inner size", size, "python", p, "pgrp", pgrp, "session", session,
+                  "tty", tty_nr, "foreground", tpgid, file=sys.stderr)
         except OSError as err:
             print("DIAG inner", err, file=sys.stderr)
     os.kill(pid, signal.SIGWINCH)
