@@ -101,6 +101,19 @@ fn serve_http(stream: TcpStream, log: &Mutex<Vec<String>>) {
 }
 
 /// A chunked body (without trailers' content), or None if the stream ended or lied.
+/// Reads a request head and returns its first line, trimmed (the headers are skipped).
+fn read_head(reader: &mut impl BufRead) -> String {
+    let mut first = String::new();
+    let _ = reader.read_line(&mut first);
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).unwrap_or(0) == 0 || header.trim().is_empty() {
+            break;
+        }
+    }
+    first.trim().to_string()
+}
+
 fn read_chunked(reader: &mut impl BufRead) -> Option<Vec<u8>> {
     let mut body = Vec::new();
     loop {
@@ -142,15 +155,7 @@ impl UpstreamProxy {
                 std::thread::spawn(move || {
                     let mut writer = stream.try_clone().unwrap();
                     let mut reader = BufReader::new(stream);
-                    let mut first = String::new();
-                    let _ = reader.read_line(&mut first);
-                    loop {
-                        let mut h = String::new();
-                        if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
-                            break;
-                        }
-                    }
-                    let first = first.trim().to_string();
+                    let first = read_head(&mut reader);
                     log.lock().unwrap().push(first.clone());
                     if !first.starts_with("CONNECT ") {
                         let text = format!("upstream saw {first}");
@@ -207,15 +212,7 @@ impl RawResponder {
                 let Ok(stream) = stream else { continue };
                 let mut writer = stream.try_clone().unwrap();
                 let mut reader = BufReader::new(stream);
-                let mut first = String::new();
-                let _ = reader.read_line(&mut first);
-                loop {
-                    let mut h = String::new();
-                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
-                        break;
-                    }
-                }
-                log.lock().unwrap().push(first.trim().to_string());
+                log.lock().unwrap().push(read_head(&mut reader));
                 let _ = writer.write_all(&response);
             }
         });
