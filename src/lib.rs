@@ -7,12 +7,13 @@
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod diagnostics;
 pub mod error;
+pub mod events;
 pub mod exec;
 pub mod host_env;
 #[cfg(target_os = "linux")]
 pub mod linux;
-pub mod monitor;
 pub mod output;
 pub mod policy;
 pub mod proxy;

@@ -12,7 +12,9 @@ fn main() {
     {
         std::process::exit(fence::linux::init::main(&args[1..]));
     }
-    let result = cli::parse(args).and_then(|invocation| match invocation {
+    let invocation = cli::parse(args);
+    fence::diagnostics::init(matches!(&invocation, Ok(Invocation::Run(req)) if req.debug));
+    let result = invocation.and_then(|invocation| match invocation {
         Invocation::Help => {
             fence::output::stdout(&format!("{}\n", cli::HELP));
             Ok(Outcome::Exited(0))

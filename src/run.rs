@@ -2,7 +2,6 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cli::{CommandSpec, RunRequest, ShellChoice};
 use crate::config;
@@ -11,29 +10,14 @@ use crate::exec::{Outcome, is_executable_file};
 use crate::host_env::HostEnv;
 use crate::policy;
 
-static DEBUG: AtomicBool = AtomicBool::new(false);
-
-/// A `--debug` line on stderr.
-pub fn debug(msg: &str) {
-    if DEBUG.load(Ordering::Relaxed) {
-        crate::output::stderr_line(format_args!("debug: {msg}"));
-    }
-}
-
-/// A warning line on stderr (always shown).
-pub fn warn(msg: &str) {
-    crate::output::stderr_line(format_args!("warning: {msg}"));
-}
-
 /// Runs the request; the outcome is the command's.
 pub fn execute(req: RunRequest) -> Result<Outcome> {
-    DEBUG.store(req.debug, Ordering::Relaxed);
     // Before fence opens anything of its own: only then are fds 3.. all inherited.
     keep_only_preserved_fds(req.preserve_fds)?;
     let host = HostEnv::from_process()?;
     let mut resolved = config::resolve(&req.config, &host)?;
     for step in &resolved.chain {
-        debug(&format!("config: {step}"));
+        log::debug!("config: {step}");
     }
     let mut policy = match resolved.policy.take() {
         Some(classified) => classified,
@@ -48,18 +32,15 @@ pub fn execute(req: RunRequest) -> Result<Outcome> {
     // Notes and warnings quote paths and config entries: escaped, they cannot act on a
     // terminal.
     for note in &policy.notes {
-        debug(&crate::output::escape(note));
+        log::debug!("{}", crate::output::escape(note));
     }
     for warning in &policy.warnings {
-        warn(&crate::output::escape(warning));
+        log::warn!("{}", crate::output::escape(warning));
     }
     let argv = command_argv(&req.command)?;
     let (env, removed) = crate::sandbox_env::sandbox_env(std::env::vars_os());
     if !removed.is_empty() {
-        debug(&format!(
-            "removed from the environment: {}",
-            removed.join(", ")
-        ));
+        log::debug!("removed from the environment: {}", removed.join(", "));
     }
     let req = RunRequest {
         allow_reduced_isolation: req.allow_reduced_isolation
@@ -78,16 +59,14 @@ fn run_platform(
 ) -> Result<Outcome> {
     // The log file, when the sandbox may write it, becomes read-only inside for this run.
     let mut p = p.clone();
-    let monitor =
-        crate::monitor::Monitor::new(req.monitor, req.debug, req.log_file.as_deref(), &mut p)?;
+    let events = crate::events::EventSink::new(req.monitor, req.log_file.as_deref(), &mut p)?;
     crate::linux::run(
         &p,
         argv,
         env,
-        req.debug,
         req.allow_reduced_isolation,
         req.preserve_fds,
-        monitor,
+        events,
     )
 }
 
@@ -104,10 +83,10 @@ fn keep_only_preserved_fds(preserve: u32) -> Result<()> {
         )));
     }
     if preserve > 0 {
-        debug(&format!(
+        log::debug!(
             "passing inherited fds 3 to {} to the command (--preserve-fds)",
             end - 1
-        ));
+        );
     }
     sys::close_range(end, i32::MAX, true)
         .map_err(|e| Error::io("cannot keep inherited fds from the sandbox", e))

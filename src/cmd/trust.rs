@@ -20,11 +20,11 @@ pub fn execute(req: TrustRequest) -> Result<()> {
                     };
                     output::stdout(&format!("{}\t{state}\n", output::path(&path)));
                 }
-                trust::Listed::Ignored { file, why } => crate::run::warn(&format!(
+                trust::Listed::Ignored { file, why } => log::warn!(
                     "ignored {} in the trust store: {}",
                     output::path(&file),
                     output::escape(&why)
-                )),
+                ),
             }
         }
         return Ok(());

@@ -157,12 +157,12 @@ fn check_bwrap(bwrap: &Bwrap, policy: &mut Policy) -> Result<()> {
             )));
         }
         if controlled {
-            crate::run::warn(&format!(
+            log::warn!(
                 "bwrap is {}, found on PATH in a directory your user controls: whatever writes \
                  there runs outside every sandbox the next time fence starts; install \
                  bubblewrap system-wide or pin it with FENCE_BWRAP=/path/to/bwrap",
                 crate::output::path(&bwrap.path)
-            ));
+            );
         }
     }
     policy.protect_trust_root(&bwrap.path)
@@ -171,7 +171,7 @@ fn check_bwrap(bwrap: &Bwrap, policy: &mut Policy) -> Result<()> {
 /// `devices.mode: auto` as the Go fence defines it: the host's `/dev` only for a non-root
 /// user with a setuid bwrap outside containers (where bwrap's fresh `/dev` is unreliable),
 /// else the minimal set.
-fn with_auto_devices(policy: &Policy, bwrap: &Path, debug: bool) -> Policy {
+fn with_auto_devices(policy: &Policy, bwrap: &Path) -> Policy {
     use std::os::unix::fs::PermissionsExt;
     let mut policy = policy.clone();
     if policy.devices_auto {
@@ -179,8 +179,8 @@ fn with_auto_devices(policy: &Policy, bwrap: &Path, debug: bool) -> Policy {
         let root = sys::geteuid() == 0;
         policy.host_devices =
             setuid && !root && features::detect_container(Path::new("/")).is_none();
-        if debug && policy.host_devices {
-            crate::run::debug("devices.mode auto: setuid bwrap, so the host's /dev is used");
+        if policy.host_devices {
+            log::debug!("devices.mode auto: setuid bwrap, so the host's /dev is used");
         }
     }
     policy
@@ -192,30 +192,28 @@ pub fn run(
     policy: &Policy,
     argv: &[OsString],
     env: Vec<(OsString, OsString)>,
-    debug: bool,
     allow_reduced_isolation: bool,
     preserve_fds: u32,
-    monitor: crate::monitor::Monitor,
+    events: crate::events::EventSink,
 ) -> Result<Outcome> {
     let locks = crate::policy::lock_empty_protected(policy);
     let outcome = run_sandbox(
         policy,
         argv,
         env,
-        debug,
         allow_reduced_isolation,
         preserve_fds,
-        monitor,
+        events,
     );
     drop(locks);
     crate::policy::remove_placeholders(&policy.placeholders);
     if let Some(before) = &policy.watched {
         for path in before.changed() {
-            crate::run::warn(&format!(
+            log::warn!(
                 "the command created or replaced {}: git config and hooks, editor, agent and \
                  direnv files there run code later; review it before you use git or a tool there",
                 crate::output::path(&path)
-            ));
+            );
         }
     }
     outcome
@@ -225,10 +223,9 @@ fn run_sandbox(
     policy: &Policy,
     argv: &[OsString],
     env: Vec<(OsString, OsString)>,
-    debug: bool,
     allow_reduced_isolation: bool,
     preserve_fds: u32,
-    monitor: crate::monitor::Monitor,
+    events: crate::events::EventSink,
 ) -> Result<Outcome> {
     // TIOCSTI/TIOCLINUX are blocked by seccomp, so the command may share the terminal's
     // session (job control, /dev/tty) unless told otherwise, or unless seccomp may be
@@ -242,7 +239,8 @@ fn run_sandbox(
     let plan = control::InitPlan {
         argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
         cwd: policy.cwd.as_os_str().as_bytes().to_vec(),
-        debug,
+        // The init's notes cross a process boundary: it is told whether to send them.
+        debug: log::log_enabled!(target: session::INIT_LOG, log::Level::Debug),
         instance: std::process::id(),
         allow_reduced_isolation,
         pty,
@@ -253,10 +251,10 @@ fn run_sandbox(
     let reduced = |cause: Error| -> Result<Outcome> {
         let nested = reduced::nested();
         if policy.network.allows_anything() && (allow_reduced_isolation || nested) {
-            crate::run::warn(
+            log::warn!(
                 "reduced isolation has no network namespace to serve the proxies in: all \
                  network access stays blocked (allowedDomains, allowLocalOutboundPorts and \
-                 -p have no effect)",
+                 -p have no effect)"
             );
         }
         if !allow_reduced_isolation && !nested {
@@ -272,7 +270,6 @@ fn run_sandbox(
             policy,
             plan: plan.clone(),
             env: env.clone(),
-            debug,
             new_session,
             nested,
         })
@@ -281,21 +278,15 @@ fn run_sandbox(
         Ok(bwrap) => bwrap,
         Err(missing) => return reduced(missing),
     };
-    let mut policy = with_auto_devices(policy, &bwrap.path, debug);
+    let mut policy = with_auto_devices(policy, &bwrap.path);
     check_bwrap(&bwrap, &mut policy)?;
     let bwrap = bwrap.path;
-    let mut monitor = Some(monitor);
     let mut attempt = 0;
     loop {
         attempt += 1;
-        // Bound again on a retry: the previous attempt's sockets died with it.
-        let net = network::prepare(
-            &policy,
-            monitor
-                .take()
-                .unwrap_or_else(crate::monitor::Monitor::quiet),
-            debug,
-        )?;
+        // Bound again on a retry: the previous attempt's sockets died with it. The events
+        // keep their stream (a clone shares the log file).
+        let net = network::prepare(&policy, events.clone())?;
         let mut env = env.clone();
         env.retain(|(k, _)| !net.env.iter().any(|(n, _)| n == k));
         env.extend(net.env);
@@ -325,7 +316,6 @@ fn run_sandbox(
             },
             env,
             empty_files,
-            debug,
             new_session,
             network: Some(net.network),
         });
@@ -336,7 +326,7 @@ fn run_sandbox(
             // a bounded number of times.
             Err(Error::Setup(msg)) if drop_vanished_sockets(&mut policy, &msg) => {
                 retry_after_vanished_sockets(attempt, &msg)?;
-                crate::run::debug("a host socket vanished while the sandbox was set up; retrying");
+                log::debug!("a host socket vanished while the sandbox was set up; retrying");
             }
             other => return other,
         }
@@ -423,12 +413,12 @@ fn drop_vanished_sockets(policy: &mut Policy, bwrap_error: &str) -> bool {
         else {
             continue;
         };
-        crate::run::warn(&format!(
+        log::warn!(
             "host socket {} vanished while the sandbox was set up: {} is hidden inside it \
              instead",
             crate::output::path(&target.path),
             crate::output::path(dir)
-        ));
+        );
         *target = crate::policy::Target {
             path: dir.to_path_buf(),
             is_dir: true,

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::os::fd::OwnedFd;
 
 use crate::error::{Error, Result};
-use crate::monitor::Monitor;
+use crate::events::EventSink;
 use crate::policy::Policy;
 use crate::proxy::conn::Role;
 
@@ -18,7 +18,7 @@ const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
 /// What the host serves for the sandbox's network.
 pub struct NetworkService {
     pub policy: crate::policy::network::NetworkPolicy,
-    pub monitor: crate::monitor::Monitor,
+    pub events: crate::events::EventSink,
     /// Sockets the host fence listens on itself (exposed ports; the proxies when the
     /// sandbox shares the host's network).
     pub host_listeners: Vec<(OwnedFd, Role)>,
@@ -39,7 +39,7 @@ pub struct Prepared {
 }
 
 /// Plans the network side of a sandbox run for `policy`.
-pub fn prepare(policy: &Policy, monitor: Monitor, debug: bool) -> Result<Prepared> {
+pub fn prepare(policy: &Policy, events: EventSink) -> Result<Prepared> {
     let net = &policy.network;
     let mut host_listeners: Vec<(OwnedFd, Role)> = Vec::new();
     let mut inside_roles: Vec<(SocketAddr, Role)> = Vec::new();
@@ -52,8 +52,8 @@ pub fn prepare(policy: &Policy, monitor: Monitor, debug: bool) -> Result<Prepare
         let ports = (http.1, socks.1);
         host_listeners.push((http.0, Role::Http));
         host_listeners.push((socks.0, Role::Socks));
-        if !net.exposed.is_empty() && debug {
-            crate::run::debug("-p has no effect: the sandbox shares the host's network");
+        if !net.exposed.is_empty() {
+            log::debug!("-p has no effect: the sandbox shares the host's network");
         }
         ports
     } else {
@@ -82,7 +82,7 @@ pub fn prepare(policy: &Policy, monitor: Monitor, debug: bool) -> Result<Prepare
         env,
         network: NetworkService {
             policy: net.clone(),
-            monitor,
+            events,
             host_listeners,
             inside_roles,
         },
@@ -107,7 +107,7 @@ mod tests {
     fn roles_for_each_address() {
         let mut policy = Policy::default();
         policy.network.local_outbound_ports = vec![5432];
-        let prepared = prepare(&policy, Monitor::quiet(), false).unwrap();
+        let prepared = prepare(&policy, EventSink::quiet()).unwrap();
         let roles = &prepared.network.inside_roles;
         assert_eq!(roles.len(), 6);
         assert!(roles.contains(&("127.0.0.1:3128".parse().unwrap(), Role::Http)));
@@ -135,7 +135,7 @@ mod tests {
     fn shared_network_binds_host_ports() {
         let mut policy = Policy::default();
         policy.network.share_host_network = true;
-        let prepared = prepare(&policy, Monitor::quiet(), false).unwrap();
+        let prepared = prepare(&policy, EventSink::quiet()).unwrap();
         assert_eq!(prepared.bwrap_args, vec![OsString::from("--share-net")]);
         assert!(prepared.listen.is_empty());
         assert_eq!(prepared.network.host_listeners.len(), 2);

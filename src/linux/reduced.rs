@@ -21,7 +21,6 @@ pub struct Reduced<'a> {
     pub policy: &'a Policy,
     pub plan: control::InitPlan,
     pub env: Vec<(OsString, OsString)>,
-    pub debug: bool,
     pub new_session: bool,
     /// Nested in another fence (else: `--allow-reduced-isolation` was given).
     pub nested: bool,
@@ -55,21 +54,17 @@ pub fn run(r: Reduced<'_>) -> Result<Outcome> {
                  this command under the outer fence's policy"
             )));
         }
-        crate::run::warn(&format!(
-            "reduced isolation cannot keep these read-only inside writable paths: {list}"
-        ));
+        log::warn!("reduced isolation cannot keep these read-only inside writable paths: {list}");
     }
     if r.nested {
-        crate::run::debug(
-            "inside another fence sandbox: stacking this policy with Landlock and seccomp",
-        );
+        log::debug!("inside another fence sandbox: stacking this policy with Landlock and seccomp");
     } else {
-        crate::run::warn(
+        log::warn!(
             "user namespaces are unavailable: running with Landlock and seccomp only \
              (--allow-reduced-isolation). Lost: a private /tmp (TMPDIR is a fresh directory \
              removed at exit), a private /proc (other processes' command lines are visible), \
              and the mount-based masks (denied directories can still be listed); all sockets \
-             but socketpair are refused",
+             but socketpair are refused"
         );
     }
 
@@ -88,7 +83,6 @@ pub fn run(r: Reduced<'_>) -> Result<Outcome> {
         plan,
         env,
         empty_files: Vec::new(),
-        debug: r.debug,
         new_session: r.new_session,
         network: None,
     });

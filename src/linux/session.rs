@@ -42,7 +42,6 @@ pub struct Spec {
     pub env: Vec<(OsString, OsString)>,
     /// The empty memfd the mount arguments refer to for file masks, if any.
     pub empty_files: Vec<OwnedFd>,
-    pub debug: bool,
     /// The command runs in a new terminal session (bwrap's `--new-session`).
     pub new_session: bool,
     /// The proxies and forwarders, when the sandbox has network allowances to serve.
@@ -155,13 +154,9 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
         }
         _ => (PathBuf::from(init), init_args.to_vec()),
     };
-    if spec.debug {
-        match &spec.bwrap {
-            Some(bwrap) => {
-                crate::run::debug(&format!("exec {} {}", bwrap.display(), shell_words(&args)))
-            }
-            None => crate::run::debug("no bwrap: starting fence's init directly"),
-        }
+    match &spec.bwrap {
+        Some(bwrap) => log::debug!("exec {} {}", bwrap.display(), shell_words(&args)),
+        None => log::debug!("no bwrap: starting fence's init directly"),
     }
     let cstrings =
         |list: Vec<Vec<u8>>| sys::c_strings(list).map_err(io("cannot pass arguments to bwrap"));
@@ -199,7 +194,6 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
 
     let mut loop_state = Session {
         bwrap_pid,
-        debug: spec.debug,
         new_session: spec.new_session,
         // Without bwrap, fence spawned the init itself and knows its pid already.
         reports: Reports::new(spec.bwrap.is_none().then_some(bwrap_pid), spec.plan.pty),
@@ -211,10 +205,12 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
     loop_state.outcome()
 }
 
+/// The log target of the init's notes (they are the init's, relayed by the host).
+pub const INIT_LOG: &str = "fence::linux::init";
+
 #[derive(Default)]
 struct Session {
     bwrap_pid: libc::pid_t,
-    debug: bool,
     new_session: bool,
     bwrap_status: Option<sys::WaitStatus>,
     /// What the init reported so far; it knows the init's pid (on the host). Signals for the
@@ -260,7 +256,7 @@ impl Session {
             let mut proxy = Proxy::new(
                 poll.registry(),
                 network.policy,
-                network.monitor,
+                network.events,
                 network.inside_roles,
             )
             .map_err(|e| Error::io("cannot start the proxy", e))?;
@@ -432,7 +428,7 @@ impl Session {
                     continue;
                 }
                 Err(e) => {
-                    crate::run::warn(&format!("control channel: {e}"));
+                    log::warn!("control channel: {e}");
                     return;
                 }
             };
@@ -452,15 +448,11 @@ impl Session {
                 }
                 Report::Pty => match msg.fds.into_iter().next().map(Relay::start) {
                     Some(Ok(relay)) => self.relay = Some(relay),
-                    Some(Err(e)) => crate::run::warn(&format!("cannot relay the terminal: {e}")),
-                    None => crate::run::warn("the sandbox sent no pseudo-terminal"),
+                    Some(Err(e)) => log::warn!("cannot relay the terminal: {e}"),
+                    None => log::warn!("the sandbox sent no pseudo-terminal"),
                 },
                 Report::Stopped { signal } => {
-                    if self.debug {
-                        crate::run::debug(&format!(
-                            "the command stopped (signal {signal}); stopping fence"
-                        ));
-                    }
+                    log::debug!("the command stopped (signal {signal}); stopping fence");
                     // Like a shell's child: the user's shell sees fence stop and takes the
                     // terminal back; its SIGCONT is passed on when the job resumes.
                     if let Some(relay) = self.relay.as_mut() {
@@ -468,7 +460,7 @@ impl Session {
                     }
                     sys::stop_self();
                 }
-                Report::Warning { message } => crate::run::warn(&message),
+                Report::Warning { message } => log::warn!("{message}"),
                 Report::Listening { addrs } => {
                     if let Some(proxy) = self.proxy.as_mut() {
                         proxy.add_sandbox_listeners(registry, &addrs, msg.fds);
@@ -486,11 +478,7 @@ impl Session {
                         proxy.inside_connected(registry, id, Err(std::io::Error::other(message)));
                     }
                 }
-                Report::Note { message } => {
-                    if self.debug {
-                        crate::run::debug(&message);
-                    }
-                }
+                Report::Note { message } => log::debug!(target: INIT_LOG, "{message}"),
                 status @ (Report::Exited { .. }
                 | Report::Signaled { .. }
                 | Report::ExecFailed { .. }
@@ -503,12 +491,12 @@ impl Session {
     fn ignored_report(&mut self, why: &str) {
         if !self.warned_ignored {
             self.warned_ignored = true;
-            crate::run::warn(&format!(
+            log::warn!(
                 "ignored a report on the sandbox's control channel ({why}); further ones are \
                  ignored silently"
-            ));
-        } else if self.debug {
-            crate::run::debug(&format!("ignored a control report ({why})"));
+            );
+        } else {
+            log::debug!("ignored a control report ({why})");
         }
     }
 

@@ -20,7 +20,7 @@ use super::http;
 use super::read::{ReadOutcome, read_some};
 use super::socks5;
 use super::tunnel::Tunnel;
-use crate::monitor::Monitor;
+use crate::events::EventSink;
 use crate::policy::domains::{Decision, Host};
 use crate::policy::network::NetworkPolicy;
 
@@ -68,7 +68,7 @@ pub struct Ctx<'a> {
     pub own_addrs: &'a [IpAddr],
     /// Names that are this host ([`guard::local_names`], sorted).
     pub local_names: &'a [String],
-    pub monitor: &'a mut Monitor,
+    pub monitor: &'a mut EventSink,
     pub now: Instant,
     /// The tokens of this connection's client and upstream sockets.
     pub tokens: (Token, Token),

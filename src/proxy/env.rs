@@ -45,10 +45,10 @@ fn git_ssh_command(policy: &Policy) -> Option<String> {
     let exe = std::env::current_exe().ok()?.canonicalize().ok()?;
     let text = exe.to_str()?;
     if text.contains(['\'', '"', '\\', '%', ' ']) || !visible_inside(policy, &exe) {
-        crate::run::debug(&format!(
+        log::debug!(
             "GIT_SSH_COMMAND not set: {} is not usable inside the sandbox",
             exe.display()
-        ));
+        );
         return None;
     }
     Some(format!(

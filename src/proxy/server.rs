@@ -20,7 +20,7 @@ use super::conn::{Conn, Ctx, Next, Role};
 use super::guard;
 use super::resolve::Resolver;
 use super::sys;
-use crate::monitor::Monitor;
+use crate::events::EventSink;
 use crate::policy::network::NetworkPolicy;
 
 /// The resolver's waker.
@@ -36,7 +36,7 @@ pub struct Proxy {
     own_addrs: Option<Vec<IpAddr>>,
     /// Names that are this host (hosts file, host name), read with `own_addrs`.
     local_names: Vec<String>,
-    monitor: Monitor,
+    monitor: EventSink,
     resolver: Resolver,
     listeners: Vec<(TcpListener, Role)>,
     /// What each address the init listens on inside the sandbox is for.
@@ -66,7 +66,7 @@ impl Proxy {
     pub fn new(
         registry: &Registry,
         policy: NetworkPolicy,
-        monitor: Monitor,
+        monitor: EventSink,
         sandbox_roles: Vec<(SocketAddr, Role)>,
     ) -> io::Result<Proxy> {
         let waker = Arc::new(Waker::new(registry, WAKER)?);
@@ -127,7 +127,7 @@ impl Proxy {
                 None => Err(io::Error::other("no role was planned for it")),
             };
             if let Err(e) = served {
-                crate::run::warn(&format!("cannot serve {addr} in the sandbox: {e}"));
+                log::warn!("cannot serve {addr} in the sandbox: {e}");
             }
         }
     }
@@ -213,11 +213,11 @@ impl Proxy {
                 // At the cap: leave the rest in the kernel's queue until one closes.
                 if !self.cap_reported {
                     self.cap_reported = true;
-                    crate::run::warn(&format!(
+                    log::warn!(
                         "the proxies have {} connections open, their limit (from the \
                          open-file limit): further connections wait until one closes",
                         self.max_conns
-                    ));
+                    );
                 }
                 return;
             }
@@ -246,10 +246,10 @@ impl Proxy {
     fn open(&mut self, registry: &Registry, mut stream: TcpStream, role: Role) {
         if self.own_addrs.is_none() {
             let addrs = sys::interface_addresses().unwrap_or_else(|e| {
-                crate::run::warn(&format!(
+                log::warn!(
                     "cannot list this host's addresses ({e}): names resolving to them are \
                      not refused (loopback and link-local still are)"
-                ));
+                );
                 Vec::new()
             });
             self.local_names = guard::local_names(

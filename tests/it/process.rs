@@ -693,3 +693,46 @@ both_users!(
     reduced_isolation_passes_no_plumbing_to_the_command,
     reduced_isolation_leaves_no_scratch_directory_behind,
 );
+
+/// fence's diagnostics: warnings by default, `-d` adds the host's and the init's notes, and
+/// `FENCE_LOG` narrows or widens either (it wins over `-d`).
+#[test]
+fn fence_log_filters_diagnostics() {
+    let sb = Sandbox::new(User::Current);
+    let cfg = sb.config(
+        "fence.json",
+        r#"{"filesystem": {"allowWrite": ["/dev/null"]}}"#,
+    );
+    let warning = "fence: warning: filesystem.allowWrite: /dev/null skipped";
+    let init_note = "fence: debug: seccomp filter installed";
+    sb.fence()
+        .sh(&cfg, "true")
+        .run()
+        .ok()
+        .stderr_has(warning)
+        .stderr_lacks("fence: debug:");
+    sb.fence()
+        .arg("-d")
+        .sh(&cfg, "true")
+        .run()
+        .ok()
+        .stderr_has(warning)
+        .stderr_has("fence: debug: config: ")
+        .stderr_has(init_note);
+    sb.fence()
+        .env("FENCE_LOG", "fence::linux::init=debug")
+        .sh(&cfg, "true")
+        .run()
+        .ok()
+        .stderr_has(warning)
+        .stderr_has(init_note)
+        .stderr_lacks("fence: debug: config: ");
+    sb.fence()
+        .env("FENCE_LOG", "error")
+        .arg("-d")
+        .sh(&cfg, "true")
+        .run()
+        .ok()
+        .stderr_lacks("fence: warning:")
+        .stderr_lacks("fence: debug:");
+}

@@ -445,6 +445,15 @@ impl Run {
         );
         self
     }
+
+    #[track_caller]
+    pub fn stderr_lacks(&self, needle: &str) -> &Self {
+        assert!(
+            !self.stderr.contains(needle),
+            "stderr has {needle:?}\n{self}"
+        );
+        self
+    }
 }
 
 impl std::fmt::Display for Run {

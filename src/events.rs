@@ -1,5 +1,7 @@
-//! Decision lines from the proxies: with `-m`, one line per blocked request; with `-d`,
-//! every decision. They go to stderr, or to `--fence-log-file`.
+//! The `-m` event stream: the proxies' decisions as lines. With `-m`, one line per blocked
+//! request; with debug notes enabled for the proxies (`-d`, or `FENCE_LOG=fence::proxy=debug`),
+//! every decision. They go to stderr, or to `--fence-log-file`. This is fence's output, not
+//! a diagnostic log: fence's own notes and warnings go through [`crate::diagnostics`].
 //!
 //! The lines quote what the sandbox asked for (methods, URLs, host names), so every line
 //! is escaped ([`crate::output::escape`]) as it is written: a newline cannot start a forged
@@ -17,6 +19,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::policy::Policy;
@@ -26,40 +29,41 @@ pub enum Level {
     Quiet,
     /// `-m`: blocked requests.
     Blocked,
-    /// `-d`: every decision.
+    /// Debug notes for the proxies: every decision.
     All,
 }
 
-pub struct Monitor {
+/// Where the run's events go. Clones share the log file (a setup retry keeps the stream).
+#[derive(Clone)]
+pub struct EventSink {
     level: Level,
-    file: Option<File>,
+    file: Option<Arc<File>>,
 }
 
-impl Monitor {
-    /// The monitor for a run. With a log file, `policy` is the run's policy: a log it lets
+impl EventSink {
+    /// The sink for a run. With a log file, `policy` is the run's policy: a log it lets
     /// the sandbox write is added to its read-only paths.
-    pub fn new(
-        monitor: bool,
-        debug: bool,
-        log_file: Option<&Path>,
-        policy: &mut Policy,
-    ) -> Result<Monitor> {
-        let level = if debug {
+    pub fn new(monitor: bool, log_file: Option<&Path>, policy: &mut Policy) -> Result<EventSink> {
+        let level = if log::log_enabled!(target: "fence::proxy", log::Level::Debug) {
             Level::All
         } else if monitor {
             Level::Blocked
         } else {
             Level::Quiet
         };
-        let file = match log_file {
-            Some(path) => Some(open_log(path, policy)?),
-            None => None,
-        };
-        Ok(Monitor { level, file })
+        EventSink::with_level(level, log_file, policy)
     }
 
-    pub fn quiet() -> Monitor {
-        Monitor {
+    fn with_level(level: Level, log_file: Option<&Path>, policy: &mut Policy) -> Result<EventSink> {
+        let file = match log_file {
+            Some(path) => Some(Arc::new(open_log(path, policy)?)),
+            None => None,
+        };
+        Ok(EventSink { level, file })
+    }
+
+    pub fn quiet() -> EventSink {
+        EventSink {
             level: Level::Quiet,
             file: None,
         }
@@ -83,9 +87,9 @@ impl Monitor {
     /// from outside changes.
     fn line(&mut self, line: &str) {
         let line = crate::output::escape(line);
-        let written = match &mut self.file {
+        let written = match &self.file {
             // One write per line: O_APPEND keeps concurrent writers' lines whole.
-            Some(file) => file.write_all(format!("{line}\n").as_bytes()),
+            Some(file) => (&**file).write_all(format!("{line}\n").as_bytes()),
             None => writeln!(std::io::stderr(), "{line}"),
         };
         // A full disk or closed stderr must not take the proxy down.
@@ -153,11 +157,11 @@ fn open_log(path: &Path, policy: &mut Policy) -> Result<File> {
     }
     clear_nonblocking(&file).map_err(|e| Error::io(format!("--fence-log-file {shown}"), e))?;
     if writable_inside(&real, policy) || writable_inside(&lexical, policy) {
-        crate::run::warn(&format!(
+        log::warn!(
             "--fence-log-file {shown} is in a directory the sandbox may write: it is read-only \
              inside for this run, but another run could change it; keep the log outside \
              every allowWrite path"
-        ));
+        );
         policy.deny_write.push(real);
         policy.deny_write.sort();
         policy.deny_write.dedup();
@@ -210,7 +214,7 @@ mod tests {
     use super::*;
 
     fn temp_dir(tag: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("fence-monitor-{tag}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("fence-events-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::canonicalize(&dir).unwrap()
@@ -223,15 +227,32 @@ mod tests {
         }
     }
 
+    /// The sink for a setup retry is a clone: same level, same file (`-m` stays on).
+    #[test]
+    fn a_clone_keeps_level_and_file() {
+        let dir = temp_dir("clone");
+        let path = dir.join("log");
+        let first = EventSink::with_level(Level::Blocked, Some(&path), &mut policy_in(&dir));
+        let mut retry = first.unwrap().clone();
+        retry.blocked("socks", "CONNECT b:2", "not in allowedDomains");
+        retry.note("socks", format_args!("not at this level"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "[fence:socks] blocked CONNECT b:2: not in allowedDomains\n"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn levels_and_file() {
         let dir = temp_dir("levels");
         let path = dir.join("log");
         let mut policy = policy_in(&dir);
-        let mut m = Monitor::new(true, false, Some(&path), &mut policy).unwrap();
+        let mut m = EventSink::with_level(Level::Blocked, Some(&path), &mut policy).unwrap();
         m.blocked("http", "CONNECT evil.example:443", "not in allowedDomains");
         m.note("http", format_args!("allowed CONNECT ok.example:443"));
-        let mut d = Monitor::new(false, true, Some(&path), &mut policy).unwrap();
+        let mut d = EventSink::with_level(Level::All, Some(&path), &mut policy).unwrap();
         d.note("socks", format_args!("allowed CONNECT a:1"));
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
@@ -251,7 +272,8 @@ mod tests {
     fn lines_from_outside_stay_one_line() {
         let dir = temp_dir("escape");
         let path = dir.join("log");
-        let mut m = Monitor::new(true, false, Some(&path), &mut policy_in(&dir)).unwrap();
+        let mut m =
+            EventSink::with_level(Level::Blocked, Some(&path), &mut policy_in(&dir)).unwrap();
         m.blocked(
             "http",
             "GET http://x/\n[fence:http] allowed CONNECT evil:443",
@@ -289,7 +311,7 @@ mod tests {
             (dir.clone(), "cannot open"),
         ];
         for (path, why) in cases {
-            let err = Monitor::new(true, false, Some(&path), &mut policy_in(&dir))
+            let err = EventSink::with_level(Level::Blocked, Some(&path), &mut policy_in(&dir))
                 .err()
                 .unwrap_or_else(|| panic!("{} was accepted", path.display()));
             assert!(err.to_string().contains(why), "{}: {err}", path.display());
@@ -301,9 +323,9 @@ mod tests {
         let mut writable = policy_in(&dir);
         writable.write.push(dir.clone());
         let via = dir.join("via/fence.log");
-        let err = Monitor::new(true, false, Some(&via), &mut writable.clone()).err();
+        let err = EventSink::with_level(Level::Blocked, Some(&via), &mut writable.clone()).err();
         assert!(err.is_some_and(|e| e.to_string().contains("symbolic link in a place")));
-        assert!(Monitor::new(true, false, Some(&via), &mut policy_in(&dir)).is_ok());
+        assert!(EventSink::with_level(Level::Blocked, Some(&via), &mut policy_in(&dir)).is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -312,9 +334,8 @@ mod tests {
         let dir = temp_dir("protect");
         let mut policy = policy_in(&dir);
         policy.write.push(dir.clone());
-        Monitor::new(
-            true,
-            false,
+        EventSink::with_level(
+            Level::Blocked,
             Some(Path::new("./a/../fence.log")),
             &mut policy,
         )
@@ -322,7 +343,8 @@ mod tests {
         assert_eq!(policy.deny_write, vec![dir.join("fence.log")]);
         // Already read-only: nothing to add.
         let mut protected = policy.clone();
-        Monitor::new(true, false, Some(&dir.join("fence.log")), &mut protected).unwrap();
+        EventSink::with_level(Level::Blocked, Some(&dir.join("fence.log")), &mut protected)
+            .unwrap();
         assert_eq!(protected, policy);
         std::fs::remove_dir_all(&dir).unwrap();
     }
