@@ -19,6 +19,7 @@ pub mod policy;
 pub mod proxy;
 pub mod run;
 pub mod sandbox_env;
+pub mod sys;
 
 pub use config::Config;
 pub use error::{Error, Result};
