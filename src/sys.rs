@@ -124,6 +124,23 @@ pub fn set_ignored(signal: libc::c_int, ignored: bool) {
     unsafe { libc::signal(signal, handler) };
 }
 
+/// Whether a signal's `si_code` says a process sent it (kill, sigqueue, tgkill), as opposed
+/// to the kernel (a terminal's Ctrl-C, a hangup).
+#[cfg(target_os = "linux")]
+pub fn sent_by_a_process(si_code: libc::c_int) -> bool {
+    si_code <= 0
+}
+
+/// Whether a signal's `si_code` says a process sent it (kill, sigqueue), as opposed to the
+/// kernel (a terminal's Ctrl-C, a hangup).
+#[cfg(target_vendor = "apple")]
+pub fn sent_by_a_process(si_code: libc::c_int) -> bool {
+    // `<sys/signal.h>`: SI_USER and SI_QUEUE (the libc crate does not name them here).
+    const SI_USER: libc::c_int = 0x10001;
+    const SI_QUEUE: libc::c_int = 0x10002;
+    si_code == SI_USER || si_code == SI_QUEUE
+}
+
 /// Sends `signal` to `pid`.
 pub fn kill(pid: libc::pid_t, signal: libc::c_int) -> io::Result<()> {
     // SAFETY: kill has no memory effects; the kernel checks permissions.
@@ -460,5 +477,36 @@ pub fn wait(pid: libc::pid_t) -> io::Result<WaitStatus> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// A new pseudo-terminal: the master fd (close-on-exec) and the slave's path.
+pub fn open_pty() -> io::Result<(OwnedFd, std::ffi::CString)> {
+    // SAFETY: posix_openpt returns a new fd that we own; unlockpt and ptsname_r act on it
+    // (or the TIOCPTYGNAME ioctl, which writes 128 bytes) write at most `name.len()` bytes
+    // into `name`.
+    unsafe {
+        let fd = check(libc::posix_openpt(
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        ))?;
+        let master = OwnedFd::from_raw_fd(fd);
+        check(libc::unlockpt(fd))?;
+        let mut name = [0 as libc::c_char; 128];
+        #[cfg(target_os = "linux")]
+        {
+            let ret = libc::ptsname_r(fd, name.as_mut_ptr(), name.len());
+            if ret != 0 {
+                return Err(io::Error::from_raw_os_error(ret));
+            }
+        }
+        // macOS has no ptsname_r; its ptsname is this ioctl into a static buffer, which
+        // fills a 128-byte buffer of the caller's instead.
+        #[cfg(target_vendor = "apple")]
+        check(libc::ioctl(
+            fd,
+            libc::TIOCPTYGNAME.into(),
+            name.as_mut_ptr(),
+        ))?;
+        Ok((master, CStr::from_ptr(name.as_ptr()).to_owned()))
     }
 }

@@ -13,10 +13,7 @@ use std::path::PathBuf;
 
 use super::control::{InitPlan, Report};
 use super::sys;
-
-/// Signals fence forwards; bwrap runs with them ignored, the command gets them back.
-pub const FORWARDED_SIGNALS: [libc::c_int; 4] =
-    [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+use crate::host::FORWARDED_SIGNALS;
 
 /// Entry point of the init mode. `args` are the arguments after [`super::control::INIT_ARG`].
 pub fn main(args: &[OsString]) -> i32 {
@@ -298,7 +295,7 @@ fn run_command(
                 Some(status) => return Ok(status),
                 None => {}
             }
-        } else if sent_by_a_process(code) {
+        } else if sys::sent_by_a_process(code) {
             // The command may have just exited; a failed kill is harmless.
             let _ = sys::kill(child, signal);
         }
@@ -341,12 +338,6 @@ fn close_inherited_fds(control: BorrowedFd<'_>, preserve: u32) -> Result<(), Rep
     let failed = |e| setup_failed(format!("cannot close inherited fds: {e}"));
     sys::close_range(kept_end, control - 1, false).map_err(failed)?;
     sys::close_range(control + 1, RawFd::MAX, false).map_err(failed)
-}
-
-/// Whether a signal's `si_code` says a process sent it (kill, sigqueue, tgkill), as opposed
-/// to the kernel (a terminal's Ctrl-C, a hangup).
-pub fn sent_by_a_process(si_code: libc::c_int) -> bool {
-    si_code <= 0
 }
 
 /// Applies the kernel layers to the init itself, so the command inherits them: Landlock

@@ -9,7 +9,6 @@ pub mod landlock;
 pub mod netns;
 pub mod network;
 pub mod reduced;
-pub mod relay;
 pub mod seccomp;
 pub mod session;
 pub mod sys;

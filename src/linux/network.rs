@@ -9,22 +9,12 @@ use std::os::fd::OwnedFd;
 
 use crate::error::{Error, Result};
 use crate::events::EventSink;
+use crate::host::NetworkService;
 use crate::policy::Policy;
 use crate::proxy::conn::Role;
 
 const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
-
-/// What the host serves for the sandbox's network.
-pub struct NetworkService {
-    pub policy: crate::policy::network::NetworkPolicy,
-    pub events: crate::events::EventSink,
-    /// Sockets the host fence listens on itself (exposed ports; the proxies when the
-    /// sandbox shares the host's network).
-    pub host_listeners: Vec<(OwnedFd, Role)>,
-    /// What each address the init listens on (`InitPlan::listen`) is for.
-    pub inside_roles: Vec<(std::net::SocketAddr, Role)>,
-}
 
 pub struct Prepared {
     /// Extra bwrap arguments (`--share-net` when the host's network is shared).

@@ -1,34 +1,23 @@
-//! The host side of a Linux sandbox run: spawn bwrap, then one mio loop over the signal
-//! fd, the control channel and bwrap's stderr, until bwrap is gone.
-//!
-//! The command's status comes from the init over the control channel, which tells a
-//! command's `exit 1` from bwrap failing (no `Started` report) and `kill -9` from `exit 137`
-//! exactly. bwrap's `--json-status-fd` cannot do the latter, and measured 0.35 ms per run
-//! (it stats every namespace), so it is not used.
+//! A Linux sandbox run on the host: spawn bwrap (or, in reduced isolation, the init
+//! directly), then hand the host loop ([`crate::host`]) its hooks: the control channel
+//! with the init and bwrap's stderr to watch, the init's reports turned into actions, bwrap's
+//! exit as the end of the sandbox.
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
-use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token};
-
 use super::control::{HostRequest, INIT_ARG, InitPlan, MAX_REPORT, Report, Reports};
-use super::init::{self, FORWARDED_SIGNALS};
-use super::network::NetworkService;
-use super::relay::Relay;
 use super::{diagnose, sys};
 use crate::error::{Error, Result};
 use crate::exec::Outcome;
-use crate::proxy::server::Proxy;
+use crate::host::{self, Action, FORWARDED_SIGNALS, NetworkService};
+use crate::proxy::server::ConnectInside;
 
-const SIGNALS: Token = Token(0);
-const CONTROL: Token = Token(1);
-const BWRAP_STDERR: Token = Token(2);
-const STDIN: Token = Token(3);
-const PTY_MASTER: Token = Token(4);
+/// The log target of the init's notes (they are the init's, relayed by the host).
+pub const INIT_LOG: &str = "fence::linux::init";
 
 /// Everything needed to start one sandbox.
 pub struct Spec {
@@ -192,231 +181,127 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
         err_write,
     ));
 
-    let mut loop_state = Session {
+    let mut sandbox = Sandbox {
         bwrap_pid,
-        new_session: spec.new_session,
+        bwrap_status: None,
         // Without bwrap, fence spawned the init itself and knows its pid already.
         reports: Reports::new(spec.bwrap.is_none().then_some(bwrap_pid), spec.plan.pty),
-        queued_signals,
-        own_terminal: spec.plan.pty,
-        ..Session::default()
+        warned_ignored: false,
+        report: None,
+        bwrap_stderr: Vec::new(),
+        control,
+        err: err_read,
     };
-    loop_state.run(&signals, &control, &err_read, spec.network)?;
-    loop_state.outcome()
+    let terminal = host::Terminal {
+        new_session: spec.new_session,
+        own_terminal: spec.plan.pty,
+    };
+    let ended = host::run(
+        &mut sandbox,
+        &mut SignalFd(signals),
+        spec.network,
+        terminal,
+        queued_signals,
+    )
+    .map_err(|e| Error::io("event loop", e))?;
+    if let Some(signal) = ended.abandoned_by {
+        return Ok(Outcome::Signaled(signal));
+    }
+    sandbox.outcome()
 }
 
-/// The log target of the init's notes (they are the init's, relayed by the host).
-pub const INIT_LOG: &str = "fence::linux::init";
+/// The signals for the host loop: a signalfd, made while they were blocked, before bwrap.
+struct SignalFd(OwnedFd);
 
-#[derive(Default)]
-struct Session {
+impl host::SignalSource for SignalFd {
+    fn fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+
+    fn next(&mut self) -> std::io::Result<Option<(i32, i32)>> {
+        sys::read_signal(self.0.as_fd())
+    }
+}
+
+/// A running bwrap sandbox, as the host loop sees it.
+struct Sandbox {
     bwrap_pid: libc::pid_t,
-    new_session: bool,
     bwrap_status: Option<sys::WaitStatus>,
     /// What the init reported so far; it knows the init's pid (on the host). Signals for the
     /// command go to the init, which passes them on.
     reports: Reports,
-    /// Forwarded signals that arrived before the command started, delivered once it has.
-    queued_signals: Vec<i32>,
-    /// The command runs on a pseudo-terminal of its own (`allowPty`): no signal of the
-    /// user's terminal reaches it directly.
-    own_terminal: bool,
-    /// The same signal arrived twice before the command started (a second Ctrl-C while the
-    /// sandbox was still being set up): the sandbox was torn down, fence dies of it.
-    abandoned_by: Option<i32>,
     /// Whether an ignored report was warned about (once per run).
     warned_ignored: bool,
     /// The command's status (or why it never ran), as the init reported it.
     report: Option<Report>,
     bwrap_stderr: Vec<u8>,
-    /// The PTY relay, once the init passed the master (`allowPty`).
-    relay: Option<Relay>,
-    stdin_registered: bool,
-    master_interest: Option<Interest>,
-    proxy: Option<Proxy>,
+    /// The control channel with the init.
+    control: OwnedFd,
+    /// bwrap's stderr (a pipe).
+    err: OwnedFd,
 }
 
-impl Session {
-    fn run(
-        &mut self,
-        signals: &OwnedFd,
-        control: &OwnedFd,
-        err: &OwnedFd,
-        network: Option<NetworkService>,
-    ) -> Result<()> {
-        let io = |e| Error::io("event loop", e);
-        let mut poll = Poll::new().map_err(io)?;
-        for (fd, token) in [(signals, SIGNALS), (control, CONTROL), (err, BWRAP_STDERR)] {
-            sys::set_nonblocking(fd.as_fd()).map_err(io)?;
-            poll.registry()
-                .register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE)
-                .map_err(io)?;
-        }
-        if let Some(network) = network {
-            let mut proxy = Proxy::new(
-                poll.registry(),
-                network.policy,
-                network.events,
-                network.inside_roles,
-            )
-            .map_err(|e| Error::io("cannot start the proxy", e))?;
-            // The proxy asks for connections inside (`-p`) through the init.
-            let control_fd = control.as_raw_fd();
-            proxy.set_connect_inside(Box::new(move |id, port, ipv6| {
-                let request = HostRequest::Connect { id, port, ipv6 }.to_bytes();
-                sys::send_message(control_fd, &request, None)
-            }));
-            for (fd, role) in network.host_listeners {
-                proxy
-                    .add_listener(poll.registry(), fd, role)
-                    .map_err(|e| Error::io("cannot serve a listening socket", e))?;
-            }
-            self.proxy = Some(proxy);
-        }
-        let mut events = Events::with_capacity(256);
-        while self.bwrap_status.is_none() {
-            let timeout = self.proxy.as_ref().and_then(Proxy::timeout);
-            match poll.poll(&mut events, timeout) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io(e)),
-            }
-            for event in &events {
-                match event.token() {
-                    token if Proxy::owns(token) => {
-                        if let Some(proxy) = self.proxy.as_mut() {
-                            proxy.on_event(poll.registry(), token);
-                        }
-                    }
-                    SIGNALS => {
-                        // A `Started` already sent decides whether a terminal's signal
-                        // reached the command too: read it first.
-                        if !self.reports.started() {
-                            self.on_control(control, poll.registry());
-                        }
-                        self.on_signals(signals)?
-                    }
-                    CONTROL => self.on_control(control, poll.registry()),
-                    BWRAP_STDERR => self.on_stderr(err),
-                    STDIN => self.relay.as_mut().map_or((), Relay::on_stdin),
-                    PTY_MASTER => {
-                        if let Some(relay) = self.relay.as_mut() {
-                            relay.on_master();
-                            relay.flush_to_master();
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            if let Some(proxy) = self.proxy.as_mut() {
-                proxy.on_timers(poll.registry());
-            }
-            self.sync_relay(&poll).map_err(io)?;
-        }
-        // bwrap is gone, so is the whole sandbox: collect what is left in the pipes.
-        self.on_control(control, poll.registry());
-        self.on_stderr(err);
-        if let Some(relay) = self.relay.as_mut() {
-            relay.on_master();
-        }
-        Ok(())
+/// The sandbox's sources for the host loop, by index.
+const CONTROL: usize = 0;
+const BWRAP_STDERR: usize = 1;
+
+impl host::Backend for Sandbox {
+    fn sources(&self) -> Vec<RawFd> {
+        vec![self.control.as_raw_fd(), self.err.as_raw_fd()]
     }
 
-    /// Keeps the relay's fds registered for what it can do now: terminal input only while
-    /// the master has taken the previous input, master writability only while input waits.
-    fn sync_relay(&mut self, poll: &Poll) -> std::io::Result<()> {
-        let Some(relay) = &self.relay else {
-            return Ok(());
-        };
-        let registry = poll.registry();
-        let want_stdin = relay.wants_stdin();
-        if want_stdin != self.stdin_registered {
-            if want_stdin {
-                registry.register(&mut SourceFd(&0), STDIN, Interest::READABLE)?;
-            } else {
-                registry.deregister(&mut SourceFd(&0))?;
-            }
-            self.stdin_registered = want_stdin;
-        }
-        let interest = if relay.wants_to_write() {
-            Interest::READABLE | Interest::WRITABLE
-        } else {
-            Interest::READABLE
-        };
-        let master = relay.master_fd();
-        match self.master_interest {
-            None => registry.register(&mut SourceFd(&master), PTY_MASTER, interest)?,
-            Some(current) if current != interest => {
-                registry.reregister(&mut SourceFd(&master), PTY_MASTER, interest)?
-            }
-            Some(_) => {}
-        }
-        self.master_interest = Some(interest);
-        Ok(())
-    }
-
-    fn on_signals(&mut self, fd: &OwnedFd) -> Result<()> {
-        while let Some((signal, code)) =
-            sys::read_signal(fd.as_fd()).map_err(|e| Error::io("reading signals", e))?
-        {
-            if signal == libc::SIGWINCH {
-                if let Some(relay) = &self.relay {
-                    relay.resize();
-                }
-                continue;
-            }
-            if signal == libc::SIGCONT {
-                if let Some(relay) = self.relay.as_mut() {
-                    relay.enter_raw_mode();
-                    relay.resize();
-                }
-            }
-            if signal == libc::SIGCHLD {
-                if let Some(status) = sys::try_wait(self.bwrap_pid, false)
-                    .map_err(|e| Error::io("waiting for bwrap", e))?
-                {
-                    self.bwrap_status = Some(status);
-                }
-                continue;
-            }
-            // Before the command exists, a signal is kept for it: it is delivered right
-            // after the start (the command missed even a terminal's, which reached only
-            // fence, bwrap and the init).
-            // The same signal again means "stop now": a setup that hangs stays
-            // interruptible.
-            if !self.reports.started() {
-                if self.queued_signals.contains(&signal) {
-                    self.abandoned_by.get_or_insert(signal);
-                    let _ = sys::kill(self.bwrap_pid, libc::SIGKILL);
-                } else {
-                    self.queued_signals.push(signal);
-                }
-                continue;
-            }
-            // A terminal's signal (Ctrl-C, Ctrl-\, hangup) went to its whole foreground
-            // process group, the command included, unless the command runs in a session of
-            // its own (a new session, or its own pseudo-terminal with allowPty): pass on only
-            // what the command would otherwise miss.
-            let from_terminal = !init::sent_by_a_process(code);
-            if from_terminal && !self.new_session && !self.own_terminal {
-                continue;
-            }
-            self.forward(signal);
-        }
-        Ok(())
-    }
-
-    /// Passes `signal` to the init, which passes it on to the command.
-    fn forward(&self, signal: i32) {
-        if let Some(pid) = self.reports.init() {
-            // The command may already be gone; that race is harmless.
-            let _ = sys::kill(pid, signal);
+    fn on_readable(&mut self, index: usize, actions: &mut Vec<Action>) {
+        match index {
+            CONTROL => self.on_control(actions),
+            BWRAP_STDERR => self.on_stderr(),
+            _ => {}
         }
     }
 
-    fn on_control(&mut self, control: &OwnedFd, registry: &mio::Registry) {
+    fn read_reports(&mut self, actions: &mut Vec<Action>) {
+        self.on_control(actions);
+    }
+
+    fn on_child(&mut self) -> std::io::Result<bool> {
+        if let Some(status) = sys::try_wait(self.bwrap_pid, false)? {
+            self.bwrap_status = Some(status);
+        }
+        Ok(self.bwrap_status.is_some())
+    }
+
+    fn started(&self) -> bool {
+        self.reports.started()
+    }
+
+    fn signal_target(&self) -> Option<libc::pid_t> {
+        self.reports.init()
+    }
+
+    fn abandon(&mut self) {
+        let _ = sys::kill(self.bwrap_pid, libc::SIGKILL);
+    }
+
+    fn finish(&mut self) {
+        // bwrap is gone, so is the whole sandbox: what the init reported last (its status)
+        // and bwrap's last words are still in the pipes.
+        self.on_control(&mut Vec::new());
+        self.on_stderr();
+    }
+
+    fn connect_inside(&self) -> Option<ConnectInside> {
+        // The proxy asks for connections inside (`-p`) through the init.
+        let control_fd = self.control.as_raw_fd();
+        Some(Box::new(move |id, port, ipv6| {
+            let request = HostRequest::Connect { id, port, ipv6 }.to_bytes();
+            sys::send_message(control_fd, &request, None)
+        }))
+    }
+}
+
+impl Sandbox {
+    fn on_control(&mut self, actions: &mut Vec<Action>) {
         loop {
-            let msg = match sys::recv_message(control.as_fd(), MAX_REPORT) {
+            let msg = match sys::recv_message(self.control.as_fd(), MAX_REPORT) {
                 Ok(Some(msg)) => msg,
                 Ok(None) => return,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
@@ -441,43 +326,29 @@ impl Session {
             };
             match report {
                 Report::Hello => {}
-                Report::Started => {
-                    for signal in std::mem::take(&mut self.queued_signals) {
-                        self.forward(signal);
-                    }
-                }
-                Report::Pty => match msg.fds.into_iter().next().map(Relay::start) {
-                    Some(Ok(relay)) => self.relay = Some(relay),
-                    Some(Err(e)) => log::warn!("cannot relay the terminal: {e}"),
+                Report::Started => actions.push(Action::Started),
+                Report::Pty => match msg.fds.into_iter().next() {
+                    Some(master) => actions.push(Action::RelayTerminal(master)),
                     None => log::warn!("the sandbox sent no pseudo-terminal"),
                 },
                 Report::Stopped { signal } => {
                     log::debug!("the command stopped (signal {signal}); stopping fence");
-                    // Like a shell's child: the user's shell sees fence stop and takes the
-                    // terminal back; its SIGCONT is passed on when the job resumes.
-                    if let Some(relay) = self.relay.as_mut() {
-                        relay.leave_raw_mode();
-                    }
-                    sys::stop_self();
+                    actions.push(Action::CommandStopped);
                 }
                 Report::Warning { message } => log::warn!("{message}"),
-                Report::Listening { addrs } => {
-                    if let Some(proxy) = self.proxy.as_mut() {
-                        proxy.add_sandbox_listeners(registry, &addrs, msg.fds);
-                    }
-                }
+                Report::Listening { addrs } => actions.push(Action::Listening {
+                    addrs,
+                    fds: msg.fds,
+                }),
                 Report::Connected { id } => {
-                    if let (Some(proxy), Some(fd)) =
-                        (self.proxy.as_mut(), msg.fds.into_iter().next())
-                    {
-                        proxy.inside_connected(registry, id, Ok(fd));
+                    if let Some(fd) = msg.fds.into_iter().next() {
+                        actions.push(Action::ConnectedInside { id, socket: Ok(fd) });
                     }
                 }
-                Report::ConnectFailed { id, message } => {
-                    if let Some(proxy) = self.proxy.as_mut() {
-                        proxy.inside_connected(registry, id, Err(std::io::Error::other(message)));
-                    }
-                }
+                Report::ConnectFailed { id, message } => actions.push(Action::ConnectedInside {
+                    id,
+                    socket: Err(std::io::Error::other(message)),
+                }),
                 Report::Note { message } => log::debug!(target: INIT_LOG, "{message}"),
                 status @ (Report::Exited { .. }
                 | Report::Signaled { .. }
@@ -500,27 +371,24 @@ impl Session {
         }
     }
 
-    fn on_stderr(&mut self, err: &OwnedFd) {
+    fn on_stderr(&mut self) {
         if self.reports.started() && self.bwrap_stderr.is_empty() {
             // After the command started, bwrap's own stderr carries only its rare late
             // warnings: pass them through, line by line, escaped (they may name paths).
             // Only bwrap holds this pipe: the init moved the host's stderr over its own fd 2
             // before the command existed.
             let mut buf = Vec::new();
-            drain(err, &mut buf);
+            drain(&self.err, &mut buf);
             for line in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                 let line = crate::output::escape_bytes(line);
                 let _ = writeln!(std::io::stderr().lock(), "{line}");
             }
         } else {
-            drain(err, &mut self.bwrap_stderr);
+            drain(&self.err, &mut self.bwrap_stderr);
         }
     }
 
     fn outcome(self) -> Result<Outcome> {
-        if let (Some(signal), false) = (self.abandoned_by, self.reports.started()) {
-            return Ok(Outcome::Signaled(signal));
-        }
         match self.report {
             Some(Report::Exited { code }) => return Ok(Outcome::Exited(code)),
             Some(Report::Signaled { signal }) => return Ok(Outcome::Signaled(signal)),

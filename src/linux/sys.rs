@@ -331,25 +331,6 @@ pub fn uname() -> (String, String) {
     }
 }
 
-/// A new pseudo-terminal: the master fd (close-on-exec) and the slave's path.
-pub fn open_pty() -> io::Result<(OwnedFd, std::ffi::CString)> {
-    // SAFETY: posix_openpt returns a new fd that we own; unlockpt and ptsname_r act on it
-    // and write at most `name.len()` bytes into `name`.
-    unsafe {
-        let fd = check(libc::posix_openpt(
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        ))?;
-        let master = OwnedFd::from_raw_fd(fd);
-        check(libc::unlockpt(fd))?;
-        let mut name = [0 as libc::c_char; 128];
-        let ret = libc::ptsname_r(fd, name.as_mut_ptr(), name.len());
-        if ret != 0 {
-            return Err(io::Error::from_raw_os_error(ret));
-        }
-        Ok((master, CStr::from_ptr(name.as_ptr()).to_owned()))
-    }
-}
-
 /// Makes this process the reaper of its orphaned descendants (`PR_SET_CHILD_SUBREAPER`).
 pub fn set_child_subreaper() -> io::Result<()> {
     // SAFETY: prctl with integer arguments only.

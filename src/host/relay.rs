@@ -6,7 +6,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::{Mutex, Once, TryLockError};
 
-use super::sys;
+use crate::sys;
 
 /// The terminal in raw mode and its attributes from before, for the panic hook: with
 /// `panic = "abort"` no destructor runs, so [`Relay`]'s drop cannot restore the terminal.
