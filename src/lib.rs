@@ -15,6 +15,8 @@ pub mod exec;
 #[cfg(target_os = "linux")]
 pub mod host;
 pub mod host_env;
+#[cfg(test)]
+mod layers;
 #[cfg(target_os = "linux")]
 pub mod linux;
 pub mod output;

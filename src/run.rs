@@ -15,11 +15,12 @@ pub fn execute(req: RunRequest) -> Result<Outcome> {
     // Before fence opens anything of its own: only then are fds 3.. all inherited.
     keep_only_preserved_fds(req.preserve_fds)?;
     let host = HostEnv::from_process()?;
-    let mut resolved = config::resolve(&req.config, &host)?;
+    let gated = policy::trust_gate::apply(config::resolve(&req.config, &host)?, &host)?;
+    let resolved = gated.resolved;
     for step in &resolved.chain {
         log::debug!("config: {step}");
     }
-    let mut policy = match resolved.policy.take() {
+    let mut policy = match gated.policy {
         Some(classified) => classified,
         None => policy::compile(&resolved.config, &host)?,
     };

@@ -6,6 +6,7 @@ use crate::config::{Config, trust};
 use crate::error::{Error, Result};
 use crate::host_env::HostEnv;
 use crate::output;
+use crate::policy::trust_gate;
 
 pub fn execute(req: TrustRequest) -> Result<()> {
     let host = HostEnv::from_process()?;
@@ -61,14 +62,21 @@ pub fn execute(req: TrustRequest) -> Result<()> {
         output::stderr_line(format_args!("{} {done}", output::path(&path)));
         return Ok(());
     }
-    let resolved = load::resolve(&crate::config::ConfigSource::Settings(path.clone()), &host)?;
+    // Read as an explicit file: exactly what will be recorded, whatever its trust today.
+    let load::Resolution::Ready(resolved) =
+        load::resolve(&crate::config::ConfigSource::Settings(path.clone()), &host)?
+    else {
+        return Err(Error::Config(
+            "internal: an explicit config needs no trust".into(),
+        ));
+    };
     let resolved = load::Resolved {
         origin: Origin::Project(path.clone()),
         ..resolved
     };
     // A trusted project config applies as written: what it grants is measured against the
     // built-in default (deny everything).
-    let (granted, _) = load::project_grants(&Config::default(), &resolved.config, &host)?;
+    let (granted, _) = trust_gate::project_grants(&Config::default(), &resolved.config, &host)?;
     trust::record(&host, &path, &resolved.files)?;
     let what = if granted.is_empty() {
         "nothing beyond the default".to_string()

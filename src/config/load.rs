@@ -1,4 +1,6 @@
-//! Finding and resolving the active config: discovery, `extends` chains, trust.
+//! Finding and resolving the active config: discovery, `extends` chains, the trust check.
+//! Whether an untrusted project config may still apply (it grants nothing beyond the
+//! user's config) is decided on compiled policies, by `policy::trust_gate`.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +10,6 @@ use super::{Config, parse_text, templates, trust};
 use crate::error::{Error, Result};
 use crate::host_env::HostEnv;
 use crate::output;
-use crate::policy::compare::{self, Grant};
 
 const MAX_EXTENDS_DEPTH: usize = 10;
 const PROJECT_NAMES: [&str; 2] = ["fence.jsonc", "fence.json"];
@@ -44,21 +45,35 @@ pub struct Resolved {
     /// Every file read for it, with its exact content and identity (what `fence trust`
     /// records).
     pub files: Vec<ConfigFile>,
-    /// The compiled policy the trust check classified (an untrusted project config merged
-    /// over the user's): the run uses exactly this one, not a second compilation that a
-    /// file created in between could make wider.
-    pub policy: Option<crate::policy::Policy>,
     /// Human-readable chain for `--debug`, root first.
     pub chain: Vec<String>,
 }
 
-/// Resolves the config for a run.
-pub fn resolve(source: &ConfigSource, host: &HostEnv) -> Result<Resolved> {
+/// A resolved config, or a discovered project config that is not trusted yet.
+#[derive(Debug)]
+pub enum Resolution {
+    /// Applies as it is: chosen explicitly (`-s`, `-t`), trusted, or the user's own.
+    Ready(Resolved),
+    /// A discovered project config the user has not trusted (or that changed since): it
+    /// may apply only on top of the user's config, and only if it grants nothing more.
+    Untrusted {
+        project: Resolved,
+        state: trust::TrustState,
+        /// Discovery notes (skipped candidates), for the `-d` chain.
+        notes: Vec<String>,
+    },
+}
+
+/// Resolves the config for a run. An untrusted project config comes back as
+/// [`Resolution::Untrusted`]: only `policy::trust_gate` can turn it into a config to run.
+pub fn resolve(source: &ConfigSource, host: &HostEnv) -> Result<Resolution> {
     match source {
         ConfigSource::Template(name) => {
             let mut r = ExtendsChain::new(host);
             let config = r.template(name, 0)?;
-            Ok(r.finish(config, Origin::Template(name.clone())))
+            Ok(Resolution::Ready(
+                r.finish(config, Origin::Template(name.clone())),
+            ))
         }
         ConfigSource::Settings(path) => {
             let path = host.cwd.join(path);
@@ -76,7 +91,7 @@ pub fn resolve(source: &ConfigSource, host: &HostEnv) -> Result<Resolved> {
             }
             let mut r = ExtendsChain::new(host);
             let config = r.file(&path, 0)?;
-            Ok(r.finish(config, Origin::Settings(path)))
+            Ok(Resolution::Ready(r.finish(config, Origin::Settings(path))))
         }
         ConfigSource::Discover => {
             let found = discover_project(&host.cwd);
@@ -95,7 +110,16 @@ pub fn resolve(source: &ConfigSource, host: &HostEnv) -> Result<Resolved> {
                     let mut r = ExtendsChain::new(host);
                     r.owner_checked = true;
                     let config = r.file(&path, 0)?;
-                    apply_trust(r.finish(config, Origin::Project(path)), host)?
+                    let project = r.finish(config, Origin::Project(path.clone()));
+                    let state = trust::check(host, &path, &project.files)?;
+                    if state != trust::TrustState::Trusted {
+                        return Ok(Resolution::Untrusted {
+                            project,
+                            state,
+                            notes: skipped,
+                        });
+                    }
+                    project
                 }
                 None => {
                     let user = resolve_user(host)?;
@@ -114,7 +138,7 @@ pub fn resolve(source: &ConfigSource, host: &HostEnv) -> Result<Resolved> {
                 }
             };
             resolved.chain.splice(0..0, skipped);
-            Ok(resolved)
+            Ok(Resolution::Ready(resolved))
         }
     }
 }
@@ -183,7 +207,6 @@ pub fn resolve_user(host: &HostEnv) -> Result<Resolved> {
             config: Config::default(),
             origin: Origin::Default,
             files: Vec::new(),
-            policy: None,
             chain: vec!["built-in default (deny everything)".into()],
         }),
     }
@@ -206,89 +229,6 @@ fn user_config_path(host: &HostEnv) -> Option<PathBuf> {
             .map(move |n| h.join(n))
     });
     canonical.chain(legacy).find(|p| p.is_file())
-}
-
-/// A discovered project config applies as written once the user trusted its exact files
-/// (content and identity, and those of every file it extends). Untrusted, it applies only
-/// if it grants nothing beyond the user's own config, and then on top of that config, so
-/// that it can only narrow it (the user's deny rules stay). Otherwise fence refuses to run.
-///
-/// "Grants nothing" is decided on the compiled policies, the user's config alone against
-/// the user's config with the project's merged over it: see [`project_grants`].
-fn apply_trust(project: Resolved, host: &HostEnv) -> Result<Resolved> {
-    let Origin::Project(path) = &project.origin else {
-        return Ok(project);
-    };
-    let state = trust::check(host, path, &project.files)?;
-    if state == trust::TrustState::Trusted {
-        return Ok(project);
-    }
-    let baseline = resolve_user(host)?;
-    let merged = merge(baseline.config.clone(), project.config.clone());
-    let (extra, policy) = project_grants(&baseline.config, &merged, host)?;
-    if extra.is_empty() {
-        let mut chain = baseline.chain;
-        chain.push(format!(
-            "narrowed by untrusted {} (it grants nothing more)",
-            output::path(path)
-        ));
-        return Ok(Resolved {
-            config: merged,
-            origin: project.origin,
-            files: project.files,
-            policy: Some(policy),
-            chain,
-        });
-    }
-    let state = match state {
-        trust::TrustState::Changed(why) => format!("changed since it was trusted ({why})"),
-        _ => "not trusted".to_string(),
-    };
-    Err(Error::Config(format!(
-        "{}: project config is {state}; it would grant {}. Review it, then run `fence trust {}` \
-         (or pass it explicitly with -s)",
-        output::path(path),
-        compare::describe(&extra, 12),
-        shell_word(path.as_os_str().as_encoded_bytes()),
-    )))
-}
-
-/// What `merged` (the user's config with a project's over it) allows that `user` does not,
-/// on the compiled policies (see [`crate::policy::compare`]), plus the settings that act
-/// outside the policy; and the compiled policy of `merged`.
-pub fn project_grants(
-    user: &Config,
-    merged: &Config,
-    host: &HostEnv,
-) -> Result<(Vec<Grant>, crate::policy::Policy)> {
-    let compile = |cfg: &Config| -> Result<crate::policy::Policy> {
-        let mut policy = crate::policy::compile(cfg, host)?;
-        policy.network = crate::policy::network::compile(cfg, &[])?.0;
-        Ok(policy)
-    };
-    let with = compile(merged)?;
-    let mut grants = compare::policy_grants(&compile(user)?, &with);
-    if merged.allow_reduced_isolation && !user.allow_reduced_isolation {
-        grants.push(Grant::Setting("allowReducedIsolation", "true".into()));
-    }
-    let mach = [
-        (
-            "macos.mach.lookup",
-            &user.macos.mach.lookup,
-            &merged.macos.mach.lookup,
-        ),
-        (
-            "macos.mach.register",
-            &user.macos.mach.register,
-            &merged.macos.mach.register,
-        ),
-    ];
-    for (key, before, after) in mach {
-        for service in after.iter().filter(|s| !before.contains(s)) {
-            grants.push(Grant::Setting(key, service.clone()));
-        }
-    }
-    Ok((grants, with))
 }
 
 /// `path` as one shell word that is safe to print and to paste: as it is when it has only
@@ -359,7 +299,6 @@ impl<'a> ExtendsChain<'a> {
             config,
             origin,
             files: self.files,
-            policy: None,
             chain: self.chain,
         }
     }

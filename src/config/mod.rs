@@ -9,7 +9,7 @@ pub mod templates;
 pub mod trust;
 pub mod types;
 
-pub use load::{ConfigSource, Origin, Resolved, resolve};
+pub use load::{ConfigSource, Origin, Resolution, Resolved, resolve};
 pub use types::Config;
 
 use crate::error::{Error, Result};

@@ -12,6 +12,7 @@ mod protection;
 pub mod sockets;
 #[cfg(test)]
 mod temp_tree;
+pub mod trust_gate;
 
 pub use protection::{PlaceholderLocks, lock_empty_protected, remove_placeholders};
 

@@ -1,0 +1,123 @@
+//! The trust gate: a discovered project config applies as written once the user trusted
+//! its exact files (content and identity, and those of every file it extends). Untrusted, it
+//! applies only if it grants nothing beyond the user's own config, and then on top of that
+//! config, so that it can only narrow it (the user's deny rules stay). Otherwise fence
+//! refuses to run.
+//!
+//! "Grants nothing" is decided on the compiled policies, the user's config alone against
+//! the user's config with the project's merged over it: see [`project_grants`].
+
+use super::Policy;
+use super::compare::{self, Grant};
+use crate::config::load::{self, Origin, Resolution, Resolved, shell_word};
+use crate::config::merge::merge;
+use crate::config::{Config, trust};
+use crate::error::{Error, Result};
+use crate::host_env::HostEnv;
+use crate::output;
+
+/// A config to run, and the policy compiled from it if the gate already compiled it.
+pub struct Gated {
+    pub resolved: Resolved,
+    /// The compiled policy the gate classified (an untrusted project config merged over the
+    /// user's): the run uses exactly this one, not a second compilation that a file created
+    /// in between could make wider.
+    pub policy: Option<Policy>,
+}
+
+/// Lets a resolution through the gate: a ready config as it is, an untrusted project
+/// config narrowed onto the user's, or an error saying what it would grant.
+pub fn apply(resolution: Resolution, host: &HostEnv) -> Result<Gated> {
+    match resolution {
+        Resolution::Ready(resolved) => Ok(Gated {
+            resolved,
+            policy: None,
+        }),
+        Resolution::Untrusted {
+            project,
+            state,
+            notes,
+        } => {
+            let mut gated = narrow(project, state, host)?;
+            gated.resolved.chain.splice(0..0, notes);
+            Ok(gated)
+        }
+    }
+}
+
+/// An untrusted project config: on top of the user's, if it grants nothing more.
+fn narrow(project: Resolved, state: trust::TrustState, host: &HostEnv) -> Result<Gated> {
+    let Origin::Project(path) = &project.origin else {
+        return Err(Error::Config(
+            "internal: only a discovered project config can be untrusted".into(),
+        ));
+    };
+    let baseline = load::resolve_user(host)?;
+    let merged = merge(baseline.config.clone(), project.config.clone());
+    let (extra, policy) = project_grants(&baseline.config, &merged, host)?;
+    if extra.is_empty() {
+        let mut chain = baseline.chain;
+        chain.push(format!(
+            "narrowed by untrusted {} (it grants nothing more)",
+            output::path(path)
+        ));
+        return Ok(Gated {
+            resolved: Resolved {
+                config: merged,
+                origin: project.origin,
+                files: project.files,
+                chain,
+            },
+            policy: Some(policy),
+        });
+    }
+    let state = match state {
+        trust::TrustState::Changed(why) => format!("changed since it was trusted ({why})"),
+        trust::TrustState::Trusted | trust::TrustState::Untrusted => "not trusted".to_string(),
+    };
+    Err(Error::Config(format!(
+        "{}: project config is {state}; it would grant {}. Review it, then run `fence trust {}` \
+         (or pass it explicitly with -s)",
+        output::path(path),
+        compare::describe(&extra, 12),
+        shell_word(path.as_os_str().as_encoded_bytes()),
+    )))
+}
+
+/// What `merged` (the user's config with a project's over it) allows that `user` does not,
+/// on the compiled policies (see [`compare`]), plus the settings that act
+/// outside the policy; and the compiled policy of `merged`.
+pub fn project_grants(
+    user: &Config,
+    merged: &Config,
+    host: &HostEnv,
+) -> Result<(Vec<Grant>, Policy)> {
+    let compile = |cfg: &Config| -> Result<Policy> {
+        let mut policy = super::compile(cfg, host)?;
+        policy.network = super::network::compile(cfg, &[])?.0;
+        Ok(policy)
+    };
+    let with = compile(merged)?;
+    let mut grants = compare::policy_grants(&compile(user)?, &with);
+    if merged.allow_reduced_isolation && !user.allow_reduced_isolation {
+        grants.push(Grant::Setting("allowReducedIsolation", "true".into()));
+    }
+    let mach = [
+        (
+            "macos.mach.lookup",
+            &user.macos.mach.lookup,
+            &merged.macos.mach.lookup,
+        ),
+        (
+            "macos.mach.register",
+            &user.macos.mach.register,
+            &merged.macos.mach.register,
+        ),
+    ];
+    for (key, before, after) in mach {
+        for service in after.iter().filter(|s| !before.contains(s)) {
+            grants.push(Grant::Setting(key, service.clone()));
+        }
+    }
+    Ok((grants, with))
+}
