@@ -89,7 +89,8 @@ fn keep_only_preserved_fds(preserve: u32) -> Result<()> {
             end - 1
         );
     }
-    sys::close_range(end, i32::MAX, true)
+    // SAFETY: only marks fds close-on-exec; nothing is closed.
+    unsafe { sys::close_range(end, i32::MAX, true) }
         .map_err(|e| Error::io("cannot keep inherited fds from the sandbox", e))
 }
 

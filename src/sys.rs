@@ -65,14 +65,21 @@ pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
 }
 
 /// `dup2`, async-signal-safe.
-pub fn dup2(from: RawFd, to: RawFd) -> io::Result<()> {
-    // SAFETY: dup2 on plain integers; invalid fds give EBADF.
+///
+/// # Safety
+/// `to` is replaced: no `OwnedFd` or other owner may still use or close the file it
+/// referred to (stdio's fds 0–2, which std never closes, are fine).
+pub unsafe fn dup2(from: RawFd, to: RawFd) -> io::Result<()> {
+    // SAFETY: dup2 takes integers; the caller vouches that nothing owns `to`.
     check(unsafe { libc::dup2(from, to) }).map(drop)
 }
 
 /// Closes a raw fd that this process owns but holds no `OwnedFd` for (inherited plumbing).
-pub fn close(fd: RawFd) {
-    // SAFETY: callers pass fds inherited for fence's own use that nothing else refers to.
+///
+/// # Safety
+/// Nothing else owns `fd` or will use it again.
+pub unsafe fn close(fd: RawFd) {
+    // SAFETY: the caller vouches that `fd` is its own and unused elsewhere.
     unsafe { libc::close(fd) };
 }
 
@@ -183,13 +190,13 @@ pub(crate) fn decode_status(status: libc::c_int) -> WaitStatus {
 pub const MAX_FDS_PER_MESSAGE: usize = 32;
 
 /// Sends one message, optionally with one file descriptor attached. Async-signal-safe.
-pub fn send_message(socket: RawFd, data: &[u8], fd: Option<RawFd>) -> io::Result<()> {
+pub fn send_message(socket: BorrowedFd<'_>, data: &[u8], fd: Option<RawFd>) -> io::Result<()> {
     send_fds(socket, data, fd.as_slice())
 }
 
 /// Sends one message with up to [`MAX_FDS_PER_MESSAGE`] file descriptors attached.
 /// Async-signal-safe.
-pub fn send_fds(socket: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
+pub fn send_fds(socket: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
     if fds.len() > MAX_FDS_PER_MESSAGE {
         return Err(io::Error::other(
             "too many file descriptors for one message",
@@ -226,7 +233,7 @@ pub fn send_fds(socket: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
         }
     }
     // SAFETY: `msg` references `iov`, `data` and `control`, all alive for the call.
-    let sent = check_size(unsafe { libc::sendmsg(socket, &msg, libc::MSG_NOSIGNAL) })?;
+    let sent = check_size(unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) })?;
     if sent == data.len() {
         Ok(())
     } else {

@@ -17,6 +17,7 @@ use std::os::fd::{OwnedFd, RawFd};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token};
 
+use crate::error::{Error, Result};
 use crate::events::EventSink;
 use crate::policy::network::NetworkPolicy;
 use crate::proxy::conn::Role;
@@ -86,7 +87,7 @@ pub trait Backend {
     /// The sandbox is gone: read what is left in the backend's fds.
     fn finish(&mut self);
     /// How the proxies ask for a connection inside the sandbox (`-p`), if the backend can.
-    fn connect_inside(&self) -> Option<ConnectInside>;
+    fn connect_inside(&self) -> io::Result<Option<ConnectInside>>;
 }
 
 /// What the host serves for the sandbox's network.
@@ -125,23 +126,31 @@ pub fn run(
     network: Option<NetworkService>,
     terminal: Terminal,
     queued_signals: Vec<libc::c_int>,
-) -> io::Result<Ended> {
-    let mut poll = Poll::new()?;
+) -> Result<Ended> {
+    let io = |e| Error::io("event loop", e);
+    let mut poll = Poll::new().map_err(io)?;
     let sources = backend.sources();
     if sources.len() > MAX_BACKEND_SOURCES {
-        return Err(io::Error::other(
-            "too many backend sources for the host loop",
+        return Err(Error::Setup(
+            "too many backend sources for the host loop".into(),
         ));
     }
     let registry = poll.registry();
     let watched = std::iter::once((signals.fd(), SIGNALS))
         .chain((0..sources.len()).map(|i| (sources[i], Token(BACKEND + i))));
     for (fd, token) in watched {
-        set_nonblocking(fd)?;
-        registry.register(&mut SourceFd(&fd), token, Interest::READABLE)?;
+        set_nonblocking(fd).map_err(io)?;
+        registry
+            .register(&mut SourceFd(&fd), token, Interest::READABLE)
+            .map_err(io)?;
     }
     let proxy = match network {
-        Some(network) => Some(start_proxy(registry, network, backend.connect_inside())?),
+        Some(network) => {
+            let connect_inside = backend
+                .connect_inside()
+                .map_err(|e| Error::io("cannot start the proxy", e))?;
+            Some(start_proxy(registry, network, connect_inside)?)
+        }
         None => None,
     };
     let mut host = Host {
@@ -150,7 +159,7 @@ pub fn run(
         proxy,
         ..Host::default()
     };
-    host.run(&mut poll, backend, signals)?;
+    host.run(&mut poll, backend, signals).map_err(io)?;
     Ok(Ended {
         abandoned_by: host.abandoned_by.filter(|_| !backend.started()),
     })
@@ -167,21 +176,21 @@ fn start_proxy(
     registry: &Registry,
     network: NetworkService,
     connect_inside: Option<ConnectInside>,
-) -> io::Result<Proxy> {
+) -> Result<Proxy> {
     let mut proxy = Proxy::new(
         registry,
         network.policy,
         network.events,
         network.inside_roles,
     )
-    .map_err(|e| io::Error::new(e.kind(), format!("cannot start the proxy: {e}")))?;
+    .map_err(|e| Error::io("cannot start the proxy", e))?;
     if let Some(connect) = connect_inside {
         proxy.set_connect_inside(connect);
     }
     for (fd, role) in network.host_listeners {
-        proxy.add_listener(registry, fd, role).map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot serve a listening socket: {e}"))
-        })?;
+        proxy
+            .add_listener(registry, fd, role)
+            .map_err(|e| Error::io("cannot serve a listening socket", e))?;
     }
     Ok(proxy)
 }

@@ -31,11 +31,11 @@ pub fn main(args: &[OsString]) -> i32 {
     // SAFETY: the fd was inherited for this purpose and stays open for the whole process.
     let control = unsafe { BorrowedFd::borrow_raw(control) };
     // The first report, before the command exists: the host learns the init's pid from it.
-    let _ = sys::send_message(control.as_raw_fd(), &Report::Hello.to_bytes(), None);
+    let _ = sys::send_message(control.as_fd(), &Report::Hello.to_bytes(), None);
     match run(control) {
         Ok(code) => code,
         Err(report) => {
-            let _ = sys::send_message(control.as_raw_fd(), &report.to_bytes(), None);
+            let _ = sys::send_message(control.as_fd(), &report.to_bytes(), None);
             match report {
                 Report::ExecFailed { code, .. } => code,
                 _ => crate::error::EXIT_FENCE_FAILED,
@@ -68,10 +68,14 @@ fn read_plan(control: BorrowedFd<'_>) -> Result<InitPlan, Report> {
 
 fn run(control: BorrowedFd<'_>) -> Result<i32, Report> {
     let plan = read_plan(control)?;
-    sys::dup2(plan.stderr_fd, libc::STDERR_FILENO)
-        .map_err(|e| setup_failed(format!("cannot restore stderr: {e}")))?;
-    for &fd in plan.close_fds.iter().chain([&plan.stderr_fd]) {
-        sys::close(fd);
+    // SAFETY: fd 2 is stdio (std never closes it); the plan's fds were passed for this
+    // moment, and no Rust object in the init owns any of them.
+    unsafe {
+        sys::dup2(plan.stderr_fd, libc::STDERR_FILENO)
+            .map_err(|e| setup_failed(format!("cannot restore stderr: {e}")))?;
+        for &fd in plan.close_fds.iter().chain([&plan.stderr_fd]) {
+            sys::close(fd);
+        }
     }
     // The command must not reach the init's fds (the control channel above all) or memory:
     // a non-dumpable process's /proc/PID/fd and /proc/PID/mem, pidfd_getfd and kcmp are
@@ -89,17 +93,14 @@ fn run(control: BorrowedFd<'_>) -> Result<i32, Report> {
         // A directory or O_PATH fd as stdin/stdout/stderr is a handle for walking paths
         // (`/proc/self/fd/0/…` reaches what the mounts hide), not a stream: none is passed.
         if sys::fd_access(fd).is_none_or(|a| a.is_dir || a.path_only) {
-            sys::dup2(null.as_raw_fd(), fd)
+            // SAFETY: fds 0–2 are stdio, which nothing in the init owns or closes.
+            unsafe { sys::dup2(null.as_raw_fd(), fd) }
                 .map_err(|e| setup_failed(format!("cannot replace fd {fd}: {e}")))?;
         }
     }
     let note = |message: String| {
         if plan.debug {
-            let _ = sys::send_message(
-                control.as_raw_fd(),
-                &Report::Note { message }.to_bytes(),
-                None,
-            );
+            let _ = sys::send_message(control.as_fd(), &Report::Note { message }.to_bytes(), None);
         }
     };
 
@@ -162,7 +163,7 @@ fn run(control: BorrowedFd<'_>) -> Result<i32, Report> {
         sys::WaitStatus::Signaled(signal) => Report::Signaled { signal },
         sys::WaitStatus::Exited(code) | sys::WaitStatus::Stopped(code) => Report::Exited { code },
     };
-    let _ = sys::send_message(control.as_raw_fd(), &report.to_bytes(), None);
+    let _ = sys::send_message(control.as_fd(), &report.to_bytes(), None);
     match status {
         sys::WaitStatus::Signaled(signal) => sys::die_by_signal(signal),
         sys::WaitStatus::Exited(code) | sys::WaitStatus::Stopped(code) => Ok(code),
@@ -215,7 +216,7 @@ fn run_command(
         let (master, slave) = sys::open_pty()
             .map_err(|e| setup_failed(format!("cannot open a pseudo-terminal: {e}")))?;
         sys::send_message(
-            control.as_raw_fd(),
+            control.as_fd(),
             &Report::Pty.to_bytes(),
             Some(master.as_raw_fd()),
         )
@@ -235,11 +236,13 @@ fn run_command(
     if slave.is_some() {
         let fds: &[RawFd] = if plan.pty_stderr { &[0, 1, 2] } else { &[0, 1] };
         for &fd in fds {
-            sys::dup2(null.as_raw_fd(), fd)
+            // SAFETY: fds 0–2 are stdio, which nothing in the init owns or closes.
+            unsafe { sys::dup2(null.as_raw_fd(), fd) }
                 .map_err(|e| setup_failed(format!("cannot release fd {fd}: {e}")))?;
         }
     }
-    sys::close_range(3 + plan.preserve_fds as RawFd, RawFd::MAX, true).map_err(setup)?;
+    // SAFETY: only marks fds close-on-exec; nothing is closed here.
+    unsafe { sys::close_range(3 + plan.preserve_fds as RawFd, RawFd::MAX, true) }.map_err(setup)?;
     // fence raised the open-file limit only for bwrap's many mask fds: the command gets the
     // caller's back (programs using select() depend on a soft limit of 1024).
     if let Some(soft) = plan.restore_nofile {
@@ -257,11 +260,12 @@ fn run_command(
         open: slave.as_deref().map(|path| (0, path)),
     })
     .map_err(|e| exec_failed(program, &e))?;
-    let _ = sys::send_message(control.as_raw_fd(), &Report::Started.to_bytes(), None);
+    let _ = sys::send_message(control.as_fd(), &Report::Started.to_bytes(), None);
     for fd in 0..=2 {
         // Cannot fail with a valid fd; the command runs already, so a failure is not fatal
         // (the init stays unreachable: not dumpable, pidfd_getfd refused).
-        let _ = sys::dup2(null.as_raw_fd(), fd);
+        // SAFETY: fds 0–2 are stdio, which nothing in the init owns or closes.
+        let _ = unsafe { sys::dup2(null.as_raw_fd(), fd) };
     }
     drop(null);
 
@@ -290,7 +294,7 @@ fn run_command(
             match sys::try_wait(child, true).map_err(setup)? {
                 Some(sys::WaitStatus::Stopped(signal)) => {
                     let stopped = Report::Stopped { signal }.to_bytes();
-                    let _ = sys::send_message(control.as_raw_fd(), &stopped, None);
+                    let _ = sys::send_message(control.as_fd(), &stopped, None);
                 }
                 Some(status) => return Ok(status),
                 None => {}
@@ -336,8 +340,12 @@ fn close_inherited_fds(control: BorrowedFd<'_>, preserve: u32) -> Result<(), Rep
         )));
     }
     let failed = |e| setup_failed(format!("cannot close inherited fds: {e}"));
-    sys::close_range(kept_end, control - 1, false).map_err(failed)?;
-    sys::close_range(control + 1, RawFd::MAX, false).map_err(failed)
+    // SAFETY: runs before the init opens anything but the control channel (kept): every
+    // other fd above the preserved ones is an inherited number no Rust object owns.
+    unsafe {
+        sys::close_range(kept_end, control - 1, false).map_err(failed)?;
+        sys::close_range(control + 1, RawFd::MAX, false).map_err(failed)
+    }
 }
 
 /// Applies the kernel layers to the init itself, so the command inherits them: Landlock
@@ -346,7 +354,7 @@ fn close_inherited_fds(control: BorrowedFd<'_>, preserve: u32) -> Result<(), Rep
 fn harden(control: BorrowedFd<'_>, plan: &InitPlan, note: &dyn Fn(String)) -> Result<(), Report> {
     let warn = |message: String| {
         let _ = sys::send_message(
-            control.as_raw_fd(),
+            control.as_fd(),
             &Report::Warning { message }.to_bytes(),
             None,
         );

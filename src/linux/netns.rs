@@ -39,7 +39,7 @@ pub fn listen(
             addrs: chunk.iter().map(|(addr, _)| *addr).collect(),
         };
         let fds: Vec<_> = chunk.iter().map(|(_, fd)| fd.as_raw_fd()).collect();
-        sys::send_fds(control.as_raw_fd(), &report.to_bytes(), &fds)
+        sys::send_fds(control.as_fd(), &report.to_bytes(), &fds)
             .map_err(|e| format!("cannot pass listening sockets to fence: {e}"))?;
     }
     Ok(())
@@ -94,13 +94,13 @@ fn answer(control: BorrowedFd<'_>, request: HostRequest) {
         Ok(stream) => {
             let fd = OwnedFd::from(stream);
             sys::send_fds(
-                control.as_raw_fd(),
+                control.as_fd(),
                 &Report::Connected { id }.to_bytes(),
                 &[fd.as_fd().as_raw_fd()],
             )
         }
         Err(e) => sys::send_message(
-            control.as_raw_fd(),
+            control.as_fd(),
             &Report::ConnectFailed {
                 id,
                 message: e.to_string(),

@@ -112,7 +112,7 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
     let plan_json = serde_json::to_vec(&spec.plan).expect("plan serializes");
     let plan_file =
         memfd_with(c"fence-plan", &plan_json).map_err(io("cannot pass the sandbox plan"))?;
-    sys::send_message(control.as_raw_fd(), b"plan", Some(plan_file.as_raw_fd()))
+    sys::send_message(control.as_fd(), b"plan", Some(plan_file.as_raw_fd()))
         .map_err(io("cannot send the sandbox plan"))?;
     drop(plan_file);
 
@@ -202,8 +202,7 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
         spec.network,
         terminal,
         queued_signals,
-    )
-    .map_err(|e| Error::io("event loop", e))?;
+    )?;
     if let Some(signal) = ended.abandoned_by {
         return Ok(Outcome::Signaled(signal));
     }
@@ -288,13 +287,14 @@ impl host::Backend for Sandbox {
         self.on_stderr();
     }
 
-    fn connect_inside(&self) -> Option<ConnectInside> {
-        // The proxy asks for connections inside (`-p`) through the init.
-        let control_fd = self.control.as_raw_fd();
-        Some(Box::new(move |id, port, ipv6| {
+    fn connect_inside(&self) -> std::io::Result<Option<ConnectInside>> {
+        // The proxy asks for connections inside (`-p`) through the init, on its own
+        // handle of the control channel.
+        let control = self.control.try_clone()?;
+        Ok(Some(Box::new(move |id, port, ipv6| {
             let request = HostRequest::Connect { id, port, ipv6 }.to_bytes();
-            sys::send_message(control_fd, &request, None)
-        }))
+            sys::send_message(control.as_fd(), &request, None)
+        })))
     }
 }
 

@@ -452,7 +452,11 @@ pub fn set_dumpable(dumpable: bool) -> io::Result<()> {
 /// Closes (or, with `cloexec`, marks close-on-exec) every open fd in `first..=last`:
 /// `close_range(2)`, or on kernels without it (before 5.9, or 5.11 for
 /// `CLOSE_RANGE_CLOEXEC`) one call per fd listed in `/proc/self/fd`.
-pub fn close_range(first: RawFd, last: RawFd, cloexec: bool) -> io::Result<()> {
+///
+/// # Safety
+/// Without `cloexec`, no `OwnedFd` (or other owner) of an fd in the range is used or
+/// dropped afterwards.
+pub unsafe fn close_range(first: RawFd, last: RawFd, cloexec: bool) -> io::Result<()> {
     if first > last {
         return Ok(());
     }
@@ -484,7 +488,8 @@ pub fn close_range(first: RawFd, last: RawFd, cloexec: bool) -> io::Result<()> {
         if cloexec {
             let _ = set_cloexec(fd, true);
         } else {
-            close(fd);
+            // SAFETY: this function's caller vouches for every fd in the range.
+            unsafe { close(fd) };
         }
     }
     Ok(())
