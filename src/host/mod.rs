@@ -153,11 +153,11 @@ pub fn run(
         }
         None => None,
     };
-    let mut host = Host {
+    let mut host = HostLoop {
         terminal,
         queued_signals,
         proxy,
-        ..Host::default()
+        ..HostLoop::default()
     };
     host.run(&mut poll, backend, signals).map_err(io)?;
     Ok(Ended {
@@ -196,7 +196,7 @@ fn start_proxy(
 }
 
 #[derive(Default)]
-struct Host {
+struct HostLoop {
     terminal: Terminal,
     /// Forwarded signals that arrived before the command started, delivered once it has.
     queued_signals: Vec<libc::c_int>,
@@ -211,7 +211,7 @@ struct Host {
     actions: Vec<Action>,
 }
 
-impl Host {
+impl HostLoop {
     fn run(
         &mut self,
         poll: &mut Poll,

@@ -281,7 +281,7 @@ fn locate_hops(
 
 /// What the search of the working tree found.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Found {
+pub struct TreeScan {
     /// Existing protected names (as found, not canonical).
     pub names: Vec<PathBuf>,
     /// `.git` entries: repository directories or gitlink files.
@@ -291,8 +291,8 @@ pub struct Found {
 /// The protected names that exist now at the top of each of `roots` and, for `walk_root`,
 /// up to three directory levels below it (skipping `node_modules`), with the `.git`
 /// entries found in the same places.
-pub fn find(roots: &[&Path], walk_root: Option<&Path>) -> Found {
-    let mut found = Found::default();
+pub fn find(roots: &[&Path], walk_root: Option<&Path>) -> TreeScan {
+    let mut found = TreeScan::default();
     for root in roots {
         for p in everywhere() {
             let path = root.join(p.name);
@@ -384,8 +384,8 @@ impl Snapshot {
     }
 
     /// The protected names and `.git` entries found (as [`find`] reports them).
-    pub fn found(&self) -> Found {
-        let mut found = Found::default();
+    pub fn found(&self) -> TreeScan {
+        let mut found = TreeScan::default();
         for path in self.entries.keys() {
             if path.file_name().is_some_and(|n| n == ".git") {
                 found.git.push(path.clone());

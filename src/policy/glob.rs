@@ -507,7 +507,7 @@ impl Walker<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use crate::policy::temp_tree::TempTree;
     use std::time::Instant;
 
     #[test]
@@ -697,15 +697,13 @@ mod tests {
         assert!(start.elapsed().as_millis() < 500);
     }
 
-    /// A unique temporary directory, removed on drop.
-    struct TempTree(PathBuf);
+    /// A temporary tree of files and directories for expansion tests, removed on drop.
+    struct GlobTree(TempTree);
 
-    impl TempTree {
-        fn new(files: &[&str], dirs: &[&str]) -> TempTree {
-            static COUNTER: AtomicUsize = AtomicUsize::new(0);
-            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let root = std::env::temp_dir().join(format!("fence-glob-{}-{n}", std::process::id()));
-            let _ = fs::remove_dir_all(&root);
+    impl GlobTree {
+        fn new(files: &[&str], dirs: &[&str]) -> GlobTree {
+            let tree = TempTree::new("glob");
+            let root = &tree.0;
             for d in dirs {
                 fs::create_dir_all(root.join(d)).unwrap();
             }
@@ -714,10 +712,10 @@ mod tests {
                 fs::create_dir_all(path.parent().unwrap()).unwrap();
                 fs::write(path, b"x").unwrap();
             }
-            TempTree(root)
+            GlobTree(tree)
         }
         fn root(&self) -> String {
-            self.0.to_str().unwrap().to_string()
+            self.0.0.to_str().unwrap().to_string()
         }
         /// Expands `root` + `rel`, returning paths relative to the root.
         fn expand(&self, rel: &str, limits: &ExpandLimits) -> (Vec<String>, bool) {
@@ -727,7 +725,7 @@ mod tests {
             sorted.sort();
             assert_eq!(sorted, e.paths, "output must be sorted");
             let rel = e.paths.iter().map(|p| {
-                let r = p.strip_prefix(&self.0).unwrap();
+                let r = p.strip_prefix(&self.0.0).unwrap();
                 format!("/{}", r.to_str().unwrap())
                     .trim_end_matches('/')
                     .to_string()
@@ -736,16 +734,10 @@ mod tests {
         }
     }
 
-    impl Drop for TempTree {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-
     #[cfg(unix)]
     #[test]
     fn expand_tree() {
-        let tree = TempTree::new(
+        let tree = GlobTree::new(
             &[
                 ".env",
                 "a/.env",
@@ -759,7 +751,7 @@ mod tests {
             ],
             &["empty"],
         );
-        std::os::unix::fs::symlink(tree.0.join("a"), tree.0.join("link")).unwrap();
+        std::os::unix::fs::symlink(tree.0.0.join("a"), tree.0.0.join("link")).unwrap();
         let d = ExpandLimits::default();
         let env = (
             vec!["/.env".into(), "/a/.env".into(), "/a/b/.env".into()],
@@ -830,7 +822,7 @@ mod tests {
             .flat_map(|i| [format!("p/x/c/{i}"), format!("p/y/c/{i}")])
             .collect();
         let files: Vec<&str> = files.iter().map(String::as_str).collect();
-        let tree = TempTree::new(&files, &[]);
+        let tree = GlobTree::new(&files, &[]);
         // p has 2 entries, x and y one each: exactly 4 entries to examine.
         let limits = ExpandLimits {
             max_entries: 4,
@@ -846,8 +838,8 @@ mod tests {
     fn expand_keeps_non_utf8_bytes() {
         use std::ffi::OsStr;
         use std::os::unix::ffi::OsStrExt;
-        let tree = TempTree::new(&["ok"], &[]);
-        let bad = tree.0.join(OsStr::from_bytes(b"ws-\xff"));
+        let tree = GlobTree::new(&["ok"], &[]);
+        let bad = tree.0.0.join(OsStr::from_bytes(b"ws-\xff"));
         fs::create_dir_all(bad.join("deep/.env")).unwrap();
         fs::write(bad.join("key.pem"), b"x").unwrap();
         let p = |s: &str| Pattern::new(s).unwrap();
@@ -857,7 +849,7 @@ mod tests {
         let star = p(&format!("{root}/*"));
         assert_eq!(
             expand(&star, &d).paths,
-            vec![tree.0.join("ok"), bad.clone()]
+            vec![tree.0.0.join("ok"), bad.clone()]
         );
         let env = p(&format!("{root}/**/.env"));
         assert_eq!(expand(&env, &d).paths, vec![bad.join("deep/.env")]);

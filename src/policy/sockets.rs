@@ -47,7 +47,7 @@ pub enum Incomplete {
 
 /// The result of a scan.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Found {
+pub struct SocketScan {
     /// Sockets, sorted, deduplicated.
     pub sockets: Vec<PathBuf>,
     /// Directories whose content was not searched completely, with why; sorted by path.
@@ -56,14 +56,14 @@ pub struct Found {
 
 /// The sockets under `roots` (each searched up to four levels deep, not following
 /// symlinks), plus `files` that are sockets themselves.
-pub fn find(roots: &[PathBuf], files: &[PathBuf]) -> Found {
+pub fn find(roots: &[PathBuf], files: &[PathBuf]) -> SocketScan {
     find_with(roots, files, &Limits::default())
 }
 
 /// [`find`] with explicit bounds. A root nested in another is searched as a root of its own
 /// (its own budget and depth) and skipped by the outer one.
-pub fn find_with(roots: &[PathBuf], files: &[PathBuf], limits: &Limits) -> Found {
-    let mut found = Found::default();
+pub fn find_with(roots: &[PathBuf], files: &[PathBuf], limits: &Limits) -> SocketScan {
+    let mut found = SocketScan::default();
     for root in roots {
         let mut scan = Scan {
             limits,
