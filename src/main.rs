@@ -14,7 +14,7 @@ fn main() {
     }
     let result = cli::parse(args).and_then(|invocation| match invocation {
         Invocation::Help => {
-            fence::output::stdout(&format!("{}\n", cli::HELP));
+            fence::output::stdout(&format!("{}\n", cli::help()));
             Ok(Outcome::Exited(0))
         }
         Invocation::Version => {
