@@ -5,10 +5,13 @@
 //! command. `--` ends option parsing explicitly (needed for a command named `trust` or one
 //! that starts with `-`).
 //!
-//! The options and subcommands are defined once, in [`flags`]; the parser ([`parse()`]) and
-//! `--help` ([`help()`]) are generated from that table.
+//! The options and subcommands are defined once, in [`flags`]; the parser ([`parse()`]),
+//! `--help` ([`help()`]), and, at test time, the man page's OPTIONS section and the shell
+//! completions under completions/ are generated from that table.
 
 pub mod flags;
+#[cfg(test)]
+mod generate;
 mod help;
 mod parse;
 
