@@ -32,12 +32,15 @@ pub fn usage() -> String {
 
 /// The text of `fence --help` (no trailing newline).
 pub fn help() -> String {
-    let mut out = format!("{ABOUT}\n\n{}\n\nOptions:\n", usage_lines(true));
+    format!("{ABOUT}\n\n{}\n{AFTER_OPTIONS}", synopsis_and_options())
+}
+
+/// The usage lines and the options, as `--help` shows them (also in README.md).
+pub(super) fn synopsis_and_options() -> String {
+    let mut out = format!("{}\n\nOptions:\n", usage_lines(true));
     for flag in FLAGS.iter().filter(|f| !f.help.is_empty()) {
         push_flag(&mut out, flag);
     }
-    out.push('\n');
-    out.push_str(AFTER_OPTIONS);
     out
 }
 

@@ -6,8 +6,8 @@
 //! that starts with `-`).
 //!
 //! The options and subcommands are defined once, in [`flags`]; the parser ([`parse()`]),
-//! `--help` ([`help()`]), and, at test time, the man page's OPTIONS section and the shell
-//! completions under completions/ are generated from that table.
+//! `--help` ([`help()`]), and, at test time, the man page's OPTIONS section, README.md's
+//! options block and the shell completions under completions/ are generated from that table.
 
 pub mod flags;
 #[cfg(test)]

@@ -4,27 +4,8 @@
 use super::super::flags::{FLAGS, Flag, SUBCOMMANDS};
 
 /// The marker lines: the generated text sits between them (each may carry a comment).
-const BEGIN: &str = r#".\" BEGIN GENERATED OPTIONS"#;
-const END: &str = r#".\" END GENERATED OPTIONS"#;
-
-/// `page` with the text between the markers replaced by [`options`].
-pub fn splice(page: &str) -> Result<String, String> {
-    let begin = page
-        .find(&format!("\n{BEGIN}"))
-        .ok_or(format!("no line starting with {BEGIN}"))?;
-    let after_begin = begin + 1 + page[begin + 1..].find('\n').ok_or("no end of line")? + 1;
-    let end = page[after_begin..]
-        .find(&format!("\n{END}"))
-        .map(|at| after_begin + at + 1)
-        .or_else(|| page[after_begin..].starts_with(END).then_some(after_begin))
-        .ok_or(format!("no line starting with {END} after {BEGIN}"))?;
-    Ok(format!(
-        "{}{}{}",
-        &page[..after_begin],
-        options(),
-        &page[end..]
-    ))
-}
+pub const BEGIN: &str = r#".\" BEGIN GENERATED OPTIONS"#;
+pub const END: &str = r#".\" END GENERATED OPTIONS"#;
 
 /// The generated roff: an entry per option, then the subcommands.
 pub fn options() -> String {
@@ -130,19 +111,6 @@ mod tests {
         assert_eq!(value("[ADDR:]PORT"), r"[\fIADDR\fB:\fR]\fIPORT\fR");
         assert_eq!(value("HOST PORT"), r"\fIHOST\fR \fIPORT\fR");
         assert_eq!(value("FILE"), r"\fIFILE\fR");
-    }
-
-    #[test]
-    fn splices_between_the_markers() {
-        let page = format!("a\n{BEGIN} (comment)\nold\n{END}\nb\n");
-        let done = splice(&page).unwrap();
-        assert_eq!(
-            done,
-            format!("a\n{BEGIN} (comment)\n{}{END}\nb\n", options())
-        );
-        assert_eq!(splice(&done).unwrap(), done);
-        assert!(splice("a\nb\n").is_err());
-        assert!(splice(&format!("a\n{BEGIN}\nb\n")).is_err());
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! Test-time generators: the man page's OPTIONS section and the bash, zsh and fish
-//! completions, from the tables in [`super::flags`].
+//! Test-time generators: the man page's OPTIONS section, README.md's options block and the
+//! bash, zsh and fish completions, from the tables in [`super::flags`].
 //!
 //! They run as a test rather than as a hidden `fence --generate` option: the binary does
-//! not carry them, and the man page's generated part has to be spliced into the
-//! hand-written page, which a command printing to stdout cannot do in one step. The
+//! not carry them, and the generated parts of the man page and the README have to be
+//! spliced into hand-written text, which a command printing to stdout cannot do in one step. The
 //! generated files are committed; [`committed_files_are_current`] fails when one is stale,
 //! and [`REGENERATE`] rewrites them.
 
@@ -39,6 +39,29 @@ fn header(shell: &str, install: &str) -> String {
     }
     out.push('\n');
     out
+}
+
+/// `text` with the lines between the line starting with `begin` and the next line
+/// starting with `end` replaced by `generated`.
+fn splice(text: &str, begin: &str, end: &str, generated: &str) -> Result<String, String> {
+    let line_start = |from: usize, prefix: &str| {
+        let mut at = from;
+        loop {
+            if text[at..].starts_with(prefix) {
+                return Some(at);
+            }
+            at += text[at..].find('\n')? + 1;
+        }
+    };
+    let missing = |what: &str| format!("no line starting with {what}");
+    let begin_at = line_start(0, begin).ok_or_else(|| missing(begin))?;
+    let after_begin = begin_at + text[begin_at..].find('\n').ok_or_else(|| missing(end))? + 1;
+    let end_at = line_start(after_begin, end).ok_or_else(|| missing(end))?;
+    Ok(format!(
+        "{}{generated}{}",
+        &text[..after_begin],
+        &text[end_at..]
+    ))
 }
 
 /// `template` with each `@KEY@` replaced; panics if a placeholder is left.
@@ -107,15 +130,28 @@ fn all_names(flags: &[Flag]) -> String {
         .join(" ")
 }
 
-/// The committed files and what they should hold, given the committed man page.
-fn files(man_page: &str) -> Vec<(&'static str, String)> {
+/// README.md's markers around the usage and options of `fence --help`.
+const README_BEGIN: &str = "<!-- options:begin";
+const README_END: &str = "<!-- options:end";
+
+/// The committed files and what they should hold; `read` gives a committed file's text
+/// (for the two whose generated part sits in hand-written text).
+fn files(read: impl Fn(&str) -> String) -> Vec<(&'static str, String)> {
+    let spliced = |path: &str, begin: &str, end: &str, generated: &str| {
+        splice(&read(path), begin, end, generated).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let readme = format!("```text\n{}```\n", super::help::synopsis_and_options());
     vec![
         ("completions/fence.bash", bash::script()),
         ("completions/_fence", zsh::script()),
         ("completions/fence.fish", fish::script()),
         (
             "man/fence.1",
-            man::splice(man_page).unwrap_or_else(|e| panic!("man/fence.1: {e}")),
+            spliced("man/fence.1", man::BEGIN, man::END, &man::options()),
+        ),
+        (
+            "README.md",
+            spliced("README.md", README_BEGIN, README_END, &readme),
         ),
     ]
 }
@@ -124,11 +160,10 @@ fn files(man_page: &str) -> Vec<(&'static str, String)> {
 fn committed_files_are_current() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let regenerate = std::env::var_os("FENCE_REGENERATE").is_some_and(|v| v == "1");
-    let man_page = std::fs::read_to_string(root.join("man/fence.1")).unwrap();
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap_or_default();
     let mut stale = Vec::new();
-    for (path, want) in files(&man_page) {
-        let have = std::fs::read_to_string(root.join(path)).unwrap_or_default();
-        if have == want {
+    for (path, want) in files(read) {
+        if read(path) == want {
             continue;
         }
         if regenerate {
@@ -170,4 +205,18 @@ fn every_option_is_in_every_completion() {
         }
         assert!(FLAGS.iter().any(|f| f.complete == Complete::Shell));
     }
+}
+
+#[test]
+fn splices_between_the_markers() {
+    let text = "a\n<!-- b (comment) -->\nold\nold\n<!-- e -->\nz\n";
+    let done = splice(text, "<!-- b", "<!-- e", "new\n").unwrap();
+    assert_eq!(done, "a\n<!-- b (comment) -->\nnew\n<!-- e -->\nz\n");
+    assert_eq!(splice(&done, "<!-- b", "<!-- e", "new\n").unwrap(), done);
+    let at_start = splice("<!-- b\n<!-- e\n", "<!-- b", "<!-- e", "x\n").unwrap();
+    assert_eq!(at_start, "<!-- b\nx\n<!-- e\n");
+    assert!(splice("a\nb\n", "<!-- b", "<!-- e", "").is_err());
+    assert!(splice("<!-- b\na\n", "<!-- b", "<!-- e", "").is_err());
+    // The end marker must follow the begin marker.
+    assert!(splice("<!-- e\n<!-- b\n", "<!-- b", "<!-- e", "").is_err());
 }
