@@ -16,7 +16,7 @@ fn main() {
     fence::diagnostics::init(matches!(&invocation, Ok(Invocation::Run(req)) if req.debug));
     let result = invocation.and_then(|invocation| match invocation {
         Invocation::Help => {
-            fence::output::stdout(&format!("{}\n", cli::HELP));
+            fence::output::stdout(&format!("{}\n", cli::help()));
             Ok(Outcome::Exited(0))
         }
         Invocation::Version => {
@@ -27,12 +27,10 @@ fn main() {
             fence::output::stdout(&fence::config::templates::listing());
             Ok(Outcome::Exited(0))
         }
-        Invocation::Features => features(),
+        Invocation::Features => fence::cmd::doctor::execute(),
         Invocation::Trust(req) => fence::cmd::trust::execute(req).map(|()| Outcome::Exited(0)),
         Invocation::Run(req) => fence::run::execute(req),
-        Invocation::ProxyConnect(args) => {
-            Ok(Outcome::Exited(fence::proxy::connect_helper::main(&args)))
-        }
+        Invocation::ProxyConnect(args) => fence::cmd::proxy_connect::execute(&args),
     });
     match result {
         Ok(Outcome::Exited(code)) => std::process::exit(code),
@@ -52,21 +50,4 @@ fn version() -> String {
         Some(commit) if !commit.is_empty() => format!("{} ({commit})", env!("CARGO_PKG_VERSION")),
         _ => env!("CARGO_PKG_VERSION").to_string(),
     }
-}
-
-#[cfg(target_os = "linux")]
-fn features() -> fence::Result<Outcome> {
-    use fence::linux::features;
-    let found = features::probe();
-    fence::output::stdout(&features::report(&found));
-    Ok(Outcome::Exited(match features::verdict(&found) {
-        features::Verdict::Full => 0,
-        _ => 1,
-    }))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn features() -> fence::Result<Outcome> {
-    fence::output::stdout("Linux sandbox features are only available on Linux.\n");
-    Ok(Outcome::Exited(0))
 }

@@ -1,3 +1,6 @@
-//! The bodies of fence's subcommands (`fence trust`, ...), apart from the run itself.
+//! The bodies of fence's subcommands (`fence trust`, `fence doctor`, ...), apart from the
+//! run itself.
 
+pub mod doctor;
+pub mod proxy_connect;
 pub mod trust;

@@ -1,149 +1,14 @@
-//! Command-line parsing: raw arguments → a validated [`Invocation`].
-//!
-//! fence stops parsing its own options at the first non-option argument, so
-//! `fence ls -la` and `fence grep -v x` hand everything after the command name to the
-//! command. `--` ends option parsing explicitly (needed for a command named `trust` or one
-//! that starts with `-`).
+//! The parser: lexopt's tokens, each option looked up in the table of [`super::flags`].
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use lexopt::prelude::*;
 
+use super::flags::{self, FLAGS, Flag, Id, SubId, Subcommand};
+use super::{CommandSpec, Invocation, RunRequest, ShellChoice, TrustAction, TrustRequest};
 use crate::config::ConfigSource;
 use crate::error::{Error, Result};
-
-/// What fence was asked to do.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Invocation {
-    Run(RunRequest),
-    Help,
-    Version,
-    ListTemplates,
-    /// `--linux-features` or `fence doctor`.
-    Features,
-    Trust(TrustRequest),
-    /// `--proxy-connect HOST PORT`: the ssh `ProxyCommand` helper (inside the sandbox).
-    ProxyConnect(Vec<OsString>),
-}
-
-/// The shell used for `-c STRING`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ShellChoice {
-    /// `/bin/sh`.
-    Sh,
-    /// `$SHELL`, validated when the command runs.
-    User,
-    /// An absolute path given with `--shell PATH`.
-    Path(PathBuf),
-}
-
-/// The command to run inside the sandbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CommandSpec {
-    /// `fence [--] PROGRAM ARGS...`
-    Argv(Vec<OsString>),
-    /// `fence -c STRING [ARG0 ARGS...]`, run as `SHELL -c STRING ARG0 ARGS...`.
-    Shell {
-        script: OsString,
-        args: Vec<OsString>,
-        shell: ShellChoice,
-    },
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub struct RunRequest {
-    pub command: CommandSpec,
-    pub config: ConfigSource,
-    pub debug: bool,
-    pub monitor: bool,
-    /// Run even when Landlock or seccomp is unavailable, saying what is lost.
-    pub allow_reduced_isolation: bool,
-    /// `--force-new-session`: run the command in a new terminal session.
-    pub force_new_session: bool,
-    /// `-p/--port`: sandbox ports exposed on the host.
-    pub ports: Vec<std::net::SocketAddr>,
-    /// `--fence-log-file`: where the proxies' `-m`/`-d` lines go instead of stderr.
-    pub log_file: Option<PathBuf>,
-    /// `--preserve-fds N`: inherited fds 3..3+N pass to the command (all others above
-    /// stderr are closed).
-    pub preserve_fds: u32,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum TrustAction {
-    /// Record the file's current content as trusted.
-    Trust,
-    /// Forget a trusted file.
-    Revoke,
-    /// List trusted files and whether they still match.
-    List,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub struct TrustRequest {
-    pub action: TrustAction,
-    /// The file; `None` means the project config discovered from the current directory.
-    pub file: Option<PathBuf>,
-}
-
-pub const USAGE: &str = "\
-Usage: fence [OPTIONS] [--] COMMAND [ARGS...]
-       fence [OPTIONS] -c STRING [ARG0 [ARGS...]]
-       fence trust [--list | --revoke] [FILE]
-       fence doctor";
-
-pub const HELP: &str = "\
-fence runs a command in a sandbox: no network, writes only where the config allows.
-
-Usage: fence [OPTIONS] [--] COMMAND [ARGS...]
-       fence [OPTIONS] -c STRING [ARG0 [ARGS...]]
-       fence trust [--list | --revoke] [FILE]
-       fence doctor                 (also: fence --linux-features)
-
-Options:
-  -c STRING              Run STRING with /bin/sh -c (see --shell); the arguments after
-                         STRING become $0, $1, ... (fence's options go before -c)
-  -s, --settings FILE    Use this config file (explicit consent: no trust check)
-  -t, --template NAME    Use a built-in template (see --list-templates)
-      --shell SHELL      Shell for -c: 'sh' (/bin/sh, the default), 'user' ($SHELL,
-                         which must be an absolute path to an executable), or an
-                         absolute path
-  -d, --debug            Explain what fence does (config chain, bwrap arguments, ...)
-  -m, --monitor          Print one line per blocked network request
-      --allow-reduced-isolation
-                         Run even if the kernel lacks Landlock or seccomp, or refuses
-                         user namespaces (then Landlock and seccomp alone); fence
-                         says what is lost instead of refusing to run
-      --force-new-session
-                         Run the command in a new terminal session: no job control,
-                         no /dev/tty (default: share the terminal; TIOCSTI is blocked)
-  -p, --port [ADDR:]PORT Expose the sandbox's port PORT on the host at ADDR:PORT
-                         (ADDR defaults to 127.0.0.1; repeatable)
-      --fence-log-file PATH
-                         Append the network lines of -m and -d to PATH instead of
-                         stderr
-      --preserve-fds N   Pass the inherited file descriptors 3 to 3+N-1 to the command
-                         (at most 64; they must be open). Without it the command gets
-                         only stdin, stdout and stderr: an open fd reaches past the
-                         sandbox (a directory fd opens files the policy hides)
-      --proxy-connect HOST PORT
-                         Connect to HOST:PORT through the sandbox's SOCKS5 proxy and
-                         relay stdin/stdout (an ssh ProxyCommand; used inside fence)
-      --list-templates   List the built-in templates
-      --linux-features   Check what this machine offers (same as `fence doctor`)
-  -h, --help             Show this help
-  -v, --version          Show the version
-
-The first argument that is not an option ends fence's options: `fence ls -la` passes
--la to ls. Use `--` before a command named `trust` or `doctor`, or one starting with '-'.
-
-Config: fence.jsonc or fence.json in the current directory or a parent, else
-$XDG_CONFIG_HOME/fence/fence.json(c), else ~/.fence.json(c), else deny everything.
-A project config found by that search applies only after `fence trust`.
-
-Exit status: the command's own; 125 if fence fails; 126 if the command cannot be
-executed; 127 if it is not found. A command killed by a signal kills fence with it.";
 
 /// Parses fence's arguments (without the program name).
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
@@ -175,58 +40,62 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
         let Some(arg) = parser.next().map_err(usage)? else {
             break;
         };
-        match arg {
-            Short('c') => {
-                // As for `sh -c`: everything after STRING is $0 $1 ..., never an option.
-                script = Some(parser.value().map_err(usage)?);
-                positional.extend(parser.raw_args().map_err(usage)?);
-                break;
-            }
-            Short('s') | Long("settings") => {
-                settings = Some(parser.value().map_err(usage)?.into());
-            }
-            Short('t') | Long("template") => {
-                template = Some(string_value(parser.value().map_err(usage)?, "--template")?);
-            }
-            Long("shell") => {
-                shell = parse_shell(&parser.value().map_err(usage)?)?;
-                shell_given = true;
-            }
-            Short('d') | Long("debug") => debug = true,
-            Short('m') | Long("monitor") => monitor = true,
-            Long("allow-reduced-isolation") => allow_reduced_isolation = true,
-            Long("force-new-session") => force_new_session = true,
-            Short('p') | Long("port") => {
-                ports.push(parse_exposed_port(&parser.value().map_err(usage)?)?)
-            }
-            Long("fence-log-file") => log_file = Some(parser.value().map_err(usage)?.into()),
-            Long("preserve-fds") => {
-                preserve_fds = parse_preserve_fds(&parser.value().map_err(usage)?)?;
-            }
-            Long("proxy-connect") if !saw_option => {
-                return Ok(Invocation::ProxyConnect(
-                    parser.raw_args().map_err(usage)?.collect(),
-                ));
-            }
-            Short('h') | Long("help") => return Ok(Invocation::Help),
-            Short('v') | Long("version") => return Ok(Invocation::Version),
-            Long("list-templates") => return Ok(Invocation::ListTemplates),
-            Long("linux-features") => return Ok(Invocation::Features),
+        let id = match arg {
             Value(first) => {
-                if first == "trust" && !saw_option && script.is_none() {
-                    return parse_trust(parser);
-                }
-                if first == "doctor" && !saw_option && script.is_none() {
-                    return match parser.next().map_err(usage)? {
-                        None => Ok(Invocation::Features),
-                        Some(other) => Err(usage(other.unexpected())),
-                    };
+                // A subcommand only as the very first argument.
+                let sub = first.to_str().and_then(flags::subcommand);
+                match sub {
+                    Some(sub) if !saw_option => return parse_subcommand(parser, sub),
+                    _ => {}
                 }
                 positional.push(first);
                 positional.extend(parser.raw_args().map_err(usage)?);
                 break;
             }
-            other => return Err(usage(other.unexpected())),
+            _ => match lookup(FLAGS, &arg) {
+                // The ssh ProxyCommand helper must come first.
+                Some(Id::ProxyConnect) if saw_option => None,
+                found => found,
+            },
+        };
+        let Some(id) = id else {
+            return Err(usage(arg.unexpected()));
+        };
+        match id {
+            Id::Script => {
+                // As for `sh -c`: everything after STRING is $0 $1 ..., never an option.
+                script = Some(parser.value().map_err(usage)?);
+                positional.extend(parser.raw_args().map_err(usage)?);
+                break;
+            }
+            Id::Settings => settings = Some(parser.value().map_err(usage)?.into()),
+            Id::Template => {
+                template = Some(string_value(parser.value().map_err(usage)?, "--template")?);
+            }
+            Id::Shell => {
+                shell = parse_shell(&parser.value().map_err(usage)?)?;
+                shell_given = true;
+            }
+            Id::Debug => debug = true,
+            Id::Monitor => monitor = true,
+            Id::AllowReducedIsolation => allow_reduced_isolation = true,
+            Id::ForceNewSession => force_new_session = true,
+            Id::Port => ports.push(parse_exposed_port(&parser.value().map_err(usage)?)?),
+            Id::FenceLogFile => log_file = Some(parser.value().map_err(usage)?.into()),
+            Id::PreserveFds => {
+                preserve_fds = parse_preserve_fds(&parser.value().map_err(usage)?)?;
+            }
+            Id::ProxyConnect => {
+                return Ok(Invocation::ProxyConnect(
+                    parser.raw_args().map_err(usage)?.collect(),
+                ));
+            }
+            Id::Help => return Ok(Invocation::Help),
+            Id::Version => return Ok(Invocation::Version),
+            Id::ListTemplates => return Ok(Invocation::ListTemplates),
+            Id::LinuxFeatures => return Ok(Invocation::Features),
+            // Options of `fence trust`, not in FLAGS.
+            Id::TrustList | Id::TrustRevoke => return Err(usage(arg.unexpected())),
         }
         saw_option = true;
     }
@@ -249,7 +118,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
             shell,
         },
         None if positional.is_empty() => {
-            return Err(Error::Usage(format!("no command given\n{USAGE}")));
+            return Err(Error::Usage(format!(
+                "no command given\n{}",
+                super::usage()
+            )));
         }
         None if shell_given => {
             return Err(Error::Usage("--shell only applies to -c STRING".into()));
@@ -309,16 +181,42 @@ fn parse_exposed_port(value: &std::ffi::OsStr) -> Result<std::net::SocketAddr> {
     Ok(std::net::SocketAddr::new(addr, port))
 }
 
-fn parse_trust(mut parser: lexopt::Parser) -> Result<Invocation> {
+/// The option in `table` that an option token names.
+fn lookup(table: &[Flag], arg: &lexopt::Arg) -> Option<Id> {
+    let found = match arg {
+        Short(c) => flags::find(table, Some(*c), None),
+        Long(name) => flags::find(table, None, Some(name)),
+        Value(_) => None,
+    };
+    found.map(|f| f.id)
+}
+
+fn parse_subcommand(mut parser: lexopt::Parser, sub: &Subcommand) -> Result<Invocation> {
+    match sub.id {
+        SubId::Trust => parse_trust(parser, sub),
+        SubId::Doctor => match parser.next().map_err(usage)? {
+            None => Ok(Invocation::Features),
+            Some(other) => Err(usage(other.unexpected())),
+        },
+    }
+}
+
+fn parse_trust(mut parser: lexopt::Parser, sub: &Subcommand) -> Result<Invocation> {
     let mut action = TrustAction::Trust;
     let mut file: Option<PathBuf> = None;
     while let Some(arg) = parser.next().map_err(usage)? {
-        match arg {
-            Long("list") => action = TrustAction::List,
-            Long("revoke") => action = TrustAction::Revoke,
-            Short('h') | Long("help") => return Ok(Invocation::Help),
-            Value(path) if file.is_none() => file = Some(path.into()),
-            other => return Err(usage(other.unexpected())),
+        let id = match arg {
+            Value(path) if file.is_none() => {
+                file = Some(path.into());
+                continue;
+            }
+            _ => lookup(sub.flags, &arg),
+        };
+        match id {
+            Some(Id::TrustList) => action = TrustAction::List,
+            Some(Id::TrustRevoke) => action = TrustAction::Revoke,
+            Some(Id::Help) => return Ok(Invocation::Help),
+            _ => return Err(usage(arg.unexpected())),
         }
     }
     if action == TrustAction::List && file.is_some() {
@@ -593,5 +491,103 @@ mod tests {
         }
         // After an option, `trust` is a command name.
         assert_eq!(run(&["-d", "trust", "x"]).command, argv(&["trust", "x"]));
+    }
+
+    /// A valid value for each option that takes one (a new option must be added here).
+    fn sample_value(flag: &Flag) -> Vec<&'static str> {
+        match flag.id {
+            Id::Script => vec!["x"],
+            Id::Settings => vec!["cfg.json"],
+            Id::Template => vec!["default"],
+            Id::Shell => vec!["sh", "-c", "x"],
+            Id::Port => vec!["3000"],
+            Id::FenceLogFile => vec!["/l"],
+            Id::PreserveFds => vec!["1"],
+            Id::ProxyConnect => vec!["github.com", "22"],
+            Id::Debug
+            | Id::Monitor
+            | Id::AllowReducedIsolation
+            | Id::ForceNewSession
+            | Id::ListTemplates
+            | Id::LinuxFeatures
+            | Id::Help
+            | Id::Version
+            | Id::TrustList
+            | Id::TrustRevoke => vec![],
+        }
+    }
+
+    fn is_unknown_option(result: &Result<Invocation>) -> bool {
+        matches!(result, Err(Error::Usage(msg)) if msg.starts_with("unknown option"))
+    }
+
+    /// Option names to try: every one in a table, near misses, and every short letter.
+    fn candidates() -> Vec<String> {
+        let mut names: Vec<String> = FLAGS
+            .iter()
+            .chain(flags::SUBCOMMANDS.iter().flat_map(|s| s.flags))
+            .flat_map(|f| f.names())
+            .collect();
+        let near: Vec<String> = names
+            .iter()
+            .filter(|n| n.len() > 3)
+            .flat_map(|n| [n[..n.len() - 1].to_string(), format!("{n}s")])
+            .collect();
+        names.extend(near);
+        names.extend(
+            ['a'..='z', 'A'..='Z', '0'..='9']
+                .into_iter()
+                .flatten()
+                .map(|c| format!("-{c}")),
+        );
+        names.extend(["--", "--x", "--generate", "--trust", "--doctor"].map(String::from));
+        names
+    }
+
+    #[test]
+    fn every_option_in_the_table_is_accepted() {
+        for flag in FLAGS {
+            for name in flag.names() {
+                let mut args = vec![name.as_str()];
+                args.extend(sample_value(flag));
+                args.push("true");
+                let result = parse_strs(&args);
+                assert!(result.is_ok(), "{args:?} gave {result:?}");
+            }
+        }
+        for sub in flags::SUBCOMMANDS {
+            for flag in sub.flags {
+                for name in flag.names() {
+                    let result = parse_strs(&[sub.name, &name]);
+                    assert!(result.is_ok(), "{} {name} gave {result:?}", sub.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_option_accepted_is_in_the_table() {
+        let known =
+            |table: &[Flag], name: &str| table.iter().any(|f| f.names().iter().any(|n| n == name));
+        for name in candidates() {
+            if name == "--" {
+                continue;
+            }
+            let result = parse_strs(&[&name, "v", "true"]);
+            assert_eq!(
+                !is_unknown_option(&result),
+                known(FLAGS, &name),
+                "{name}: {result:?}"
+            );
+            for sub in flags::SUBCOMMANDS {
+                let result = parse_strs(&[sub.name, &name]);
+                assert_eq!(
+                    !is_unknown_option(&result),
+                    known(sub.flags, &name),
+                    "{} {name}: {result:?}",
+                    sub.name
+                );
+            }
+        }
     }
 }
