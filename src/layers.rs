@@ -3,10 +3,9 @@
 //! backend; config knows no policy). A new module must be placed here. Test-only.
 
 /// Top-level modules, from the top (the binary) down to the leaves.
-const LAYERS: [&str; 17] = [
+const LAYERS: [&str; 16] = [
     "main",
     "cmd",
-    "run",
     "cli",
     "linux",
     "host",

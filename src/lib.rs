@@ -22,7 +22,6 @@ pub mod linux;
 pub mod output;
 pub mod policy;
 pub mod proxy;
-pub mod run;
 pub mod sandbox_env;
 pub mod sys;
 

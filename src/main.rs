@@ -29,15 +29,12 @@ fn main() {
         }
         Invocation::Features => fence::cmd::doctor::execute(),
         Invocation::Trust(req) => fence::cmd::trust::execute(req).map(|()| Outcome::Exited(0)),
-        Invocation::Run(req) => fence::run::execute(req),
+        Invocation::Run(req) => fence::cmd::run::execute(req),
         Invocation::ProxyConnect(args) => fence::cmd::proxy_connect::execute(&args),
     });
     match result {
         Ok(Outcome::Exited(code)) => std::process::exit(code),
-        #[cfg(target_os = "linux")]
-        Ok(Outcome::Signaled(signal)) => fence::linux::sys::die_by_signal(signal),
-        #[cfg(not(target_os = "linux"))]
-        Ok(Outcome::Signaled(signal)) => std::process::exit(128 + signal),
+        Ok(Outcome::Signaled(signal)) => fence::sys::die_by_signal(signal),
         Err(err) => {
             fence::output::stderr_line(format_args!("{err}"));
             std::process::exit(err.exit_code());

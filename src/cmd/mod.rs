@@ -1,6 +1,7 @@
-//! The bodies of fence's subcommands (`fence trust`, `fence doctor`, ...), apart from the
-//! run itself.
+//! What fence does once the command line is parsed: a sandboxed run (`run`), and the
+//! bodies of its subcommands (`fence trust`, `fence doctor`, `--proxy-connect`).
 
 pub mod doctor;
 pub mod proxy_connect;
+pub mod run;
 pub mod trust;
