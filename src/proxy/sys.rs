@@ -1,5 +1,6 @@
-//! The raw system calls the proxies need: pipes and `splice(2)` for tunnels, the host's
-//! interface addresses, and the open-file limit.
+//! The raw system calls the proxies need: `recv`/`send` for buffered tunnels, pipes and
+//! `splice(2)` for zero-copy tunnels, the host's interface addresses, and the open-file
+//! limit.
 
 use std::io;
 use std::net::IpAddr;
@@ -61,6 +62,22 @@ pub fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
     } else {
         Ok(n as usize)
     }
+}
+
+/// `recv(2)` of up to `max` bytes, appended to `buf` (in its spare capacity, which this
+/// reserves: the bytes are not zeroed first). Ok(0) is end-of-file.
+pub fn recv_append(fd: RawFd, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    buf.reserve(max);
+    let spare = buf.spare_capacity_mut();
+    let len = spare.len().min(max);
+    // SAFETY: `spare` is valid for writes of `len` bytes; recv writes at most that many.
+    let n = unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), len, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: recv initialised the first n (<= len) bytes of the spare capacity.
+    unsafe { buf.set_len(buf.len() + n as usize) };
+    Ok(n as usize)
 }
 
 /// `shutdown(fd, SHUT_WR)`: the peer reads end-of-file.
@@ -136,6 +153,24 @@ mod tests {
     fn interface_addresses_include_loopback() {
         let addrs = interface_addresses().unwrap();
         assert!(addrs.contains(&IpAddr::from([127, 0, 0, 1])), "{addrs:?}");
+    }
+
+    #[test]
+    fn recv_append_adds_to_the_end() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        a.write_all(b"world").unwrap();
+        let mut buf = b"hello ".to_vec();
+        assert_eq!(recv_append(b.as_raw_fd(), &mut buf, 3).unwrap(), 3);
+        assert_eq!(recv_append(b.as_raw_fd(), &mut buf, 100).unwrap(), 2);
+        assert_eq!(buf, b"hello world");
+        let err = recv_append(b.as_raw_fd(), &mut buf, 100).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        drop(a);
+        assert_eq!(recv_append(b.as_raw_fd(), &mut buf, 100).unwrap(), 0);
+        assert_eq!(buf, b"hello world");
     }
 
     #[test]
