@@ -256,11 +256,8 @@ impl Proxy {
                 ));
                 Vec::new()
             });
-            self.local_names = guard::local_names(
-                &read_small("/etc/hosts"),
-                &read_small("/proc/sys/kernel/hostname"),
-                &addrs,
-            );
+            self.local_names =
+                guard::local_names(&read_small("/etc/hosts"), &sys::host_name(), &addrs);
             self.own_addrs = Some(addrs);
         }
         let slot = self.free.pop().unwrap_or_else(|| {

@@ -1,10 +1,13 @@
 //! The raw system calls the proxies need: `recv`/`send` for buffered tunnels, pipes and
-//! `splice(2)` for zero-copy tunnels, the host's interface addresses, and the open-file
-//! limit.
+//! `splice(2)` for Linux's zero-copy tunnels, the host's interface addresses and name, and
+//! the open-file limit. Everything here is POSIX except pipe sizes and `splice`, which
+//! exist on Linux only.
 
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+#[cfg(target_os = "linux")]
+use std::os::fd::OwnedFd;
+use std::os::fd::RawFd;
 
 fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret < 0 {
@@ -16,7 +19,9 @@ fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
 
 /// A non-blocking pipe (read end, write end), enlarged to `size` bytes when the kernel
 /// allows; returns its actual capacity.
+#[cfg(target_os = "linux")]
 pub fn pipe(size: usize) -> io::Result<(OwnedFd, OwnedFd, usize)> {
+    use std::os::fd::FromRawFd;
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: `fds` has room for the two descriptors pipe2 writes.
     check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
@@ -33,6 +38,7 @@ pub fn pipe(size: usize) -> io::Result<(OwnedFd, OwnedFd, usize)> {
 
 /// Moves up to `len` bytes from `from` to `to` (one of them a pipe) without copying them
 /// through user space. Non-blocking on the pipe; sockets must be non-blocking themselves.
+#[cfg(target_os = "linux")]
 pub fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     let flags = libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK;
     // SAFETY: null offsets (both ends are streams); the kernel checks the fds.
@@ -53,7 +59,8 @@ pub fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     }
 }
 
-/// `send(2)` without SIGPIPE: a closed peer gives EPIPE.
+/// `send(2)` without SIGPIPE: a closed peer gives EPIPE. (Where MSG_NOSIGNAL were not
+/// honoured, SIGPIPE is ignored anyway, as in every Rust program by default.)
 pub fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
     // SAFETY: `data` is valid for reads of its length.
     let n = unsafe { libc::send(fd, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) };
@@ -119,6 +126,17 @@ pub fn interface_addresses() -> io::Result<Vec<IpAddr>> {
     Ok(out)
 }
 
+/// This host's name (`gethostname(2)`), or nothing when it cannot be read.
+pub fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: `buf` is valid for writes of its length; gethostname writes at most that.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return String::new();
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..len]).into_owned()
+}
+
 /// Raises the soft open-file limit to the hard limit (at most `cap`), so that many
 /// tunnels (two sockets and up to four pipe ends each) fit. Returns the new soft limit.
 pub fn raise_open_file_limit(cap: u64) -> u64 {
@@ -132,13 +150,18 @@ pub fn raise_open_file_limit(cap: u64) -> u64 {
             return 1024;
         }
         let wanted = limit.rlim_max.min(cap).max(limit.rlim_cur);
-        if wanted > limit.rlim_cur {
+        // macOS refuses a soft limit above OPEN_MAX (10240) even under a higher hard
+        // limit: that is the second try. Linux takes the first.
+        for soft in [wanted, wanted.min(10240)] {
+            if soft <= limit.rlim_cur {
+                break;
+            }
             let raised = libc::rlimit {
-                rlim_cur: wanted,
+                rlim_cur: soft,
                 rlim_max: limit.rlim_max,
             };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                return wanted;
+                return soft;
             }
         }
         limit.rlim_cur
@@ -153,6 +176,15 @@ mod tests {
     fn interface_addresses_include_loopback() {
         let addrs = interface_addresses().unwrap();
         assert!(addrs.contains(&IpAddr::from([127, 0, 0, 1])), "{addrs:?}");
+    }
+
+    #[test]
+    fn host_name_matches_proc() {
+        let name = host_name();
+        assert!(!name.is_empty());
+        if let Ok(proc) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+            assert_eq!(name, proc.trim_end());
+        }
     }
 
     #[test]
@@ -174,6 +206,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn splice_through_a_pipe() {
         use std::io::{Read, Write};
         use std::os::fd::AsRawFd;
