@@ -53,11 +53,28 @@ impl Copier {
         }
     }
 
-    fn stage(self) -> Box<dyn Stage> {
+    fn stage(self) -> AnyStage {
         match self {
             #[cfg(target_os = "linux")]
-            Copier::Splice => Box::<pipe::Pipe>::default(),
-            Copier::Buffered => Box::<buffer::Buffer>::default(),
+            Copier::Splice => AnyStage::Pipe(pipe::Pipe::default()),
+            Copier::Buffered => AnyStage::Buffer(buffer::Buffer::default()),
+        }
+    }
+}
+
+/// A direction's stage, held in place (no allocation per tunnel).
+enum AnyStage {
+    #[cfg(target_os = "linux")]
+    Pipe(pipe::Pipe),
+    Buffer(buffer::Buffer),
+}
+
+impl AnyStage {
+    fn get(&mut self) -> &mut dyn Stage {
+        match self {
+            #[cfg(target_os = "linux")]
+            AnyStage::Pipe(pipe) => pipe,
+            AnyStage::Buffer(buffer) => buffer,
         }
     }
 }
@@ -81,7 +98,7 @@ trait Stage {
 struct Direction {
     /// Bytes to write before the stage's (already read into user space).
     prefix: Vec<u8>,
-    stage: Box<dyn Stage>,
+    stage: AnyStage,
     source_done: bool,
     /// The destination's write side was shut down after the source ended.
     finished: bool,
@@ -117,8 +134,8 @@ impl Direction {
                 }
             }
             if self.prefix.is_empty() {
-                if self.stage.held() > 0 {
-                    match self.stage.drain(to) {
+                if self.stage.get().held() > 0 {
+                    match self.stage.get().drain(to) {
                         Ok(n) => {
                             self.moved += n as u64;
                             step |= n > 0;
@@ -128,7 +145,7 @@ impl Direction {
                     }
                 }
                 if !self.source_done {
-                    match self.stage.fill(from) {
+                    match self.stage.get().fill(from) {
                         Ok(Some(0)) => {
                             self.source_done = true;
                             step = true;
@@ -142,7 +159,7 @@ impl Direction {
                 }
             }
             if self.source_done
-                && self.stage.held() == 0
+                && self.stage.get().held() == 0
                 && self.prefix.is_empty()
                 && !self.finished
             {
@@ -150,7 +167,7 @@ impl Direction {
                 // Half-close: the peer sees end-of-file and may still answer. The peer may
                 // already be gone; then the other direction ends too.
                 let _ = sys::shutdown_write(to);
-                self.stage.release();
+                self.stage.get().release();
                 step = true;
             }
             if !step {
@@ -187,8 +204,8 @@ impl Tunnel {
                 break;
             }
         }
-        self.to_upstream.stage.idle();
-        self.to_client.stage.idle();
+        self.to_upstream.stage.get().idle();
+        self.to_client.stage.get().idle();
         Ok(self.to_upstream.finished && self.to_client.finished)
     }
 

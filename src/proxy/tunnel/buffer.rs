@@ -10,10 +10,12 @@ use std::os::fd::RawFd;
 use super::Stage;
 use crate::proxy::sys;
 
-/// Bytes a direction holds at most; the source is not read while its buffer is full.
-const BUFFER_SIZE: usize = 64 * 1024;
-/// Empty buffers kept for reuse (per thread).
-const POOL_SIZE: usize = 8;
+/// Bytes a direction holds at most (as much as a splice pipe); the source is not read
+/// while its buffer is full. Smaller buffers cost more CPU per byte (more system calls).
+const BUFFER_SIZE: usize = 256 * 1024;
+/// Empty buffers kept for reuse (per thread). A pump takes at most two (one per direction)
+/// and gives back the empty ones before the next tunnel's pump.
+const POOL_SIZE: usize = 2;
 
 thread_local! {
     static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
