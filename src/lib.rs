@@ -11,8 +11,6 @@ pub mod diagnostics;
 pub mod error;
 pub mod events;
 pub mod exec;
-// Until the proxy compiles everywhere (its server is Linux-only for now).
-#[cfg(target_os = "linux")]
 pub mod host;
 pub mod host_env;
 #[cfg(test)]

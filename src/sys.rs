@@ -26,10 +26,21 @@ pub(crate) fn check_size(ret: libc::ssize_t) -> io::Result<usize> {
 
 /// A close-on-exec pipe, (read end, write end).
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    pipe_with(false)
+}
+
+/// A close-on-exec pipe whose ends are both non-blocking.
+pub fn nonblocking_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    pipe_with(true)
+}
+
+fn pipe_with(nonblocking: bool) -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as RawFd; 2];
     #[cfg(target_os = "linux")]
+    let flags = libc::O_CLOEXEC | if nonblocking { libc::O_NONBLOCK } else { 0 };
+    #[cfg(target_os = "linux")]
     // SAFETY: `fds` is a valid array of two ints for the kernel to fill.
-    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), flags) })?;
     // Without pipe2, the flag follows at once: fence spawns from one thread only, so no
     // child can inherit the ends in between.
     #[cfg(not(target_os = "linux"))]
@@ -40,6 +51,9 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     #[cfg(not(target_os = "linux"))]
     for end in [&ends.0, &ends.1] {
         set_cloexec(end.as_raw_fd(), true)?;
+        if nonblocking {
+            set_nonblocking(std::os::fd::AsFd::as_fd(end))?;
+        }
     }
     Ok(ends)
 }

@@ -19,7 +19,7 @@ use super::guard;
 use super::http;
 use super::read::{ReadOutcome, read_some};
 use super::socks5;
-use super::tunnel::Tunnel;
+use super::tunnel::{Copier, Tunnel};
 use crate::events::EventSink;
 use crate::policy::domains::{Decision, Host};
 use crate::policy::network::NetworkPolicy;
@@ -72,6 +72,8 @@ pub struct Ctx<'a> {
     pub now: Instant,
     /// The tokens of this connection's client and upstream sockets.
     pub tokens: (Token, Token),
+    /// How tunnels move their bytes.
+    pub copier: Copier,
 }
 
 /// Where a request goes.
@@ -464,7 +466,7 @@ impl Conn {
             }
             Progress::Upgraded(to_client) => {
                 self.out.extend_from_slice(&to_client);
-                self.start_tunnel(Vec::new())?;
+                self.start_tunnel(Vec::new(), ctx.copier)?;
                 Ok(Step::Again)
             }
             Progress::KeepAlive => {

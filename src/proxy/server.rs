@@ -20,6 +20,7 @@ use super::conn::{Conn, Ctx, Next, Role};
 use super::guard;
 use super::resolve::Resolver;
 use super::sys;
+use super::tunnel::Copier;
 use crate::events::EventSink;
 use crate::policy::network::NetworkPolicy;
 
@@ -55,6 +56,8 @@ pub struct Proxy {
     /// How to ask for a connection made inside the sandbox (exposed ports), supplied by
     /// the event loop's owner; None when nothing is exposed.
     connect_inside: Option<ConnectInside>,
+    /// How tunnels move their bytes.
+    copier: Copier,
 }
 
 /// Asks the sandbox side to connect to `port` on its loopback (IPv6 when `ipv6`) for the
@@ -88,6 +91,7 @@ impl Proxy {
             accept_paused_until: None,
             max_conns: (files.saturating_sub(32) / 6).clamp(1, 4096) as usize,
             connect_inside: None,
+            copier: Copier::from_env(),
             cap_reported: false,
         })
     }
@@ -252,11 +256,8 @@ impl Proxy {
                 );
                 Vec::new()
             });
-            self.local_names = guard::local_names(
-                &read_small("/etc/hosts"),
-                &read_small("/proc/sys/kernel/hostname"),
-                &addrs,
-            );
+            self.local_names =
+                guard::local_names(&read_small("/etc/hosts"), &sys::host_name(), &addrs);
             self.own_addrs = Some(addrs);
         }
         let slot = self.free.pop().unwrap_or_else(|| {
@@ -301,6 +302,7 @@ impl Proxy {
             monitor: &mut self.monitor,
             now: Instant::now(),
             tokens: tokens(slot),
+            copier: self.copier,
         };
         let next = f(conn, &mut ctx);
         let id = conn.id;

@@ -1,37 +1,33 @@
-//! The raw system calls the proxies need: pipes and `splice(2)` for tunnels, the host's
-//! interface addresses, and the open-file limit.
+//! The raw system calls the proxies need: `recv`/`send` for buffered tunnels, pipes and
+//! `splice(2)` for Linux's zero-copy tunnels, the host's interface addresses and name, and
+//! the open-file limit. Everything here is POSIX except pipe sizes and `splice`, which
+//! exist on Linux only.
 
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::RawFd;
+#[cfg(target_os = "linux")]
+use std::os::fd::{AsRawFd, OwnedFd};
 
-fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
+use crate::sys::check;
 
 /// A non-blocking pipe (read end, write end), enlarged to `size` bytes when the kernel
 /// allows; returns its actual capacity.
+#[cfg(target_os = "linux")]
 pub fn pipe(size: usize) -> io::Result<(OwnedFd, OwnedFd, usize)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
-    // SAFETY: pipe2 succeeded, so both fds are new and owned by nobody else.
-    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (read, write) = crate::sys::nonblocking_pipe()?;
     // SAFETY: fcntl on a pipe fd we own, with integer arguments. A refusal (above
     // pipe-max-size for an unprivileged user) keeps the default size.
     let capacity = unsafe {
-        libc::fcntl(fds[1], libc::F_SETPIPE_SZ, size as libc::c_int);
-        libc::fcntl(fds[1], libc::F_GETPIPE_SZ)
+        libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, size as libc::c_int);
+        libc::fcntl(write.as_raw_fd(), libc::F_GETPIPE_SZ)
     };
     Ok((read, write, capacity.max(4096) as usize))
 }
 
 /// Moves up to `len` bytes from `from` to `to` (one of them a pipe) without copying them
 /// through user space. Non-blocking on the pipe; sockets must be non-blocking themselves.
+#[cfg(target_os = "linux")]
 pub fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     let flags = libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK;
     // SAFETY: null offsets (both ends are streams); the kernel checks the fds.
@@ -52,7 +48,8 @@ pub fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     }
 }
 
-/// `send(2)` without SIGPIPE: a closed peer gives EPIPE.
+/// `send(2)` without SIGPIPE: a closed peer gives EPIPE. (Where MSG_NOSIGNAL were not
+/// honoured, SIGPIPE is ignored anyway, as in every Rust program by default.)
 pub fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
     // SAFETY: `data` is valid for reads of its length.
     let n = unsafe { libc::send(fd, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) };
@@ -61,6 +58,22 @@ pub fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
     } else {
         Ok(n as usize)
     }
+}
+
+/// `recv(2)` of up to `max` bytes, appended to `buf` (in its spare capacity, which this
+/// reserves: the bytes are not zeroed first). Ok(0) is end-of-file.
+pub fn recv_append(fd: RawFd, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    buf.reserve(max);
+    let spare = buf.spare_capacity_mut();
+    let len = spare.len().min(max);
+    // SAFETY: `spare` is valid for writes of `len` bytes; recv writes at most that many.
+    let n = unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), len, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: recv initialised the first n (<= len) bytes of the spare capacity.
+    unsafe { buf.set_len(buf.len() + n as usize) };
+    Ok(n as usize)
 }
 
 /// `shutdown(fd, SHUT_WR)`: the peer reads end-of-file.
@@ -102,6 +115,17 @@ pub fn interface_addresses() -> io::Result<Vec<IpAddr>> {
     Ok(out)
 }
 
+/// This host's name (`gethostname(2)`), or nothing when it cannot be read.
+pub fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: `buf` is valid for writes of its length; gethostname writes at most that.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return String::new();
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..len]).into_owned()
+}
+
 /// Raises the soft open-file limit to the hard limit (at most `cap`), so that many
 /// tunnels (two sockets and up to four pipe ends each) fit. Returns the new soft limit.
 pub fn raise_open_file_limit(cap: u64) -> u64 {
@@ -115,13 +139,18 @@ pub fn raise_open_file_limit(cap: u64) -> u64 {
             return 1024;
         }
         let wanted = limit.rlim_max.min(cap).max(limit.rlim_cur);
-        if wanted > limit.rlim_cur {
+        // macOS refuses a soft limit above OPEN_MAX (10240) even under a higher hard
+        // limit: that is the second try. Linux takes the first.
+        for soft in [wanted, wanted.min(10240)] {
+            if soft <= limit.rlim_cur {
+                break;
+            }
             let raised = libc::rlimit {
-                rlim_cur: wanted,
+                rlim_cur: soft,
                 rlim_max: limit.rlim_max,
             };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                return wanted;
+                return soft;
             }
         }
         limit.rlim_cur
@@ -139,6 +168,34 @@ mod tests {
     }
 
     #[test]
+    fn host_name_matches_proc() {
+        let name = host_name();
+        assert!(!name.is_empty());
+        if let Ok(proc) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+            assert_eq!(name, proc.trim_end());
+        }
+    }
+
+    #[test]
+    fn recv_append_adds_to_the_end() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        a.write_all(b"world").unwrap();
+        let mut buf = b"hello ".to_vec();
+        assert_eq!(recv_append(b.as_raw_fd(), &mut buf, 3).unwrap(), 3);
+        assert_eq!(recv_append(b.as_raw_fd(), &mut buf, 100).unwrap(), 2);
+        assert_eq!(buf, b"hello world");
+        let err = recv_append(b.as_raw_fd(), &mut buf, 100).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        drop(a);
+        assert_eq!(recv_append(b.as_raw_fd(), &mut buf, 100).unwrap(), 0);
+        assert_eq!(buf, b"hello world");
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
     fn splice_through_a_pipe() {
         use std::io::{Read, Write};
         use std::os::fd::AsRawFd;

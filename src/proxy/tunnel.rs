@@ -1,22 +1,104 @@
 //! A two-way byte relay between the client and the upstream socket. Each direction moves
-//! data with `splice(2)` through its own pipe, so payload bytes never enter user space.
-//! Bytes fence already read (a request's tail, a pipelined TLS hello) go first, by `write`.
+//! its bytes through a stage, chosen per tunnel (a [`Copier`]): on Linux by default a pipe
+//! filled and drained with `splice(2)`, so payload bytes never enter user space; elsewhere,
+//! or when asked, a user-space buffer filled with `recv` and drained with `send`. Bytes fence
+//! already read (a request's tail, a pipelined TLS hello) go first, by `send`.
+//!
+//! The sockets are non-blocking and their readiness is edge-triggered: [`Tunnel::pump`]
+//! moves until every socket would block or a stage is full, so that the next event (more
+//! data, or room to write) always comes.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::RawFd;
 
 use super::sys;
 
-/// Pipe size asked for; larger pipes mean fewer system calls per megabyte.
-const PIPE_SIZE: usize = 256 * 1024;
+mod buffer;
+#[cfg(target_os = "linux")]
+mod pipe;
+#[cfg(test)]
+mod tests;
 
-#[derive(Default)]
+/// How a tunnel moves its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Copier {
+    /// `splice(2)` through a pipe per direction (Linux).
+    #[cfg(target_os = "linux")]
+    Splice,
+    /// `recv` into a buffer per direction, `send` out of it (every platform).
+    Buffered,
+}
+
+impl Copier {
+    /// The platform's best copier.
+    #[cfg(target_os = "linux")]
+    pub const DEFAULT: Copier = Copier::Splice;
+    #[cfg(not(target_os = "linux"))]
+    pub const DEFAULT: Copier = Copier::Buffered;
+
+    /// Every copier this platform has.
+    pub const ALL: &[Copier] = &[
+        #[cfg(target_os = "linux")]
+        Copier::Splice,
+        Copier::Buffered,
+    ];
+
+    /// [`Copier::DEFAULT`], unless the environment variable `FENCE_TUNNEL` says `buffered`.
+    /// A test knob, not a user option (undocumented for users): it lets the integration
+    /// tests and the network benchmark run the portable path on Linux.
+    pub fn from_env() -> Copier {
+        match std::env::var_os("FENCE_TUNNEL") {
+            Some(v) if v == "buffered" => Copier::Buffered,
+            _ => Copier::DEFAULT,
+        }
+    }
+
+    fn stage(self) -> AnyStage {
+        match self {
+            #[cfg(target_os = "linux")]
+            Copier::Splice => AnyStage::Pipe(pipe::Pipe::default()),
+            Copier::Buffered => AnyStage::Buffer(buffer::Buffer::default()),
+        }
+    }
+}
+
+/// A direction's stage, held in place (no allocation per tunnel).
+enum AnyStage {
+    #[cfg(target_os = "linux")]
+    Pipe(pipe::Pipe),
+    Buffer(buffer::Buffer),
+}
+
+impl AnyStage {
+    fn get(&mut self) -> &mut dyn Stage {
+        match self {
+            #[cfg(target_os = "linux")]
+            AnyStage::Pipe(pipe) => pipe,
+            AnyStage::Buffer(buffer) => buffer,
+        }
+    }
+}
+
+/// Where one direction's bytes wait between its source and its destination socket.
+trait Stage {
+    /// Reads from `from` what fits: Ok(Some(n)) read n bytes (0: end-of-file), Ok(None)
+    /// read nothing because the stage is full. A WouldBlock error means nothing to read.
+    fn fill(&mut self, from: RawFd) -> io::Result<Option<usize>>;
+    /// Writes held bytes to `to`; only called while [`Stage::held`] is not 0.
+    fn drain(&mut self, to: RawFd) -> io::Result<usize>;
+    /// Bytes read and not yet written.
+    fn held(&self) -> usize;
+    /// The direction has nothing to do until the next event: a chance to give back
+    /// memory while nothing is held.
+    fn idle(&mut self) {}
+    /// The direction ended (nothing held): frees what the stage holds.
+    fn release(&mut self);
+}
+
 struct Direction {
-    /// Bytes to write before splicing (already read into user space).
+    /// Bytes to write before the stage's (already read into user space).
     prefix: Vec<u8>,
-    /// (read end, write end, capacity), made on first use.
-    pipe: Option<(OwnedFd, OwnedFd, usize)>,
-    in_pipe: usize,
+    stage: AnyStage,
     source_done: bool,
     /// The destination's write side was shut down after the source ended.
     finished: bool,
@@ -25,6 +107,16 @@ struct Direction {
 }
 
 impl Direction {
+    fn new(prefix: Vec<u8>, copier: Copier) -> Direction {
+        Direction {
+            prefix,
+            stage: copier.stage(),
+            source_done: false,
+            finished: false,
+            moved: 0,
+        }
+    }
+
     /// Moves what can move now; Ok(true) if anything did.
     fn pump(&mut self, from: RawFd, to: RawFd) -> io::Result<bool> {
         let mut progressed = false;
@@ -42,11 +134,9 @@ impl Direction {
                 }
             }
             if self.prefix.is_empty() {
-                if self.in_pipe > 0 {
-                    let (read_end, _, _) = self.pipe.as_ref().expect("a pipe holds the bytes");
-                    match sys::splice(read_end.as_raw_fd(), to, self.in_pipe) {
+                if self.stage.get().held() > 0 {
+                    match self.stage.get().drain(to) {
                         Ok(n) => {
-                            self.in_pipe -= n;
                             self.moved += n as u64;
                             step |= n > 0;
                         }
@@ -55,33 +145,29 @@ impl Direction {
                     }
                 }
                 if !self.source_done {
-                    if self.pipe.is_none() {
-                        self.pipe = Some(sys::pipe(PIPE_SIZE)?);
-                    }
-                    let (_, write_end, capacity) = self.pipe.as_ref().expect("just made");
-                    let room = capacity.saturating_sub(self.in_pipe);
-                    if room > 0 {
-                        match sys::splice(from, write_end.as_raw_fd(), room) {
-                            Ok(0) => {
-                                self.source_done = true;
-                                step = true;
-                            }
-                            Ok(n) => {
-                                self.in_pipe += n;
-                                step = true;
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                            Err(e) => return Err(e),
+                    match self.stage.get().fill(from) {
+                        Ok(Some(0)) => {
+                            self.source_done = true;
+                            step = true;
                         }
+                        Ok(Some(_)) => step = true,
+                        // Full: the source waits until the destination takes bytes.
+                        Ok(None) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
                     }
                 }
             }
-            if self.source_done && self.in_pipe == 0 && self.prefix.is_empty() && !self.finished {
+            if self.source_done
+                && self.stage.get().held() == 0
+                && self.prefix.is_empty()
+                && !self.finished
+            {
                 self.finished = true;
                 // Half-close: the peer sees end-of-file and may still answer. The peer may
                 // already be gone; then the other direction ends too.
                 let _ = sys::shutdown_write(to);
-                self.pipe = None;
+                self.stage.get().release();
                 step = true;
             }
             if !step {
@@ -93,24 +179,18 @@ impl Direction {
 }
 
 /// Both directions of one tunnel.
-#[derive(Default)]
 pub struct Tunnel {
     to_upstream: Direction,
     to_client: Direction,
 }
 
 impl Tunnel {
-    /// A tunnel whose first bytes toward each side are already known.
-    pub fn new(to_upstream: Vec<u8>, to_client: Vec<u8>) -> Tunnel {
+    /// A tunnel whose first bytes toward each side are already known, moving the rest
+    /// with `copier`.
+    pub fn new(to_upstream: Vec<u8>, to_client: Vec<u8>, copier: Copier) -> Tunnel {
         Tunnel {
-            to_upstream: Direction {
-                prefix: to_upstream,
-                ..Direction::default()
-            },
-            to_client: Direction {
-                prefix: to_client,
-                ..Direction::default()
-            },
+            to_upstream: Direction::new(to_upstream, copier),
+            to_client: Direction::new(to_client, copier),
         }
     }
 
@@ -124,64 +204,13 @@ impl Tunnel {
                 break;
             }
         }
+        self.to_upstream.stage.get().idle();
+        self.to_client.stage.get().idle();
         Ok(self.to_upstream.finished && self.to_client.finished)
     }
 
     /// Bytes delivered (to the upstream, to the client).
     pub fn moved(&self) -> (u64, u64) {
         (self.to_upstream.moved, self.to_client.moved)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::{Read, Write};
-    use std::net::{TcpListener, TcpStream};
-
-    fn pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let a = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (b, _) = listener.accept().unwrap();
-        (a, b)
-    }
-
-    #[test]
-    fn relays_both_ways_with_prefixes_and_half_close() {
-        let (mut client_app, client_side) = pair();
-        let (upstream_side, mut server_app) = pair();
-        client_side.set_nonblocking(true).unwrap();
-        upstream_side.set_nonblocking(true).unwrap();
-        let mut tunnel = Tunnel::new(b"head:".to_vec(), b"hello:".to_vec());
-        let big = vec![7u8; 3 * 1024 * 1024];
-        let writer = {
-            let big = big.clone();
-            let mut app = client_app.try_clone().unwrap();
-            std::thread::spawn(move || {
-                app.write_all(&big).unwrap();
-                app.shutdown(std::net::Shutdown::Write).unwrap();
-            })
-        };
-        let reader = std::thread::spawn(move || {
-            let mut got = Vec::new();
-            server_app.read_to_end(&mut got).unwrap();
-            server_app.write_all(b"bye").unwrap();
-            server_app.shutdown(std::net::Shutdown::Write).unwrap();
-            got
-        });
-        let (c, u) = (client_side.as_raw_fd(), upstream_side.as_raw_fd());
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while !tunnel.pump(c, u).unwrap() {
-            assert!(std::time::Instant::now() < deadline, "tunnel stalled");
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        writer.join().unwrap();
-        let got = reader.join().unwrap();
-        assert_eq!(&got[..5], b"head:");
-        assert_eq!(got.len(), 5 + big.len());
-        let mut back = Vec::new();
-        client_app.read_to_end(&mut back).unwrap();
-        assert_eq!(back, b"hello:bye");
-        assert_eq!(tunnel.moved(), (5 + big.len() as u64, 9));
     }
 }

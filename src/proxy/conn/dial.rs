@@ -13,7 +13,7 @@ use crate::proxy::guard;
 use crate::proxy::http;
 use crate::proxy::read::{ReadOutcome, read_some};
 use crate::proxy::socks5;
-use crate::proxy::tunnel::Tunnel;
+use crate::proxy::tunnel::{Copier, Tunnel};
 
 impl Conn {
     /// The init's socket for an exposed port, connecting or failed.
@@ -169,7 +169,7 @@ impl Conn {
             }
             Some(purpose) => {
                 self.purpose = Some(purpose);
-                self.start_tunnel(Vec::new())?;
+                self.start_tunnel(Vec::new(), ctx.copier)?;
             }
             None => return Ok(Step::Done(Next::Close)),
         }
@@ -209,7 +209,7 @@ impl Conn {
                 let rest = buf.split_off(len);
                 if (200..300).contains(&head.status) {
                     self.deadline = None;
-                    self.start_tunnel(rest)?;
+                    self.start_tunnel(rest, ctx.copier)?;
                     Ok(Step::Again)
                 } else {
                     let why = format!(
@@ -232,7 +232,11 @@ impl Conn {
     }
 
     /// Answers the client's CONNECT (or SOCKS request) and starts relaying.
-    pub(super) fn start_tunnel(&mut self, from_upstream: Vec<u8>) -> io::Result<()> {
+    pub(super) fn start_tunnel(
+        &mut self,
+        from_upstream: Vec<u8>,
+        copier: Copier,
+    ) -> io::Result<()> {
         let mut to_client = std::mem::take(&mut self.out);
         match self.purpose {
             Some(Purpose::Connect) => to_client.extend_from_slice(http::CONNECT_ESTABLISHED),
@@ -246,7 +250,7 @@ impl Conn {
         }
         to_client.extend_from_slice(&from_upstream);
         let to_upstream = std::mem::take(&mut self.inbuf);
-        self.phase = Phase::Tunnel(Tunnel::new(to_upstream, to_client));
+        self.phase = Phase::Tunnel(Tunnel::new(to_upstream, to_client, copier));
         Ok(())
     }
 }

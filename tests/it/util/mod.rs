@@ -291,6 +291,11 @@ impl Sandbox {
             .env("XDG_DATA_HOME", self.home.join(".local/share"))
             .env("LANG", "C")
             .stdin(Stdio::null());
+        // A test knob (src/proxy/tunnel.rs): `FENCE_TUNNEL=buffered cargo test` runs the
+        // tunnels' portable copier instead of splice.
+        if let Some(copier) = std::env::var_os("FENCE_TUNNEL") {
+            cmd.env("FENCE_TUNNEL", copier);
+        }
         FenceCmd { cmd }
     }
 
