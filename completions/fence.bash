@@ -136,7 +136,7 @@ _fence() {
         kind=$(_fence_value_kind "${cur%%=*}")
         [[ -z $kind ]] || _fence_value "$kind" "${cur#*=}" "${cur%%=*}=" ;;
     -*)
-        mapfile -t COMPREPLY < <(compgen -W '-c -s --settings -t --template --shell -d --debug -m --monitor --allow-reduced-isolation --force-new-session -p --port --fence-log-file --preserve-fds --proxy-connect --list-templates --linux-features -h --help -v --version' -- "$cur") ;;
+        mapfile -t COMPREPLY < <(compgen -W '-c -s --settings -t --template --shell -d --debug -m --monitor -q --quiet --allow-reduced-isolation --force-new-session -p --port --fence-log-file --preserve-fds --proxy-connect --list-templates --linux-features -h --help -v --version' -- "$cur") ;;
     *)
         _fence_command "$COMP_CWORD"
         if ((COMP_CWORD == 1)); then

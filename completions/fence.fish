@@ -99,6 +99,7 @@ complete -c fence -n '__fence_is options' -s t -l template -x -a 'default worksp
 complete -c fence -n '__fence_is options' -l shell -x -a '(__fence_shells)' -d 'shell for -c (sh, user for $SHELL, or an absolute path)'
 complete -c fence -n '__fence_is options' -s d -l debug -d 'explain what fence does'
 complete -c fence -n '__fence_is options' -s m -l monitor -d 'print one line per blocked network request'
+complete -c fence -n '__fence_is options' -s q -l quiet -d 'no summary line of blocked requests at exit'
 complete -c fence -n '__fence_is options' -l allow-reduced-isolation -d 'run even without Landlock, seccomp or user namespaces'
 complete -c fence -n '__fence_is options' -l force-new-session -d 'run the command in a new terminal session'
 complete -c fence -n '__fence_is options' -s p -l port -x -d 'expose the sandbox\'s port PORT on the host'

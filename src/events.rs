@@ -15,11 +15,16 @@
 //! lets the sandbox write is made read-only inside the sandbox for this run, with a
 //! warning; a directory on its path that is a symbolic link in a sandbox-writable place is
 //! refused.
+//!
+//! Every refusal is also counted, whatever the level: fence prints one summary line of
+//! them when the run ends (see [`summary`]).
+
+mod summary;
 
 use std::fs::File;
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::policy::Policy;
@@ -33,11 +38,13 @@ pub enum Level {
     All,
 }
 
-/// Where the run's events go. Clones share the log file (a setup retry keeps the stream).
+/// Where the run's events go. Clones share the log file (a setup retry keeps the stream)
+/// and the count of refused requests (the run keeps a clone to print the summary).
 #[derive(Clone)]
 pub struct EventSink {
     level: Level,
     file: Option<Arc<File>>,
+    refused: Arc<Mutex<summary::Tally>>,
 }
 
 impl EventSink {
@@ -59,18 +66,25 @@ impl EventSink {
             Some(path) => Some(Arc::new(open_log(path, policy)?)),
             None => None,
         };
-        Ok(EventSink { level, file })
+        Ok(EventSink {
+            level,
+            file,
+            refused: Arc::default(),
+        })
     }
 
     pub fn quiet() -> EventSink {
         EventSink {
             level: Level::Quiet,
             file: None,
+            refused: Arc::default(),
         }
     }
 
-    /// A refused request: `[fence:http] blocked CONNECT evil.example:443: not in allowedDomains`.
-    pub fn blocked(&mut self, source: &str, what: &str, reason: &str) {
+    /// A refused request for `destination` (`host:port`), counted for the summary; with
+    /// `-m`, the line `[fence:http] blocked CONNECT evil.example:443: not in allowedDomains`.
+    pub fn blocked(&mut self, source: &str, what: &str, destination: &str, reason: &str) {
+        self.tally().add(destination);
         if self.level >= Level::Blocked {
             self.line(&format!("[fence:{source}] blocked {what}: {reason}"));
         }
@@ -81,6 +95,25 @@ impl EventSink {
         if self.level >= Level::All {
             self.line(&format!("[fence:{source}] {text}"));
         }
+    }
+
+    /// The line fence prints at exit when requests were refused (without the `fence: `
+    /// prefix), escaped: `blocked 3 requests (registry.npmjs.org:443 ×2, example.com:443);
+    /// -m shows each`. Where the per-request lines were printed (`-m`, `-d`), there is no
+    /// hint. `None` when nothing was refused.
+    pub fn summary(&self) -> Option<String> {
+        let line = self.tally().describe()?;
+        Some(if self.level >= Level::Blocked {
+            line
+        } else {
+            format!("{line}; -m shows each")
+        })
+    }
+
+    /// The count of refusals. Never panics: a poisoned lock still holds a usable count (it
+    /// is only ever added to).
+    fn tally(&self) -> std::sync::MutexGuard<'_, summary::Tally> {
+        self.refused.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Writes one line, escaped: fence's own words need no escaping, so only what came
@@ -234,7 +267,7 @@ mod tests {
         let path = dir.join("log");
         let first = EventSink::with_level(Level::Blocked, Some(&path), &mut policy_in(&dir));
         let mut retry = first.unwrap().clone();
-        retry.blocked("socks", "CONNECT b:2", "not in allowedDomains");
+        retry.blocked("socks", "CONNECT b:2", "b:2", "not in allowedDomains");
         retry.note("socks", format_args!("not at this level"));
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
@@ -244,13 +277,41 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Every refusal is counted, at every level, in the tally the clones share; the hint
+    /// to use -m is given only where the lines were not printed.
+    #[test]
+    fn clones_share_the_summary() {
+        let mut policy = Policy::default();
+        let run = EventSink::with_level(Level::Quiet, None, &mut policy).unwrap();
+        assert_eq!(run.summary(), None);
+        let mut proxy = run.clone();
+        proxy.blocked("http", "CONNECT a.example:443", "a.example:443", "r");
+        proxy.blocked("socks", "CONNECT a.example:443", "a.example:443", "r");
+        proxy.blocked("http", "GET http://b.example/x", "b.example:80", "r");
+        assert_eq!(
+            run.summary().unwrap(),
+            "blocked 3 requests (a.example:443 ×2, b.example:80); -m shows each"
+        );
+        let dir = temp_dir("summary");
+        let path = dir.join("log");
+        let mut m = EventSink::with_level(Level::Blocked, Some(&path), &mut policy).unwrap();
+        m.blocked("http", "CONNECT a.example:443", "a.example:443", "r");
+        assert_eq!(m.summary().unwrap(), "blocked 1 request (a.example:443)");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn levels_and_file() {
         let dir = temp_dir("levels");
         let path = dir.join("log");
         let mut policy = policy_in(&dir);
         let mut m = EventSink::with_level(Level::Blocked, Some(&path), &mut policy).unwrap();
-        m.blocked("http", "CONNECT evil.example:443", "not in allowedDomains");
+        m.blocked(
+            "http",
+            "CONNECT evil.example:443",
+            "evil.example:443",
+            "not in allowedDomains",
+        );
         m.note("http", format_args!("allowed CONNECT ok.example:443"));
         let mut d = EventSink::with_level(Level::All, Some(&path), &mut policy).unwrap();
         d.note("socks", format_args!("allowed CONNECT a:1"));
@@ -277,6 +338,7 @@ mod tests {
         m.blocked(
             "http",
             "GET http://x/\n[fence:http] allowed CONNECT evil:443",
+            "x:80",
             "not in \u{1b}]0;T\u{7}allowedDomains",
         );
         let text = std::fs::read_to_string(&path).unwrap();

@@ -14,6 +14,7 @@ pub enum Id {
     Shell,
     Debug,
     Monitor,
+    Quiet,
     AllowReducedIsolation,
     ForceNewSession,
     Port,
@@ -162,6 +163,16 @@ pub const FLAGS: &[Flag] = &[
                Filesystem denials are not reported; they fail inside the command with
                \(lqRead-only file system\(rq or \(lqPermission denied\(rq.",
         ..flag(Id::Monitor, Some('m'), Some("monitor"))
+    },
+    Flag {
+        summary: "no summary line of blocked requests at exit",
+        help: "Do not print the line that sums up the blocked network\n\
+               requests at exit (also: \"quiet\": true in the config)",
+        man: r#"Do not print the summary line of blocked network requests that fence
+               otherwise prints at exit when the proxies refused anything (see
+               \fBMONITORING\fR); the same as \fB"quiet": true\fR in the configuration.
+               The \fB\-m\fR lines are still printed."#,
+        ..flag(Id::Quiet, Some('q'), Some("quiet"))
     },
     Flag {
         summary: "run even without Landlock, seccomp or user namespaces",

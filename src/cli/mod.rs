@@ -67,6 +67,8 @@ pub struct RunRequest {
     pub config: ConfigSource,
     pub debug: bool,
     pub monitor: bool,
+    /// `-q/--quiet`: no summary line of blocked requests at exit.
+    pub quiet: bool,
     /// Run even when Landlock or seccomp is unavailable, saying what is lost.
     pub allow_reduced_isolation: bool,
     /// `--force-new-session`: run the command in a new terminal session.

@@ -20,6 +20,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
     let mut shell_given = false;
     let mut debug = false;
     let mut monitor = false;
+    let mut quiet = false;
     let mut allow_reduced_isolation = false;
     let mut force_new_session = false;
     let mut ports = Vec::new();
@@ -78,6 +79,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
             }
             Id::Debug => debug = true,
             Id::Monitor => monitor = true,
+            Id::Quiet => quiet = true,
             Id::AllowReducedIsolation => allow_reduced_isolation = true,
             Id::ForceNewSession => force_new_session = true,
             Id::Port => ports.push(parse_exposed_port(&parser.value().map_err(usage)?)?),
@@ -133,6 +135,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
         config,
         debug,
         monitor,
+        quiet,
         allow_reduced_isolation,
         force_new_session,
         ports,
@@ -506,6 +509,7 @@ mod tests {
             Id::ProxyConnect => vec!["github.com", "22"],
             Id::Debug
             | Id::Monitor
+            | Id::Quiet
             | Id::AllowReducedIsolation
             | Id::ForceNewSession
             | Id::ListTemplates

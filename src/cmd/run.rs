@@ -46,6 +46,7 @@ pub fn execute(req: RunRequest) -> Result<Outcome> {
     let req = RunRequest {
         allow_reduced_isolation: req.allow_reduced_isolation
             || resolved.config.allow_reduced_isolation,
+        quiet: req.quiet || resolved.config.quiet,
         ..req
     };
     run_platform(&policy, &argv, env, &req)
@@ -61,14 +62,28 @@ fn run_platform(
     // The log file, when the sandbox may write it, becomes read-only inside for this run.
     let mut p = p.clone();
     let events = crate::events::EventSink::new(req.monitor, req.log_file.as_deref(), &mut p)?;
-    crate::linux::run(
+    let outcome = crate::linux::run(
         &p,
         argv,
         env,
         req.allow_reduced_isolation,
         req.preserve_fds,
-        events,
-    )
+        events.clone(),
+    );
+    print_summary(&events, req.quiet);
+    outcome
+}
+
+/// At exit, one line on stderr when the proxies refused anything (even with
+/// `--fence-log-file`: the user is at the terminal), unless `-q` or `"quiet": true`.
+#[cfg(target_os = "linux")]
+fn print_summary(events: &crate::events::EventSink, quiet: bool) {
+    if quiet {
+        return;
+    }
+    if let Some(line) = events.summary() {
+        crate::output::stderr_line(format_args!("{line}"));
+    }
 }
 
 /// A caller's open fds (a shell's `exec 9</dir`, an IDE's leaked pipes) reach past any

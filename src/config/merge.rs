@@ -13,6 +13,7 @@ pub fn merge(base: Config, child: Config) -> Config {
         allow_pty: b.allow_pty || c.allow_pty,
         force_new_session: c.force_new_session.or(b.force_new_session),
         allow_reduced_isolation: b.allow_reduced_isolation || c.allow_reduced_isolation,
+        quiet: b.quiet || c.quiet,
         network: super::types::Network {
             allowed_domains: append(b.network.allowed_domains, c.network.allowed_domains),
             denied_domains: append(b.network.denied_domains, c.network.denied_domains),

@@ -18,6 +18,8 @@ pub struct Config {
     /// Run with Landlock and seccomp alone where namespaces are refused (fence's addition to
     /// the Go schema; the same as `--allow-reduced-isolation`).
     pub allow_reduced_isolation: bool,
+    /// No summary line of blocked requests at exit (fence's addition; the same as `-q`).
+    pub quiet: bool,
     pub network: Network,
     pub filesystem: Filesystem,
     pub devices: Devices,

@@ -164,6 +164,8 @@ pub struct Conn {
     pub deadline: Option<Instant>,
     /// What the request was, for log lines (`CONNECT example.com:443`).
     label: String,
+    /// The `host:port` it asked for, for the blocked-request summary.
+    target: String,
     last_error: Option<String>,
     /// An exposed port was tried on the sandbox's ::1 after 127.0.0.1 failed.
     tried_inside_v6: bool,
@@ -190,6 +192,7 @@ impl Conn {
             client_eof: false,
             deadline: Some(now + HEADER_TIMEOUT),
             label: String::new(),
+            target: String::new(),
             last_error: None,
             tried_inside_v6: false,
         }
@@ -417,7 +420,8 @@ impl Conn {
     /// Refuses the request with a reason (403, or SOCKS "not allowed by ruleset"); the
     /// answer goes out as the connection is driven on.
     fn refuse(&mut self, ctx: &mut Ctx<'_>, reason: &str) {
-        ctx.monitor.blocked(self.source(), &self.label, reason);
+        ctx.monitor
+            .blocked(self.source(), &self.label, &self.target, reason);
         match self.role {
             Role::Socks => {
                 self.out

@@ -13,5 +13,6 @@ mod network;
 mod process;
 mod proxy;
 mod self_protection;
+mod summary;
 mod terminal;
 mod unix_sockets;

@@ -46,8 +46,12 @@ fn blocked_by_default_and_reported(user: User) {
         .collect();
     assert_eq!(
         fence_lines.len(),
-        3,
-        "-m prints blocked requests only: {fence_lines:?}"
+        4,
+        "-m prints blocked requests only, and the summary at exit: {fence_lines:?}"
+    );
+    assert_eq!(
+        fence_lines[3],
+        format!("fence: blocked 3 requests (127.0.0.1:{p} ×3)")
     );
     assert_eq!(server.hits(), 0, "the server saw no request");
 }

@@ -93,6 +93,7 @@ fn ends_options(flag: &Flag) -> bool {
         | Id::Shell
         | Id::Debug
         | Id::Monitor
+        | Id::Quiet
         | Id::AllowReducedIsolation
         | Id::ForceNewSession
         | Id::Port

@@ -45,6 +45,7 @@ impl Conn {
         let (host, port, purpose) = match (&head.target, connect) {
             (RequestTarget::Authority { host, port }, true) => {
                 self.label = format!("CONNECT {host}:{port}");
+                self.target = format!("{host}:{port}");
                 (host.clone(), *port, Purpose::Connect)
             }
             (RequestTarget::Absolute { host, port, path }, false) => {
@@ -54,6 +55,7 @@ impl Conn {
                 };
                 let shown = format!("{} http://{host}{}{path}", head.method, port_suffix(*port));
                 self.label = truncate(&shown, 100);
+                self.target = format!("{host}:{port}");
                 let (host, port, path) = (host.clone(), *port, path.clone());
                 let forward = Forward::new(head, framing, &host, port, path);
                 (host, port, Purpose::Forward(Box::new(forward)))
@@ -98,15 +100,20 @@ impl Conn {
         match socks5::parse_request(&self.inbuf) {
             Ok(Some((request, len))) => {
                 self.inbuf.drain(..len);
-                self.label = format!("CONNECT {}:{}", request.host, request.port);
+                self.target = format!("{}:{}", request.host, request.port);
+                self.label = format!("CONNECT {}", self.target);
                 if request.command != socks5::Command::Connect {
                     let what = match request.command {
                         socks5::Command::Bind => "BIND",
                         _ => "UDP ASSOCIATE",
                     };
-                    self.label = format!("{what} {}:{}", request.host, request.port);
-                    ctx.monitor
-                        .blocked("socks", &self.label, "only CONNECT is supported");
+                    self.label = format!("{what} {}", self.target);
+                    ctx.monitor.blocked(
+                        "socks",
+                        &self.label,
+                        &self.target,
+                        "only CONNECT is supported",
+                    );
                     return Ok(self.socks_fail(socks5::reply::COMMAND_NOT_SUPPORTED));
                 }
                 self.purpose = Some(Purpose::Socks);
