@@ -102,6 +102,11 @@ pub fn project_grants(
     if merged.allow_reduced_isolation && !user.allow_reduced_isolation {
         grants.push(Grant::Setting("allowReducedIsolation", "true".into()));
     }
+    // Silencing the line about refused requests hides what the sandbox tried: a repository
+    // may not choose that for the user.
+    if merged.quiet && !user.quiet {
+        grants.push(Grant::Setting("quiet", "true".into()));
+    }
     let mach = [
         (
             "macos.mach.lookup",

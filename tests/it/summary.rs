@@ -1,7 +1,6 @@
 //! The line fence prints at exit when its proxies refused requests: with and without
-//! `-m`, silenced by `-q` or `"quiet": true` (also from an untrusted project config, which
-//! grants nothing by it), absent when nothing was refused; the command's exit status is
-//! kept. The servers listen on the host's loopback only.
+//! `-m`, silenced by `-q` or `"quiet": true` (from an untrusted project config only once it
+//! is trusted), absent when nothing was refused; the command's exit status is kept. The servers listen on the host's loopback only.
 
 use crate::util;
 
@@ -122,18 +121,24 @@ fn quiet_and_nothing_blocked_print_nothing(user: User) {
     );
 }
 
-/// `"quiet": true` in an untrusted project config is no grant: the config applies without
-/// `fence trust`, and the line is gone.
-fn an_untrusted_project_config_may_be_quiet(user: User) {
+/// `"quiet": true` in an untrusted project config would hide what the sandbox tried: the
+/// run is refused until the user trusts the file; trusted, the line is gone.
+fn an_untrusted_project_config_may_not_be_quiet(user: User) {
     let sb = Sandbox::new(user);
     sb.config("fence.json", r#"{"quiet": true}"#);
-    let run = sb
-        .fence()
-        .args(CURL)
-        .args(["-p", "http://denied.example/"])
-        .run();
-    run.code(56);
-    assert!(fence_lines(&run).is_empty(), "{run}");
+    let curl = || {
+        sb.fence()
+            .args(CURL)
+            .args(["-p", "http://denied.example/"])
+            .run()
+    };
+    let refused = curl();
+    refused.code(125).stderr_has("quiet");
+    assert!(!refused.stderr.contains("curl:"), "{refused}");
+    sb.fence().args(["trust", "fence.json"]).run().ok();
+    let trusted = curl();
+    trusted.code(56);
+    assert!(fence_lines(&trusted).is_empty(), "{trusted}");
 }
 
 /// With `--fence-log-file`, the per-request lines go to the file and the summary to
@@ -168,6 +173,6 @@ both_users!(
     a_denied_host_is_named_at_exit,
     refusals_are_counted_per_destination,
     quiet_and_nothing_blocked_print_nothing,
-    an_untrusted_project_config_may_be_quiet,
+    an_untrusted_project_config_may_not_be_quiet,
     the_summary_stays_on_stderr_with_a_log_file,
 );
