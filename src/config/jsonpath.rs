@@ -53,7 +53,11 @@ pub fn render(path: &[Segment]) -> String {
 pub fn path_at(json: &str, line: usize, column: usize) -> Vec<Segment> {
     let end = byte_offset(json, line, column);
     let mut walker = Walker::default();
-    let mut tokens = Tokens { json, pos: 0 };
+    let mut tokens = Tokens {
+        json,
+        pos: 0,
+        unterminated: false,
+    };
     while let Some((start, token)) = tokens.next_token() {
         if start >= end || walker.apply(token).is_err() {
             break;
@@ -67,7 +71,11 @@ pub fn path_at(json: &str, line: usize, column: usize) -> Vec<Segment> {
 /// first byte of the value. `None` if the path does not exist in the text.
 pub fn position_of(json: &str, path: &[Segment]) -> Option<(usize, usize)> {
     let mut walker = Walker::default();
-    let mut tokens = Tokens { json, pos: 0 };
+    let mut tokens = Tokens {
+        json,
+        pos: 0,
+        unterminated: false,
+    };
     while let Some((start, token)) = tokens.next_token() {
         let began = walker.apply(token).ok()?;
         let found = match began {
@@ -80,6 +88,62 @@ pub fn position_of(json: &str, path: &[Segment]) -> Option<(usize, usize)> {
         }
     }
     None
+}
+
+/// What is still open where a truncated text ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unclosed {
+    /// `{`, `[` or `"`.
+    pub opener: char,
+    /// 1-based line and byte column of the opener.
+    pub line: usize,
+    pub column: usize,
+    /// The key path of the unclosed object, array or string (for a string that is a key,
+    /// the key itself).
+    pub path: Vec<Segment>,
+}
+
+/// The innermost object, array or string left open at the end of `json`, or `None` when
+/// everything is closed (or the text stops making sense before its end).
+pub fn unclosed(json: &str) -> Option<Unclosed> {
+    let mut walker = Walker::default();
+    let mut tokens = Tokens {
+        json,
+        pos: 0,
+        unterminated: false,
+    };
+    // Openers of the containers still open: offset and character.
+    let mut open: Vec<(usize, char, Vec<Segment>)> = Vec::new();
+    while let Some((start, token)) = tokens.next_token() {
+        let opener = match token {
+            Token::Open(Kind::Object) => Some('{'),
+            Token::Open(Kind::Array) => Some('['),
+            _ => None,
+        };
+        let closes = matches!(token, Token::Close(_));
+        walker.apply(token).ok()?;
+        if tokens.unterminated {
+            open.push((start, '"', walker.path()));
+        } else if let Some(c) = opener {
+            open.push((start, c, walker.path()));
+        } else if closes {
+            open.pop();
+        }
+    }
+    let (offset, opener, path) = open.pop()?;
+    let (line, column) = line_column(json, offset);
+    Some(Unclosed {
+        opener,
+        line,
+        column,
+        path,
+    })
+}
+
+/// The 1-based line and byte column of the last byte that is not whitespace, if any.
+pub fn last_significant(json: &str) -> Option<(usize, usize)> {
+    let last = json.bytes().rposition(|b| !b.is_ascii_whitespace())?;
+    Some(line_column(json, last))
 }
 
 /// Number of bytes consumed at `(line, column)`, clamped to that line.
@@ -131,6 +195,8 @@ enum Kind {
 struct Tokens<'a> {
     json: &'a str,
     pos: usize,
+    /// The last string read ran to the end of the text without its closing quote.
+    unterminated: bool,
 }
 
 impl Tokens<'_> {
@@ -182,6 +248,7 @@ impl Tokens<'_> {
             }
         }
         out.push_str(&json[run..i]);
+        self.unterminated = i >= bytes.len();
         self.pos = (i + 1).min(bytes.len());
         out
     }
@@ -331,7 +398,7 @@ impl Walker {
 
 #[cfg(test)]
 mod tests {
-    use super::{Segment, path_at, position_of, render};
+    use super::{Segment, Unclosed, last_significant, path_at, position_of, render, unclosed};
 
     /// Parses a rendered test path such as `a.b[1].c` (keys without `.`/`[`).
     fn p(s: &str) -> Vec<Segment> {
@@ -570,11 +637,48 @@ mod tests {
     }
 
     #[test]
+    fn unclosed_table() {
+        // (document, expected innermost opener, its line and column, its path)
+        type Want = Option<(char, usize, usize, &'static str)>;
+        let cases: &[(&str, Want)] = &[
+            (r#"{"a": [1, 2]}"#, None),
+            ("", None),
+            ("{", Some(('{', 1, 1, ""))),
+            (r#"{"a": [1, 2"#, Some(('[', 1, 7, "a"))),
+            (r#"{"a": [1, 2],"#, Some(('{', 1, 1, ""))),
+            ("{\"a\": {\n  \"b\": [{\"c\": 1}", Some(('[', 2, 8, "a.b"))),
+            (r#"{"a": [{"c": 1"#, Some(('{', 1, 8, "a[0]"))),
+            (r#"{"a": "xy"#, Some(('"', 1, 7, "a"))),
+            (r#"{"ab"#, Some(('"', 1, 2, "ab"))),
+            (r#"["x", "y\""#, Some(('"', 1, 7, "[1]"))),
+            (r#"["x", "y\"]"#, Some(('"', 1, 7, "[1]"))),
+            (r#"["x", "y"]"#, None),
+            (r#"{"a": 1 "b": ["#, None),
+        ];
+        for (json, want) in cases {
+            let want = want.map(|(opener, line, column, path)| Unclosed {
+                opener,
+                line,
+                column,
+                path: p(path),
+            });
+            assert_eq!(unclosed(json), want, "{json:?}");
+        }
+        assert_eq!(last_significant(""), None);
+        assert_eq!(last_significant(" \n\t"), None);
+        assert_eq!(last_significant("{\n  \"a\"  \n\n"), Some((2, 5)));
+        assert_eq!(last_significant("["), Some((1, 1)));
+    }
+
+    #[test]
     fn never_panics_on_prefixes() {
         let doc =
             "{\"a\\\"é\": [1, {\"b\\u00e9\": \"\\ud83d\\ude00\"}],\n \"c\": \"x\\\\\", \"d\\\n";
         for (end, _) in doc.char_indices().chain([(doc.len(), ' ')]) {
             let json = &doc[..end];
+            if let Some(u) = unclosed(json) {
+                assert!(u.line >= 1 && u.column >= 1, "{json:?}");
+            }
             for line in 0..4 {
                 for column in 0..=json.len() + 1 {
                     let path = path_at(json, line, column);

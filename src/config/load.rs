@@ -334,9 +334,6 @@ impl<'a> ExtendsChain<'a> {
             }
         }
         let cfg = parse_text(&read.text, &shown)?;
-        if depth > 0 && read.text.trim().is_empty() {
-            return Err(Error::Config(format!("extends file is empty: {shown}")));
-        }
         self.files.push(ConfigFile::new(path.clone(), read));
         let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
         let cfg = self.extend(cfg, &dir, depth)?;

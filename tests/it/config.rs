@@ -37,7 +37,22 @@ fn invalid_configs_name_file_line_column_and_key() {
         ),
         (
             "{\"filesystem\": {\"allowWrite\": [\".\"]",
-            ":1:35: filesystem.allowWrite: EOF while parsing an object",
+            ":1:35: unexpected end of file: the { at 1:16 (filesystem) is not closed",
+        ),
+        // A file cut short after a line break: a real column, what is left open.
+        (
+            "{\n  \"filesystem\": {\n    \"allowWrite\": [\n      \".\"\n",
+            ":4:9: unexpected end of file: the [ at 3:19 (filesystem.allowWrite) is not closed",
+        ),
+        // A bad list entry is located at the entry, not where its object ends.
+        (
+            "{\n  \"network\": {\n    \"allowedDomains\": [\n      \"example.com\",\n      \
+             \"*.com\"\n    ]\n  }\n}\n",
+            ":5:13: network.allowedDomains[1]: \"*.com\": wildcard pattern too broad",
+        ),
+        (
+            "{\"network\": {\"allowLocalOutboundPorts\": [\n  5432,\n  99999\n]}}",
+            ":3:7: network.allowLocalOutboundPorts[1]: port 99999 is out of range",
         ),
     ];
     for (text, expected) in cases {
@@ -52,6 +67,39 @@ fn invalid_configs_name_file_line_column_and_key() {
         .run()
         .code(125)
         .stderr_has("settings file not found");
+}
+
+#[test]
+fn empty_configs_are_errors() {
+    let sb = Sandbox::new(User::Current);
+    for (text, what) in [
+        ("", "is empty"),
+        ("\n  // nothing yet\n", "has only comments"),
+    ] {
+        let cfg = sb.config("empty.json", text);
+        let r = sb.fence().sh(&cfg, "true").run();
+        r.code(125);
+        let line = format!(
+            "fence: {}: the config {what}: it must be a JSON object (`{{}}` is a config that \
+             allows nothing)\n",
+            cfg.display()
+        );
+        assert_eq!(r.stderr, line, "{r}");
+    }
+    // The same for a discovered project config and for a file it extends.
+    sb.config("fence.json", "");
+    sb.fence()
+        .arg("true")
+        .run()
+        .code(125)
+        .stderr_has("fence.json: the config is empty");
+    sb.config("base.json", " ");
+    let top = sb.config("top.json", r#"{"extends": "./base.json"}"#);
+    sb.fence()
+        .sh(&top, "true")
+        .run()
+        .code(125)
+        .stderr_has("base.json: the config is empty");
 }
 
 #[test]
