@@ -20,6 +20,15 @@ pub enum Error {
     /// Invalid, unreadable or untrusted configuration. The message already carries
     /// `file:line:col` and the key when they are known.
     Config(String),
+    /// A config value that cannot be applied, found while compiling the policy (after
+    /// parsing, so without a position). `key` is its dotted key; `value`, for a list entry,
+    /// the entry as written, so that `config::locate` can find it in the file and give the
+    /// error a `file:line:col`. Displayed unlocated as `key: message`.
+    ConfigValue {
+        key: String,
+        value: Option<String>,
+        message: String,
+    },
     /// The sandbox could not be set up (bwrap missing, a kernel layer missing, ...).
     Setup(String),
     /// The kernel refused to create the sandbox's namespaces (explained in the message).
@@ -46,6 +55,7 @@ impl Error {
             Error::CannotExecute(_) => EXIT_CANNOT_EXECUTE,
             Error::Usage(_)
             | Error::Config(_)
+            | Error::ConfigValue { .. }
             | Error::Setup(_)
             | Error::NoNamespaces(_)
             | Error::Io { .. } => EXIT_FENCE_FAILED,
@@ -58,6 +68,7 @@ impl fmt::Display for Error {
         match self {
             Error::Usage(msg) => write!(f, "{msg} (see fence --help)"),
             Error::Config(msg) | Error::Setup(msg) | Error::NoNamespaces(msg) => f.write_str(msg),
+            Error::ConfigValue { key, message, .. } => write!(f, "{key}: {message}"),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
             Error::NotFound(cmd) => write!(f, "{cmd}: command not found"),
             Error::CannotExecute(msg) => f.write_str(msg),
@@ -85,6 +96,14 @@ mod tests {
         let cases = [
             (Error::Usage("x".into()), 125),
             (Error::Config("x".into()), 125),
+            (
+                Error::ConfigValue {
+                    key: "k".into(),
+                    value: None,
+                    message: "x".into(),
+                },
+                125,
+            ),
             (Error::Setup("x".into()), 125),
             (Error::io("x", io::Error::other("y")), 125),
             (Error::NotFound("x".into()), 127),

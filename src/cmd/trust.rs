@@ -76,7 +76,8 @@ pub fn execute(req: TrustRequest) -> Result<()> {
     };
     // A trusted project config applies as written: what it grants is measured against the
     // built-in default (deny everything).
-    let (granted, _) = trust_gate::project_grants(&Config::default(), &resolved.config, &host)?;
+    let (granted, _) = trust_gate::project_grants(&Config::default(), &resolved.config, &host)
+        .map_err(|e| crate::config::locate(e, &resolved.files))?;
     trust::record(&host, &path, &resolved.files)?;
     let what = if granted.is_empty() {
         "nothing beyond the default".to_string()

@@ -90,6 +90,60 @@ pub fn position_of(json: &str, path: &[Segment]) -> Option<(usize, usize)> {
     None
 }
 
+/// The 1-based `(line, column)` where the value at `path` starts: for an object member,
+/// its value (not its key). `None` if the path does not exist in the text.
+pub fn value_position(json: &str, path: &[Segment]) -> Option<(usize, usize)> {
+    let (line, column) = position_of(json, path)?;
+    if !matches!(path.last(), Some(Segment::Key(_))) {
+        return Some((line, column));
+    }
+    // The member's key starts there: skip it and the colon.
+    let mut tokens = Tokens {
+        json,
+        pos: byte_offset(json, line, column - 1),
+        unterminated: false,
+    };
+    let _key = tokens.next_token()?;
+    let (_, Token::Colon) = tokens.next_token()? else {
+        return None;
+    };
+    let (start, _) = tokens.next_token()?;
+    Some(line_column(json, start))
+}
+
+/// The first element of the array at `array` that is written as `element` (a string's
+/// unescaped text, or the text of a number or literal): its index and 1-based `(line,
+/// column)`.
+pub fn find_element(
+    json: &str,
+    array: &[Segment],
+    element: &str,
+) -> Option<(usize, (usize, usize))> {
+    let mut walker = Walker::default();
+    let mut tokens = Tokens {
+        json,
+        pos: 0,
+        unterminated: false,
+    };
+    while let Some((start, token)) = tokens.next_token() {
+        let matches = match &token {
+            Token::Str(text) => text == element,
+            Token::Scalar => &json[start..tokens.pos] == element,
+            _ => false,
+        };
+        if walker.apply(token).ok()? != Began::Member || !matches {
+            continue;
+        }
+        let path = walker.path();
+        if let Some((Segment::Index(index), parent)) = path.split_last() {
+            if parent == array {
+                return Some((*index, line_column(json, start)));
+            }
+        }
+    }
+    None
+}
+
 /// What is still open where a truncated text ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unclosed {
@@ -398,7 +452,10 @@ impl Walker {
 
 #[cfg(test)]
 mod tests {
-    use super::{Segment, Unclosed, last_significant, path_at, position_of, render, unclosed};
+    use super::{
+        Segment, Unclosed, find_element, last_significant, path_at, position_of, render, unclosed,
+        value_position,
+    };
 
     /// Parses a rendered test path such as `a.b[1].c` (keys without `.`/`[`).
     fn p(s: &str) -> Vec<Segment> {
@@ -634,6 +691,45 @@ mod tests {
                 assert_eq!(render(&path), rendered);
             }
         }
+    }
+
+    #[test]
+    fn value_positions_and_elements() {
+        let cases: &[(&str, Option<(usize, usize)>)] = &[
+            ("network.mode", Some((7, 13))),
+            ("network.allowedDomains", Some((3, 23))),
+            ("network.allowedDomains[1]", Some((5, 7))),
+            ("filesystem.denyRead[1].path", Some((10, 37))),
+            ("filesystem.allowWrite", Some((11, 19))),
+            ("", Some((1, 1))),
+            ("network.nope", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(value_position(CONFIG, &p(path)), *want, "{path}");
+        }
+        assert_eq!(value_position(r#"{"a" :  1}"#, &p("a")), Some((1, 9)));
+        assert_eq!(value_position(r#"{"a""#, &p("a")), None);
+        type Found = Option<(usize, (usize, usize))>;
+        let cases: &[(&str, &str, Found)] = &[
+            ("network.allowedDomains", "example.com", Some((0, (4, 7)))),
+            ("network.allowedDomains", "42", Some((1, (5, 7)))),
+            ("network.allowedDomains", "4", None),
+            ("filesystem.denyRead", "~/.ssh", Some((0, (10, 18)))),
+            ("filesystem.denyRead", "/x", None),
+            ("filesystem.allowWrite", "x", None),
+            ("network", "example.com", None),
+        ];
+        for (path, element, want) in cases {
+            assert_eq!(
+                find_element(CONFIG, &p(path), element),
+                *want,
+                "{path} {element}"
+            );
+        }
+        let json = r#"{"a": ["x\u0041", "x\"y", ["z"], "z"]}"#;
+        assert_eq!(find_element(json, &p("a"), "xA"), Some((0, (1, 8))));
+        assert_eq!(find_element(json, &p("a"), "x\"y"), Some((1, (1, 19))));
+        assert_eq!(find_element(json, &p("a"), "z"), Some((3, (1, 34))));
     }
 
     #[test]

@@ -13,7 +13,9 @@ pub use load::{ConfigSource, Origin, Resolution, Resolved, resolve};
 pub use types::Config;
 
 use crate::error::{Error, Result};
+use crate::output;
 use jsonpath::Segment;
+use read::ConfigFile;
 
 /// Parses one config text (JSONC) strictly. `name` is how errors refer to it (a path or
 /// `template NAME`), already escaped for display. Settings this build cannot enforce are
@@ -99,6 +101,37 @@ fn end_of_file(json: &str) -> String {
     format!("{line}:{column}: unexpected end of file{open}")
 }
 
+/// An error about one config value ([`Error::ConfigValue`]) located in the first of `files`
+/// that writes it: `FILE:LINE:COL: key[N]: message`, at the list entry or the key's value.
+/// Other errors, and values no file writes (a template's), are returned as they are.
+pub fn locate(err: Error, files: &[ConfigFile]) -> Error {
+    let Error::ConfigValue {
+        key,
+        value,
+        message,
+    } = &err
+    else {
+        return err;
+    };
+    let path: Vec<Segment> = key.split('.').map(|k| Segment::Key(k.into())).collect();
+    for file in files {
+        let text = file.text.strip_prefix('\u{feff}').unwrap_or(&file.text);
+        let json = jsonc::strip(text);
+        let found = match value {
+            Some(value) => jsonpath::find_element(&json, &path, value)
+                .map(|(index, at)| (format!("{key}[{index}]"), at)),
+            None => jsonpath::value_position(&json, &path).map(|at| (key.clone(), at)),
+        };
+        if let Some((key, (line, column))) = found {
+            return Error::Config(format!(
+                "{}:{line}:{column}: {key}: {message}",
+                output::path(&file.path)
+            ));
+        }
+    }
+    err
+}
+
 /// serde_json appends " at line L column C" to its messages; fence puts the position first.
 fn strip_position_suffix(msg: &str) -> &str {
     match msg.rfind(" at line ") {
@@ -127,6 +160,55 @@ mod tests {
             parse_text("\u{feff}{}", "f.json").unwrap(),
             Config::default()
         );
+    }
+
+    #[test]
+    fn values_are_located_in_the_file_that_writes_them() {
+        let file = |path: &str, text: &str| ConfigFile {
+            path: path.into(),
+            text: text.into(),
+            dev: 0,
+            ino: 0,
+            uid: 0,
+        };
+        let files = [
+            file(
+                "/p/fence.json",
+                "\u{feff}{\"extends\": \"./base.json\",\n \"network\": {\"socksProxyPort\": 3128}}",
+            ),
+            file(
+                "/p/base.json",
+                "// base\n{\"filesystem\": {\"allowWrite\": [\n  \".\", // here\n  \"a[\"\n]}}",
+            ),
+        ];
+        let value = |key: &str, value: Option<&str>| Error::ConfigValue {
+            key: key.into(),
+            value: value.map(Into::into),
+            message: "why".into(),
+        };
+        let cases = [
+            (
+                value("filesystem.allowWrite", Some("a[")),
+                "/p/base.json:4:3: filesystem.allowWrite[1]: why",
+            ),
+            (
+                value("network.socksProxyPort", None),
+                "/p/fence.json:2:32: network.socksProxyPort: why",
+            ),
+            // Not written in any file (a template's, or a default): as it was.
+            (
+                value("filesystem.allowWrite", Some("b")),
+                "filesystem.allowWrite: why",
+            ),
+            (
+                value("network.httpProxyPort", None),
+                "network.httpProxyPort: why",
+            ),
+            (Error::Config("other".into()), "other"),
+        ];
+        for (err, want) in cases {
+            assert_eq!(locate(err, &files).to_string(), want);
+        }
     }
 
     #[test]

@@ -54,7 +54,15 @@ fn narrow(project: Resolved, state: trust::TrustState, host: &HostEnv) -> Result
     };
     let baseline = load::resolve_user(host)?;
     let merged = merge(baseline.config.clone(), project.config.clone());
-    let (extra, policy) = project_grants(&baseline.config, &merged, host)?;
+    let (extra, policy) = project_grants(&baseline.config, &merged, host).map_err(|e| {
+        let files: Vec<_> = project
+            .files
+            .iter()
+            .chain(&baseline.files)
+            .cloned()
+            .collect();
+        crate::config::locate(e, &files)
+    })?;
     if extra.is_empty() {
         let mut chain = baseline.chain;
         chain.push(format!(

@@ -54,6 +54,19 @@ fn invalid_configs_name_file_line_column_and_key() {
             "{\"network\": {\"allowLocalOutboundPorts\": [\n  5432,\n  99999\n]}}",
             ":3:7: network.allowLocalOutboundPorts[1]: port 99999 is out of range",
         ),
+        // Checked when the policy is compiled, still located at the entry or value.
+        (
+            "{\"filesystem\": {\"allowWrite\": [\".\",\n    \"src/[\"]}}",
+            ":2:5: filesystem.allowWrite[1]: \"src/[\": invalid pattern",
+        ),
+        (
+            "{\"filesystem\": {\"denyRead\": [\n  \"/\"\n]}}",
+            ":2:3: filesystem.denyRead[0]: / is refused: masking / would hide",
+        ),
+        (
+            "{\"network\": {\n  \"socksProxyPort\": 3128\n}}",
+            ":2:21: network.socksProxyPort: 3128 is also the HTTP proxy port",
+        ),
     ];
     for (text, expected) in cases {
         let cfg = sb.config("bad.json", text);
