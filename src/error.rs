@@ -17,6 +17,8 @@ pub const EXIT_NOT_FOUND: i32 = 127;
 pub enum Error {
     /// Bad command line; the message names the offending option.
     Usage(String),
+    /// No command to run: the usage lines follow the error line.
+    NoCommand,
     /// Invalid, unreadable or untrusted configuration. The message already carries
     /// `file:line:col` and the key when they are known.
     Config(String),
@@ -54,6 +56,7 @@ impl Error {
             Error::NotFound(_) => EXIT_NOT_FOUND,
             Error::CannotExecute(_) => EXIT_CANNOT_EXECUTE,
             Error::Usage(_)
+            | Error::NoCommand
             | Error::Config(_)
             | Error::ConfigValue { .. }
             | Error::Setup(_)
@@ -67,6 +70,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Usage(msg) => write!(f, "{msg} (see fence --help)"),
+            Error::NoCommand => f.write_str("no command given (see fence --help)"),
             Error::Config(msg) | Error::Setup(msg) | Error::NoNamespaces(msg) => f.write_str(msg),
             Error::ConfigValue { key, message, .. } => write!(f, "{key}: {message}"),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
@@ -95,6 +99,7 @@ mod tests {
     fn exit_codes() {
         let cases = [
             (Error::Usage("x".into()), 125),
+            (Error::NoCommand, 125),
             (Error::Config("x".into()), 125),
             (
                 Error::ConfigValue {
@@ -118,10 +123,11 @@ mod tests {
     fn display_is_one_line() {
         let err = Error::NotFound("nosuchcmd".into());
         assert_eq!(err.to_string(), "nosuchcmd: command not found");
-        assert!(
-            !Error::Usage("unknown option '--x'".into())
-                .to_string()
-                .contains('\n')
-        );
+        for err in [
+            Error::Usage("unknown option '--x'".into()),
+            Error::NoCommand,
+        ] {
+            assert!(!err.to_string().contains('\n'), "{err}");
+        }
     }
 }

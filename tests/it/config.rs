@@ -361,7 +361,25 @@ fn command_line_errors() {
         .run()
         .code(125)
         .stderr_has("cannot be combined");
-    sb.fence().run().code(125).stderr_has("no command given");
+    // No command: one `fence:` line, then the usage lines.
+    let r = sb.fence().run();
+    r.code(125);
+    let mut lines = r.stderr.lines();
+    assert_eq!(
+        lines.next(),
+        Some("fence: no command given (see fence --help)"),
+        "{r}"
+    );
+    assert!(
+        lines.next().is_some_and(|l| l.starts_with("Usage: fence ")),
+        "{r}"
+    );
+    assert!(lines.all(|l| l.starts_with("       fence ")), "{r}");
+    // An argument with a line break stays on the one `fence:` line.
+    let r = sb.fence().args(["--bad\noption", "true"]).run();
+    r.code(125)
+        .stderr_has("fence: unknown option '--bad\\noption'");
+    assert_eq!(r.stderr.lines().count(), 1, "{r}");
     // --help and --version work even with a broken config around.
     sb.config("fence.json", "{ broken");
     sb.fence()
