@@ -207,6 +207,11 @@ fn discovered_project_config_needs_trust() {
         cmd.cmd.current_dir(&sub);
         cmd.args(args).run()
     };
+    // Nothing trusted yet: the list says so, on the stream the list goes to.
+    let empty = "no project config is trusted (`fence trust` in a project trusts its config)\n";
+    let r = sb.fence().args(["trust", "--list"]).run();
+    r.ok();
+    assert_eq!(r.stdout, empty, "{r}");
     // Untrusted: refused, and the message says what it would grant and how to trust it.
     let r = run_in_sub(&["touch", "x"]);
     r.code(125)
@@ -223,15 +228,21 @@ fn discovered_project_config_needs_trust() {
         .args(["trust", "--list"])
         .run()
         .ok()
-        .stdout_has("fence.json\ttrusted");
+        .stdout_has("fence.json\ttrusted")
+        .stdout_lacks("no project config");
     // Edited: refused again until re-trusted.
     sb.write(
         &project,
         r#"{"filesystem": {"allowWrite": [".", "/var/tmp"]}}"#,
     );
-    run_in_sub(&["true"])
-        .code(125)
-        .stderr_has("changed since it was trusted");
+    // The refusal says what the change grants, compared with the trusted version.
+    run_in_sub(&["true"]).code(125).stderr_has(&format!(
+        "{}: project config has changed since it was trusted ({} changed); compared with \
+             the trusted version it newly grants write access to /var/tmp. Beyond your own \
+             config it would grant write access to /var/tmp. Review it",
+        project.display(),
+        project.display(),
+    ));
     sb.fence()
         .args(["trust", "--list"])
         .run()
@@ -247,7 +258,10 @@ fn discovered_project_config_needs_trust() {
         .args(["trust", "--revoke", project.to_str().unwrap()])
         .run()
         .ok();
-    run_in_sub(&["true"]).code(125);
+    run_in_sub(&["true"]).code(125).stderr_has("is not trusted");
+    let r = sb.fence().args(["trust", "--list"]).run();
+    r.ok();
+    assert_eq!(r.stdout, empty, "{r}");
     // -s is explicit consent.
     sb.fence()
         .args(["-s", project.to_str().unwrap(), "true"])
