@@ -419,7 +419,8 @@ fn writes_covering_the_sandbox_own_mounts_are_refused(user: User) {
             .run()
             .code(125)
             .stdout_lacks("RAN")
-            .stderr_has("filesystem.allowWrite: ")
+            // Located at the entry.
+            .stderr_has(":1:32: filesystem.allowWrite[0]: ")
             .stderr_has(why);
     }
     let cfg = sb.config(
