@@ -17,9 +17,20 @@ pub const EXIT_NOT_FOUND: i32 = 127;
 pub enum Error {
     /// Bad command line; the message names the offending option.
     Usage(String),
+    /// No command to run: the usage lines follow the error line.
+    NoCommand,
     /// Invalid, unreadable or untrusted configuration. The message already carries
     /// `file:line:col` and the key when they are known.
     Config(String),
+    /// A config value that cannot be applied, found while compiling the policy (after
+    /// parsing, so without a position). `key` is its dotted key; `value`, for a list entry,
+    /// the entry as written, so that `config::locate` can find it in the file and give the
+    /// error a `file:line:col`. Displayed unlocated as `key: message`.
+    ConfigValue {
+        key: String,
+        value: Option<String>,
+        message: String,
+    },
     /// The sandbox could not be set up (bwrap missing, a kernel layer missing, ...).
     Setup(String),
     /// The kernel refused to create the sandbox's namespaces (explained in the message).
@@ -45,7 +56,9 @@ impl Error {
             Error::NotFound(_) => EXIT_NOT_FOUND,
             Error::CannotExecute(_) => EXIT_CANNOT_EXECUTE,
             Error::Usage(_)
+            | Error::NoCommand
             | Error::Config(_)
+            | Error::ConfigValue { .. }
             | Error::Setup(_)
             | Error::NoNamespaces(_)
             | Error::Io { .. } => EXIT_FENCE_FAILED,
@@ -57,7 +70,9 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Usage(msg) => write!(f, "{msg} (see fence --help)"),
+            Error::NoCommand => f.write_str("no command given (see fence --help)"),
             Error::Config(msg) | Error::Setup(msg) | Error::NoNamespaces(msg) => f.write_str(msg),
+            Error::ConfigValue { key, message, .. } => write!(f, "{key}: {message}"),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
             Error::NotFound(cmd) => write!(f, "{cmd}: command not found"),
             Error::CannotExecute(msg) => f.write_str(msg),
@@ -84,7 +99,16 @@ mod tests {
     fn exit_codes() {
         let cases = [
             (Error::Usage("x".into()), 125),
+            (Error::NoCommand, 125),
             (Error::Config("x".into()), 125),
+            (
+                Error::ConfigValue {
+                    key: "k".into(),
+                    value: None,
+                    message: "x".into(),
+                },
+                125,
+            ),
             (Error::Setup("x".into()), 125),
             (Error::io("x", io::Error::other("y")), 125),
             (Error::NotFound("x".into()), 127),
@@ -99,10 +123,11 @@ mod tests {
     fn display_is_one_line() {
         let err = Error::NotFound("nosuchcmd".into());
         assert_eq!(err.to_string(), "nosuchcmd: command not found");
-        assert!(
-            !Error::Usage("unknown option '--x'".into())
-                .to_string()
-                .contains('\n')
-        );
+        for err in [
+            Error::Usage("unknown option '--x'".into()),
+            Error::NoCommand,
+        ] {
+            assert!(!err.to_string().contains('\n'), "{err}");
+        }
     }
 }

@@ -37,6 +37,9 @@ fn main() {
         Ok(Outcome::Signaled(signal)) => fence::sys::die_by_signal(signal),
         Err(err) => {
             fence::output::stderr_line(format_args!("{err}"));
+            if matches!(err, fence::error::Error::NoCommand) {
+                fence::output::stderr(&format!("{}\n", cli::usage()));
+            }
             std::process::exit(err.exit_code());
         }
     }

@@ -82,6 +82,12 @@ pub fn stderr_line(message: std::fmt::Arguments<'_>) {
     let _ = writeln!(err, "fence: {message}");
 }
 
+/// Writes `text` (fence's own, such as the usage lines after an error line) to stderr as it
+/// is, ignoring write errors.
+pub fn stderr(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
 /// Writes `text` to stdout as it is, ignoring write errors (`fence --help | head -1`).
 pub fn stdout(text: &str) {
     let mut out = std::io::stdout().lock();

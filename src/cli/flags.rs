@@ -295,7 +295,8 @@ pub const SUBCOMMANDS: &[Subcommand] = &[
             Flag {
                 summary: "list trusted files",
                 man: r"List trusted files, each followed by a tab and \fBtrusted\fR or
-                       \fBchanged since trusted (not applied)\fR.
+                       \fBchanged since trusted (not applied)\fR, or one line saying that
+                       no project config is trusted.
                        Takes no \fIFILE\fR.",
                 ..flag(Id::TrustList, None, Some("list"))
             },

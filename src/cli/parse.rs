@@ -9,6 +9,7 @@ use super::flags::{self, FLAGS, Flag, Id, SubId, Subcommand};
 use super::{CommandSpec, Invocation, RunRequest, ShellChoice, TrustAction, TrustRequest};
 use crate::config::ConfigSource;
 use crate::error::{Error, Result};
+use crate::output::escape;
 
 /// Parses fence's arguments (without the program name).
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
@@ -119,12 +120,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
             args: positional,
             shell,
         },
-        None if positional.is_empty() => {
-            return Err(Error::Usage(format!(
-                "no command given\n{}",
-                super::usage()
-            )));
-        }
+        None if positional.is_empty() => return Err(Error::NoCommand),
         None if shell_given => {
             return Err(Error::Usage("--shell only applies to -c STRING".into()));
         }
@@ -164,7 +160,8 @@ fn parse_exposed_port(value: &std::ffi::OsStr) -> Result<std::net::SocketAddr> {
     let text = value.to_string_lossy();
     let bad = || {
         Error::Usage(format!(
-            "-p {text}: expected PORT or ADDR:PORT (e.g. 3000, 0.0.0.0:3000, [::1]:3000)"
+            "-p {}: expected PORT or ADDR:PORT (e.g. 3000, 0.0.0.0:3000, [::1]:3000)",
+            escape(&text)
         ))
     };
     let (addr, port) = match text.rsplit_once(':') {
@@ -238,7 +235,7 @@ fn parse_shell(value: &std::ffi::OsStr) -> Result<ShellChoice> {
     } else {
         Err(Error::Usage(format!(
             "--shell expects 'sh', 'user' or an absolute path, not '{}'",
-            value.to_string_lossy()
+            escape(&value.to_string_lossy())
         )))
     }
 }
@@ -247,15 +244,26 @@ fn string_value(value: OsString, option: &str) -> Result<String> {
     value.into_string().map_err(|v| {
         Error::Usage(format!(
             "{option}: not valid UTF-8: {}",
-            v.to_string_lossy()
+            crate::output::escape_bytes(v.as_encoded_bytes())
         ))
     })
 }
 
+/// A usage error from lexopt. Arguments are quoted escaped: a newline or a terminal
+/// control sequence in one cannot forge or hide a line (every line of fence's starts with
+/// `fence:`).
 fn usage(err: lexopt::Error) -> Error {
     let msg = match err {
-        lexopt::Error::UnexpectedOption(opt) => format!("unknown option '{opt}'"),
-        lexopt::Error::MissingValue { option: Some(opt) } => format!("{opt} needs a value"),
+        lexopt::Error::UnexpectedOption(opt) => format!("unknown option '{}'", escape(&opt)),
+        lexopt::Error::MissingValue { option: Some(opt) } => {
+            format!("{} needs a value", escape(&opt))
+        }
+        lexopt::Error::UnexpectedValue { option, value } => format!(
+            "{} takes no value (got '{}')",
+            escape(&option),
+            escape(&value.to_string_lossy())
+        ),
+        // The others quote the argument with `{:?}`, which escapes control characters.
         other => other.to_string(),
     };
     Error::Usage(msg)
@@ -428,22 +436,38 @@ mod tests {
             (&["--bogus", "ls"], "unknown option '--bogus'"),
             (&["-x", "ls"], "unknown option '-x'"),
             (&["-s", "a.json", "-t", "code", "ls"], "cannot be combined"),
-            (&[], "no command given"),
-            (&["-d"], "no command given"),
             (&["-s"], "needs a value"),
             (&["--shell", "bash", "-c", "x"], "--shell expects"),
             (&["--shell", "user", "ls"], "--shell only applies"),
             (&["trust", "--bogus"], "unknown option '--bogus'"),
             (&["trust", "--list", "x"], "takes no file"),
+            (&["--debug=x", "ls"], "--debug takes no value (got 'x')"),
+            // Arguments are quoted escaped: one line, nothing a terminal acts on.
+            (&["--a\nb", "ls"], "unknown option '--a\\nb'"),
+            (
+                &["--x\u{1b}]0;T\u{7}", "ls"],
+                "unknown option '--x\\e]0;T\\x07'",
+            ),
+            (&["-p", "1\n2", "ls"], "-p 1\\n2: expected PORT"),
+            (&["--shell", "a\u{1b}[2J", "-c", "x"], "not 'a\\e[2J'"),
+            (&["trust", "a", "b\nc"], "unexpected argument \"b\\nc\""),
         ];
         for (input, needle) in cases {
             match parse_strs(input) {
                 Err(err @ Error::Usage(_)) => {
-                    assert!(err.to_string().contains(needle), "{input:?}: {err}");
+                    let text = err.to_string();
+                    assert!(text.contains(needle), "{input:?}: {err}");
+                    assert!(!text.chars().any(char::is_control), "{input:?}: {text:?}");
                     assert_eq!(err.exit_code(), 125);
                 }
                 other => panic!("{input:?} gave {other:?}"),
             }
+        }
+        for input in [&[][..], &["-d"], &["-s", "x.json"]] {
+            assert!(
+                matches!(parse_strs(input), Err(Error::NoCommand)),
+                "{input:?}"
+            );
         }
     }
 

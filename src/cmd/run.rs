@@ -20,11 +20,14 @@ pub fn execute(req: RunRequest) -> Result<Outcome> {
     for step in &resolved.chain {
         log::debug!("config: {step}");
     }
+    // Errors about one config value get the file, line and column where it is written.
+    let locate = |e| config::locate(e, &resolved.files);
     let mut policy = match gated.policy {
         Some(classified) => classified,
-        None => policy::compile(&resolved.config, &host)?,
+        None => policy::compile(&resolved.config, &host).map_err(locate)?,
     };
-    let (network, network_warnings) = policy::network::compile(&resolved.config, &req.ports)?;
+    let (network, network_warnings) =
+        policy::network::compile(&resolved.config, &req.ports).map_err(locate)?;
     policy.network = network;
     policy.warnings.extend(network_warnings);
     if req.force_new_session {

@@ -11,9 +11,11 @@ use crate::policy::trust_gate;
 pub fn execute(req: TrustRequest) -> Result<()> {
     let host = HostEnv::from_process()?;
     if req.action == TrustAction::List {
+        let mut listed = 0;
         for entry in trust::list(&host)? {
             match entry {
                 trust::Listed::Record { path, current } => {
+                    listed += 1;
                     let state = if current {
                         "trusted"
                     } else {
@@ -27,6 +29,12 @@ pub fn execute(req: TrustRequest) -> Result<()> {
                     output::escape(&why)
                 ),
             }
+        }
+        if listed == 0 {
+            // Where the list goes: an empty answer still says it is one.
+            output::stdout(
+                "no project config is trusted (`fence trust` in a project trusts its config)\n",
+            );
         }
         return Ok(());
     }
@@ -76,7 +84,8 @@ pub fn execute(req: TrustRequest) -> Result<()> {
     };
     // A trusted project config applies as written: what it grants is measured against the
     // built-in default (deny everything).
-    let (granted, _) = trust_gate::project_grants(&Config::default(), &resolved.config, &host)?;
+    let (granted, _) = trust_gate::project_grants(&Config::default(), &resolved.config, &host)
+        .map_err(|e| crate::config::locate(e, &resolved.files))?;
     trust::record(&host, &path, &resolved.files)?;
     let what = if granted.is_empty() {
         "nothing beyond the default".to_string()

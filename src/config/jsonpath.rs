@@ -53,7 +53,11 @@ pub fn render(path: &[Segment]) -> String {
 pub fn path_at(json: &str, line: usize, column: usize) -> Vec<Segment> {
     let end = byte_offset(json, line, column);
     let mut walker = Walker::default();
-    let mut tokens = Tokens { json, pos: 0 };
+    let mut tokens = Tokens {
+        json,
+        pos: 0,
+        unterminated: false,
+    };
     while let Some((start, token)) = tokens.next_token() {
         if start >= end || walker.apply(token).is_err() {
             break;
@@ -67,7 +71,11 @@ pub fn path_at(json: &str, line: usize, column: usize) -> Vec<Segment> {
 /// first byte of the value. `None` if the path does not exist in the text.
 pub fn position_of(json: &str, path: &[Segment]) -> Option<(usize, usize)> {
     let mut walker = Walker::default();
-    let mut tokens = Tokens { json, pos: 0 };
+    let mut tokens = Tokens {
+        json,
+        pos: 0,
+        unterminated: false,
+    };
     while let Some((start, token)) = tokens.next_token() {
         let began = walker.apply(token).ok()?;
         let found = match began {
@@ -80,6 +88,116 @@ pub fn position_of(json: &str, path: &[Segment]) -> Option<(usize, usize)> {
         }
     }
     None
+}
+
+/// The 1-based `(line, column)` where the value at `path` starts: for an object member,
+/// its value (not its key). `None` if the path does not exist in the text.
+pub fn value_position(json: &str, path: &[Segment]) -> Option<(usize, usize)> {
+    let (line, column) = position_of(json, path)?;
+    if !matches!(path.last(), Some(Segment::Key(_))) {
+        return Some((line, column));
+    }
+    // The member's key starts there: skip it and the colon.
+    let mut tokens = Tokens {
+        json,
+        pos: byte_offset(json, line, column - 1),
+        unterminated: false,
+    };
+    let _key = tokens.next_token()?;
+    let (_, Token::Colon) = tokens.next_token()? else {
+        return None;
+    };
+    let (start, _) = tokens.next_token()?;
+    Some(line_column(json, start))
+}
+
+/// The first element of the array at `array` that is written as `element` (a string's
+/// unescaped text, or the text of a number or literal): its index and 1-based `(line,
+/// column)`.
+pub fn find_element(
+    json: &str,
+    array: &[Segment],
+    element: &str,
+) -> Option<(usize, (usize, usize))> {
+    let mut walker = Walker::default();
+    let mut tokens = Tokens {
+        json,
+        pos: 0,
+        unterminated: false,
+    };
+    while let Some((start, token)) = tokens.next_token() {
+        let matches = match &token {
+            Token::Str(text) => text == element,
+            Token::Scalar => &json[start..tokens.pos] == element,
+            _ => false,
+        };
+        if walker.apply(token).ok()? != Began::Member || !matches {
+            continue;
+        }
+        let path = walker.path();
+        if let Some((Segment::Index(index), parent)) = path.split_last() {
+            if parent == array {
+                return Some((*index, line_column(json, start)));
+            }
+        }
+    }
+    None
+}
+
+/// What is still open where a truncated text ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unclosed {
+    /// `{`, `[` or `"`.
+    pub opener: char,
+    /// 1-based line and byte column of the opener.
+    pub line: usize,
+    pub column: usize,
+    /// The key path of the unclosed object, array or string (for a string that is a key,
+    /// the key itself).
+    pub path: Vec<Segment>,
+}
+
+/// The innermost object, array or string left open at the end of `json`, or `None` when
+/// everything is closed (or the text stops making sense before its end).
+pub fn unclosed(json: &str) -> Option<Unclosed> {
+    let mut walker = Walker::default();
+    let mut tokens = Tokens {
+        json,
+        pos: 0,
+        unterminated: false,
+    };
+    // Openers of the containers still open: offset and character.
+    let mut open: Vec<(usize, char, Vec<Segment>)> = Vec::new();
+    while let Some((start, token)) = tokens.next_token() {
+        let opener = match token {
+            Token::Open(Kind::Object) => Some('{'),
+            Token::Open(Kind::Array) => Some('['),
+            _ => None,
+        };
+        let closes = matches!(token, Token::Close(_));
+        walker.apply(token).ok()?;
+        if tokens.unterminated {
+            open.push((start, '"', walker.path()));
+        } else if let Some(c) = opener {
+            open.push((start, c, walker.path()));
+        } else if closes {
+            open.pop();
+        }
+    }
+    let (offset, opener, path) = open.pop()?;
+    let (line, column) = line_column(json, offset);
+    Some(Unclosed {
+        opener,
+        line,
+        column,
+        path,
+    })
+}
+
+/// The 1-based line and byte column of the last byte that is not whitespace, if any.
+pub fn last_significant(json: &str) -> Option<(usize, usize)> {
+    let last = json.bytes().rposition(|b| !b.is_ascii_whitespace())?;
+    Some(line_column(json, last))
 }
 
 /// Number of bytes consumed at `(line, column)`, clamped to that line.
@@ -131,6 +249,8 @@ enum Kind {
 struct Tokens<'a> {
     json: &'a str,
     pos: usize,
+    /// The last string read ran to the end of the text without its closing quote.
+    unterminated: bool,
 }
 
 impl Tokens<'_> {
@@ -182,6 +302,7 @@ impl Tokens<'_> {
             }
         }
         out.push_str(&json[run..i]);
+        self.unterminated = i >= bytes.len();
         self.pos = (i + 1).min(bytes.len());
         out
     }
@@ -330,259 +451,4 @@ impl Walker {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::{Segment, path_at, position_of, render};
-
-    /// Parses a rendered test path such as `a.b[1].c` (keys without `.`/`[`).
-    fn p(s: &str) -> Vec<Segment> {
-        let mut out = Vec::new();
-        for part in s.split('.').filter(|part| !part.is_empty()) {
-            let mut pieces = part.split('[');
-            let key = pieces.next().unwrap_or_default();
-            if !key.is_empty() {
-                out.push(Segment::Key(key.to_string()));
-            }
-            for index in pieces {
-                let index = index.trim_end_matches(']').parse().expect("test index");
-                out.push(Segment::Index(index));
-            }
-        }
-        out
-    }
-
-    fn key(s: &str) -> Segment {
-        Segment::Key(s.to_string())
-    }
-
-    /// 1-based (line, byte column) of the last byte of the first `needle`.
-    fn last_byte_of(json: &str, needle: &str) -> (usize, usize) {
-        let start = json.find(needle).expect("needle in document");
-        let last = start + needle.len() - 1;
-        let line_start = json[..last].rfind('\n').map_or(0, |i| i + 1);
-        (
-            1 + json[..last].matches('\n').count(),
-            last - line_start + 1,
-        )
-    }
-
-    const CONFIG: &str = r#"{
-  "network": {
-    "allowedDomains": [
-      "example.com",
-      42
-    ],
-    "mode": "stric"
-  },
-  "filesystem": {
-    "denyRead": ["~/.ssh", {"path": "/x", "deep": {"k": null}}],
-    "allowWrite": "x"
-  }
-}
-"#;
-
-    #[test]
-    fn render_table() {
-        let cases = [
-            (vec![], ""),
-            (p("filesystem"), "filesystem"),
-            (p("network.allowedDomains[1]"), "network.allowedDomains[1]"),
-            (vec![Segment::Index(0)], "[0]"),
-            (
-                vec![Segment::Index(0), Segment::Index(2), key("a")],
-                "[0][2].a",
-            ),
-            (vec![key("a.b"), key("c d")], "a.b.c d"),
-        ];
-        for (path, want) in cases {
-            assert_eq!(render(&path), want, "{path:?}");
-        }
-    }
-
-    #[test]
-    fn path_at_needle_table() {
-        // (document, needle whose last byte is the position, expected path)
-        let cases: &[(&str, &str, &str)] = &[
-            (
-                r#"{"network": {"allowedDomainz": []}}"#,
-                r#""allowedDomainz""#,
-                "network.allowedDomainz",
-            ),
-            (
-                r#"{"filesystem": {"allowWrite": "x"}}"#,
-                r#""x""#,
-                "filesystem.allowWrite",
-            ),
-            (r#"{"a": [1, 2, "x"]}"#, r#""x""#, "a[2]"),
-            (r#"{"a": {"b": {"c": 1}}, "d": 2}"#, "1}", "a.b"),
-            (r#"{"a": {"b": {"c": 1}}, "d": 2}"#, "1}}", "a"),
-            (r#"{"a": {"b": {"c": true}}}"#, "true", "a.b.c"),
-            (r#"{"a": [{"b": 1}, {"b": 2}]}"#, "2", "a[1].b"),
-            (r#"{"a": [{"b": 1}, {"b": 2}]}"#, "2}", "a[1]"),
-            (r#"{"a": [{"b": 1}, {"b": 2}]}"#, "2}]", "a"),
-            (r#"{"a": 1,   "b": 2}"#, "1,  ", "a"),
-            (r#"{"a": 1,   "b": 2}"#, r#"1,   ""#, "b"),
-            (r#"{"a": 1,   "b": 2}"#, r#""b":"#, "b"),
-            (r#"{"a": 1,   "b": 2}"#, "2}", ""),
-            (r#"{"a": 1}"#, "{", ""),
-            (r#"{"a": 1}"#, r#"{""#, "a"),
-            (r#"{"a": [1, 2], "b": 3}"#, "2]", "a"),
-            (r#"{"a": [1, 2], "b": 3}"#, "[", "a"),
-            (r#"{"a": [ 1, 2], "b": 3}"#, "[ ", "a"),
-            (r#"{"a": [1, 2], "b": 3}"#, "1", "a[0]"),
-            (r#"{"a": [1, 2], "b": 3}"#, "1,", "a[0]"),
-            (r#"{"a": "}", "b": "]"}"#, r#"]""#, "b"),
-            (r#"[1, [2, 3]]"#, "3", "[1][1]"),
-            (r#""x""#, r#""x""#, ""),
-            (r#"{"é": {"ü": 1}}"#, "1", "é.ü"),
-            (CONFIG, "42", "network.allowedDomains[1]"),
-            (CONFIG, "42\n    ]", "network.allowedDomains"),
-            (CONFIG, r#""stric""#, "network.mode"),
-            (CONFIG, "  },", "network"),
-            (CONFIG, r#""~/.ssh""#, "filesystem.denyRead[0]"),
-            (CONFIG, r#""/x""#, "filesystem.denyRead[1].path"),
-            (CONFIG, "null", "filesystem.denyRead[1].deep.k"),
-            (CONFIG, "null}}", "filesystem.denyRead[1]"),
-            (CONFIG, r#""denyRead""#, "filesystem.denyRead"),
-            (CONFIG, r#"allowWrite": "x""#, "filesystem.allowWrite"),
-        ];
-        for (json, needle, want) in cases {
-            let (line, column) = last_byte_of(json, needle);
-            assert_eq!(
-                path_at(json, line, column),
-                p(want),
-                "{json:?} at {needle:?} ({line}:{column})"
-            );
-        }
-    }
-
-    #[test]
-    fn path_at_explicit_positions() {
-        // (document, line, column, expected path)
-        let cases: &[(&str, usize, usize, Vec<Segment>)] = &[
-            (r#"{"a": {"b": [1, 2"#, 1, 100, p("a.b[1]")),
-            (r#"{"a": {"b": [1, 2"#, 50, 1, p("a.b[1]")),
-            (r#"{"a": {"bc"#, 1, 11, p("a.bc")),
-            (r#"{"a": {"b":"#, 1, 11, p("a.b")),
-            ("{\"a\": 1,\n\"b\": 2}", 2, 0, p("a")),
-            ("{\"a\": 1,\n\"b\": 2}", 2, 1, p("b")),
-            ("{\"a\": 1,\n\"b\": 2}", 1, 0, p("")),
-            ("{\"a\": 1,\n\"b\": 2}", 0, 3, p("a")),
-            ("", 1, 1, p("")),
-            ("   ", 3, 9, p("")),
-            (r#"{"a": 1 "b": 2}"#, 1, 9, p("a")),
-            (r#"{"a": [1}"#, 1, 9, p("a[0]")),
-            ("]]]", 1, 3, p("")),
-            (r#"{"a": 1} {"b": 2}"#, 1, 17, p("")),
-            (
-                r#"{"a\"b": {"c\\d": 1, "e\u0041\n": 2}}"#,
-                1,
-                35,
-                vec![key("a\"b"), key("eA\n")],
-            ),
-            (
-                r#"{"a\"b": {"c\\d": 1}}"#,
-                1,
-                14,
-                vec![key("a\"b"), key("c\\d")],
-            ),
-            (
-                r#"{"\/\t\b\f\r\ud83d\ude00\u00e9": 0}"#,
-                1,
-                34,
-                vec![key("/\t\u{8}\u{c}\r😀é")],
-            ),
-            (
-                r#"{"\ud83d\u0041\uZZ\q": 0}"#,
-                1,
-                24,
-                vec![key("\u{fffd}A\u{fffd}ZZq")],
-            ),
-            (r#"{"a\"#, 1, 5, vec![key("a\\")]),
-        ];
-        for (json, line, column, want) in cases {
-            assert_eq!(
-                &path_at(json, *line, *column),
-                want,
-                "{json:?} at {line}:{column}"
-            );
-        }
-    }
-
-    #[test]
-    fn position_of_table() {
-        type Position = Option<(usize, usize)>;
-        let cases: &[(&str, &str, Position)] = &[
-            (CONFIG, "", Some((1, 1))),
-            (CONFIG, "network", Some((2, 3))),
-            (CONFIG, "network.allowedDomains", Some((3, 5))),
-            (CONFIG, "network.allowedDomains[0]", Some((4, 7))),
-            (CONFIG, "network.allowedDomains[1]", Some((5, 7))),
-            (CONFIG, "network.allowedDomains[2]", None),
-            (CONFIG, "network.nope", None),
-            (CONFIG, "nope", None),
-            (CONFIG, "[0]", None),
-            (CONFIG, "filesystem.denyRead[1]", Some((10, 28))),
-            (CONFIG, "filesystem.denyRead[1].deep.k", Some((10, 52))),
-            (CONFIG, "filesystem.allowWrite", Some((11, 5))),
-            (r#"{"a": "b", "b": 1}"#, "b", Some((1, 12))),
-            (r#"{"x": {"a": 1}, "a": 2}"#, "a", Some((1, 17))),
-            (r#"[10, [20, 30]]"#, "[1][1]", Some((1, 11))),
-            (r#"  7"#, "", Some((1, 3))),
-            ("", "", None),
-            (r#"{"a": 1 "b": 2}"#, "b", None),
-            (r#"{"a": {"b"#, "a.b", Some((1, 8))),
-        ];
-        for (json, path, want) in cases {
-            assert_eq!(position_of(json, &p(path)), *want, "{json:?} path {path:?}");
-        }
-    }
-
-    #[test]
-    fn round_trip_every_key_and_element() {
-        let paths = [
-            "network",
-            "network.allowedDomains",
-            "network.allowedDomains[0]",
-            "network.allowedDomains[1]",
-            "network.mode",
-            "filesystem",
-            "filesystem.denyRead",
-            "filesystem.denyRead[0]",
-            "filesystem.denyRead[1]",
-            "filesystem.denyRead[1].path",
-            "filesystem.denyRead[1].deep",
-            "filesystem.denyRead[1].deep.k",
-            "filesystem.allowWrite",
-        ];
-        let lines: Vec<&str> = CONFIG.lines().collect();
-        for rendered in paths {
-            let path = p(rendered);
-            let (line, column) = position_of(CONFIG, &path).expect(rendered);
-            assert_eq!(path_at(CONFIG, line, column), path, "start of {rendered}");
-            if matches!(path.last(), Some(Segment::Key(_))) {
-                // Column of the key's closing quote (keys here have no escapes).
-                let text = &lines[line - 1][column..];
-                let close = column + 1 + text.find('"').expect("closing quote");
-                assert_eq!(path_at(CONFIG, line, close), path, "key end of {rendered}");
-                assert_eq!(render(&path), rendered);
-            }
-        }
-    }
-
-    #[test]
-    fn never_panics_on_prefixes() {
-        let doc =
-            "{\"a\\\"é\": [1, {\"b\\u00e9\": \"\\ud83d\\ude00\"}],\n \"c\": \"x\\\\\", \"d\\\n";
-        for (end, _) in doc.char_indices().chain([(doc.len(), ' ')]) {
-            let json = &doc[..end];
-            for line in 0..4 {
-                for column in 0..=json.len() + 1 {
-                    let path = path_at(json, line, column);
-                    if let Some((l, c)) = position_of(json, &path) {
-                        assert!(l >= 1 && c >= 1, "{json:?}");
-                    }
-                }
-            }
-        }
-    }
-}
+mod tests;

@@ -212,6 +212,16 @@ pub fn resolve_user(host: &HostEnv) -> Result<Resolved> {
     }
 }
 
+/// The project config `path` as it was when trusted: its extends chain resolved from
+/// `recorded` (the files of its trust record, with their recorded content) instead of the
+/// files on disk. An error when the chain needs a file the record does not hold.
+pub fn resolve_recorded(path: &Path, recorded: &[ConfigFile], host: &HostEnv) -> Result<Resolved> {
+    let mut r = ExtendsChain::new(host);
+    r.recorded = Some(recorded);
+    let config = r.file(path, 0)?;
+    Ok(r.finish(config, Origin::Project(path.to_path_buf())))
+}
+
 fn resolve_file(path: &Path, host: &HostEnv, origin: Origin) -> Result<Resolved> {
     let mut r = ExtendsChain::new(host);
     let config = r.file(path, 0)?;
@@ -229,6 +239,21 @@ fn user_config_path(host: &HostEnv) -> Option<PathBuf> {
             .map(move |n| h.join(n))
     });
     canonical.chain(legacy).find(|p| p.is_file())
+}
+
+/// `path` without `.` components and with each `..` removing the component before it.
+fn lexically_normal(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// `path` as one shell word that is safe to print and to paste: as it is when it has only
@@ -281,6 +306,8 @@ struct ExtendsChain<'a> {
     visiting: Vec<String>,
     files: Vec<ConfigFile>,
     chain: Vec<String>,
+    /// Read files from these (a trust record's) instead of from disk.
+    recorded: Option<&'a [ConfigFile]>,
 }
 
 impl<'a> ExtendsChain<'a> {
@@ -291,6 +318,7 @@ impl<'a> ExtendsChain<'a> {
             visiting: Vec::new(),
             files: Vec::new(),
             chain: Vec::new(),
+            recorded: None,
         }
     }
 
@@ -322,6 +350,9 @@ impl<'a> ExtendsChain<'a> {
     }
 
     fn file(&mut self, path: &Path, depth: usize) -> Result<Config> {
+        if let Some(recorded) = self.recorded {
+            return self.recorded_file(recorded, path, depth);
+        }
         let path = std::fs::canonicalize(path)
             .map_err(|e| Error::io(format!("cannot read config {}", output::path(path)), e))?;
         let shown = output::path(&path);
@@ -333,11 +364,37 @@ impl<'a> ExtendsChain<'a> {
                 return Err(Error::Config(format!("{shown}: not applied: {why}")));
             }
         }
-        let cfg = parse_text(&read.text, &shown)?;
-        if depth > 0 && read.text.trim().is_empty() {
-            return Err(Error::Config(format!("extends file is empty: {shown}")));
-        }
-        self.files.push(ConfigFile::new(path.clone(), read));
+        self.parsed(ConfigFile::new(path, read), depth)
+    }
+
+    /// [`Self::file`] from a trust record: the recorded file at `path` (canonical when it
+    /// was recorded; it may be gone from the disk since, so also compared lexically).
+    fn recorded_file(
+        &mut self,
+        recorded: &[ConfigFile],
+        path: &Path,
+        depth: usize,
+    ) -> Result<Config> {
+        let canonical = std::fs::canonicalize(path).ok();
+        let lexical = lexically_normal(path);
+        let file = recorded
+            .iter()
+            .find(|f| f.path == lexical || canonical.as_ref() == Some(&f.path))
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "{} is not in the trust record",
+                    output::path(&lexical)
+                ))
+            })?;
+        self.enter(format!("file {}", output::path(&file.path)), depth)?;
+        self.parsed(file.clone(), depth)
+    }
+
+    /// Parses a file read (entered already), then resolves what it extends.
+    fn parsed(&mut self, file: ConfigFile, depth: usize) -> Result<Config> {
+        let path = file.path.clone();
+        let cfg = parse_text(&file.text, &output::path(&path))?;
+        self.files.push(file);
         let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
         let cfg = self.extend(cfg, &dir, depth)?;
         self.visiting.pop();
@@ -381,7 +438,7 @@ impl<'a> ExtendsChain<'a> {
                 },
                 None => dir.join(&target),
             };
-            if !path.exists() {
+            if self.recorded.is_none() && !path.exists() {
                 return Err(Error::Config(format!(
                     "extends file not found: {}",
                     output::path(&path)
@@ -398,6 +455,48 @@ impl<'a> ExtendsChain<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recorded_chains_resolve_from_the_record() {
+        let host = HostEnv::new("/".into(), None, None, None);
+        let file = |path: &str, text: &str| ConfigFile {
+            path: path.into(),
+            text: text.into(),
+            dev: 0,
+            ino: 0,
+            uid: 0,
+        };
+        // Not on disk: only in the record.
+        let top = "/nonexistent-fence-test/p/fence.json";
+        let base = "/nonexistent-fence-test/p/conf/base.json";
+        let recorded = [
+            file(
+                top,
+                r#"{"extends": "./conf/../conf/./base.json", "filesystem": {"allowWrite": ["a"]}}"#,
+            ),
+            file(
+                base,
+                r#"{"extends": "workspace-write", "network": {"allowedDomains": ["x.example"]}}"#,
+            ),
+        ];
+        let r = resolve_recorded(Path::new(top), &recorded, &host).unwrap();
+        assert!(r.config.filesystem.allow_write.contains(&"a".to_string()));
+        assert!(
+            r.config
+                .network
+                .allowed_domains
+                .contains(&"x.example".to_string())
+        );
+        assert_eq!(r.files, recorded);
+        // A file the record does not hold: an error, not a read from disk.
+        let err = resolve_recorded(Path::new(top), &recorded[..1], &host)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("base.json is not in the trust record"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn shell_words_are_safe_and_pasteable() {

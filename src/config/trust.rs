@@ -42,8 +42,12 @@ struct TrustedFile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrustState {
     Trusted,
-    /// A record exists but the files differ from it; the reason says how.
-    Changed(String),
+    /// A record exists but the files differ from it: how, and the files as trusted (their
+    /// recorded content), to tell what the change grants.
+    Changed {
+        why: String,
+        trusted: Vec<ConfigFile>,
+    },
     Untrusted,
 }
 
@@ -146,6 +150,20 @@ fn read_record(host: &HostEnv, path: &Path) -> Result<Option<Record>> {
 
 /// How `files` (the project file first, then what it extends) compare with the record.
 fn compare(record: &Record, files: &[ConfigFile]) -> TrustState {
+    let changed = |why: String| TrustState::Changed {
+        why,
+        trusted: record
+            .files
+            .iter()
+            .map(|t| ConfigFile {
+                path: t.path.clone(),
+                text: t.content.clone(),
+                dev: t.dev,
+                ino: t.ino,
+                uid: t.uid,
+            })
+            .collect(),
+    };
     if record.files.len() != files.len()
         || record
             .files
@@ -153,15 +171,15 @@ fn compare(record: &Record, files: &[ConfigFile]) -> TrustState {
             .zip(files)
             .any(|(t, f)| t.path != f.path)
     {
-        return TrustState::Changed("the files it extends changed".into());
+        return changed("the files it extends changed".into());
     }
     for (t, f) in record.files.iter().zip(files) {
         let shown = output::path(&f.path);
         if t.content != f.text {
-            return TrustState::Changed(format!("{shown} changed"));
+            return changed(format!("{shown} changed"));
         }
         if (t.dev, t.ino, t.uid) != (f.dev, f.ino, f.uid) {
-            return TrustState::Changed(format!(
+            return changed(format!(
                 "{shown} is another file now (a different inode or owner), though with the \
                  same content"
             ));
@@ -354,7 +372,11 @@ mod tests {
         ];
         for (other, needle) in cases {
             match check(&host, path, &other).unwrap() {
-                TrustState::Changed(why) => assert!(why.contains(needle), "{why}"),
+                TrustState::Changed { why, trusted } => {
+                    assert!(why.contains(needle), "{why}");
+                    // The files as trusted come back, to compare what they grant.
+                    assert_eq!(trusted, files);
+                }
                 s => panic!("{other:?}: {s:?}"),
             }
         }

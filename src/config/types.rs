@@ -3,6 +3,8 @@
 //! Unknown keys are errors (`deny_unknown_fields`), values are validated while they are
 //! parsed so that serde_json reports the line and column of the bad value.
 
+use std::fmt;
+
 use serde::{Deserialize, Deserializer, de};
 
 /// One config file (or the result of merging an `extends` chain).
@@ -143,16 +145,61 @@ pub struct Mach {
     pub register: Vec<String>,
 }
 
-/// Deserializes a list of strings, checking each with `check` (which returns an error message).
+/// A check on one string: `Err` holds the message.
+type Check = fn(&str) -> Result<(), String>;
+
+/// A string checked as soon as it is read. serde_json then reports a bad entry at its own
+/// line and column, with its key path (`network.allowedDomains[1]`); a check run after the
+/// whole list was read would be reported where the enclosing object ends.
+#[derive(Clone, Copy)]
+struct Checked(Check);
+
+impl<'de> de::Visitor<'de> for Checked {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<String, E> {
+        (self.0)(s).map_err(E::custom)?;
+        Ok(s.to_owned())
+    }
+}
+
+impl<'de> de::DeserializeSeed<'de> for Checked {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+/// A list of [`Checked`] strings.
+struct CheckedList(Check);
+
+impl<'de> de::Visitor<'de> for CheckedList {
+    type Value = Vec<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a sequence")
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+        let mut out = Vec::new();
+        while let Some(item) = seq.next_element_seed(Checked(self.0))? {
+            out.push(item);
+        }
+        Ok(out)
+    }
+}
+
+/// Deserializes a list of strings, checking each with `check` as it is read.
 fn checked_strings<'de, D: Deserializer<'de>>(
     deserializer: D,
-    check: fn(&str) -> Result<(), String>,
+    check: Check,
 ) -> Result<Vec<String>, D::Error> {
-    let items = Vec::<String>::deserialize(deserializer)?;
-    for item in &items {
-        check(item).map_err(de::Error::custom)?;
-    }
-    Ok(items)
+    deserializer.deserialize_seq(CheckedList(check))
 }
 
 fn non_empty_strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -202,50 +249,132 @@ fn device_paths<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error
     })
 }
 
-fn ports<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u16>, D::Error> {
-    let items = Vec::<u32>::deserialize(d)?;
-    items
-        .into_iter()
-        .map(port)
-        .collect::<Result<_, _>>()
-        .map_err(de::Error::custom)
+/// A port number checked as it is read (see [`Checked`]); 0 is "unset" where `zero_is_none`.
+#[derive(Clone, Copy)]
+struct Port {
+    zero_is_none: bool,
 }
 
-fn optional_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
-    match Option::<u32>::deserialize(d)? {
-        None | Some(0) => Ok(None),
-        Some(n) => port(n).map(Some).map_err(de::Error::custom),
+impl<'de> de::Visitor<'de> for Port {
+    type Value = Option<u16>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a port number (1-65535)")
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Option<u16>, E> {
+        if n == 0 && self.zero_is_none {
+            return Ok(None);
+        }
+        port(n).map(Some).map_err(E::custom)
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Option<u16>, E> {
+        match u64::try_from(n) {
+            Ok(n) => self.visit_u64(n),
+            Err(_) => Err(E::custom(format!(
+                "port {n} is out of range (expected 1-65535)"
+            ))),
+        }
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Option<u16>, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<u16>, D::Error> {
+        d.deserialize_u64(self)
     }
 }
 
-fn port(n: u32) -> Result<u16, String> {
+impl<'de> de::DeserializeSeed<'de> for Port {
+    type Value = Option<u16>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<u16>, D::Error> {
+        d.deserialize_u64(self)
+    }
+}
+
+/// A list of ports, each checked as it is read.
+struct PortList;
+
+impl<'de> de::Visitor<'de> for PortList {
+    type Value = Vec<u16>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a sequence")
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u16>, A::Error> {
+        let mut out = Vec::new();
+        let seed = Port {
+            zero_is_none: false,
+        };
+        while let Some(port) = seq.next_element_seed(seed)? {
+            out.extend(port);
+        }
+        Ok(out)
+    }
+}
+
+fn ports<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u16>, D::Error> {
+    d.deserialize_seq(PortList)
+}
+
+fn optional_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    d.deserialize_option(Port { zero_is_none: true })
+}
+
+fn port(n: u64) -> Result<u16, String> {
     match u16::try_from(n) {
         Ok(p) if p != 0 => Ok(p),
         _ => Err(format!("port {n} is out of range (expected 1-65535)")),
     }
 }
 
+/// `null` or `""` (no upstream proxy), or an `http://host[:port]` URL, checked as it is read.
+struct OptionalUpstream;
+
+impl<'de> de::Visitor<'de> for OptionalUpstream {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<String>, D::Error> {
+        let url = d.deserialize_str(Checked(check_upstream_proxy))?;
+        Ok(Some(url).filter(|u| !u.is_empty()))
+    }
+}
+
 fn upstream_proxy<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let Some(url) = Option::<String>::deserialize(d)? else {
-        return Ok(None);
-    };
+    d.deserialize_option(OptionalUpstream)
+}
+
+/// An `upstreamProxy` value: empty (none), or `http://` with a host.
+fn check_upstream_proxy(url: &str) -> Result<(), String> {
     if url.is_empty() {
-        return Ok(None);
+        return Ok(());
     }
     let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(de::Error::custom(format!(
+        return Err(format!(
             "{url:?}: missing scheme (expected http://host:port)"
-        )));
+        ));
     };
     if !scheme.eq_ignore_ascii_case("http") {
-        return Err(de::Error::custom(format!(
+        return Err(format!(
             "{url:?}: scheme {scheme:?} is not supported (only http://)"
-        )));
+        ));
     }
     if rest.split(['/', '?', '#']).next().is_none_or(str::is_empty) {
-        return Err(de::Error::custom(format!("{url:?}: URL has no host")));
+        return Err(format!("{url:?}: URL has no host"));
     }
-    Ok(Some(url))
+    Ok(())
 }
 
 /// Validates an `allowedDomains`/`deniedDomains` entry as the Go fence does: `*`, `localhost`,

@@ -543,6 +543,14 @@ fn exec_failed(program: &std::ffi::OsStr, err: &std::io::Error) -> Report {
                 "{name}: cannot execute: its interpreter or loader is missing in the sandbox"
             ),
         }
+    } else if err.kind() == std::io::ErrorKind::PermissionDenied
+        && std::path::Path::new(program).is_dir()
+    {
+        // execve says EACCES; a shell says what it is.
+        Report::ExecFailed {
+            code: crate::error::EXIT_CANNOT_EXECUTE,
+            message: format!("{name}: is a directory"),
+        }
     } else {
         Report::ExecFailed {
             code: crate::error::EXIT_CANNOT_EXECUTE,
@@ -678,6 +686,30 @@ mod tests {
         std::fs::remove_file(&file).unwrap();
         drop(read_only);
         assert_eq!(sys::fd_access(-1), None);
+    }
+
+    #[test]
+    fn exec_failures_say_what_a_shell_says() {
+        use std::io::{Error, ErrorKind};
+        let failed =
+            |program: &str, err: Error| match exec_failed(std::ffi::OsStr::new(program), &err) {
+                Report::ExecFailed { code, message } => (code, message),
+                other => panic!("{other:?}"),
+            };
+        let denied = || Error::from_raw_os_error(libc::EACCES);
+        assert_eq!(failed("/", denied()), (126, "/: is a directory".into()));
+        assert_eq!(
+            failed("/etc/hostname", denied()),
+            (
+                126,
+                "/etc/hostname: cannot execute: Permission denied (os error 13)".into()
+            )
+        );
+        assert_eq!(
+            failed("/no/such/file", ErrorKind::NotFound.into()),
+            (127, "/no/such/file: command not found".into())
+        );
+        assert_eq!(failed("/", ErrorKind::NotFound.into()).0, 126);
     }
 
     #[test]

@@ -120,10 +120,13 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
     let write = resolve_write(&mut policy, &fs.allow_write, host)?;
     for path in write {
         if let Some(why) = refused_write(&path) {
-            return Err(Error::Config(format!(
-                "filesystem.allowWrite: {} is refused: {why}",
-                crate::output::path(&path)
-            )));
+            return Err(refused(
+                "filesystem.allowWrite",
+                &fs.allow_write,
+                &path,
+                why,
+                host,
+            ));
         }
         if path.starts_with("/dev") {
             let msg = format!(
@@ -140,12 +143,18 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
         }
         let kernel = |m: &&PathBuf| m.starts_with(&path) || path.starts_with(m);
         if let Some(mount) = host.kernel_mounts.iter().map(|m| &m.path).find(kernel) {
-            return Err(Error::Config(format!(
-                "filesystem.allowWrite: {} is refused: {} is a kernel filesystem (proc, \
-                 sysfs, cgroup, ...) whose files would be writable",
-                crate::output::path(&path),
+            let why = format!(
+                "{} is a kernel filesystem (proc, sysfs, cgroup, ...) whose files would be \
+                 writable",
                 crate::output::path(mount)
-            )));
+            );
+            return Err(refused(
+                "filesystem.allowWrite",
+                &fs.allow_write,
+                &path,
+                &why,
+                host,
+            ));
         }
         if path == Path::new("/tmp") {
             policy.tmp_shared = true;
@@ -181,10 +190,13 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
 
     let deny_read = resolve(&mut policy, "filesystem.denyRead", &fs.deny_read, host)?;
     if let Some((path, why)) = deny_read.iter().find_map(|p| Some((p, refused_mask(p)?))) {
-        return Err(Error::Config(format!(
-            "filesystem.denyRead: {} is refused: {why}",
-            crate::output::path(path)
-        )));
+        return Err(refused(
+            "filesystem.denyRead",
+            &fs.deny_read,
+            path,
+            why,
+            host,
+        ));
     }
     policy.deny_read = deny_read
         .into_iter()
@@ -340,6 +352,29 @@ fn resolve(
         }
     }
     Ok(r.paths)
+}
+
+/// "`key`: PATH is refused: `why`", naming the entry of `entries` that resolves to `path`
+/// (so that `config::locate` can point at it in the file) when there is one.
+fn refused(key: &str, entries: &[String], path: &Path, why: &str, host: &HostEnv) -> Error {
+    let shown = crate::output::path(path);
+    let entry = entries.iter().find(|e| {
+        paths::resolve("", std::slice::from_ref(*e), host)
+            .is_ok_and(|r| r.paths.contains(&path.to_path_buf()))
+    });
+    Error::ConfigValue {
+        key: key.into(),
+        value: entry.cloned(),
+        message: match entry {
+            Some(e) if *e != shown => {
+                format!(
+                    "\"{}\" ({shown}) is refused: {why}",
+                    crate::output::escape(e)
+                )
+            }
+            _ => format!("{shown} is refused: {why}"),
+        },
+    }
 }
 
 /// `allowWrite`, where a relative entry (one naming something in the project) must not
@@ -585,7 +620,14 @@ mod tests {
         ];
         for (json, why) in cases {
             let err = compile(&config(json), &host).unwrap_err();
-            assert!(matches!(err, Error::Config(_)), "{json}: {err:?}");
+            // The error names the entry, for config::locate to find it in the file.
+            let Error::ConfigValue {
+                value: Some(entry), ..
+            } = &err
+            else {
+                panic!("{json}: {err:?}");
+            };
+            assert!(json.contains(&format!("[\"{entry}\"]")), "{json}: {err:?}");
             assert!(err.to_string().contains(why), "{json}: {err}");
         }
         let mut with_proc = host.clone();

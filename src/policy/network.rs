@@ -78,9 +78,11 @@ pub fn compile(cfg: &Config, exposed: &[SocketAddr]) -> Result<(NetworkPolicy, V
         None => upstream.is_some(),
     };
     if grey_to_upstream && upstream.is_none() {
-        return Err(Error::Config(
-            "network.defaultAction \"proxy\" requires network.upstreamProxy to be set".into(),
-        ));
+        return Err(Error::ConfigValue {
+            key: "network.defaultAction".into(),
+            value: None,
+            message: "\"proxy\" requires network.upstreamProxy to be set".into(),
+        });
     }
     let domains = DomainPolicy::new(&n.allowed_domains, &n.denied_domains, grey_to_upstream);
     let share_host_network = domains.allows_everything();
@@ -94,9 +96,16 @@ pub fn compile(cfg: &Config, exposed: &[SocketAddr]) -> Result<(NetworkPolicy, V
     let http_port = n.http_proxy_port.unwrap_or(DEFAULT_HTTP_PORT);
     let socks_port = n.socks_proxy_port.unwrap_or(DEFAULT_SOCKS_PORT);
     if http_port == socks_port {
-        return Err(Error::Config(format!(
-            "network.httpProxyPort and network.socksProxyPort are both {http_port}"
-        )));
+        // Located at the one the config sets (at least one is set: the defaults differ).
+        let (key, other) = match n.socks_proxy_port {
+            Some(_) => ("network.socksProxyPort", "HTTP"),
+            None => ("network.httpProxyPort", "SOCKS5"),
+        };
+        return Err(Error::ConfigValue {
+            key: key.into(),
+            value: None,
+            message: format!("{http_port} is also the {other} proxy port"),
+        });
     }
     let local_outbound = n.allow_local_outbound.unwrap_or(n.allow_local_binding);
     let mut local_outbound_ports = Vec::new();
@@ -110,11 +119,14 @@ pub fn compile(cfg: &Config, exposed: &[SocketAddr]) -> Result<(NetworkPolicy, V
         }
         for &port in &n.allow_local_outbound_ports {
             if port == http_port || port == socks_port {
-                return Err(Error::Config(format!(
-                    "network.allowLocalOutboundPorts: {port} conflicts with the sandbox's \
-                     {} proxy port",
-                    if port == http_port { "HTTP" } else { "SOCKS5" }
-                )));
+                return Err(Error::ConfigValue {
+                    key: "network.allowLocalOutboundPorts".into(),
+                    value: Some(port.to_string()),
+                    message: format!(
+                        "{port} conflicts with the sandbox's {} proxy port",
+                        if port == http_port { "HTTP" } else { "SOCKS5" }
+                    ),
+                });
             }
             if !local_outbound_ports.contains(&port) {
                 local_outbound_ports.push(port);
@@ -163,7 +175,11 @@ pub fn parse_port(text: &str) -> Option<u16> {
 /// `http://host[:port][/]` → host and port (80 by default). The config loader has
 /// checked the scheme.
 fn parse_upstream(url: &str) -> Result<(Host, u16)> {
-    let bad = |why: &str| Error::Config(format!("network.upstreamProxy {url:?}: {why}"));
+    let bad = |why: &str| Error::ConfigValue {
+        key: "network.upstreamProxy".into(),
+        value: None,
+        message: format!("{url:?}: {why}"),
+    };
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.contains('@') {

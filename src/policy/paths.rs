@@ -87,16 +87,23 @@ pub fn resolve(key: &str, entries: &[String], host: &HostEnv) -> Result<Resolved
         let shown = crate::output::escape(entry);
         let Some(abs) = absolute(entry, host.home.as_deref(), &host.cwd) else {
             if key.contains("deny") {
-                return Err(Error::Config(format!(
-                    "{key}: \"{shown}\" cannot be applied: $HOME is not set (or not absolute)"
-                )));
+                return Err(Error::ConfigValue {
+                    key: key.into(),
+                    value: Some(entry.clone()),
+                    message: format!(
+                        "\"{shown}\" cannot be applied: $HOME is not set (or not absolute)"
+                    ),
+                });
             }
             out.notes
                 .push(format!("{key}: \"{shown}\" skipped: $HOME is not set"));
             continue;
         };
-        let pattern = Pattern::new(&abs.rest)
-            .map_err(|e| Error::Config(format!("{key}: \"{shown}\": invalid pattern: {e}")))?;
+        let pattern = Pattern::new(&abs.rest).map_err(|e| Error::ConfigValue {
+            key: key.into(),
+            value: Some(entry.clone()),
+            message: format!("\"{shown}\": invalid pattern: {e}"),
+        })?;
         if pattern.is_literal() {
             found.push(glob::anchor(&abs.base, &unescape(&abs.rest)));
         } else {

@@ -54,7 +54,15 @@ fn narrow(project: Resolved, state: trust::TrustState, host: &HostEnv) -> Result
     };
     let baseline = load::resolve_user(host)?;
     let merged = merge(baseline.config.clone(), project.config.clone());
-    let (extra, policy) = project_grants(&baseline.config, &merged, host)?;
+    let (extra, policy) = project_grants(&baseline.config, &merged, host).map_err(|e| {
+        let files: Vec<_> = project
+            .files
+            .iter()
+            .chain(&baseline.files)
+            .cloned()
+            .collect();
+        crate::config::locate(e, &files)
+    })?;
     if extra.is_empty() {
         let mut chain = baseline.chain;
         chain.push(format!(
@@ -71,17 +79,46 @@ fn narrow(project: Resolved, state: trust::TrustState, host: &HostEnv) -> Result
             policy: Some(policy),
         });
     }
-    let state = match state {
-        trust::TrustState::Changed(why) => format!("changed since it was trusted ({why})"),
-        trust::TrustState::Trusted | trust::TrustState::Untrusted => "not trusted".to_string(),
-    };
-    Err(Error::Config(format!(
-        "{}: project config is {state}; it would grant {}. Review it, then run `fence trust {}` \
-         (or pass it explicitly with -s)",
-        output::path(path),
-        compare::describe(&extra, 12),
-        shell_word(path.as_os_str().as_encoded_bytes()),
-    )))
+    let described = compare::describe(&extra, 12);
+    let command = shell_word(path.as_os_str().as_encoded_bytes());
+    let shown = output::path(path);
+    let how =
+        format!("Review it, then run `fence trust {command}` (or pass it explicitly with -s)");
+    Err(Error::Config(match state {
+        trust::TrustState::Changed { why, trusted } => {
+            let news = match newly_granted(path, &trusted, &project.config, host) {
+                Ok(new) if new.is_empty() => {
+                    "compared with the trusted version it grants nothing new".to_string()
+                }
+                Ok(new) => format!(
+                    "compared with the trusted version it newly grants {}",
+                    compare::describe(&new, 12)
+                ),
+                Err(e) => format!(
+                    "fence cannot tell what it grants compared with the trusted version ({e})"
+                ),
+            };
+            format!(
+                "{shown}: project config has changed since it was trusted ({why}); {news}. \
+                 Beyond your own config it would grant {described}. {how}"
+            )
+        }
+        trust::TrustState::Trusted | trust::TrustState::Untrusted => {
+            format!("{shown}: project config is not trusted; it would grant {described}. {how}")
+        }
+    }))
+}
+
+/// What the project config grants now (`current`, as written) that it did not grant as
+/// trusted (`trusted`, the files of its trust record), both compiled on this host.
+fn newly_granted(
+    path: &std::path::Path,
+    trusted: &[crate::config::read::ConfigFile],
+    current: &Config,
+    host: &HostEnv,
+) -> Result<Vec<Grant>> {
+    let before = load::resolve_recorded(path, trusted, host)?;
+    Ok(project_grants(&before.config, current, host)?.0)
 }
 
 /// What `merged` (the user's config with a project's over it) allows that `user` does not,

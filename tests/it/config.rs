@@ -37,7 +37,35 @@ fn invalid_configs_name_file_line_column_and_key() {
         ),
         (
             "{\"filesystem\": {\"allowWrite\": [\".\"]",
-            ":1:35: filesystem.allowWrite: EOF while parsing an object",
+            ":1:35: unexpected end of file: the { at 1:16 (filesystem) is not closed",
+        ),
+        // A file cut short after a line break: a real column, what is left open.
+        (
+            "{\n  \"filesystem\": {\n    \"allowWrite\": [\n      \".\"\n",
+            ":4:9: unexpected end of file: the [ at 3:19 (filesystem.allowWrite) is not closed",
+        ),
+        // A bad list entry is located at the entry, not where its object ends.
+        (
+            "{\n  \"network\": {\n    \"allowedDomains\": [\n      \"example.com\",\n      \
+             \"*.com\"\n    ]\n  }\n}\n",
+            ":5:13: network.allowedDomains[1]: \"*.com\": wildcard pattern too broad",
+        ),
+        (
+            "{\"network\": {\"allowLocalOutboundPorts\": [\n  5432,\n  99999\n]}}",
+            ":3:7: network.allowLocalOutboundPorts[1]: port 99999 is out of range",
+        ),
+        // Checked when the policy is compiled, still located at the entry or value.
+        (
+            "{\"filesystem\": {\"allowWrite\": [\".\",\n    \"src/[\"]}}",
+            ":2:5: filesystem.allowWrite[1]: \"src/[\": invalid pattern",
+        ),
+        (
+            "{\"filesystem\": {\"denyRead\": [\n  \"/\"\n]}}",
+            ":2:3: filesystem.denyRead[0]: / is refused: masking / would hide",
+        ),
+        (
+            "{\"network\": {\n  \"socksProxyPort\": 3128\n}}",
+            ":2:21: network.socksProxyPort: 3128 is also the HTTP proxy port",
         ),
     ];
     for (text, expected) in cases {
@@ -52,6 +80,39 @@ fn invalid_configs_name_file_line_column_and_key() {
         .run()
         .code(125)
         .stderr_has("settings file not found");
+}
+
+#[test]
+fn empty_configs_are_errors() {
+    let sb = Sandbox::new(User::Current);
+    for (text, what) in [
+        ("", "is empty"),
+        ("\n  // nothing yet\n", "has only comments"),
+    ] {
+        let cfg = sb.config("empty.json", text);
+        let r = sb.fence().sh(&cfg, "true").run();
+        r.code(125);
+        let line = format!(
+            "fence: {}: the config {what}: it must be a JSON object (`{{}}` is a config that \
+             allows nothing)\n",
+            cfg.display()
+        );
+        assert_eq!(r.stderr, line, "{r}");
+    }
+    // The same for a discovered project config and for a file it extends.
+    sb.config("fence.json", "");
+    sb.fence()
+        .arg("true")
+        .run()
+        .code(125)
+        .stderr_has("fence.json: the config is empty");
+    sb.config("base.json", " ");
+    let top = sb.config("top.json", r#"{"extends": "./base.json"}"#);
+    sb.fence()
+        .sh(&top, "true")
+        .run()
+        .code(125)
+        .stderr_has("base.json: the config is empty");
 }
 
 #[test]
@@ -146,6 +207,11 @@ fn discovered_project_config_needs_trust() {
         cmd.cmd.current_dir(&sub);
         cmd.args(args).run()
     };
+    // Nothing trusted yet: the list says so, on the stream the list goes to.
+    let empty = "no project config is trusted (`fence trust` in a project trusts its config)\n";
+    let r = sb.fence().args(["trust", "--list"]).run();
+    r.ok();
+    assert_eq!(r.stdout, empty, "{r}");
     // Untrusted: refused, and the message says what it would grant and how to trust it.
     let r = run_in_sub(&["touch", "x"]);
     r.code(125)
@@ -162,15 +228,21 @@ fn discovered_project_config_needs_trust() {
         .args(["trust", "--list"])
         .run()
         .ok()
-        .stdout_has("fence.json\ttrusted");
+        .stdout_has("fence.json\ttrusted")
+        .stdout_lacks("no project config");
     // Edited: refused again until re-trusted.
     sb.write(
         &project,
         r#"{"filesystem": {"allowWrite": [".", "/var/tmp"]}}"#,
     );
-    run_in_sub(&["true"])
-        .code(125)
-        .stderr_has("changed since it was trusted");
+    // The refusal says what the change grants, compared with the trusted version.
+    run_in_sub(&["true"]).code(125).stderr_has(&format!(
+        "{}: project config has changed since it was trusted ({} changed); compared with \
+             the trusted version it newly grants write access to /var/tmp. Beyond your own \
+             config it would grant write access to /var/tmp. Review it",
+        project.display(),
+        project.display(),
+    ));
     sb.fence()
         .args(["trust", "--list"])
         .run()
@@ -186,7 +258,10 @@ fn discovered_project_config_needs_trust() {
         .args(["trust", "--revoke", project.to_str().unwrap()])
         .run()
         .ok();
-    run_in_sub(&["true"]).code(125);
+    run_in_sub(&["true"]).code(125).stderr_has("is not trusted");
+    let r = sb.fence().args(["trust", "--list"]).run();
+    r.ok();
+    assert_eq!(r.stdout, empty, "{r}");
     // -s is explicit consent.
     sb.fence()
         .args(["-s", project.to_str().unwrap(), "true"])
@@ -300,7 +375,25 @@ fn command_line_errors() {
         .run()
         .code(125)
         .stderr_has("cannot be combined");
-    sb.fence().run().code(125).stderr_has("no command given");
+    // No command: one `fence:` line, then the usage lines.
+    let r = sb.fence().run();
+    r.code(125);
+    let mut lines = r.stderr.lines();
+    assert_eq!(
+        lines.next(),
+        Some("fence: no command given (see fence --help)"),
+        "{r}"
+    );
+    assert!(
+        lines.next().is_some_and(|l| l.starts_with("Usage: fence ")),
+        "{r}"
+    );
+    assert!(lines.all(|l| l.starts_with("       fence ")), "{r}");
+    // An argument with a line break stays on the one `fence:` line.
+    let r = sb.fence().args(["--bad\noption", "true"]).run();
+    r.code(125)
+        .stderr_has("fence: unknown option '--bad\\noption'");
+    assert_eq!(r.stderr.lines().count(), 1, "{r}");
     // --help and --version work even with a broken config around.
     sb.config("fence.json", "{ broken");
     sb.fence()

@@ -293,17 +293,21 @@ fn working_directory_under_tmp_is_visible(user: User) {
 /// redundant and was then skipped itself) is refused before anything runs.
 fn deny_read_of_root_is_refused(user: User) {
     let sb = Sandbox::new(user);
-    for entry in ["/", "/etc/../.."] {
+    for (entry, refused) in [
+        ("/", "/ is refused"),
+        ("/etc/../..", "\"/etc/../..\" (/) is refused"),
+    ] {
         let cfg = sb.config(
             "fence.json",
             &format!(r#"{{"filesystem": {{"denyRead": ["{entry}"]}}}}"#),
         );
+        // Located at the entry that names it.
         sb.fence()
             .sh(&cfg, "echo RAN")
             .run()
             .code(125)
             .stdout_lacks("RAN")
-            .stderr_has("filesystem.denyRead: / is refused")
+            .stderr_has(&format!(":1:30: filesystem.denyRead[0]: {refused}"))
             .stderr_has("defaultDenyRead");
     }
 }
@@ -415,7 +419,8 @@ fn writes_covering_the_sandbox_own_mounts_are_refused(user: User) {
             .run()
             .code(125)
             .stdout_lacks("RAN")
-            .stderr_has("filesystem.allowWrite: ")
+            // Located at the entry.
+            .stderr_has(":1:32: filesystem.allowWrite[0]: ")
             .stderr_has(why);
     }
     let cfg = sb.config(

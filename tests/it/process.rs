@@ -30,7 +30,19 @@ fn not_found_and_not_executable() {
         .arg("./script.sh")
         .run()
         .code(126)
-        .stderr_has("cannot execute");
+        .stderr_has("fence: ./script.sh: cannot execute: Permission denied (os error 13)\n");
+    // As a shell says it, with a shell's statuses.
+    sb.fence()
+        .arg("/etc")
+        .run()
+        .code(126)
+        .stderr_has("fence: /etc: is a directory\n")
+        .stderr_lacks("Permission denied");
+    sb.fence()
+        .arg("./no-such-file")
+        .run()
+        .code(127)
+        .stderr_has("fence: ./no-such-file: command not found\n");
     // bwrap's own failure exit (1) is never mistaken for the command's.
     sb.fence().args(["sh", "-c", "exit 1"]).run().code(1);
 }
