@@ -12,6 +12,7 @@ mod protection;
 pub mod sockets;
 #[cfg(test)]
 mod temp_tree;
+pub mod tmp;
 pub mod trust_gate;
 
 pub use protection::{PlaceholderLocks, lock_empty_protected, remove_placeholders};
@@ -208,6 +209,7 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
         }
     }
 
+    let allowed_read = allowed_reads(&mut policy, cfg, host)?;
     if policy.default_deny_read {
         let mut read: Vec<String> = Vec::new();
         if !fs.strict_deny_read {
@@ -222,27 +224,44 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
             read.push("/init".into());
         }
         let mut paths = resolve_quiet(&read, host);
-        paths.extend(resolve(
-            &mut policy,
-            "filesystem.allowRead",
-            &fs.allow_read,
-            host,
-        )?);
-        paths.extend(resolve(
-            &mut policy,
-            "filesystem.allowExecute",
-            &fs.allow_execute,
-            host,
-        )?);
+        paths.extend(allowed_read);
         paths.retain(|p| !p.starts_with("/proc") && !p.starts_with("/dev"));
         paths.sort();
         paths.dedup();
         policy.read = paths;
+    } else {
+        // Without defaultDenyRead the host is readable already, except what the private
+        // /tmp hides: allowRead brings such a path in, read-only (`/tmp` itself: the host's
+        // whole /tmp, as with defaultDenyRead).
+        for path in allowed_read {
+            if !policy.tmp_shared && path.starts_with("/tmp") {
+                policy.read.push(path);
+            } else {
+                policy.notes.push(format!(
+                    "filesystem.allowRead: {} is readable anyway (without defaultDenyRead \
+                     only the host's /tmp, hidden by the private /tmp, needs allowRead)",
+                    crate::output::path(&path)
+                ));
+            }
+        }
     }
 
     if !cfg.network.allow_all_unix_sockets {
         let key = "network.allowUnixSockets";
         let allowed = resolve(&mut policy, key, &cfg.network.allow_unix_sockets, host)?;
+        let hidden: Vec<&PathBuf> = allowed
+            .iter()
+            .filter(|p| policy.hidden_by_private_tmp(p))
+            .collect();
+        for path in hidden {
+            let top = tmp::top_in_tmp(path).unwrap_or_else(|| path.clone());
+            policy.warnings.push(format!(
+                "{key}: {} is in the host's /tmp, which the sandbox's private /tmp hides; add \
+                 [\"{}\"] to filesystem.allowRead to share it (or allowWrite \"/tmp\")",
+                crate::output::path(path),
+                crate::output::path(&top)
+            ));
+        }
         policy.sockets = host_sockets(&mut policy, host)
             .into_iter()
             .filter(|s| !allowed.iter().any(|a| s.path.starts_with(a)))
@@ -326,6 +345,14 @@ fn resolve(
 ) -> Result<Vec<PathBuf>> {
     let r = paths::resolve(key, entries, host)?;
     policy.notes.extend(r.notes);
+    // A writable path that is skipped fails the command later in a way that does not name
+    // fence (`ENOENT`, a disabled cache): always said. Elsewhere a missing path changes
+    // nothing the command could notice.
+    if key == "filesystem.allowWrite" {
+        policy.warnings.extend(r.skipped);
+    } else {
+        policy.notes.extend(r.skipped);
+    }
     let is_deny = key.contains("deny");
     for patterns in r.truncated {
         let msg = format!(
@@ -368,6 +395,50 @@ fn resolve_write(policy: &mut Policy, entries: &[String], host: &HostEnv) -> Res
     Ok(paths)
 }
 
+/// `allowRead` and `allowExecute`, resolved. A mask (`denyRead`, or a proc filesystem fence
+/// always masks) hides its whole tree whatever allowRead says, since deny beats allow and
+/// nothing is mounted below a mask: a literal entry inside one is a conflict, refused with
+/// both names rather than silently left masked; what a glob matches there stays masked,
+/// with a note (a pattern is not a claim about each match).
+fn allowed_reads(policy: &mut Policy, cfg: &Config, host: &HostEnv) -> Result<Vec<PathBuf>> {
+    let fs = &cfg.filesystem;
+    let mut out = Vec::new();
+    let lists = [
+        ("filesystem.allowRead", &fs.allow_read),
+        ("filesystem.allowExecute", &fs.allow_execute),
+    ];
+    for (key, entries) in lists {
+        let (globs, literals): (Vec<String>, Vec<String>) =
+            entries.iter().cloned().partition(|e| glob::has_glob(e));
+        for (is_glob, list) in [(false, literals), (true, globs)] {
+            for path in resolve(policy, key, &list, host)? {
+                let Some(mask) = policy.deny_read.iter().find(|m| path.starts_with(&m.path)) else {
+                    out.push(path);
+                    continue;
+                };
+                let by = if host.kernel_mounts.iter().any(|k| k.path == mask.path) {
+                    "a proc filesystem fence always masks"
+                } else {
+                    "filesystem.denyRead"
+                };
+                let (shown, masked) = (crate::output::path(&path), crate::output::path(&mask.path));
+                if is_glob {
+                    policy.notes.push(format!(
+                        "{key}: {shown} stays hidden: it is inside {masked} ({by})"
+                    ));
+                    continue;
+                }
+                return Err(Error::Config(format!(
+                    "{key}: {shown} cannot be read: it is inside {masked}, which is masked \
+                     ({by}); deny beats allow and nothing is unmasked below a mask, so remove \
+                     one of the two entries (or narrow the denyRead one)"
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Default read paths: missing ones are expected and not worth a note.
 fn resolve_quiet(entries: &[String], host: &HostEnv) -> Vec<PathBuf> {
     paths::resolve("", entries, host)
@@ -376,7 +447,8 @@ fn resolve_quiet(entries: &[String], host: &HostEnv) -> Vec<PathBuf> {
 }
 
 /// The host's pathname sockets in the places they live: `/run` (and `/var/run`),
-/// `$XDG_RUNTIME_DIR`, `~/.docker`, `$SSH_AUTH_SOCK`, and the host `/tmp` when it is shared;
+/// `$XDG_RUNTIME_DIR`, `~/.docker`, `$SSH_AUTH_SOCK`, and the host `/tmp` when it is shared
+/// (else the paths below it that are bound in);
 /// plus, as directories, the places the scan could not search completely (masked whole).
 /// Each root is scanned with a budget of its own, `/run` and `$XDG_RUNTIME_DIR` first.
 fn host_sockets(policy: &mut Policy, host: &HostEnv) -> Vec<Target> {
@@ -388,8 +460,20 @@ fn host_sockets(policy: &mut Policy, host: &HostEnv) -> Vec<Target> {
         roots.extend(users.flatten().map(|e| e.path()));
     }
     roots.extend(host.home.as_ref().map(|h| h.join(".docker")));
+    // A bound path may be a socket itself (allowRead of one).
+    let mut tmp_bound: Vec<PathBuf> = Vec::new();
     if policy.tmp_shared {
         roots.push("/tmp".into());
+    } else {
+        // The parts of the host's /tmp that binds bring into the private one (X11, tmux and
+        // ssh-agent keep their sockets in /tmp).
+        let bound = policy
+            .write
+            .iter()
+            .chain(&policy.read)
+            .chain(policy.bound_cwd());
+        tmp_bound.extend(bound.filter(|p| p.starts_with("/tmp")).cloned());
+        roots.extend(tmp_bound.iter().cloned());
     }
     let mut unique: Vec<PathBuf> = Vec::new();
     for root in roots.iter().filter_map(|r| std::fs::canonicalize(r).ok()) {
@@ -400,6 +484,7 @@ fn host_sockets(policy: &mut Policy, host: &HostEnv) -> Vec<Target> {
     let files: Vec<PathBuf> = host
         .ssh_auth_sock
         .iter()
+        .chain(&tmp_bound)
         .filter_map(|p| std::fs::canonicalize(p).ok())
         .collect();
     let found = sockets::find(&unique, &files);
