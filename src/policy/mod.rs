@@ -2,6 +2,7 @@
 //! paths and decisions that a platform backend turns into a sandbox.
 
 pub mod compare;
+pub mod create;
 pub mod dangerous;
 pub mod domains;
 pub mod git;

@@ -164,18 +164,23 @@ pub fn check(policy: &Policy, argv: &[OsString], env: &[(OsString, OsString)]) -
         };
         out.report_leftovers = true;
         let top = top_in_tmp(&hidden).unwrap_or(hidden);
-        let what = if path.exists() {
-            "the sandbox's private /tmp hides it, so the command starts without what is there \
-             and"
+        let shown = output::escape_bytes(value.as_encoded_bytes());
+        out.warnings.push(if path.exists() {
+            format!(
+                "{name}={shown} is in the host's /tmp, which the sandbox's private /tmp hides: \
+                 the command does not see what is there, and what it writes there is discarded \
+                 at exit; to share it, add {} to filesystem.allowWrite (or \"/tmp\")",
+                fix(&top)
+            )
         } else {
-            "it does not exist, and the sandbox's private /tmp keeps"
-        };
-        out.warnings.push(format!(
-            "{name}={} is in the host's /tmp: {what} what the command writes there is \
-             discarded at exit; to share it, add {} to filesystem.allowWrite (or \"/tmp\")",
-            output::escape_bytes(value.as_encoded_bytes()),
-            fix(&top)
-        ));
+            format!(
+                "{name}={shown} is in /tmp, where the sandbox has a private /tmp: what the \
+                 command writes there is discarded at exit; to keep it, create {} on the host \
+                 and add {} to filesystem.allowWrite (or \"/tmp\")",
+                output::path(&top),
+                fix(&top)
+            )
+        });
     }
     out
 }
