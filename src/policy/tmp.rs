@@ -85,26 +85,33 @@ impl Policy {
         (!self.default_deny_read && self.in_private_tmp(&self.cwd)).then_some(&self.cwd)
     }
 
-    /// The first place on the way to `path` (absolute, possibly through symbolic links, or
-    /// not existing yet) that the private `/tmp` hides: each leading part is resolved as it
-    /// exists on the host, so a link into a hidden directory counts (a venv's `bin/python`
-    /// leads to `/usr/bin`, but its `bin` does not exist in the sandbox).
+    /// What the private `/tmp` hides on the way to `path` (absolute, possibly through
+    /// symbolic links, or not existing yet), if anything: a symbolic link on the way that
+    /// lies in a hidden part of the host's /tmp (a venv's `bin/python -> /usr/bin/python3`
+    /// does not exist in the sandbox), or the place the path finally leads to. Directories
+    /// on the way may be hidden themselves: bwrap makes empty ones to hold a bind below.
     pub fn hidden_on_the_way(&self, path: &Path) -> Option<PathBuf> {
-        let mut lexical = PathBuf::from("/");
+        let mut at = PathBuf::from("/");
         for part in path.components() {
             match part {
-                Component::Normal(name) => lexical.push(name),
-                Component::ParentDir => {
-                    lexical.pop();
+                Component::Normal(name) => {
+                    let next = at.join(name);
+                    let is_link = next.symlink_metadata().is_ok_and(|m| m.is_symlink());
+                    if is_link && self.hidden_by_private_tmp(&next) {
+                        return Some(next);
+                    }
+                    at = match is_link {
+                        true => std::fs::canonicalize(&next).ok()?,
+                        false => next,
+                    };
                 }
-                _ => continue,
-            }
-            let real = std::fs::canonicalize(&lexical).unwrap_or_else(|_| lexical.clone());
-            if self.hidden_by_private_tmp(&real) {
-                return Some(real);
+                Component::ParentDir => {
+                    at.pop();
+                }
+                _ => {}
             }
         }
-        None
+        self.hidden_by_private_tmp(&at).then_some(at)
     }
 }
 
@@ -398,6 +405,17 @@ mod tests {
             check(&readable, &["tool".into()], &env),
             TmpCheck::default()
         );
+        // A link in the hidden venv to a visible program is missing in the sandbox too.
+        std::os::unix::fs::symlink("/bin/sh", bin.join("py")).unwrap();
+        assert!(
+            check(&p, &[bin.join("py").into()], &env)
+                .not_found
+                .is_some()
+        );
+        // A bind below a hidden directory: bwrap makes the directories on the way.
+        let mut bound = policy("/");
+        bound.write.push(bin.clone());
+        assert_eq!(check(&bound, &["tool".into()], &env), TmpCheck::default());
         // Not on the host either: the ordinary "command not found", nothing to explain.
         assert_eq!(
             check(&p, &["fence-no-such-tool".into()], &env).not_found,

@@ -14,4 +14,5 @@ mod process;
 mod proxy;
 mod self_protection;
 mod terminal;
+mod tmp;
 mod unix_sockets;
