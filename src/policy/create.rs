@@ -3,11 +3,12 @@
 //! cache a tool expects (`~/.npm` on a fresh account) exists and is bound writable instead
 //! of being skipped.
 //!
-//! Only what the config plainly asks for is created: a literal entry (no wildcard) that
-//! lies strictly below the home or working directory (not `/`), not in `/proc`, `/sys`,
-//! `/dev` or a kernel filesystem, not covered by a `denyWrite` or `denyRead` entry, and
-//! where no directory to be created is a protected name (`.ssh`, `.git`, `.vscode`,
-//! `~/.config/git`, ...; see `dangerous.rs`). The walk never follows a symbolic link out
+//! Only what the config plainly asks for is created: a literal entry (no wildcard, but a
+//! trailing `/**` names the directory with all it holds) that lies strictly below the home
+//! or working directory (not `/`), not in `/proc`, `/sys`, `/dev` or a kernel filesystem,
+//! not covered by a `denyWrite` or `denyRead` entry, and where no directory to be created
+//! is a protected name (`.ssh`, `.git`, `.vscode`, `~/.config/git`, ...; see
+//! `dangerous.rs`). The walk never follows a symbolic link out
 //! of the tree it starts from: each component is opened relative to its verified parent
 //! with `O_NOFOLLOW` and created with `mkdirat` there; a component that is a link is
 //! resolved, and the walk starts again from the top along the link's target only when
@@ -48,6 +49,9 @@ pub fn missing_write_dirs(cfg: &Config, host: &HostEnv) -> Prepared {
     let key = "filesystem.allowWrite";
     let mut out = Prepared::default();
     for entry in &cfg.filesystem.allow_write {
+        // `dir/**` is the directory and everything in it: the directory is created.
+        let written = entry;
+        let entry = entry.strip_suffix("/**").unwrap_or(entry);
         if glob::has_glob(entry) {
             continue;
         }
@@ -78,8 +82,13 @@ pub fn missing_write_dirs(cfg: &Config, host: &HostEnv) -> Prepared {
                 out.warnings.push(format!(
                     "{key}: {shown} does not exist and was not created ({why}), skipped"
                 ));
-                out.superseded
-                    .push(format!("{key}: {shown} does not exist, skipped"));
+                out.superseded.extend([
+                    format!("{key}: {shown} does not exist, skipped"),
+                    format!(
+                        "{key}: \"{}\" match nothing that exists",
+                        output::escape(written)
+                    ),
+                ]);
             }
         }
     }
@@ -314,14 +323,19 @@ mod tests {
             &format!(
                 r#"{{"filesystem": {{"allowWrite": ["~/.npm", "~/.cache/pip/http", "build/out",
                 "{}/elsewhere/x", "~/*.d", "~/.ssh/sub", "~/.config/git/x", "~/denied/x",
-                "~/.vscode"], "denyWrite": ["~/denied"]}}}}"#,
+                "~/.vscode", "~/.cargo/registry/**"], "denyWrite": ["~/denied"]}}}}"#,
                 t.0.display()
             ),
         );
         // The mode is the umask's, as for any directory the user creates.
         std::fs::create_dir(t.0.join("reference")).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode();
-        for dir in ["home/.npm", "home/.cache/pip/http", "home/ws/build/out"] {
+        for dir in [
+            "home/.npm",
+            "home/.cache/pip/http",
+            "home/ws/build/out",
+            "home/.cargo/registry",
+        ] {
             assert!(t.0.join(dir).is_dir(), "{dir}");
             assert_eq!(mode(&t.0.join(dir)), mode(&t.0.join("reference")), "{dir}");
         }
