@@ -39,6 +39,9 @@ pub enum Error {
     Io { context: String, source: io::Error },
     /// The command does not exist inside the sandbox.
     NotFound(String),
+    /// The command exists on the host but the sandbox hides it (the message says what hides
+    /// it and how to share it).
+    HiddenCommand(String),
     /// The command exists but cannot be executed, or policy refuses it.
     CannotExecute(String),
 }
@@ -53,7 +56,7 @@ impl Error {
 
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::NotFound(_) => EXIT_NOT_FOUND,
+            Error::NotFound(_) | Error::HiddenCommand(_) => EXIT_NOT_FOUND,
             Error::CannotExecute(_) => EXIT_CANNOT_EXECUTE,
             Error::Usage(_)
             | Error::NoCommand
@@ -75,7 +78,7 @@ impl fmt::Display for Error {
             Error::ConfigValue { key, message, .. } => write!(f, "{key}: {message}"),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
             Error::NotFound(cmd) => write!(f, "{cmd}: command not found"),
-            Error::CannotExecute(msg) => f.write_str(msg),
+            Error::CannotExecute(msg) | Error::HiddenCommand(msg) => f.write_str(msg),
         }
     }
 }
@@ -112,6 +115,7 @@ mod tests {
             (Error::Setup("x".into()), 125),
             (Error::io("x", io::Error::other("y")), 125),
             (Error::NotFound("x".into()), 127),
+            (Error::HiddenCommand("x".into()), 127),
             (Error::CannotExecute("x".into()), 126),
         ];
         for (err, code) in cases {

@@ -482,6 +482,25 @@ pub fn wait_readable(fds: &[RawFd]) -> io::Result<Vec<bool>> {
     Ok(pfds.iter().map(|p| p.revents != 0).collect())
 }
 
+/// Opens the directory `name` in `dir` without following a symbolic link there
+/// (`ELOOP`, or `ENOTDIR` for anything else that is not a directory), close-on-exec.
+pub fn open_dir_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<OwnedFd> {
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: `dir` is an open fd and `name` a valid NUL-terminated string that outlive
+    // the call; the flags create nothing.
+    let fd = check(unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags) })?;
+    // SAFETY: the fd was just opened and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `mkdirat(dir, name, mode)`: the mode is reduced by the umask; a symbolic link at `name`
+/// is not followed (`EEXIST`).
+pub fn mkdir_at(dir: BorrowedFd<'_>, name: &CStr, mode: libc::mode_t) -> io::Result<()> {
+    // SAFETY: `dir` is an open fd and `name` a valid NUL-terminated string that outlive
+    // the call.
+    check(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode) }).map(|_| ())
+}
+
 /// This process's parent pid.
 pub fn getppid() -> libc::pid_t {
     // SAFETY: getppid cannot fail and has no memory effects.

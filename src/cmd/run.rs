@@ -26,6 +26,10 @@ pub fn execute(req: RunRequest) -> Result<Outcome> {
         Some(classified) => classified,
         None => policy::compile(&resolved.config, &host).map_err(locate)?,
     };
+    let prepared = gated.prepared;
+    policy.warnings.retain(|w| !prepared.superseded.contains(w));
+    policy.notes.splice(0..0, prepared.notes);
+    policy.warnings.splice(0..0, prepared.warnings);
     let (network, network_warnings) =
         policy::network::compile(&resolved.config, &req.ports).map_err(locate)?;
     policy.network = network;

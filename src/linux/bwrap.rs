@@ -526,6 +526,24 @@ mod tests {
         );
     }
 
+    /// allowRead of a path in the host's /tmp, without defaultDenyRead: bound read-only
+    /// over the private /tmp, with the masks below it after it.
+    #[test]
+    fn readable_roots_in_the_private_tmp() {
+        let policy = Policy {
+            read: paths(&["/tmp/venv"]),
+            deny_read: vec![file("/tmp/venv/secret")],
+            ..Policy::default()
+        };
+        assert_eq!(
+            plan(&policy),
+            format!(
+                "--ro-bind / / {OWN} --ro-bind /tmp/venv /tmp/venv \
+                 --perms 0444 --ro-bind-data 9 /tmp/venv/secret"
+            )
+        );
+    }
+
     /// Whatever the readable view and the binds bring, the sandbox's own /dev, /proc and
     /// /tmp come after them; binds below a private /tmp come after its tmpfs.
     #[test]

@@ -67,6 +67,11 @@ pub struct InitPlan {
     /// for bwrap (one fd per empty file bwrap mounts; see `bwrap::assign_empty_fds`).
     #[serde(default)]
     pub restore_nofile: Option<u64>,
+    /// When the command has ended, name what it left in the private /tmp (discarded with
+    /// the sandbox) in a warning: its working directory, or a directory its environment
+    /// keeps state in, lies there.
+    #[serde(default)]
+    pub report_tmp_leftovers: bool,
 }
 
 /// What the host asks of the init after the plan (only with `connect_service`).

@@ -159,6 +159,15 @@ fn run(control: BorrowedFd<'_>) -> Result<i32, Report> {
     if let Some(dir) = runtime_dir {
         let _ = std::fs::remove_dir_all(dir);
     }
+    if plan.report_tmp_leftovers && !plan.reduced {
+        if let Some(message) = super::tmp_leftovers::summary(std::path::Path::new("/tmp")) {
+            let _ = sys::send_message(
+                control.as_fd(),
+                &Report::Warning { message }.to_bytes(),
+                None,
+            );
+        }
+    }
     let report = match status {
         sys::WaitStatus::Signaled(signal) => Report::Signaled { signal },
         sys::WaitStatus::Exited(code) | sys::WaitStatus::Stopped(code) => Report::Exited { code },

@@ -12,6 +12,7 @@ pub mod reduced;
 pub mod seccomp;
 pub mod session;
 pub mod sys;
+pub mod tmp_leftovers;
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -280,6 +281,7 @@ fn run_sandbox(
     let mut policy = with_auto_devices(policy, &bwrap.path);
     check_bwrap(&bwrap, &mut policy)?;
     let bwrap = bwrap.path;
+    let report_tmp_leftovers = explain_private_tmp(&policy, argv, &env, allow_reduced_isolation)?;
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -311,6 +313,7 @@ fn run_sandbox(
                 listen: net.listen,
                 connect_service: net.connect_service,
                 restore_nofile,
+                report_tmp_leftovers,
                 ..plan.clone()
             },
             env,
@@ -330,6 +333,34 @@ fn run_sandbox(
             other => return other,
         }
     }
+}
+
+/// Says what the sandbox's private /tmp hides from this run (see `policy::tmp`), before
+/// bwrap starts: a program found only there is an error (exit 127, as the run would end,
+/// but saying why and how to share it), unless reduced isolation may follow, where the
+/// host's /tmp stays readable; the rest are warnings. Returns whether the init should name
+/// what the command leaves in the private /tmp. Nothing to say inside another fence (no
+/// private /tmp of this run's own there).
+fn explain_private_tmp(
+    policy: &Policy,
+    argv: &[OsString],
+    env: &[(OsString, OsString)],
+    allow_reduced_isolation: bool,
+) -> Result<bool> {
+    if reduced::nested() {
+        return Ok(false);
+    }
+    let found = crate::policy::tmp::check(policy, argv, env);
+    if let Some(message) = found.not_found {
+        if !allow_reduced_isolation {
+            return Err(Error::HiddenCommand(message));
+        }
+        log::warn!("{message}");
+    }
+    for warning in &found.warnings {
+        log::warn!("{warning}");
+    }
+    Ok(found.report_leftovers)
 }
 
 /// `count` fds of one empty memfd.

@@ -119,6 +119,10 @@ pub fn describe(grants: &[Grant], limit: usize) -> String {
 /// repository can write) stays linear.
 struct PathView<'a> {
     default_deny_read: bool,
+    /// The private `/tmp` hides the host's: only binds bring paths below it in.
+    private_tmp: bool,
+    /// The working directory, bound read-only into the private `/tmp`.
+    cwd: Option<&'a Path>,
     read: HashSet<&'a Path>,
     write: HashSet<&'a Path>,
     deny_write: HashSet<&'a Path>,
@@ -135,6 +139,8 @@ impl<'a> PathView<'a> {
         }
         PathView {
             default_deny_read: p.default_deny_read,
+            private_tmp: !p.tmp_shared,
+            cwd: p.bound_cwd().map(PathBuf::as_path),
             read: set(&p.read),
             write,
             deny_write: set(&p.deny_write),
@@ -154,12 +160,19 @@ impl<'a> PathView<'a> {
         !set.is_empty() && path.ancestors().any(|a| set.contains(a))
     }
 
-    /// Readable: not masked, and under defaultDenyRead in a readable or writable root.
+    /// Readable: not masked, and under defaultDenyRead, or below the private `/tmp`, in a
+    /// readable or writable root (or, in `/tmp`, the bound working directory).
     fn readable(&self, path: &Path) -> bool {
+        let bound = || Self::under(&self.read, path) || Self::under(&self.write, path);
+        // `/tmp` itself stands for the host's /tmp as a whole (its listing, and every path
+        // below it that no rule names), which the private one hides too.
+        let hidden_tmp = self.private_tmp && path.starts_with("/tmp");
         !Self::under(&self.masks, path)
-            && (!self.default_deny_read
-                || Self::under(&self.read, path)
-                || Self::under(&self.write, path))
+            && if hidden_tmp {
+                bound() || self.cwd.is_some_and(|c| path.starts_with(c))
+            } else {
+                !self.default_deny_read || bound()
+            }
     }
 
     /// Writable: in a writable root, not read-only, not masked.
@@ -179,6 +192,7 @@ impl<'a> PathView<'a> {
 fn witnesses<'a>(a: &'a Policy, b: &'a Policy) -> Vec<&'a Path> {
     let mut out: Vec<&Path> = vec![Path::new("/"), Path::new("/tmp")];
     for p in [a, b] {
+        out.push(&p.cwd);
         out.extend(p.read.iter().map(PathBuf::as_path));
         out.extend(p.write.iter().map(PathBuf::as_path));
         out.extend(p.deny_write.iter().map(PathBuf::as_path));

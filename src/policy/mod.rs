@@ -2,6 +2,7 @@
 //! paths and decisions that a platform backend turns into a sandbox.
 
 pub mod compare;
+pub mod create;
 pub mod dangerous;
 pub mod domains;
 pub mod git;
@@ -9,9 +10,11 @@ pub mod glob;
 pub mod network;
 pub mod paths;
 mod protection;
+mod reads;
 pub mod sockets;
 #[cfg(test)]
 mod temp_tree;
+pub mod tmp;
 pub mod trust_gate;
 
 pub use protection::{PlaceholderLocks, lock_empty_protected, remove_placeholders};
@@ -22,28 +25,6 @@ use crate::config::Config;
 use crate::config::types::DeviceMode;
 use crate::error::{Error, Result};
 use crate::host_env::HostEnv;
-
-/// System paths readable under `defaultDenyRead` (unless `strictDenyRead`).
-const SYSTEM_READ_PATHS: &[&str] = &[
-    "/bin", "/sbin", "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/run", "/sys",
-    "/nix", "/snap",
-];
-
-/// Per-user toolchain directories readable under `defaultDenyRead` (unless strict).
-const HOME_TOOL_PATHS: &[&str] = &[
-    ".nvm",
-    ".fnm",
-    ".volta",
-    ".pyenv",
-    ".rbenv",
-    ".cargo/bin",
-    ".rustup",
-    "go/bin",
-    ".local/bin",
-    "bin",
-    ".bun/bin",
-    ".deno/bin",
-];
 
 /// A path with its kind, for rules whose mount depends on it (masks).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -220,41 +201,24 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
         }
     }
 
-    if policy.default_deny_read {
-        let mut read: Vec<String> = Vec::new();
-        if !fs.strict_deny_read {
-            read.extend(SYSTEM_READ_PATHS.iter().map(|p| p.to_string()));
-            policy.read_symlinks = SYSTEM_READ_PATHS
-                .iter()
-                .filter_map(|p| Some((PathBuf::from(p), std::fs::read_link(p).ok()?)))
-                .collect();
-            read.extend(HOME_TOOL_PATHS.iter().map(|p| format!("~/{p}")));
-        }
-        if fs.wsl_interop == Some(true) {
-            read.push("/init".into());
-        }
-        let mut paths = resolve_quiet(&read, host);
-        paths.extend(resolve(
-            &mut policy,
-            "filesystem.allowRead",
-            &fs.allow_read,
-            host,
-        )?);
-        paths.extend(resolve(
-            &mut policy,
-            "filesystem.allowExecute",
-            &fs.allow_execute,
-            host,
-        )?);
-        paths.retain(|p| !p.starts_with("/proc") && !p.starts_with("/dev"));
-        paths.sort();
-        paths.dedup();
-        policy.read = paths;
-    }
+    reads::readable_roots(&mut policy, cfg, host)?;
 
     if !cfg.network.allow_all_unix_sockets {
         let key = "network.allowUnixSockets";
         let allowed = resolve(&mut policy, key, &cfg.network.allow_unix_sockets, host)?;
+        let hidden: Vec<&PathBuf> = allowed
+            .iter()
+            .filter(|p| policy.hidden_by_private_tmp(p))
+            .collect();
+        for path in hidden {
+            let top = tmp::top_in_tmp(path).unwrap_or_else(|| path.clone());
+            policy.warnings.push(format!(
+                "{key}: {} is in the host's /tmp, which the sandbox's private /tmp hides; add \
+                 [\"{}\"] to filesystem.allowRead to share it (or allowWrite \"/tmp\")",
+                crate::output::path(path),
+                crate::output::path(&top)
+            ));
+        }
         policy.sockets = host_sockets(&mut policy, host)
             .into_iter()
             .filter(|s| !allowed.iter().any(|a| s.path.starts_with(a)))
@@ -330,7 +294,7 @@ fn refused_mask(path: &Path) -> Option<&'static str> {
     None
 }
 
-fn resolve(
+pub(super) fn resolve(
     policy: &mut Policy,
     key: &str,
     entries: &[String],
@@ -338,6 +302,14 @@ fn resolve(
 ) -> Result<Vec<PathBuf>> {
     let r = paths::resolve(key, entries, host)?;
     policy.notes.extend(r.notes);
+    // A writable path that is skipped fails the command later in a way that does not name
+    // fence (`ENOENT`, a disabled cache): always said. Elsewhere a missing path changes
+    // nothing the command could notice.
+    if key == "filesystem.allowWrite" {
+        policy.warnings.extend(r.skipped);
+    } else {
+        policy.notes.extend(r.skipped);
+    }
     let is_deny = key.contains("deny");
     for patterns in r.truncated {
         let msg = format!(
@@ -403,15 +375,9 @@ fn resolve_write(policy: &mut Policy, entries: &[String], host: &HostEnv) -> Res
     Ok(paths)
 }
 
-/// Default read paths: missing ones are expected and not worth a note.
-fn resolve_quiet(entries: &[String], host: &HostEnv) -> Vec<PathBuf> {
-    paths::resolve("", entries, host)
-        .map(|r| r.paths)
-        .unwrap_or_default()
-}
-
 /// The host's pathname sockets in the places they live: `/run` (and `/var/run`),
-/// `$XDG_RUNTIME_DIR`, `~/.docker`, `$SSH_AUTH_SOCK`, and the host `/tmp` when it is shared;
+/// `$XDG_RUNTIME_DIR`, `~/.docker`, `$SSH_AUTH_SOCK`, and the host `/tmp` when it is shared
+/// (else the paths below it that are bound in);
 /// plus, as directories, the places the scan could not search completely (masked whole).
 /// Each root is scanned with a budget of its own, `/run` and `$XDG_RUNTIME_DIR` first.
 fn host_sockets(policy: &mut Policy, host: &HostEnv) -> Vec<Target> {
@@ -423,8 +389,20 @@ fn host_sockets(policy: &mut Policy, host: &HostEnv) -> Vec<Target> {
         roots.extend(users.flatten().map(|e| e.path()));
     }
     roots.extend(host.home.as_ref().map(|h| h.join(".docker")));
+    // A bound path may be a socket itself (allowRead of one).
+    let mut tmp_bound: Vec<PathBuf> = Vec::new();
     if policy.tmp_shared {
         roots.push("/tmp".into());
+    } else {
+        // The parts of the host's /tmp that binds bring into the private one (X11, tmux and
+        // ssh-agent keep their sockets in /tmp).
+        let bound = policy
+            .write
+            .iter()
+            .chain(&policy.read)
+            .chain(policy.bound_cwd());
+        tmp_bound.extend(bound.filter(|p| p.starts_with("/tmp")).cloned());
+        roots.extend(tmp_bound.iter().cloned());
     }
     let mut unique: Vec<PathBuf> = Vec::new();
     for root in roots.iter().filter_map(|r| std::fs::canonicalize(r).ok()) {
@@ -435,6 +413,7 @@ fn host_sockets(policy: &mut Policy, host: &HostEnv) -> Vec<Target> {
     let files: Vec<PathBuf> = host
         .ssh_auth_sock
         .iter()
+        .chain(&tmp_bound)
         .filter_map(|p| std::fs::canonicalize(p).ok())
         .collect();
     let found = sockets::find(&unique, &files);

@@ -18,8 +18,10 @@ use crate::host_env::HostEnv;
 pub struct ResolvedPaths {
     /// Canonical existing paths, sorted and deduplicated.
     pub paths: Vec<PathBuf>,
-    /// Things the user may want to know (`--debug`): skipped entries and why.
+    /// Things the user may want to know (`--debug`): where an entry resolved to.
     pub notes: Vec<String>,
+    /// Entries that name nothing that exists (or `~` without a home): skipped, and why.
+    pub skipped: Vec<String>,
     /// Patterns whose expansion hit a limit: some matches may be missing.
     pub truncated: Vec<String>,
 }
@@ -95,7 +97,7 @@ pub fn resolve(key: &str, entries: &[String], host: &HostEnv) -> Result<Resolved
                     ),
                 });
             }
-            out.notes
+            out.skipped
                 .push(format!("{key}: \"{shown}\" skipped: $HOME is not set"));
             continue;
         };
@@ -126,7 +128,7 @@ pub fn resolve(key: &str, entries: &[String], host: &HostEnv) -> Result<Resolved
             out.truncated.push(format!("{names} (below {below})"));
         }
         if expansion.paths.is_empty() {
-            out.notes
+            out.skipped
                 .push(format!("{key}: {names} match nothing that exists"));
         }
         found.extend(expansion.paths);
@@ -143,7 +145,7 @@ pub fn resolve(key: &str, entries: &[String], host: &HostEnv) -> Result<Resolved
                 }
                 out.paths.push(real);
             }
-            Err(_) => out.notes.push(format!(
+            Err(_) => out.skipped.push(format!(
                 "{key}: {} does not exist, skipped",
                 crate::output::path(&path)
             )),
@@ -230,7 +232,7 @@ mod tests {
         assert!(err.to_string().contains("HOME is not set"), "{err}");
         let r = resolve("filesystem.allowRead", &["~/.ssh".into()], &home_less).unwrap();
         assert!(
-            r.paths.is_empty() && r.notes[0].contains("skipped"),
+            r.paths.is_empty() && r.skipped[0].contains("skipped"),
             "{r:?}"
         );
         std::fs::remove_dir_all(&root).unwrap();
@@ -255,9 +257,9 @@ mod tests {
             r.notes
         );
         assert!(
-            r.notes.iter().any(|n| n.contains("missing")),
+            r.skipped.iter().any(|n| n.contains("missing")),
             "{:?}",
-            r.notes
+            r.skipped
         );
 
         let r = resolve("denyWrite", &["real/**/*.pem".into()], &host).unwrap();

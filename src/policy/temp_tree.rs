@@ -8,9 +8,14 @@ pub struct TempTree(pub PathBuf);
 impl TempTree {
     /// A new, empty, canonical directory `fence-NAME-PID-N` in the temporary directory.
     pub fn new(name: &str) -> TempTree {
+        TempTree::in_dir(name, &std::env::temp_dir())
+    }
+
+    /// The same in `dir`.
+    pub fn in_dir(name: &str, dir: &std::path::Path) -> TempTree {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let root = std::env::temp_dir().join(format!("fence-{name}-{}-{n}", std::process::id()));
+        let root = dir.join(format!("fence-{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
         TempTree(std::fs::canonicalize(&root).unwrap())

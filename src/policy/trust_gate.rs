@@ -6,6 +6,10 @@
 //!
 //! "Grants nothing" is decided on the compiled policies, the user's config alone against
 //! the user's config with the project's merged over it: see [`project_grants`].
+//!
+//! The gate is also where the run's missing `allowWrite` directories are created
+//! ([`super::create`]), before anything is compiled, and only for a config that applies as
+//! written: an untrusted project's entries are never created (only the user's own).
 
 use super::Policy;
 use super::compare::{self, Grant};
@@ -23,6 +27,8 @@ pub struct Gated {
     /// user's): the run uses exactly this one, not a second compilation that a file created
     /// in between could make wider.
     pub policy: Option<Policy>,
+    /// The missing `allowWrite` directories created for the run, and those that were not.
+    pub prepared: super::create::Prepared,
 }
 
 /// Lets a resolution through the gate: a ready config as it is, an untrusted project
@@ -30,6 +36,7 @@ pub struct Gated {
 pub fn apply(resolution: Resolution, host: &HostEnv) -> Result<Gated> {
     match resolution {
         Resolution::Ready(resolved) => Ok(Gated {
+            prepared: super::create::missing_write_dirs(&resolved.config, host),
             resolved,
             policy: None,
         }),
@@ -53,6 +60,7 @@ fn narrow(project: Resolved, state: trust::TrustState, host: &HostEnv) -> Result
         ));
     };
     let baseline = load::resolve_user(host)?;
+    let prepared = super::create::missing_write_dirs(&baseline.config, host);
     let merged = merge(baseline.config.clone(), project.config.clone());
     let (extra, policy) = project_grants(&baseline.config, &merged, host).map_err(|e| {
         let files: Vec<_> = project
@@ -77,6 +85,7 @@ fn narrow(project: Resolved, state: trust::TrustState, host: &HostEnv) -> Result
                 chain,
             },
             policy: Some(policy),
+            prepared,
         });
     }
     let described = compare::describe(&extra, 12);

@@ -154,16 +154,23 @@ fn masked_ancestor_beats_child_rule(user: User) {
     sb.write(&sb.ws.join("vault/inner/data.txt"), "TOPSECRET\n");
     let cfg = sb.config(
         "fence.json",
+        r#"{"filesystem": {"denyRead": ["vault"], "allowWrite": ["vault/inner"]}}"#,
+    );
+    let script = "cat vault/inner/data.txt; echo x > vault/inner/new; echo done";
+    let r = sb.fence().sh(&cfg, script).run();
+    r.ok().stdout_lacks("TOPSECRET").stdout_has("done");
+    assert!(!sb.ws.join("vault/inner/new").exists());
+    // allowRead inside the mask is a conflict: refused, naming both, rather than ignored.
+    let cfg = sb.config(
+        "fence.json",
         r#"{"filesystem": {"denyRead": ["vault"], "allowWrite": ["vault/inner"], "allowRead": ["vault/inner"]}}"#,
     );
-    let r = sb
-        .fence()
-        .sh(
-            &cfg,
-            "cat vault/inner/data.txt; echo x > vault/inner/new; echo done",
-        )
-        .run();
-    r.ok().stdout_lacks("TOPSECRET").stdout_has("done");
+    let r = sb.fence().sh(&cfg, script).run();
+    r.code(125)
+        .stdout_lacks("TOPSECRET")
+        .stdout_lacks("done")
+        .stderr_has("filesystem.allowRead")
+        .stderr_has("cannot be read: it is inside");
     assert!(!sb.ws.join("vault/inner/new").exists());
 }
 
@@ -376,7 +383,7 @@ fn project_mask_on_a_parent_keeps_the_user_mask(user: User) {
             sb.root.join("users").display().to_string(),
         ),
     ];
-    for (user_json, parent) in cases {
+    for (i, (user_json, parent)) in cases.into_iter().enumerate() {
         sb.write(&user_config, user_json);
         // Untrusted, narrowing only: applied on top of the user's config.
         sb.config(
@@ -388,11 +395,19 @@ fn project_mask_on_a_parent_keeps_the_user_mask(user: User) {
             .env("HOME", &home)
             .args(["-d", "-c", script])
             .run();
-        r.ok()
-            .stdout_lacks("TOPSECRET")
-            .stdout_lacks("key")
-            .stdout_has("done")
-            .stderr_has("narrowed by untrusted");
+        r.stdout_lacks("TOPSECRET").stdout_lacks("key");
+        if i == 0 {
+            r.ok()
+                .stdout_has("done")
+                .stderr_has("narrowed by untrusted");
+        } else {
+            // The project's mask covers the user's allowRead of ~: a conflict, refused
+            // with both names rather than one of them silently ignored.
+            r.code(125)
+                .stdout_lacks("done")
+                .stderr_has("cannot be read: it is inside")
+                .stderr_has(&parent);
+        }
     }
 }
 

@@ -15,4 +15,5 @@ mod proxy;
 mod self_protection;
 mod summary;
 mod terminal;
+mod tmp;
 mod unix_sockets;

@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use util::{Sandbox, User};
 
 /// A host Unix socket server that answers every connection with a marker.
-struct HostServer {
-    path: PathBuf,
+pub(crate) struct HostServer {
+    pub(crate) path: PathBuf,
 }
 
 impl HostServer {
-    fn start(path: &Path) -> HostServer {
+    pub(crate) fn start(path: &Path) -> HostServer {
         let _ = std::fs::remove_file(path);
         let listener = UnixListener::bind(path).expect("bind host socket");
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -36,7 +36,7 @@ impl Drop for HostServer {
     }
 }
 
-fn connect_script(path: &Path) -> String {
+pub(crate) fn connect_script(path: &Path) -> String {
     format!(
         "python3 -c 'import socket; c = socket.socket(socket.AF_UNIX); c.connect(\"{}\"); print(c.recv(10).decode())'",
         path.display()
