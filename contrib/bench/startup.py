@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Helper for startup.sh (python3 stdlib only).
 
-  startup.py time RUNS WARMUP FENCE CONFIG BWRAP TRUE   interleaved startup timings
+  startup.py time RUNS WARMUP FENCE CONFIG BWRAP TRUE [BASELINE]
+                                                         interleaved startup timings
   startup.py rss FENCE CONFIG TRUE                       fence's own peak RSS (KiB)
 """
 import ctypes
@@ -58,16 +59,22 @@ def interleaved(cases, runs, warmup):
     return medians
 
 
-def time_cmd(runs, warmup, fence, config, bwrap, true):
+def time_cmd(runs, warmup, fence, config, bwrap, true, baseline=None):
     cases = [("A  fence -- true", [fence, "-s", config, "--", true]),
              ("B  bwrap -- true", [bwrap, *BWRAP_ARGS, "--", true]),
              ("C  true", [true])]
+    if baseline:
+        cases.append(("D  baseline fence -- true", [baseline, "-s", config, "--", true]))
     medians = interleaved(cases, runs, warmup)
-    a, b, c = medians
+    a, b, c = medians[:3]
     verdict = "meets" if a - b <= 2.0 else "MISSES"
     print(f"\n  fence - bwrap (median): {a - b:+.3f} ms   ({verdict} target: <= 2 ms)")
     print(f"  fence / bwrap (median): {a / b:.2f}x")
     print(f"  fence / true  (median): {a / c:.2f}x")
+    if baseline:
+        d = medians[3]
+        print(f"  baseline - bwrap (median): {d - b:+.3f} ms")
+        print(f"  fence - baseline (median): {a - d:+.3f} ms   ({a / d:.3f}x)")
 
 
 # ptrace(2) constants from <sys/ptrace.h>.

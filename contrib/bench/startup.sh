@@ -3,15 +3,16 @@
 # plus binary size and peak RSS. See contrib/bench/README.md.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--runs N] [--fence PATH]"; }
+usage() { echo "usage: $0 [--runs N] [--fence PATH] [--baseline PATH]"; }
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-runs=200 warmup=10 fence=
+runs=200 warmup=10 fence= baseline=
 
 while (($#)); do
     case $1 in
         --runs) runs=${2-}; shift 2 || { usage >&2; exit 2; } ;;
         --fence) fence=${2-}; shift 2 || { usage >&2; exit 2; } ;;
+        --baseline) baseline=${2-}; shift 2 || { usage >&2; exit 2; } ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
     esac
@@ -24,6 +25,10 @@ if [[ -z $fence ]]; then
 fi
 [[ -x $fence ]] || { echo "fence binary not found or not executable: $fence" >&2; exit 1; }
 fence=$(realpath "$fence")
+if [[ -n $baseline ]]; then
+    [[ -x $baseline ]] || { echo "baseline binary not found or not executable: $baseline" >&2; exit 1; }
+    baseline=$(realpath "$baseline")
+fi
 
 # `command -v true` names the shell builtin; `type -P` gives the executable on PATH.
 true_bin=$(type -P true) || { echo "no 'true' executable on PATH" >&2; exit 1; }
@@ -45,12 +50,13 @@ while :; do
 done
 cd "$tmp"
 
-echo "fence startup: $runs interleaved rounds (A, B, C each once per round) after $warmup warm-up rounds"
+echo "fence startup: $runs interleaved rounds (A, B, C${baseline:+, D} each once per round) after $warmup warm-up rounds"
 echo "  fence: $fence"
+[[ -z $baseline ]] || echo "  baseline fence (D): $baseline"
 echo "  bwrap: $bwrap ($("$bwrap" --version))"
 echo "  true:  $true_bin"
 echo
-python3 "$here/startup.py" time "$runs" "$warmup" "$fence" "$tmp/empty.json" "$bwrap" "$true_bin"
+python3 "$here/startup.py" time "$runs" "$warmup" "$fence" "$tmp/empty.json" "$bwrap" "$true_bin" ${baseline:+"$baseline"}
 
 echo
 size=$(stat -c %s "$fence")
