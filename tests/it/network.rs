@@ -55,6 +55,48 @@ c = socket.create_connection(s.getsockname()); a, _ = s.accept(); c.sendall(b\"l
         .stdout_has("loop-ok");
 }
 
+/// `127.0.0.1` and `localhost` in allowedDomains do not take clients to the host's
+/// loopback (NO_PROXY sends them to the sandbox's own): fence says so once, naming the
+/// fix, and the fix works without a warning.
+fn loopback_in_allowed_domains_warns(user: User) {
+    let server = CountingServer::start("127.0.0.1:0");
+    let sb = Sandbox::new(user);
+    let curl = format!("curl -sS --max-time 5 http://127.0.0.1:{}/", server.port);
+    let cfg = sb.config(
+        "net.json",
+        r#"{"network": {"allowedDomains": ["127.0.0.1", "localhost", "example.com"]}}"#,
+    );
+    let run = sb.fence().sh(&cfg, &curl).run();
+    run.code(7).stdout_lacks("SECRET").stderr_has(
+        "fence: warning: network.allowedDomains lists \"127.0.0.1\", \"localhost\": clients \
+         skip the proxy for loopback destinations (NO_PROXY is localhost,127.0.0.1,::1; Go \
+         programs skip it for every loopback address) and reach the sandbox's own loopback \
+         instead; to reach a port on the host's loopback, set network.allowLocalOutbound and \
+         list the port in network.allowLocalOutboundPorts\n",
+    );
+    assert_eq!(
+        run.stderr.matches("allowedDomains lists").count(),
+        1,
+        "{run}"
+    );
+    assert_eq!(server.hits(), 0);
+    let cfg = sb.config(
+        "net.json",
+        &format!(
+            r#"{{"network": {{"allowLocalOutbound": true,
+                "allowLocalOutboundPorts": [{}]}}}}"#,
+            server.port
+        ),
+    );
+    sb.fence()
+        .sh(&cfg, &curl)
+        .run()
+        .ok()
+        .stdout_has("SECRET")
+        .stderr_lacks("warning");
+    assert_eq!(server.hits(), 1);
+}
+
 /// Round trips per relay in the small-exchange tests.
 const ROUNDS: usize = 50;
 /// What those round trips may take through fence, per relay: about 0.15 s with
@@ -388,6 +430,7 @@ fn line_reader(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
 both_users!(
     host_loopback_is_unreachable,
     loopback_inside_the_sandbox_works,
+    loopback_in_allowed_domains_warns,
     small_exchanges_do_not_wait,
     exposed_port_exchanges_do_not_wait,
 );
