@@ -99,10 +99,10 @@ fn loopback_in_allowed_domains_warns(user: User) {
 
 /// Round trips per relay in the small-exchange tests.
 const ROUNDS: usize = 50;
-/// What those round trips may take through fence, per relay: about 0.15 s with
-/// `TCP_NODELAY` on fence's sockets; 2 s and more without it (Nagle's algorithm holds the
-/// second half of each message until the first is acknowledged, and the receiver delays
-/// that acknowledgement by 40 ms).
+/// What those round trips may take through fence, per relay: 0.08-0.25 s with
+/// `TCP_NODELAY` on fence's sockets, 4.4 s without it (2.2 s for forwarded requests, whose
+/// requests are one write): Nagle's algorithm holds the second half of each message until
+/// the first is acknowledged, and the receiver delays that acknowledgement by 40 ms.
 const ROUNDS_LIMIT: f64 = 1.0;
 
 /// A server for small exchanges on 127.0.0.1: every 200-byte message gets 200 bytes back
