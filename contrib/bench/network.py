@@ -4,17 +4,20 @@
 Servers (started by network.sh; each binds 127.0.0.1 port 0 and prints its port):
   network.py serve-http FILE     HTTP/1.1: GET /1g answers FILE with sendfile(2)
   network.py serve-echo          echoes every byte back, holds connections until the peer closes
+  network.py serve-exchange      answers each small request with a small answer (see EXCHANGE)
 
 Measurements (each prints its section and appends its figures to RESULTS):
   network.py throughput ROUNDS HTTP_PORT FENCE CONFIG CURL RESULTS
   network.py latency N ECHO_PORT PYTHON FENCE CONFIG RESULTS
   network.py tunnels N ECHO_PORT PYTHON FENCE CONFIG SLEEP RESULTS
   network.py startup RUNS WARMUP FENCE CONFIG EMPTY BWRAP TRUE RESULTS
+  network.py exchanges N EXCHANGE_PORT PYTHON FENCE CONFIG RESULTS
   network.py summary RESULTS
 
 Clients (run by the measurements, inside the sandbox for the proxied modes):
   network.py latency-client direct|connect|socks N WARMUP ECHO_PORT
   network.py tunnels-client N ECHO_PORT
+  network.py exchange-client direct|connect|socks N WARMUP EXCHANGE_PORT
 """
 import errno
 import json
@@ -35,6 +38,11 @@ SELF = os.path.join(HERE, "network.py")
 HTTP_PROXY_PORT, SOCKS_PROXY_PORT = 3128, 1080  # fence's proxies inside the sandbox
 TIMEOUT = 30  # seconds any single socket operation of a client may take
 GIB = 1 << 30
+# Part (e)'s messages, both ways: a head and a body, written GAP seconds apart (the
+# sender's think time), as HTTP/1.1 servers, TLS and HTTP/2 stacks write theirs.
+EXCHANGE = (100, 200)
+GAP = 0.001
+EXCHANGE_REPEATS = 5  # client processes per mode, interleaved
 
 
 def die(msg):
@@ -142,6 +150,28 @@ def serve_echo():
             conn.close()
 
 
+def serve_exchange():
+    """A thread per connection: every request (EXCHANGE, 300 bytes) gets an answer of the
+    same shape, its body GAP after its head."""
+    raise_nofile()
+    srv = listen()
+    while True:
+        conn, _ = srv.accept()
+        threading.Thread(target=exchange_conn, args=(conn,), daemon=True).start()
+
+
+def exchange_conn(conn):
+    try:
+        with conn:
+            conn.settimeout(TIMEOUT)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            while True:
+                recv_exact(conn, sum(EXCHANGE), "request")
+                send_message(conn, b"r")
+    except OSError:
+        pass  # the client closed (ConnectionError is an OSError)
+
+
 # ---------------------------------------------------------------------------- clients
 
 def recv_exact(s, n, what):
@@ -204,6 +234,42 @@ def echo_byte(s):
     s.sendall(b"x")
     if recv_exact(s, 1, "echo") != b"x":
         raise ConnectionError("echo: wrong byte back")
+
+
+def send_message(s, fill):
+    head, body = EXCHANGE
+    s.sendall(fill * head)
+    time.sleep(GAP)
+    s.sendall(fill.upper() * body)
+
+
+def exchange(s):
+    """One small round trip: a two-part request, a two-part answer."""
+    send_message(s, b"q")
+    if recv_exact(s, sum(EXCHANGE), "answer") != b"r" * EXCHANGE[0] + b"R" * EXCHANGE[1]:
+        raise ConnectionError("exchange: wrong answer")
+
+
+def exchange_client(mode, n, warmup, port):
+    """Prints JSON: the wall times (seconds) of n round trips on one connection (after
+    warmup unrecorded), then of n short connections (socket() to close(): connect, the
+    proxy's handshake, one round trip)."""
+    rounds, conns = [], []
+    try:
+        with open_tunnel(mode, port) as s:
+            for i in range(warmup + n):
+                start = perf_counter()
+                exchange(s)
+                if i >= warmup:
+                    rounds.append(perf_counter() - start)
+        for i in range(n):
+            start = perf_counter()
+            with open_tunnel(mode, port) as s:
+                exchange(s)
+            conns.append(perf_counter() - start)
+    except OSError as e:
+        die(f"{mode} exchanges ({len(rounds)} round trips, {len(conns)} connections done): {e}")
+    print(json.dumps({"rounds": rounds, "conns": conns}))
 
 
 def latency_client(mode, n, warmup, port):
@@ -354,6 +420,43 @@ def latency(n, port, python, fence, config, results):
           f"each its own process after {warmup} unrecorded warm-up connections)")
 
 
+def exchanges(n, port, python, fence, config, results):
+    client = [python, SELF, "exchange-client"]
+    sandboxed = [fence, "-s", config, "--", *client]
+    cases = [("A  direct", [*client, "direct"]),
+             ("B  CONNECT", [*sandboxed, "connect"]),
+             ("C  SOCKS5", [*sandboxed, "socks"])]
+    samples = {"rounds": [[] for _ in cases], "conns": [[] for _ in cases]}
+    for _ in range(EXCHANGE_REPEATS):  # interleaved: A, B, C, A, B, C, ...
+        for i, (_, argv) in enumerate(cases):
+            got = json.loads(run([*argv, str(n), "5", str(port)]))
+            for key, lists in samples.items():
+                lists[i] += got[key]
+
+    for key, what in (("rounds", f"round trip, {n} on one connection"),
+                      ("conns", "short connection")):
+        print(f"{'':13}{'median':>9}{'p90':>9}{'mean':>9}{'max':>9}{'/ A':>7}   "
+              f"(ms per {what}; {EXCHANGE_REPEATS} x {n} each)")
+        medians = []
+        for (label, _), s in zip(cases, samples[key]):
+            ms = [x * 1e3 for x in s]
+            medians.append(statistics.median(ms))
+            ratio = f"{medians[-1] / medians[0]:7.2f}" if medians[1:] else f"{'':7}"
+            print(f"  {label:11}{medians[-1]:9.3f}"
+                  f"{statistics.quantiles(ms, n=10, method='inclusive')[8]:9.3f}"
+                  f"{statistics.fmean(ms):9.3f}{max(ms):9.3f}{ratio}")
+        a = medians[0]
+        short = "round trip" if key == "rounds" else "short connection"
+        record(results, "e", f"direct {short} (median)", f"{a:.3f} ms")
+        for m, name in zip(medians[1:], ("CONNECT", "SOCKS5")):
+            ok = verdict(m / a <= 1.10)
+            record(results, "e", f"{name} {short} / direct", f"{m:.3f} ms = {m / a:.2f}x",
+                   "<= 1.10x", ok)
+        print()
+    print(f"  (each message {EXCHANGE[0]} + {EXCHANGE[1]} bytes in two writes "
+          f"{GAP * 1e3:g} ms apart, both ways; target: fence <= 1.10x direct, medians)")
+
+
 def proc_status(pid):
     with open(f"/proc/{pid}/status") as f:
         fields = dict(line.split(":", 1) for line in f)
@@ -452,6 +555,12 @@ if __name__ == "__main__":
         serve_echo()
     elif cmd == "latency-client":
         latency_client(args[0], int(args[1]), int(args[2]), int(args[3]))
+    elif cmd == "serve-exchange":
+        serve_exchange()
+    elif cmd == "exchange-client":
+        exchange_client(args[0], int(args[1]), int(args[2]), int(args[3]))
+    elif cmd == "exchanges":
+        exchanges(int(args[0]), int(args[1]), *args[2:])
     elif cmd == "tunnels-client":
         tunnels_client(int(args[0]), int(args[1]))
     elif cmd == "throughput":

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Network benchmark: fence's HTTP CONNECT and SOCKS5 proxies against direct loopback
-# connections (throughput, connection latency, memory per tunnel), and startup with
-# allowed domains configured. All traffic stays on 127.0.0.1. See contrib/bench/README.md.
+# connections (throughput, connection latency, memory per tunnel, small exchanges), and
+# startup with allowed domains configured. All traffic stays on 127.0.0.1. See
+# contrib/bench/README.md.
 set -euo pipefail
 
 usage() {
     echo "usage: $0 [--rounds R] [--connections N] [--tunnels N] [--runs N]"
-    echo "       ${0//?/ } [--only a|b|c|d]... [--fence PATH]"
+    echo "       ${0//?/ } [--exchanges N] [--only a|b|c|d|e]... [--fence PATH]"
 }
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-rounds=3 connections=1000 tunnels=1000 runs=200 warmup=10 fence= only=
+rounds=3 connections=1000 tunnels=1000 runs=200 exchanges=100 warmup=10 fence= only=
 
 while (($#)); do
     case $1 in
@@ -18,6 +19,7 @@ while (($#)); do
         --connections) connections=${2-}; shift 2 || { usage >&2; exit 2; } ;;
         --tunnels) tunnels=${2-}; shift 2 || { usage >&2; exit 2; } ;;
         --runs) runs=${2-}; shift 2 || { usage >&2; exit 2; } ;;
+        --exchanges) exchanges=${2-}; shift 2 || { usage >&2; exit 2; } ;;
         --only) only+=,${2-}; shift 2 || { usage >&2; exit 2; } ;;
         --fence) fence=${2-}; shift 2 || { usage >&2; exit 2; } ;;
         -h | --help) usage; exit 0 ;;
@@ -29,14 +31,16 @@ done
     { echo "--connections must be an integer >= 2" >&2; exit 2; }
 [[ $tunnels =~ ^[1-9][0-9]*$ ]] || { echo "--tunnels must be an integer >= 1" >&2; exit 2; }
 [[ $runs =~ ^[1-9][0-9]*$ ]] && ((runs >= 2)) || { echo "--runs must be an integer >= 2" >&2; exit 2; }
-[[ -z $only || -n ${only//,/} ]] || { echo "--only needs a part: a, b, c or d" >&2; exit 2; }
+[[ $exchanges =~ ^[1-9][0-9]*$ ]] && ((exchanges >= 2)) ||
+    { echo "--exchanges must be an integer >= 2" >&2; exit 2; }
+[[ -z $only || -n ${only//,/} ]] || { echo "--only needs a part: a, b, c, d or e" >&2; exit 2; }
 IFS=, read -ra wanted <<<"${only#,}"
 for p in "${wanted[@]}"; do
-    [[ $p =~ ^[a-d]?$ ]] ||
-        { echo "--only takes a, b, c or d (repeatable, or a comma list), not '$p'" >&2; exit 2; }
+    [[ $p =~ ^[a-e]?$ ]] ||
+        { echo "--only takes a, b, c, d or e (repeatable, or a comma list), not '$p'" >&2; exit 2; }
 done
 parts=
-for p in a b c d; do  # always in this order
+for p in a b c d e; do  # always in this order
     [[ -z ${only//,/} || ,$only, == *,$p,* ]] && parts+=$p
 done
 want() { [[ $parts == *$1* ]]; }
@@ -94,6 +98,9 @@ done
 cd "$tmp"
 echo '{}' >"$tmp/empty.json"
 echo '{"network": {"allowedDomains": ["127.0.0.1"]}}' >"$tmp/loopback.json"
+# That config draws fence's warning about loopback entries (the benchmark's clients use
+# the proxies explicitly) on every run: errors only, unless FENCE_LOG says otherwise.
+export FENCE_LOG=${FENCE_LOG:-error}
 echo '{"network": {"allowedDomains": ["example.com", "*.example.org", "registry.npmjs.org"]}}' \
     >"$tmp/domains.json"
 results=$tmp/results.tsv
@@ -133,6 +140,9 @@ fi
 if want b || want c; then
     start_server echo_port echo serve-echo
 fi
+if want e; then
+    start_server exchange_port exchange serve-exchange
+fi
 
 if want a; then
     echo
@@ -168,6 +178,16 @@ if want d; then
     echo
     "$python" "$here/network.py" startup "$runs" "$warmup" "$fence" "$tmp/domains.json" \
         "$tmp/empty.json" "$bwrap" "$true_bin" "$results"
+fi
+if want e; then
+    echo
+    echo "(e) small exchanges with a server on 127.0.0.1:$exchange_port, 300 bytes each way"
+    echo "    (a 100-byte head, then 1 ms later a 200-byte body): $exchanges round trips on one"
+    echo "    connection, then $exchanges short connections (connect, [proxy handshake,]"
+    echo "    one round trip, close); A direct, B CONNECT, C SOCKS5; 5 interleaved clients each"
+    echo
+    "$python" "$here/network.py" exchanges "$exchanges" "$exchange_port" "$python" "$fence" \
+        "$tmp/loopback.json" "$results"
 fi
 
 echo

@@ -93,6 +93,19 @@ impl DomainPattern {
         }
     }
 
+    /// Whether the pattern names loopback only: a loopback IP literal (`127.0.0.0/8`,
+    /// `::1`, their IPv4-mapped forms), `localhost` or a name under it (as a name or a
+    /// wildcard). Clients leave such destinations to their own loopback (`NO_PROXY`).
+    pub fn is_loopback(&self) -> bool {
+        let local_name = |name: &str| name == "localhost" || name.ends_with(".localhost");
+        match self {
+            DomainPattern::Any => false,
+            DomainPattern::Subdomains(suffix) => local_name(suffix.trim_start_matches('.')),
+            DomainPattern::Name(name) => local_name(name),
+            DomainPattern::Ip(ip) => ip.is_loopback(),
+        }
+    }
+
     pub fn matches(&self, host: &Host) -> bool {
         match (self, host) {
             (DomainPattern::Any, _) => true,
@@ -234,6 +247,38 @@ mod tests {
                 expected,
                 "{pattern} vs {h}"
             );
+        }
+    }
+
+    #[test]
+    fn loopback_patterns() {
+        for pattern in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "::1",
+            "[::1]",
+            "::ffff:127.0.0.1",
+            "[::ffff:127.0.0.1]",
+            "localhost",
+            "LocalHost.",
+            "db.localhost",
+            "*.localhost", // refused by the config loader (too broad), but loopback
+            "*.app.localhost",
+        ] {
+            assert!(DomainPattern::parse(pattern).is_loopback(), "{pattern}");
+        }
+        for pattern in [
+            "*",
+            "10.0.0.1",
+            "0.0.0.0",
+            "::",
+            "example.com",
+            "localhost.example.com",
+            "*.example.com",
+            "notlocalhost",
+            "169.254.169.254",
+        ] {
+            assert!(!DomainPattern::parse(pattern).is_loopback(), "{pattern}");
         }
     }
 

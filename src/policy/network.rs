@@ -3,13 +3,15 @@
 
 use std::net::SocketAddr;
 
-use super::domains::{DomainPolicy, Host};
+use super::domains::{DomainPattern, DomainPolicy, Host};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
 /// In-sandbox proxy ports unless `httpProxyPort`/`socksProxyPort` say otherwise.
 pub const DEFAULT_HTTP_PORT: u16 = 3128;
 pub const DEFAULT_SOCKS_PORT: u16 = 1080;
+/// The sandbox's `NO_PROXY`: clients reach these on the sandbox's own loopback.
+pub const NO_PROXY: &str = "localhost,127.0.0.1,::1";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkPolicy {
@@ -93,6 +95,9 @@ pub fn compile(cfg: &Config, exposed: &[SocketAddr]) -> Result<(NetworkPolicy, V
                 .into(),
         );
     }
+    if let Some(warning) = loopback_warning(&n.allowed_domains, share_host_network) {
+        warnings.push(warning);
+    }
     let http_port = n.http_proxy_port.unwrap_or(DEFAULT_HTTP_PORT);
     let socks_port = n.socks_proxy_port.unwrap_or(DEFAULT_SOCKS_PORT);
     if http_port == socks_port {
@@ -159,6 +164,30 @@ pub fn compile(cfg: &Config, exposed: &[SocketAddr]) -> Result<(NetworkPolicy, V
             exposed: exposed.to_vec(),
         },
         warnings,
+    ))
+}
+
+/// A warning for `allowedDomains` entries that name loopback (`127.0.0.1`, `[::1]`,
+/// `localhost`, ...): clients that honour `NO_PROXY` (curl, git, pip, npm, ...) and Go
+/// programs (which never proxy a loopback address) connect to the sandbox's own loopback
+/// for them, never to the proxy, and fail without a word from fence. The host's loopback
+/// is reached through `allowLocalOutboundPorts`. Nothing to say when the sandbox shares the
+/// host's network (`"*"`), where loopback is the host's.
+fn loopback_warning(allowed: &[String], share_host_network: bool) -> Option<String> {
+    let entries: Vec<String> = allowed
+        .iter()
+        .filter(|entry| DomainPattern::parse(entry).is_loopback())
+        .map(|entry| format!("\"{entry}\""))
+        .collect();
+    if entries.is_empty() || share_host_network {
+        return None;
+    }
+    Some(format!(
+        "network.allowedDomains lists {}: clients skip the proxy for loopback destinations \
+         (NO_PROXY is {NO_PROXY}; Go programs skip it for every loopback address) and reach \
+         the sandbox's own loopback instead; to reach a port on the host's loopback, set \
+         network.allowLocalOutbound and list the port in network.allowLocalOutboundPorts",
+        entries.join(", ")
     ))
 }
 
@@ -268,6 +297,43 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("conflicts"), "{err}");
+    }
+
+    #[test]
+    fn loopback_entries_warn_once_with_the_fix() {
+        let (_, w) = compile(
+            &cfg(
+                r#"{"network": {"allowedDomains": ["example.com", "127.0.0.1", "[::1]",
+                "LocalHost.", "*.app.localhost", "::ffff:127.0.0.1"]}}"#,
+            ),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with(
+                "network.allowedDomains lists \"127.0.0.1\", \"[::1]\", \"LocalHost.\", \
+                 \"*.app.localhost\", \"::ffff:127.0.0.1\": clients skip the proxy"
+            ),
+            "{w:?}"
+        );
+        assert!(
+            w[0].contains("NO_PROXY is localhost,127.0.0.1,::1")
+                && w[0].ends_with(
+                    "set network.allowLocalOutbound and list the port in \
+                     network.allowLocalOutboundPorts"
+                ),
+            "{w:?}"
+        );
+        for quiet in [
+            r#"{"network": {"allowedDomains": ["example.com", "10.0.0.1", "*.example.org"]}}"#,
+            // With "*" the sandbox's loopback is the host's: the entry works as written.
+            r#"{"network": {"allowedDomains": ["*", "127.0.0.1"]}}"#,
+            r#"{"network": {"deniedDomains": ["localhost"]}}"#,
+        ] {
+            let (_, w) = compile(&cfg(quiet), &[]).unwrap();
+            assert!(w.iter().all(|w| !w.contains("loopback")), "{quiet}: {w:?}");
+        }
     }
 
     #[test]

@@ -173,6 +173,7 @@ pub struct Conn {
 
 impl Conn {
     pub fn new(id: u64, role: Role, client: TcpStream, now: Instant) -> Conn {
+        no_delay(&client);
         let phase = match role {
             Role::Http => Phase::Request,
             Role::Socks => Phase::SocksGreeting,
@@ -544,6 +545,19 @@ fn grey_zone_refusal(host: &Host, own_addrs: &[IpAddr], local_names: &[String]) 
              the upstream proxy"
         )),
         Host::Name(_) => None,
+    }
+}
+
+/// Turns Nagle's algorithm off on a socket fence relays on: the accepted client socket
+/// ([`Conn::new`]) and the upstream one, dialled or received from the init
+/// (`Conn::attach_upstream`). fence writes what it read as soon as it read it; with Nagle,
+/// a small write waits until the peer acknowledges the previous one, and a peer waiting
+/// for the rest of a message delays that acknowledgement (40 ms on Linux), so every small
+/// exchange through a relay (TLS records, HTTP/2 frames, a response head and then its
+/// body) would wait. Both are TCP sockets; a failure only costs speed.
+fn no_delay(stream: &TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        log::debug!("cannot set TCP_NODELAY on a proxy socket: {e}");
     }
 }
 

@@ -12,7 +12,7 @@ use crate::policy::Policy;
 pub fn proxy_env(http_port: u16, socks_port: u16, policy: &Policy) -> Vec<(OsString, OsString)> {
     let http = format!("http://127.0.0.1:{http_port}");
     let socks = format!("socks5h://127.0.0.1:{socks_port}");
-    let no_proxy = "localhost,127.0.0.1,::1";
+    let no_proxy = crate::policy::network::NO_PROXY;
     let mut env: Vec<(OsString, OsString)> = [
         ("HTTP_PROXY", http.as_str()),
         ("HTTPS_PROXY", &http),

@@ -127,6 +127,7 @@ impl Conn {
         if let Some(mut old) = self.upstream.take() {
             let _ = ctx.registry.deregister(&mut old);
         }
+        super::no_delay(&stream);
         ctx.registry.register(
             &mut stream,
             ctx.tokens.1,
