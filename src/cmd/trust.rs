@@ -84,8 +84,15 @@ pub fn execute(req: TrustRequest) -> Result<()> {
     };
     // A trusted project config applies as written: what it grants is measured against the
     // built-in default (deny everything).
-    let (granted, _) = trust_gate::project_grants(&Config::default(), &resolved.config, &host)
+    let (mut granted, _) = trust_gate::project_grants(&Config::default(), &resolved.config, &host)
         .map_err(|e| crate::config::locate(e, &resolved.files))?;
+    // Directories a run creates (a missing `~/.npm`) are not in the compiled policy yet,
+    // but trusting the file grants writing them.
+    granted.extend(
+        crate::policy::create::would_create(&resolved.config, &host)
+            .into_iter()
+            .map(crate::policy::compare::Grant::Write),
+    );
     trust::record(&host, &path, &resolved.files)?;
     let what = if granted.is_empty() {
         "nothing beyond the default".to_string()

@@ -43,15 +43,23 @@ pub struct Prepared {
 /// How many symbolic links one entry's walk follows (within its tree) before giving up.
 const MAX_LINKS: usize = 40;
 
-/// Creates the missing `filesystem.allowWrite` directories of `cfg` that lie under the home
-/// or working directory (see the module documentation).
-pub fn missing_write_dirs(cfg: &Config, host: &HostEnv) -> Prepared {
-    let key = "filesystem.allowWrite";
-    let mut out = Prepared::default();
-    for entry in &cfg.filesystem.allow_write {
+/// A missing literal `filesystem.allowWrite` entry under the home or working directory.
+struct Missing<'a> {
+    /// The entry as written.
+    written: &'a str,
+    full: PathBuf,
+    /// The tree it would be created in, and its path relative to that tree.
+    tree: PathBuf,
+    rel: PathBuf,
+    /// Why it must not be created, if it must not.
+    excluded: Option<String>,
+}
+
+fn missing_entries<'a>(cfg: &'a Config, host: &HostEnv) -> Vec<Missing<'a>> {
+    let mut out = Vec::new();
+    for written in &cfg.filesystem.allow_write {
         // `dir/**` is the directory and everything in it: the directory is created.
-        let written = entry;
-        let entry = entry.strip_suffix("/**").unwrap_or(entry);
+        let entry = written.strip_suffix("/**").unwrap_or(written);
         if glob::has_glob(entry) {
             continue;
         }
@@ -65,13 +73,41 @@ pub fn missing_write_dirs(cfg: &Config, host: &HostEnv) -> Prepared {
         let Some((tree, rel)) = tree_of(&full, host) else {
             continue;
         };
-        let shown = output::path(&full);
-        if let Some(why) = excluded(&full, &tree, &rel, cfg, host) {
+        let excluded = excluded(&full, &tree, &rel, cfg, host);
+        out.push(Missing {
+            written,
+            full,
+            tree,
+            rel,
+            excluded,
+        });
+    }
+    out
+}
+
+/// The missing `filesystem.allowWrite` directories of `cfg` that a run would create (what
+/// `fence trust` must count as granted: they do not exist to be compared yet).
+pub fn would_create(cfg: &Config, host: &HostEnv) -> Vec<PathBuf> {
+    missing_entries(cfg, host)
+        .into_iter()
+        .filter(|m| m.excluded.is_none())
+        .map(|m| m.full)
+        .collect()
+}
+
+/// Creates the missing `filesystem.allowWrite` directories of `cfg` that lie under the home
+/// or working directory (see the module documentation).
+pub fn missing_write_dirs(cfg: &Config, host: &HostEnv) -> Prepared {
+    let key = "filesystem.allowWrite";
+    let mut out = Prepared::default();
+    for missing in missing_entries(cfg, host) {
+        let shown = output::path(&missing.full);
+        if let Some(why) = missing.excluded {
             out.notes
                 .push(format!("{key}: {shown} is missing and not created: {why}"));
             continue;
         }
-        match create_below(&tree, &rel) {
+        match create_below(&missing.tree, &missing.rel) {
             Ok(created) => {
                 for dir in created {
                     out.notes
@@ -86,7 +122,7 @@ pub fn missing_write_dirs(cfg: &Config, host: &HostEnv) -> Prepared {
                     format!("{key}: {shown} does not exist, skipped"),
                     format!(
                         "{key}: \"{}\" match nothing that exists",
-                        output::escape(written)
+                        output::escape(missing.written)
                     ),
                 ]);
             }

@@ -269,6 +269,25 @@ fn discovered_project_config_needs_trust() {
         .ok();
 }
 
+/// `fence trust` names the directories a run will create (a missing `~/.npm`) among what
+/// the file grants: they are not in the compiled policy until they exist.
+#[test]
+fn trust_names_directories_a_run_creates() {
+    let sb = Sandbox::new(User::Current);
+    let project = sb.config(
+        "fence.json",
+        r#"{"filesystem": {"allowWrite": ["~/.npm"]}}"#,
+    );
+    let npm = sb.home.join(".npm");
+    let r = sb.fence().args(["trust", project.to_str().unwrap()]).run();
+    r.ok()
+        .stderr_has(&format!("write access to {}", npm.display()))
+        .stderr_lacks("nothing beyond the default");
+    assert!(!npm.exists(), "trusting creates nothing");
+    sb.fence().args(["sh", "-c", "touch ~/.npm/x"]).run().ok();
+    assert!(npm.join("x").exists());
+}
+
 #[test]
 fn project_config_that_only_narrows_needs_no_trust() {
     let sb = Sandbox::new(User::Current);
