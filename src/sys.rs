@@ -400,40 +400,40 @@ pub fn stop_self() {
 }
 
 /// Whether `fd` is a terminal.
-pub fn is_tty(fd: RawFd) -> bool {
+pub fn is_tty(fd: BorrowedFd<'_>) -> bool {
     // SAFETY: isatty only inspects the fd.
-    unsafe { libc::isatty(fd) == 1 }
+    unsafe { libc::isatty(fd.as_raw_fd()) == 1 }
 }
 
 /// The terminal's window size, if `fd` is a terminal.
-pub fn window_size(fd: RawFd) -> Option<libc::winsize> {
+pub fn window_size(fd: BorrowedFd<'_>) -> Option<libc::winsize> {
     // SAFETY: winsize is plain data; TIOCGWINSZ fills it.
     unsafe {
         let mut ws: libc::winsize = std::mem::zeroed();
-        (libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) == 0).then_some(ws)
+        (libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) == 0).then_some(ws)
     }
 }
 
 /// Sets a terminal's window size (the kernel signals SIGWINCH to its foreground group).
-pub fn set_window_size(fd: RawFd, ws: &libc::winsize) {
+pub fn set_window_size(fd: BorrowedFd<'_>, ws: &libc::winsize) {
     // SAFETY: TIOCSWINSZ reads a valid winsize; failure leaves the size unchanged.
-    unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, ws) };
+    unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, ws) };
 }
 
 /// A terminal's attributes.
-pub fn termios(fd: RawFd) -> io::Result<libc::termios> {
+pub fn termios(fd: BorrowedFd<'_>) -> io::Result<libc::termios> {
     // SAFETY: termios is plain data; tcgetattr fills it.
     unsafe {
         let mut t: libc::termios = std::mem::zeroed();
-        check(libc::tcgetattr(fd, &mut t))?;
+        check(libc::tcgetattr(fd.as_raw_fd(), &mut t))?;
         Ok(t)
     }
 }
 
 /// Sets a terminal's attributes (after pending output is written).
-pub fn set_termios(fd: RawFd, t: &libc::termios) -> io::Result<()> {
+pub fn set_termios(fd: BorrowedFd<'_>, t: &libc::termios) -> io::Result<()> {
     // SAFETY: `t` is a valid termios for the call.
-    check(unsafe { libc::tcsetattr(fd, libc::TCSADRAIN, t) }).map(drop)
+    check(unsafe { libc::tcsetattr(fd.as_raw_fd(), libc::TCSADRAIN, t) }).map(drop)
 }
 
 /// `t` in raw mode: no echo, no line editing, no signal characters (they reach the PTY).
@@ -444,21 +444,21 @@ pub fn raw(mut t: libc::termios) -> libc::termios {
 }
 
 /// `read(2)` into `buf`.
-pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `buf` is valid for `buf.len()` bytes of writes.
-    check_size(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
+    check_size(unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
 }
 
 /// `write(2)` from `buf`.
-pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: `buf` is valid for `buf.len()` bytes of reads.
-    check_size(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) })
+    check_size(unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })
 }
 
 /// Whether `fd` has input right now (`poll` with a zero timeout).
-pub fn readable_now(fd: RawFd) -> bool {
+pub fn readable_now(fd: BorrowedFd<'_>) -> bool {
     let mut pfd = libc::pollfd {
-        fd,
+        fd: fd.as_raw_fd(),
         events: libc::POLLIN,
         revents: 0,
     };

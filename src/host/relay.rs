@@ -3,7 +3,7 @@
 //! and passes window-size changes on. The user's terminal itself never reaches the sandbox.
 
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::{Mutex, Once, TryLockError};
 
 use crate::sys;
@@ -41,12 +41,23 @@ fn restore_raw_terminal() {
         Err(TryLockError::WouldBlock) => return,
     };
     if let Some((fd, saved)) = *slot {
+        // SAFETY: a recorded fd is open while it is recorded: fence records fd 0, which is
+        // never closed, and the test clears its record before it closes its terminal.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
         let _ = sys::set_termios(fd, &saved);
     }
 }
 
-const STDIN: RawFd = 0;
-const STDOUT: RawFd = 1;
+/// fence's stdin and stdout (the user's terminal).
+fn stdin() -> BorrowedFd<'static> {
+    // SAFETY: fd 0 stays open for the life of the process: neither std nor fence closes it.
+    unsafe { BorrowedFd::borrow_raw(0) }
+}
+
+fn stdout() -> BorrowedFd<'static> {
+    // SAFETY: fd 1 stays open for the life of the process: neither std nor fence closes it.
+    unsafe { BorrowedFd::borrow_raw(1) }
+}
 
 pub struct Relay {
     master: OwnedFd,
@@ -61,7 +72,7 @@ impl Relay {
     /// Takes over the terminal: raw mode, the master's size set from it.
     pub fn start(master: OwnedFd) -> std::io::Result<Relay> {
         sys::set_nonblocking(master.as_fd())?;
-        let saved = sys::termios(STDIN).ok();
+        let saved = sys::termios(stdin()).ok();
         let mut relay = Relay {
             master,
             saved,
@@ -88,14 +99,14 @@ impl Relay {
     pub fn enter_raw_mode(&mut self) {
         if let Some(saved) = &self.saved {
             install_panic_hook();
-            record_raw_terminal(Some((STDIN, *saved)));
-            let _ = sys::set_termios(STDIN, &sys::raw(*saved));
+            record_raw_terminal(Some((0, *saved)));
+            let _ = sys::set_termios(stdin(), &sys::raw(*saved));
         }
     }
 
     pub fn leave_raw_mode(&mut self) {
         if let Some(saved) = &self.saved {
-            let _ = sys::set_termios(STDIN, saved);
+            let _ = sys::set_termios(stdin(), saved);
             record_raw_terminal(None);
         }
     }
@@ -103,8 +114,8 @@ impl Relay {
     /// Copies the terminal's window size to the PTY (the kernel then signals SIGWINCH to
     /// the PTY's foreground process group).
     pub fn resize(&self) {
-        if let Some(ws) = sys::window_size(STDOUT).or_else(|| sys::window_size(STDIN)) {
-            sys::set_window_size(self.master.as_raw_fd(), &ws);
+        if let Some(ws) = sys::window_size(stdout()).or_else(|| sys::window_size(stdin())) {
+            sys::set_window_size(self.master.as_fd(), &ws);
         }
     }
 
@@ -113,14 +124,14 @@ impl Relay {
     pub fn on_stdin(&mut self) {
         let mut buf = [0u8; 16 * 1024];
         while self.wants_stdin() {
-            match sys::read(STDIN, &mut buf) {
+            match sys::read(stdin(), &mut buf) {
                 Ok(0) | Err(_) => self.stdin_open = false,
                 Ok(n) => {
                     self.pending.extend_from_slice(&buf[..n]);
                     self.flush_to_master();
                 }
             }
-            if !sys::readable_now(STDIN) {
+            if !sys::readable_now(stdin()) {
                 break;
             }
         }
@@ -129,7 +140,7 @@ impl Relay {
     /// Writes pending input to the master, as much as it takes.
     pub fn flush_to_master(&mut self) {
         while !self.pending.is_empty() {
-            match sys::write(self.master.as_raw_fd(), &self.pending) {
+            match sys::write(self.master.as_fd(), &self.pending) {
                 Ok(n) => {
                     self.pending.drain(..n);
                 }
@@ -147,7 +158,7 @@ impl Relay {
         let mut buf = [0u8; 16 * 1024];
         let mut out = std::io::stdout().lock();
         loop {
-            match sys::read(self.master.as_raw_fd(), &mut buf) {
+            match sys::read(self.master.as_fd(), &mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
                     if out.write_all(&buf[..n]).is_err() {
@@ -186,11 +197,11 @@ mod tests {
                 ),
             )
             .unwrap();
-        let fd = slave.as_raw_fd();
+        let fd = slave.as_fd();
         let saved = sys::termios(fd).unwrap();
         assert_ne!(saved.c_lflag & libc::ICANON, 0, "a new terminal is cooked");
         install_panic_hook();
-        record_raw_terminal(Some((fd, saved)));
+        record_raw_terminal(Some((fd.as_raw_fd(), saved)));
         sys::set_termios(fd, &sys::raw(saved)).unwrap();
         assert_eq!(sys::termios(fd).unwrap().c_lflag & libc::ICANON, 0);
 

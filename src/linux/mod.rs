@@ -235,7 +235,7 @@ fn run_sandbox(
         None => allow_reduced_isolation,
     };
     // allowPty: a pseudo-terminal relay, when fence itself runs at a terminal.
-    let pty = policy.allow_pty && sys::is_tty(0) && sys::is_tty(1);
+    let pty = policy.allow_pty && is_tty(&std::io::stdin()) && is_tty(&std::io::stdout());
     let plan = control::InitPlan {
         argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
         cwd: policy.cwd.as_os_str().as_bytes().to_vec(),
@@ -244,7 +244,7 @@ fn run_sandbox(
         instance: std::process::id(),
         allow_reduced_isolation,
         pty,
-        pty_stderr: pty && sys::is_tty(2),
+        pty_stderr: pty && is_tty(&std::io::stderr()),
         preserve_fds,
         ..control::InitPlan::default()
     };
@@ -456,6 +456,10 @@ fn drop_vanished_sockets(policy: &mut Policy, bwrap_error: &str) -> bool {
         changed = true;
     }
     changed
+}
+
+fn is_tty(stream: &impl std::os::fd::AsFd) -> bool {
+    sys::is_tty(stream.as_fd())
 }
 
 #[cfg(test)]

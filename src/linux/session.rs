@@ -429,7 +429,7 @@ impl Sandbox {
 fn drain(fd: &OwnedFd, into: &mut Vec<u8>) {
     let mut buf = [0u8; 4096];
     loop {
-        match sys::read(fd.as_raw_fd(), &mut buf) {
+        match sys::read(fd.as_fd(), &mut buf) {
             Ok(0) => return,
             Ok(n) => into.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
