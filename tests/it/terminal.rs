@@ -196,17 +196,17 @@ fn pty_relay_passes_input_output_and_resizes() {
 import fcntl, struct, termios
 cfg = "pty.json"
 script = """
-import os, signal, struct, fcntl, termios, sys
-def winch(*_):
-    rows, cols = struct.unpack("hh", fcntl.ioctl(0, termios.TIOCGWINSZ, b"0000"))
-    # os.write, not print: the handler may run while print holds stdout's buffer.
-    os.write(1, f"SIZE {rows}x{cols}\\n".encode())
-signal.signal(signal.SIGWINCH, winch)
+import os, signal, struct, fcntl, termios
+# SIGWINCH stays blocked, taken by sigwaitinfo: a handler and pause() would lose one that
+# came after Python's last check for signals but before pause() (the handler never runs).
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGWINCH})
 print("TTY", os.ttyname(0), os.isatty(1), flush=True)
 line = input("READY> ")
 print("GOT", line, flush=True)
-while True:  # each SIGWINCH ends one pause(); SIGTERM ends the command
-    signal.pause()
+while True:  # SIGTERM ends the command
+    signal.sigwaitinfo({signal.SIGWINCH})
+    rows, cols = struct.unpack("hh", fcntl.ioctl(0, termios.TIOCGWINSZ, b"0000"))
+    print(f"SIZE {rows}x{cols}", flush=True)
 """
 pid, fd = spawn("python3", "-c", script)
 fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("hhhh", 24, 80, 0, 0))
