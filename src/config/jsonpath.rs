@@ -53,11 +53,7 @@ pub fn render(path: &[Segment]) -> String {
 pub fn path_at(json: &str, line: usize, column: usize) -> Vec<Segment> {
     let end = byte_offset(json, line, column);
     let mut walker = Walker::default();
-    let mut tokens = Tokens {
-        json,
-        pos: 0,
-        unterminated: false,
-    };
+    let mut tokens = Tokens::new(json);
     while let Some((start, token)) = tokens.next_token() {
         if start >= end || walker.apply(token).is_err() {
             break;
@@ -71,11 +67,7 @@ pub fn path_at(json: &str, line: usize, column: usize) -> Vec<Segment> {
 /// first byte of the value. `None` if the path does not exist in the text.
 pub fn position_of(json: &str, path: &[Segment]) -> Option<(usize, usize)> {
     let mut walker = Walker::default();
-    let mut tokens = Tokens {
-        json,
-        pos: 0,
-        unterminated: false,
-    };
+    let mut tokens = Tokens::new(json);
     while let Some((start, token)) = tokens.next_token() {
         let began = walker.apply(token).ok()?;
         let found = match began {
@@ -120,11 +112,7 @@ pub fn find_element(
     element: &str,
 ) -> Option<(usize, (usize, usize))> {
     let mut walker = Walker::default();
-    let mut tokens = Tokens {
-        json,
-        pos: 0,
-        unterminated: false,
-    };
+    let mut tokens = Tokens::new(json);
     while let Some((start, token)) = tokens.next_token() {
         let matches = match &token {
             Token::Str(text) => text == element,
@@ -161,11 +149,7 @@ pub struct Unclosed {
 /// everything is closed (or the text stops making sense before its end).
 pub fn unclosed(json: &str) -> Option<Unclosed> {
     let mut walker = Walker::default();
-    let mut tokens = Tokens {
-        json,
-        pos: 0,
-        unterminated: false,
-    };
+    let mut tokens = Tokens::new(json);
     // Openers of the containers still open: offset and character.
     let mut open: Vec<(usize, char, Vec<Segment>)> = Vec::new();
     while let Some((start, token)) = tokens.next_token() {
@@ -254,6 +238,14 @@ struct Tokens<'a> {
 }
 
 impl Tokens<'_> {
+    fn new(json: &str) -> Tokens<'_> {
+        Tokens {
+            json,
+            pos: 0,
+            unterminated: false,
+        }
+    }
+
     fn next_token(&mut self) -> Option<(usize, Token)> {
         let bytes = self.json.as_bytes();
         while bytes.get(self.pos).is_some_and(|b| b.is_ascii_whitespace()) {

@@ -459,13 +459,7 @@ mod tests {
     #[test]
     fn recorded_chains_resolve_from_the_record() {
         let host = HostEnv::new("/".into(), None, None, None);
-        let file = |path: &str, text: &str| ConfigFile {
-            path: path.into(),
-            text: text.into(),
-            dev: 0,
-            ino: 0,
-            uid: 0,
-        };
+        let file = ConfigFile::in_memory;
         // Not on disk: only in the record.
         let top = "/nonexistent-fence-test/p/fence.json";
         let base = "/nonexistent-fence-test/p/conf/base.json";

@@ -164,13 +164,7 @@ mod tests {
 
     #[test]
     fn values_are_located_in_the_file_that_writes_them() {
-        let file = |path: &str, text: &str| ConfigFile {
-            path: path.into(),
-            text: text.into(),
-            dev: 0,
-            ino: 0,
-            uid: 0,
-        };
+        let file = ConfigFile::in_memory;
         let files = [
             file(
                 "/p/fence.json",

@@ -123,6 +123,18 @@ pub struct ConfigFile {
 }
 
 impl ConfigFile {
+    /// A file that exists only in memory (for tests of what records and chains hold).
+    #[cfg(test)]
+    pub fn in_memory(path: &str, text: &str) -> ConfigFile {
+        ConfigFile {
+            path: path.into(),
+            text: text.into(),
+            dev: 0,
+            ino: 0,
+            uid: 0,
+        }
+    }
+
     pub fn new(path: std::path::PathBuf, read: FileText) -> ConfigFile {
         ConfigFile {
             path,
