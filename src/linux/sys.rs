@@ -113,7 +113,8 @@ pub fn recv_message(socket: BorrowedFd<'_>, max: usize) -> io::Result<Option<Rec
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control);
+    // `as _`: the field is a usize with glibc, a u32 with musl.
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
     let flags = libc::MSG_CMSG_CLOEXEC;
     // SAFETY: `msg` references `iov` (over `data`) and `control`, alive for the call.
     let n = check_size(unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, flags) })?;
@@ -124,7 +125,7 @@ pub fn recv_message(socket: BorrowedFd<'_>, max: usize) -> io::Result<Option<Rec
         let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
         while !cmsg.is_null() {
             let (level, kind) = ((*cmsg).cmsg_level, (*cmsg).cmsg_type);
-            let payload = (*cmsg).cmsg_len - libc::CMSG_LEN(0) as usize;
+            let payload = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
             if level == libc::SOL_SOCKET && kind == libc::SCM_RIGHTS {
                 let count = payload / std::mem::size_of::<RawFd>();
                 let fds = libc::CMSG_DATA(cmsg).cast::<RawFd>();
