@@ -326,8 +326,26 @@ impl Sandbox {
 }
 
 impl Drop for Sandbox {
+    /// Removes the tree, retrying for up to a second: after a run fence abandoned (killed
+    /// during setup), bwrap's namespace process may still be creating mount points in the
+    /// workspace for a few milliseconds after fence exited (its death signal is delivered
+    /// asynchronously). A tree still left is reported, not ignored.
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
+        let mut result = std::fs::remove_dir_all(&self.root);
+        for _ in 0..50 {
+            match &result {
+                Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
+                    std::thread::sleep(Duration::from_millis(20));
+                    result = std::fs::remove_dir_all(&self.root);
+                }
+                _ => break,
+            }
+        }
+        if let Err(e) = result {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                eprintln!("test harness: cannot remove {}: {e}", self.root.display());
+            }
+        }
     }
 }
 
