@@ -12,7 +12,7 @@ pub mod relay;
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token};
@@ -41,7 +41,7 @@ const MAX_BACKEND_SOURCES: usize = 8;
 /// spawned, so none is lost).
 pub trait SignalSource {
     /// A non-blocking fd that is readable while a signal waits.
-    fn fd(&self) -> RawFd;
+    fn fd(&self) -> BorrowedFd<'_>;
     /// The next waiting signal and its `si_code`, or None.
     fn next(&mut self) -> io::Result<Option<(libc::c_int, libc::c_int)>>;
 }
@@ -70,7 +70,7 @@ pub enum Action {
 /// The hooks a platform backend plugs into the loop.
 pub trait Backend {
     /// The backend's fds the loop watches for input (at most 8; made non-blocking).
-    fn sources(&self) -> Vec<RawFd>;
+    fn sources(&self) -> Vec<BorrowedFd<'_>>;
     /// Source `index` of [`Backend::sources`] has input (or hung up).
     fn on_readable(&mut self, index: usize, actions: &mut Vec<Action>);
     /// Reads the reports already waiting, before signals are sorted: a start reported
@@ -135,13 +135,19 @@ pub fn run(
             "too many backend sources for the host loop".into(),
         ));
     }
+    for fd in &sources {
+        sys::set_nonblocking(*fd).map_err(io)?;
+    }
     let registry = poll.registry();
-    let watched = std::iter::once((signals.fd(), SIGNALS))
-        .chain((0..sources.len()).map(|i| (sources[i], Token(BACKEND + i))));
+    let watched = std::iter::once((signals.fd(), SIGNALS)).chain(
+        sources
+            .iter()
+            .enumerate()
+            .map(|(i, fd)| (*fd, Token(BACKEND + i))),
+    );
     for (fd, token) in watched {
-        set_nonblocking(fd).map_err(io)?;
         registry
-            .register(&mut SourceFd(&fd), token, Interest::READABLE)
+            .register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE)
             .map_err(io)?;
     }
     let proxy = match network {
@@ -163,13 +169,6 @@ pub fn run(
     Ok(Ended {
         abandoned_by: host.abandoned_by.filter(|_| !backend.started()),
     })
-}
-
-fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: the backend's and the signal source's fds stay open for the whole loop; the
-    // borrow ends with this call.
-    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    sys::set_nonblocking(fd)
 }
 
 fn start_proxy(

@@ -5,7 +5,7 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
@@ -213,8 +213,8 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
 struct SignalFd(OwnedFd);
 
 impl host::SignalSource for SignalFd {
-    fn fd(&self) -> RawFd {
-        self.0.as_raw_fd()
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
     }
 
     fn next(&mut self) -> std::io::Result<Option<(i32, i32)>> {
@@ -245,8 +245,8 @@ const CONTROL: usize = 0;
 const BWRAP_STDERR: usize = 1;
 
 impl host::Backend for Sandbox {
-    fn sources(&self) -> Vec<RawFd> {
-        vec![self.control.as_raw_fd(), self.err.as_raw_fd()]
+    fn sources(&self) -> Vec<BorrowedFd<'_>> {
+        vec![self.control.as_fd(), self.err.as_fd()]
     }
 
     fn on_readable(&mut self, index: usize, actions: &mut Vec<Action>) {
