@@ -120,23 +120,20 @@ fn landlock_refuses_writes_the_mounts_allow(user: User) {
     let write = "echo renamed > /proc/self/comm && echo write-ok";
     let r = sb.fence().args(["sh", "-c", write]).run();
     r.failed().stdout_lacks("write-ok");
-    let bare = std::process::Command::new("bwrap")
-        .args([
-            "--unshare-all",
-            "--die-with-parent",
-            "--ro-bind",
-            "/",
-            "/",
-            "--dev",
-            "/dev",
-            "--proc",
-            "/proc",
-            "sh",
-            "-c",
-            write,
-        ])
-        .output()
-        .unwrap();
+    let bare = util::output(std::process::Command::new("bwrap").args([
+        "--unshare-all",
+        "--die-with-parent",
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "sh",
+        "-c",
+        write,
+    ]));
     util::Run::from(bare).ok().stdout_has("write-ok");
 }
 

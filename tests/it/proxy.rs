@@ -514,7 +514,7 @@ fn git_over_ssh_through_the_socks_connector(user: User) {
     let keys = sb.root.join("ssh");
     std::fs::create_dir_all(&keys).unwrap();
     let run = |cmd: &mut std::process::Command| {
-        let out = cmd.output().expect("ssh tools are installed");
+        let out = util::output(cmd);
         assert!(out.status.success(), "{cmd:?}: {out:?}");
     };
     for name in ["host", "user"] {
