@@ -1,6 +1,7 @@
 //! Policy compilation: a resolved [`Config`] plus the host's facts → concrete, canonical
 //! paths and decisions that a platform backend turns into a sandbox.
 
+mod budget;
 pub mod compare;
 pub mod create;
 pub mod dangerous;
@@ -145,12 +146,21 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
     }
 
     let mut deny_write = resolve(&mut policy, "filesystem.denyWrite", &fs.deny_write, host)?;
-    let placeholders =
-        protection::mandatory_protections(&mut policy, host, fs.allow_git_config, &mut deny_write)?;
+    // What the config's denyWrite names (globs above all) grows with the tree, like the
+    // protected names found below the working directory.
+    let mut grown: std::collections::HashSet<PathBuf> = deny_write.iter().cloned().collect();
+    let placeholders = protection::mandatory_protections(
+        &mut policy,
+        host,
+        fs.allow_git_config,
+        &mut deny_write,
+        &mut grown,
+    )?;
     deny_write.sort();
     deny_write.dedup();
     policy.placeholders = protection::outside_of(placeholders, &deny_write);
     policy.deny_write = deny_write;
+    budget::bound(&mut policy, &grown, budget::GROWN_MOUNTS)?;
     // Deny beats allow: a denyWrite on /tmp (or above it) keeps the host's /tmp unshared.
     if policy.tmp_shared
         && policy

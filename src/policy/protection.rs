@@ -2,6 +2,7 @@
 //! root (read-only binds), which missing ones get placeholders, fence's own trust roots,
 //! the `PATH` warning, and the placeholders' life on the host (locks, removal).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::{Policy, Target, dangerous, git};
@@ -10,7 +11,9 @@ use crate::host_env::HostEnv;
 
 /// The mandatory protections that matter, those inside a writable root (elsewhere the host
 /// is read-only already): existing protected paths are added to `deny_write` (canonical);
-/// the missing ones that the sandbox could create are returned as placeholders.
+/// the missing ones that the sandbox could create are returned as placeholders. Those that
+/// grow with the tree (names found below the working directory, the git locations of
+/// repositories nested in it) are also added to `grown`, for the mount budget.
 ///
 /// In `$HOME`, `$XDG_CONFIG_HOME`, `$XDG_DATA_HOME`, in git directories and for fence's own
 /// trust roots, a missing name gets a placeholder and a symbolic link in a writable
@@ -23,6 +26,7 @@ pub(super) fn mandatory_protections(
     host: &HostEnv,
     allow_git_config: bool,
     deny_write: &mut Vec<PathBuf>,
+    grown: &mut HashSet<PathBuf>,
 ) -> Result<Vec<Target>> {
     let mut writable: Vec<PathBuf> = policy.write.clone();
     if policy.tmp_shared {
@@ -52,6 +56,12 @@ pub(super) fn mandatory_protections(
         policy.watched = Some(snapshot);
     }
 
+    // Below the working directory's top: what grows with the tree.
+    let deep = |p: &Path| {
+        p.parent()
+            .is_some_and(|d| d != host.cwd && d.starts_with(&host.cwd))
+    };
+    let mut deep_candidates: HashSet<PathBuf> = HashSet::new();
     let mut candidates = placed_candidates(host);
     let mut git_entries = found.git;
     // The repository the working directory belongs to, when its top lies above it.
@@ -69,6 +79,9 @@ pub(super) fn mandatory_protections(
             if path.ends_with("config") || path.ends_with("config.worktree") {
                 repo_configs.push(path.clone());
             }
+            if deep(entry) {
+                deep_candidates.insert(path.clone());
+            }
             candidates.push((path, kind));
         }
     }
@@ -77,13 +90,22 @@ pub(super) fn mandatory_protections(
 
     let mut placeholders = Vec::new();
     for (path, kind) in candidates {
+        let is_deep = deep_candidates.contains(&path);
         match dangerous::locate(&path, kind, &is_writable) {
-            Ok(Some(dangerous::Located::Existing(p))) if is_writable(&p) => deny_write.push(p),
+            Ok(Some(dangerous::Located::Existing(p))) if is_writable(&p) => {
+                if is_deep {
+                    grown.insert(p.clone());
+                }
+                deny_write.push(p)
+            }
             Ok(Some(dangerous::Located::Missing(t)))
                 if t.path
                     .parent()
                     .is_some_and(|p| is_writable(p) && crate::host_env::can_create_in(p)) =>
             {
+                if is_deep {
+                    grown.insert(t.path.clone());
+                }
                 placeholders.push(t)
             }
             Ok(_) => {}
@@ -104,13 +126,15 @@ pub(super) fn mandatory_protections(
             }
         }
     }
-    deny_write.extend(
-        found
-            .names
-            .iter()
-            .filter_map(|p| std::fs::canonicalize(p).ok())
-            .filter(|p| is_writable(p)),
-    );
+    for name in &found.names {
+        let Some(real) = std::fs::canonicalize(name).ok().filter(|p| is_writable(p)) else {
+            continue;
+        };
+        if deep(name) {
+            grown.insert(real.clone());
+        }
+        deny_write.push(real);
+    }
     Ok(placeholders)
 }
 

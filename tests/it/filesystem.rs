@@ -339,6 +339,56 @@ fn huge_narrowing_config_fails_fast_and_clearly(user: User) {
         .stderr_has("mount operations, more than bubblewrap accepts");
 }
 
+/// Read-only paths beyond the mount budget are covered by their directories (stricter,
+/// and said), so the plan's mount count stays bounded; past what whole directories one
+/// level down can cover, the run is refused with the count.
+fn deny_write_beyond_the_mount_budget_covers_directories(user: User) {
+    let sb = Sandbox::new(user);
+    for i in 0..30 {
+        for j in 0..2 {
+            sb.write(&sb.ws.join(format!("a{i}/b{j}/c/key.pem")), "KEY\n");
+        }
+    }
+    let cfg = sb.config(
+        "cfg.json",
+        r#"{"filesystem": {"allowWrite": ["."], "denyWrite": ["**/*.pem"]}}"#,
+    );
+    let r = sb
+        .fence()
+        .arg("-d")
+        .sh(
+            &cfg,
+            "echo evil > a7/b1/c/key.pem; mv a3 moved; echo x > a5/new.txt; echo ok > top.txt",
+        )
+        .run();
+    r.ok()
+        .stderr_has("30 directories are read-only as a whole")
+        .stderr_has("Read-only file system");
+    let exec = r.stderr.lines().find(|l| l.contains("exec ")).unwrap();
+    let binds = exec.matches(" --bind ").count() + exec.matches(" --ro-bind ").count();
+    assert!(binds <= 40, "{binds} binds: {exec}");
+    assert_eq!(
+        std::fs::read_to_string(sb.ws.join("a7/b1/c/key.pem")).unwrap(),
+        "KEY\n"
+    );
+    assert!(sb.ws.join("a3").is_dir() && !sb.ws.join("moved").exists());
+    assert!(
+        !sb.ws.join("a5/new.txt").exists(),
+        "the covering directory is read-only"
+    );
+    assert!(sb.ws.join("top.txt").is_file(), "the rest stays writable");
+
+    for i in 0..60 {
+        sb.write(&sb.ws.join(format!("z{i}/key.pem")), "KEY\n");
+    }
+    sb.fence()
+        .sh(&cfg, "echo RAN")
+        .run()
+        .code(125)
+        .stdout_lacks("RAN")
+        .stderr_has("mounts even with the directories one level below it read-only");
+}
+
 /// Each masked file gets an empty file of its own from bwrap, even past the caller's
 /// open-file limit (bwrap takes one fd per mask), and the command keeps the caller's limit.
 fn many_file_masks_each_read_empty(user: User) {
@@ -713,6 +763,7 @@ both_users!(
     deny_read_of_root_is_refused,
     huge_narrowing_config_fails_fast_and_clearly,
     many_file_masks_each_read_empty,
+    deny_write_beyond_the_mount_budget_covers_directories,
     project_mask_on_a_parent_keeps_the_user_mask,
     writes_covering_the_sandbox_own_mounts_are_refused,
     own_proc_dev_and_tmp_whatever_the_binds,

@@ -1,0 +1,333 @@
+//! The mount budget for read-only paths inside writable roots.
+//!
+//! Each read-only path inside a writable bind costs one mount, plus one "pin" (a bind of the
+//! directory onto itself, so that it cannot be renamed away) for every directory between
+//! the writable root and the path (see `linux/bwrap.rs`). bubblewrap re-reads the mount
+//! table after each mount, so its setup time grows with the square of the mount count:
+//! 400 mounts cost about a quarter of a second, 2,000 about 14 seconds.
+//!
+//! The paths that grow with the tree (what denyWrite entries and globs match, the protected
+//! names found below the working directory, the git locations of repositories nested in
+//! it) therefore share a budget of [`GROWN_MOUNTS`] mounts. When they need more, the
+//! deepest ones are covered by their ancestor directory instead: every such path deeper
+//! than `level` directories below its writable root is replaced by its ancestor at that
+//! depth, for the deepest `level` that fits. A whole directory read-only is stricter than
+//! the paths in it, so the fallback never loosens the policy; a warning names what became
+//! read-only. The fixed protections (the startup-file table in `$HOME` and the XDG
+//! directories, fence's own trust roots, names at the top of a writable root, the working
+//! repository's git locations) are bounded by their tables and are never coarsened.
+//!
+//! Invariants (tested below and by `tests/it/filesystem.rs`):
+//! - every path that was read-only before [`bound`] is read-only after it (it, or an
+//!   ancestor of it, is in `deny_write`), and every placeholder is kept or lies below a
+//!   read-only directory;
+//! - a replacement directory is an existing, canonical ancestor of the path it covers, and
+//!   never a writable root itself (the coarsest level is one below the root);
+//! - when even that level needs more than the budget, compilation fails with an error
+//!   that names the count and the cause, never a silent cut.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+
+use super::{Policy, Target};
+use crate::error::{Error, Result};
+
+/// Mounts (read-only binds, placeholders and their pins) that the grown protections may
+/// add. About 0.2 ms each for bubblewrap: 48 keep them under 10 ms.
+pub const GROWN_MOUNTS: usize = 48;
+
+/// A protected path inside a writable root, with what it needs.
+struct Entry<'a> {
+    path: &'a Path,
+    root: &'a Path,
+    /// Directories between the root and the path.
+    depth: usize,
+    grown: bool,
+    placeholder: bool,
+}
+
+/// Keeps the mounts that `grown` paths (members of `policy.deny_write` or
+/// `policy.placeholders`) add within [`GROWN_MOUNTS`], by covering the deepest ones with
+/// their ancestor directories (see the module documentation).
+pub fn bound(policy: &mut Policy, grown: &HashSet<PathBuf>, budget: usize) -> Result<()> {
+    let mut roots: Vec<PathBuf> = policy.write.clone();
+    if policy.tmp_shared {
+        roots.push("/tmp".into());
+    }
+    let (deny_write, placeholders) = (policy.deny_write.clone(), policy.placeholders.clone());
+    let entries = entries(&deny_write, &placeholders, &roots, grown);
+    let fixed = mounts(&entries, usize::MAX, |e| !e.grown);
+    let needed =
+        |level| mounts(&entries, level, |_| true).len() - fixed_shared(&fixed, &entries, level);
+    let deepest = entries.iter().map(|e| e.depth).max().unwrap_or(0);
+    if needed(deepest) <= budget {
+        return Ok(());
+    }
+    let Some(level) = (1..deepest).rev().find(|&level| needed(level) <= budget) else {
+        return Err(too_many(&entries, needed(1), budget));
+    };
+    let covered = apply(policy, &entries, level);
+    let count = covered.len();
+    let shown: Vec<String> = covered
+        .iter()
+        .take(5)
+        .map(|d| crate::output::path(d))
+        .collect();
+    policy.warnings.push(format!(
+        "keeping {} paths read-only one by one inside the writable directories would take {} \
+         mounts, more than fence's budget of {budget} (bubblewrap's setup slows with the square \
+         of the mount count): {count} directories are read-only as a whole instead: {}{} (`-d` \
+         lists them; narrow filesystem.denyWrite, or name those directories in it)",
+        entries.iter().filter(|e| e.grown).count(),
+        needed(deepest),
+        shown.join(", "),
+        if count > shown.len() { ", ..." } else { "" },
+    ));
+    for dir in &covered {
+        policy.notes.push(format!(
+            "{} is read-only as a whole (it holds protected or denyWrite paths beyond the \
+             mount budget)",
+            crate::output::path(dir)
+        ));
+    }
+    Ok(())
+}
+
+/// The read-only paths and placeholders that lie inside a writable root (the others need no
+/// mount), each with its innermost root.
+fn entries<'a>(
+    deny_write: &'a [PathBuf],
+    placeholders: &'a [Target],
+    roots: &'a [PathBuf],
+    grown: &HashSet<PathBuf>,
+) -> Vec<Entry<'a>> {
+    let innermost = |p: &Path| {
+        roots
+            .iter()
+            .filter(|r| p.starts_with(r))
+            .max_by_key(|r| r.as_os_str().len())
+    };
+    let placeholders = placeholders.iter().map(|t| (t.path.as_path(), true));
+    let denies = deny_write.iter().map(|p| (p.as_path(), false));
+    denies
+        .chain(placeholders)
+        .filter_map(|(path, placeholder)| {
+            let root = innermost(path)?;
+            Some(Entry {
+                path,
+                root,
+                depth: path.components().count() - root.components().count(),
+                grown: grown.contains(path),
+                placeholder,
+            })
+        })
+        .collect()
+}
+
+/// The mounts the `selected` entries need when the grown ones deeper than `level` are
+/// covered by their ancestor at `level`: the outermost targets and their pins.
+fn mounts<'a>(
+    entries: &[Entry<'a>],
+    level: usize,
+    selected: impl Fn(&Entry) -> bool,
+) -> BTreeSet<&'a Path> {
+    let mut targets: BTreeMap<&'a Path, &'a Path> = BTreeMap::new();
+    for e in entries.iter().filter(|e| selected(e)) {
+        targets.insert(covering(e, level), e.root);
+    }
+    let mut out = BTreeSet::new();
+    let mut last: Option<&Path> = None;
+    for (target, root) in targets {
+        if last.is_some_and(|l| target.starts_with(l)) {
+            continue; // below another read-only target: nothing mounted there
+        }
+        last = Some(target);
+        out.insert(target);
+        out.extend(
+            target
+                .ancestors()
+                .skip(1)
+                .take_while(|a| a.starts_with(root) && *a != root),
+        );
+    }
+    out
+}
+
+/// How many of the fixed protections' mounts the full plan at `level` shares (mounts the
+/// grown paths do not add).
+fn fixed_shared(fixed: &BTreeSet<&Path>, entries: &[Entry], level: usize) -> usize {
+    let all = mounts(entries, level, |_| true);
+    fixed.intersection(&all).count()
+}
+
+/// The path that keeps `e` read-only at `level`: itself, or (grown and deeper) its
+/// ancestor `level` directories below its root.
+fn covering<'a>(e: &Entry<'a>, level: usize) -> &'a Path {
+    if !e.grown || e.depth <= level {
+        return e.path;
+    }
+    e.path
+        .ancestors()
+        .nth(e.depth - level)
+        .expect("the root is an ancestor")
+}
+
+/// Replaces the grown entries deeper than `level` by their covering directories; returns
+/// those directories.
+fn apply(policy: &mut Policy, entries: &[Entry], level: usize) -> Vec<PathBuf> {
+    let mut covered: BTreeSet<PathBuf> = BTreeSet::new();
+    for e in entries.iter().filter(|e| e.grown && e.depth > level) {
+        covered.insert(covering(e, level).to_path_buf());
+    }
+    let replaced: HashSet<&Path> = entries
+        .iter()
+        .filter(|e| e.grown && e.depth > level && !e.placeholder)
+        .map(|e| e.path)
+        .collect();
+    let mut deny_write: Vec<PathBuf> = policy
+        .deny_write
+        .iter()
+        .filter(|p| !replaced.contains(p.as_path()))
+        .cloned()
+        .chain(covered.iter().cloned())
+        .collect();
+    deny_write.sort();
+    deny_write.dedup();
+    let placeholders: Vec<Target> = std::mem::take(&mut policy.placeholders);
+    policy.placeholders = super::protection::outside_of(placeholders, &deny_write);
+    policy.deny_write = deny_write;
+    covered.into_iter().collect()
+}
+
+fn too_many(entries: &[Entry], needed: usize, budget: usize) -> Error {
+    let mut by_root: BTreeMap<&Path, usize> = BTreeMap::new();
+    for e in entries.iter().filter(|e| e.grown) {
+        *by_root.entry(e.root).or_default() += 1;
+    }
+    let (root, count) = by_root
+        .into_iter()
+        .max_by_key(|(_, n)| *n)
+        .unwrap_or((Path::new("/"), 0));
+    Error::Setup(format!(
+        "{count} paths inside {} must stay read-only (filesystem.denyWrite matches, protected \
+         names): that takes {needed} mounts even with the directories one level below it \
+         read-only as a whole, more than fence's budget of {budget} (bubblewrap's setup slows \
+         with the square of the mount count); name their directory in filesystem.denyWrite \
+         instead, or narrow filesystem.allowWrite (`-d` shows the expansion)",
+        crate::output::path(root)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(write: &[&str], deny: &[&str], placeholders: &[&str]) -> Policy {
+        Policy {
+            write: write.iter().map(PathBuf::from).collect(),
+            deny_write: deny.iter().map(PathBuf::from).collect(),
+            placeholders: placeholders
+                .iter()
+                .map(|p| Target {
+                    path: p.into(),
+                    is_dir: false,
+                })
+                .collect(),
+            ..Policy::default()
+        }
+    }
+
+    fn all(paths: &[&str]) -> HashSet<PathBuf> {
+        paths.iter().map(PathBuf::from).collect()
+    }
+
+    fn covered(p: &Policy, path: &str) -> bool {
+        p.deny_write.iter().any(|d| Path::new(path).starts_with(d))
+    }
+
+    #[test]
+    fn within_budget_nothing_changes() {
+        let deny = ["/w/a/b/c.pem", "/w/d/e.pem"];
+        let mut p = policy(&["/w"], &deny, &[]);
+        let before = p.clone();
+        // c.pem: itself + pins a, a/b; e.pem: itself + pin d = 5 mounts.
+        bound(&mut p, &all(&deny), 5).unwrap();
+        assert_eq!(p, before);
+    }
+
+    #[test]
+    fn over_budget_the_deepest_level_that_fits_covers_them() {
+        let deny = [
+            "/w/a/b/c/1.pem",
+            "/w/a/b/c/2.pem",
+            "/w/a/b/d/3.pem",
+            "/w/e/f/g/4.pem",
+            "/w/top.pem",
+        ];
+        let mut p = policy(&["/w"], &deny, &["/w/a/b/c/missing"]);
+        // Full: 5 files + placeholder + pins a, a/b, a/b/c, a/b/d, e, e/f, e/f/g = 13.
+        // Level 2: a/b, e/f, top.pem + pins a, e = 5.
+        bound(
+            &mut p,
+            &all(&[&deny[..], &["/w/a/b/c/missing"]].concat()),
+            6,
+        )
+        .unwrap();
+        assert_eq!(
+            p.deny_write,
+            ["/w/a/b", "/w/e/f", "/w/top.pem"].map(PathBuf::from)
+        );
+        assert!(p.placeholders.is_empty(), "under a read-only directory now");
+        for d in deny {
+            assert!(covered(&p, d), "{d} stays read-only");
+        }
+        assert!(
+            p.warnings[0].contains("2 directories are read-only"),
+            "{:?}",
+            p.warnings
+        );
+        assert_eq!(p.notes.len(), 2);
+    }
+
+    #[test]
+    fn fixed_protections_are_kept_and_not_counted() {
+        let fixed = ["/w/.git/hooks", "/w/.git/config", "/w/.bashrc"];
+        let grown = ["/w/x/y/1.pem", "/w/x/z/2.pem"];
+        let mut p = policy(&["/w"], &[&fixed[..], &grown[..]].concat(), &[]);
+        // Grown alone: 2 files + pins x, x/y, x/z = 5 (pin .git is fixed's).
+        bound(&mut p, &all(&grown), 5).unwrap();
+        assert_eq!(p.deny_write.len(), 5, "unchanged");
+        bound(&mut p, &all(&grown), 2).unwrap();
+        assert!(p.deny_write.contains(&PathBuf::from("/w/x")));
+        for f in fixed {
+            assert!(p.deny_write.contains(&PathBuf::from(f)), "{f} kept as is");
+        }
+    }
+
+    #[test]
+    fn nested_writable_roots_count_from_the_innermost() {
+        let deny = ["/w/sub/a/1.pem", "/w/sub/a/2.pem", "/w/sub/b/3.pem"];
+        let mut p = policy(&["/w", "/w/sub"], &deny, &[]);
+        bound(&mut p, &all(&deny), 2).unwrap();
+        assert_eq!(p.deny_write, ["/w/sub/a", "/w/sub/b"].map(PathBuf::from));
+    }
+
+    #[test]
+    fn too_many_at_the_top_of_a_root_is_an_error() {
+        let deny: Vec<String> = (0..10).map(|i| format!("/w/{i}.pem")).collect();
+        let deny: Vec<&str> = deny.iter().map(String::as_str).collect();
+        let mut p = policy(&["/w"], &deny, &[]);
+        let err = bound(&mut p, &all(&deny), 4).unwrap_err().to_string();
+        assert!(err.contains("10 paths inside /w"), "{err}");
+        assert!(err.contains("10 mounts"), "{err}");
+    }
+
+    #[test]
+    fn paths_outside_writable_roots_cost_nothing() {
+        let deny = ["/elsewhere/a/b/c", "/elsewhere/d/e/f"];
+        let mut p = policy(&["/w"], &deny, &[]);
+        let before = p.clone();
+        bound(&mut p, &all(&deny), 0).unwrap();
+        assert_eq!(p, before);
+    }
+}
