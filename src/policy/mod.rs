@@ -229,7 +229,7 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
                 crate::output::path(&top)
             ));
         }
-        policy.sockets = host_sockets(&mut policy, host)
+        policy.sockets = host_sockets(&mut policy, host, &allowed)
             .into_iter()
             .filter(|s| !allowed.iter().any(|a| s.path.starts_with(a)))
             .collect();
@@ -390,7 +390,7 @@ fn resolve_write(policy: &mut Policy, entries: &[String], host: &HostEnv) -> Res
 /// (else the paths below it that are bound in);
 /// plus, as directories, the places the scan could not search completely (masked whole).
 /// Each root is scanned with a budget of its own, `/run` and `$XDG_RUNTIME_DIR` first.
-fn host_sockets(policy: &mut Policy, host: &HostEnv) -> Vec<Target> {
+fn host_sockets(policy: &mut Policy, host: &HostEnv, allowed: &[PathBuf]) -> Vec<Target> {
     let mut roots: Vec<PathBuf> = vec!["/run".into(), "/var/run".into()];
     roots.extend(host.runtime_dir.clone());
     // Every user's runtime directory as a root of its own (full depth, own budget), also
@@ -427,14 +427,45 @@ fn host_sockets(policy: &mut Policy, host: &HostEnv) -> Vec<Target> {
         .filter_map(|p| std::fs::canonicalize(p).ok())
         .collect();
     let found = sockets::find(&unique, &files);
-    let mut targets: Vec<Target> = found
-        .sockets
+    // A crowded directory is masked whole, unless the policy reaches into it (a writable or
+    // readable path, the working directory, an allowed socket) or it lies in a writable path.
+    let writable: Vec<&Path> = policy
+        .write
+        .iter()
+        .map(PathBuf::as_path)
+        .chain(policy.tmp_shared.then_some(Path::new("/tmp")))
+        .collect();
+    let reached: Vec<&Path> = policy
+        .read
+        .iter()
+        .chain(policy.bound_cwd())
+        .chain(allowed)
+        .map(PathBuf::as_path)
+        .chain(writable.iter().copied())
+        .collect();
+    let may_mask = |dir: &Path| {
+        !reached.iter().any(|p| p.starts_with(dir)) && !writable.iter().any(|w| dir.starts_with(w))
+    };
+    let (single, crowded) =
+        sockets::group(found.sockets, &unique, sockets::SOCKETS_PER_DIR, &may_mask);
+    let mut targets: Vec<Target> = single
         .into_iter()
         .map(|path| Target {
             path,
             is_dir: false,
         })
         .collect();
+    for dir in crowded {
+        policy.notes.push(format!(
+            "{} holds more than {} host Unix sockets: it is hidden inside the sandbox as a whole",
+            crate::output::path(&dir),
+            sockets::SOCKETS_PER_DIR
+        ));
+        targets.push(Target {
+            path: dir,
+            is_dir: true,
+        });
+    }
     for (dir, why) in found.incomplete {
         let shown = crate::output::path(&dir);
         match why {

@@ -217,6 +217,53 @@ fn unlistable_directory_is_masked(user: User) {
     r.failed().stdout_lacks("HOSTSECRET");
 }
 
+/// A directory crowded with sockets is hidden whole (one mount, not 300: bwrap's setup
+/// grows with the square of the mount count), unless an allowed socket lies in it: then
+/// the others are masked one by one and the allowed one stays reachable.
+fn crowded_socket_directory_is_masked_whole(user: User) {
+    let sb = Sandbox::new(user);
+    let runtime = sb.root.join("runtime");
+    let crowd = runtime.join("crowd");
+    sb.mkdir(&crowd);
+    let servers: Vec<HostServer> = (0..300)
+        .map(|i| HostServer::start(&crowd.join(format!("s{i}"))))
+        .collect();
+    std::fs::write(crowd.join("plain.txt"), "PLAIN\n").unwrap();
+    let script = format!(
+        "{}; cat {}/plain.txt",
+        connect_script(&servers[7].path),
+        crowd.display()
+    );
+    let r = sb
+        .fence()
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .arg("-d")
+        .args(["-c", &script])
+        .run();
+    r.failed()
+        .stdout_lacks("HOSTSECRET")
+        .stdout_lacks("PLAIN")
+        .stderr_has("holds more than 8 host Unix sockets");
+    let exec = r.stderr.lines().find(|l| l.contains("exec ")).unwrap();
+    assert!(exec.matches("--ro-bind-data").count() < 10, "{exec}");
+
+    let allowed = sb.config(
+        "allow.json",
+        &format!(
+            r#"{{"network": {{"allowUnixSockets": ["{}"]}}}}"#,
+            servers[7].path.display()
+        ),
+    );
+    let other = connect_script(&servers[8].path);
+    let r = sb
+        .fence()
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .sh(&allowed, &format!("{script}; {other}"))
+        .run();
+    r.failed().stdout_has("HOSTSECRET\nPLAIN\n");
+    assert_eq!(r.stdout.matches("HOSTSECRET").count(), 1, "{r}");
+}
+
 both_users!(
     socket_in_xdg_runtime_dir,
     socket_in_run,
@@ -225,4 +272,5 @@ both_users!(
     socket_in_run_stays_masked_under_a_parent_mask,
     flooded_root_does_not_unmask_another_root,
     unlistable_directory_is_masked,
+    crowded_socket_directory_is_masked_whole,
 );
