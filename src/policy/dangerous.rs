@@ -294,15 +294,13 @@ pub struct TreeScan {
 pub fn find(roots: &[&Path], walk_root: Option<&Path>) -> TreeScan {
     let mut found = TreeScan::default();
     for root in roots {
-        for p in everywhere() {
-            let path = root.join(p.name);
-            if path.symlink_metadata().is_ok() {
+        for name in names_at_top(root) {
+            let path = root.join(name);
+            if name == ".git" {
+                found.git.push(path);
+            } else {
                 found.names.push(path);
             }
-        }
-        let git = root.join(".git");
-        if git.symlink_metadata().is_ok() {
-            found.git.push(git);
         }
     }
     if let Some(root) = walk_root {
@@ -320,6 +318,40 @@ pub fn find(roots: &[&Path], walk_root: Option<&Path>) -> TreeScan {
         list.dedup();
     }
     found
+}
+
+/// Entries read from a directory before [`names_at_top`] probes the names instead.
+const LIST_LIMIT: usize = 256;
+
+/// The protected names and `.git` that exist at the top of `dir`. A small directory is
+/// listed once (one `getdents` instead of a `statx` per name: 50 writable roots took 1,050
+/// probes); past [`LIST_LIMIT`] entries each name is probed, which costs less there.
+fn names_at_top(dir: &Path) -> Vec<&'static str> {
+    let wanted = || everywhere().map(|p| p.name).chain([".git"]);
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let mut complete = true;
+        for (count, entry) in entries.enumerate() {
+            let Ok(entry) = entry.as_ref() else {
+                complete = false;
+                break;
+            };
+            if count == LIST_LIMIT {
+                complete = false;
+                break;
+            }
+            let name = entry.file_name();
+            if let Some(known) = wanted().find(|w| name.as_encoded_bytes() == w.as_bytes()) {
+                out.push(known);
+            }
+        }
+        if complete {
+            return out;
+        }
+    }
+    wanted()
+        .filter(|name| dir.join(name).symlink_metadata().is_ok())
+        .collect()
 }
 
 /// Calls `visit` for every protected name and `.git` entry from one level below `dir` down
@@ -372,10 +404,9 @@ impl Snapshot {
                 entries.insert(path.to_path_buf(), (m.dev(), m.ino(), ctime.0, ctime.1));
             }
         };
-        for p in everywhere() {
-            add(&root.join(p.name));
+        for name in names_at_top(root) {
+            add(&root.join(name));
         }
-        add(&root.join(".git"));
         walk(root, 0, &mut |path, _| add(path));
         Snapshot {
             root: root.to_path_buf(),
@@ -437,6 +468,23 @@ mod tests {
         );
         assert_eq!(t.rel(&found.git), [".git", "a/b/.git", "sub/.git"]);
         assert_eq!(find(&[root], None).git.len(), 1);
+    }
+
+    #[test]
+    fn top_names_by_listing_small_directories_and_probing_big_ones() {
+        let t = Tree::new("top");
+        for (dir, count) in [("small", 3), ("big", LIST_LIMIT + 10)] {
+            let dir = t.0.join(dir);
+            std::fs::create_dir_all(dir.join(".git")).unwrap();
+            std::fs::write(dir.join(".envrc"), "").unwrap();
+            for i in 0..count {
+                std::fs::write(dir.join(format!("f{i}")), "").unwrap();
+            }
+            let mut names = names_at_top(&dir);
+            names.sort();
+            assert_eq!(names, [".envrc", ".git"], "{}", dir.display());
+        }
+        assert!(names_at_top(&t.0.join("missing")).is_empty());
     }
 
     #[test]
