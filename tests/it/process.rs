@@ -699,7 +699,23 @@ fn closed_stderr_does_not_kill_fence(user: User) {
     assert_eq!(status.code(), Some(3), "{status:?}");
 }
 
+/// Started with stdin closed, fence opens /dev/null in its place (as Rust's runtime
+/// start-up did before fence's own entry point replaced it), so no file fence opens
+/// becomes the command's stdin.
+fn closed_stdin_reads_as_empty(user: User) {
+    let sb = Sandbox::new(user);
+    let cfg = sb.config("cfg.json", "{}");
+    let r = sb
+        .fence()
+        .sh(&cfg, "wc -c; ls -l /proc/self/fd/0")
+        .wrapped(&["sh", "-c", "exec \"$@\" <&-", "sh"])
+        .run();
+    r.ok().stdout_has("/dev/null");
+    assert!(r.stdout.starts_with("0\n"), "{r}");
+}
+
 both_users!(
+    closed_stdin_reads_as_empty,
     forged_reports_are_ignored,
     closed_stderr_does_not_kill_fence,
     reduced_isolation_passes_no_plumbing_to_the_command,
