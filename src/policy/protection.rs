@@ -235,6 +235,9 @@ impl Policy {
     /// Whether the sandbox may write `path` (or create it, when it does not exist): inside a
     /// writable root and not under a read-only path.
     pub fn can_write(&self, path: &Path) -> bool {
+        if self.write.is_empty() && !self.tmp_shared {
+            return false; // nothing to resolve: the default policy writes nowhere
+        }
         let Some(real) = path
             .ancestors()
             .find(|a| a.symlink_metadata().is_ok())
