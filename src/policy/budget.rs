@@ -63,9 +63,21 @@ pub fn bound(policy: &mut Policy, grown: &HashSet<PathBuf>, budget: usize) -> Re
     if needed(deepest) <= budget {
         return Ok(());
     }
-    let Some(level) = (1..deepest).rev().find(|&level| needed(level) <= budget) else {
+    if deepest <= 1 || needed(1) > budget {
         return Err(too_many(&entries, needed(1), budget));
-    };
+    }
+    // A coarser level never needs more mounts: the deepest level that fits, by bisection
+    // (1 fits, `deepest` does not).
+    let (mut fits, mut over) = (1, deepest);
+    while over - fits > 1 {
+        let mid = (fits + over) / 2;
+        if needed(mid) <= budget {
+            fits = mid;
+        } else {
+            over = mid;
+        }
+    }
+    let level = fits;
     let covered = apply(policy, &entries, level);
     let count = covered.len();
     let shown: Vec<String> = covered
@@ -130,12 +142,15 @@ fn mounts<'a>(
     entries: &[Entry<'a>],
     level: usize,
     selected: impl Fn(&Entry) -> bool,
-) -> BTreeSet<&'a Path> {
-    let mut targets: BTreeMap<&'a Path, &'a Path> = BTreeMap::new();
-    for e in entries.iter().filter(|e| selected(e)) {
-        targets.insert(covering(e, level), e.root);
-    }
-    let mut out = BTreeSet::new();
+) -> HashSet<&'a Path> {
+    let mut targets: Vec<(&'a Path, &'a Path)> = entries
+        .iter()
+        .filter(|e| selected(e))
+        .map(|e| (covering(e, level), e.root))
+        .collect();
+    targets.sort_unstable();
+    targets.dedup_by(|a, b| a.0 == b.0);
+    let mut out = HashSet::new();
     let mut last: Option<&Path> = None;
     for (target, root) in targets {
         if last.is_some_and(|l| target.starts_with(l)) {
@@ -155,7 +170,7 @@ fn mounts<'a>(
 
 /// How many of the fixed protections' mounts the full plan at `level` shares (mounts the
 /// grown paths do not add).
-fn fixed_shared(fixed: &BTreeSet<&Path>, entries: &[Entry], level: usize) -> usize {
+fn fixed_shared(fixed: &HashSet<&Path>, entries: &[Entry], level: usize) -> usize {
     let all = mounts(entries, level, |_| true);
     fixed.intersection(&all).count()
 }
