@@ -48,10 +48,17 @@ def interleaved(cases, runs, warmup):
             ns = run_once(argv, devnull)
             if round_no >= warmup:
                 samples[i].append(ns / 1e6)
-    width = max(len(label) for label, _ in cases)
+    return table([label for label, _ in cases], samples)
+
+
+def table(labels, samples):
+    """Prints median, p10, p90 and mean (ms) of each label's samples (at least 2 each) and
+    returns the medians."""
+    width = max(len(label) for label in labels)
+    runs = len(samples[0])
     print(f"{'':{width + 2}}{'median':>9}{'p10':>9}{'p90':>9}{'mean':>9}   (ms, {runs} runs each)")
     medians = []
-    for (label, _), ms in zip(cases, samples):
+    for label, ms in zip(labels, samples):
         deciles = statistics.quantiles(ms, n=10, method="inclusive")
         medians.append(statistics.median(ms))
         print(f"  {label:{width}}{medians[-1]:9.3f}{deciles[0]:9.3f}{deciles[8]:9.3f}"
