@@ -243,6 +243,17 @@ def summary(results):
         print(f"  growth {line}")
 
 
+def host_plan(fence, empty, true):
+    """The default config's plan here (mount count and empty-file masks, which are the
+    host's sockets), as text: other programs' sockets under /run add to every case."""
+    try:
+        _, ops = plan_run([fence, "-s", empty, "--", true])
+    except CaseFailed as e:
+        return f"unknown ({e})"
+    return (f"{sum(ops.values())} mounts, of which {ops.get('--ro-bind-data', 0)} empty files "
+            "over the host's sockets")
+
+
 def main(runs, fence, bwrap, true, cases):
     def stop(signum, _frame):
         raise SystemExit(128 + signum)
@@ -260,10 +271,18 @@ def main(runs, fence, bwrap, true, cases):
               f" after one fence -d run; {os.cpu_count()} CPUs, load average "
               f"{os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
         print(f"  work directory: {work}")
+        os.chdir(work)
+        before = host_plan(fence, empty, true)
+        print(f"  the default config's plan (fence -s EMPTY) here: {before}")
         for name in cases:
             print(f"\n{name}")
             results.append(run_case(name, work, empty, fence, true, bwrap_argv, runs))
-        print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
+        print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        after = host_plan(fence, empty, true)
+        if after != before:
+            print(f"WARNING: the default config's plan changed during the run, now: {after};"
+                  " something else created or removed sockets (every case masks them)")
+        print()
         summary(results)
     finally:
         os.chdir("/")
