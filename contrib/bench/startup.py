@@ -56,14 +56,16 @@ def table(labels, samples):
     returns the medians."""
     width = max(len(label) for label in labels)
     runs = len(samples[0])
-    print(f"{'':{width + 2}}{'median':>9}{'p10':>9}{'p90':>9}{'mean':>9}   (ms, {runs} runs each)")
-    medians = []
-    for label, ms in zip(labels, samples):
+    rows = []
+    for ms in samples:
         deciles = statistics.quantiles(ms, n=10, method="inclusive")
-        medians.append(statistics.median(ms))
-        print(f"  {label:{width}}{medians[-1]:9.3f}{deciles[0]:9.3f}{deciles[8]:9.3f}"
-              f"{statistics.fmean(ms):9.3f}")
-    return medians
+        rows.append((statistics.median(ms), deciles[0], deciles[8], statistics.fmean(ms)))
+    w = max(9, *(len(f"{x:.3f}") + 1 for row in rows for x in row))  # 9 while all are < 10 s
+    print(f"{'':{width + 2}}{'median':>{w}}{'p10':>{w}}{'p90':>{w}}{'mean':>{w}}"
+          f"   (ms, {runs} runs each)")
+    for label, row in zip(labels, rows):
+        print(f"  {label:{width}}" + "".join(f"{x:{w}.3f}" for x in row))
+    return [row[0] for row in rows]
 
 
 def time_cmd(runs, warmup, fence, config, bwrap, true, baseline=None):
