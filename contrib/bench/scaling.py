@@ -294,4 +294,7 @@ def main(runs, fence, bwrap, true, cases):
 if __name__ == "__main__":
     if len(sys.argv) < 6 or any(c not in CASES for c in sys.argv[5:]):
         sys.exit(f"usage: scaling.py RUNS FENCE BWRAP TRUE CASE... (CASE: {', '.join(CASES)})")
-    sys.exit(main(int(sys.argv[1]), *sys.argv[2:5], sys.argv[5:]))
+    try:
+        sys.exit(main(int(sys.argv[1]), *sys.argv[2:5], sys.argv[5:]))
+    except KeyboardInterrupt:  # main has removed what it made
+        sys.exit("scaling.py: interrupted")
