@@ -48,15 +48,24 @@ def interleaved(cases, runs, warmup):
             ns = run_once(argv, devnull)
             if round_no >= warmup:
                 samples[i].append(ns / 1e6)
-    width = max(len(label) for label, _ in cases)
-    print(f"{'':{width + 2}}{'median':>9}{'p10':>9}{'p90':>9}{'mean':>9}   (ms, {runs} runs each)")
-    medians = []
-    for (label, _), ms in zip(cases, samples):
+    return table([label for label, _ in cases], samples)
+
+
+def table(labels, samples):
+    """Prints median, p10, p90 and mean (ms) of each label's samples (at least 2 each) and
+    returns the medians."""
+    width = max(len(label) for label in labels)
+    runs = len(samples[0])
+    rows = []
+    for ms in samples:
         deciles = statistics.quantiles(ms, n=10, method="inclusive")
-        medians.append(statistics.median(ms))
-        print(f"  {label:{width}}{medians[-1]:9.3f}{deciles[0]:9.3f}{deciles[8]:9.3f}"
-              f"{statistics.fmean(ms):9.3f}")
-    return medians
+        rows.append((statistics.median(ms), deciles[0], deciles[8], statistics.fmean(ms)))
+    w = max(9, *(len(f"{x:.3f}") + 1 for row in rows for x in row))  # 9 while all are < 10 s
+    print(f"{'':{width + 2}}{'median':>{w}}{'p10':>{w}}{'p90':>{w}}{'mean':>{w}}"
+          f"   (ms, {runs} runs each)")
+    for label, row in zip(labels, rows):
+        print(f"  {label:{width}}" + "".join(f"{x:{w}.3f}" for x in row))
+    return [row[0] for row in rows]
 
 
 def time_cmd(runs, warmup, fence, config, bwrap, true, baseline=None):
