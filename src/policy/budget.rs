@@ -8,14 +8,15 @@
 //!
 //! The paths that grow with the tree (what denyWrite entries and globs match, the protected
 //! names found below the working directory, the git locations of repositories nested in
-//! it) therefore share a budget of [`GROWN_MOUNTS`] mounts. When they need more, the
-//! deepest ones are covered by their ancestor directory instead: every such path deeper
-//! than `level` directories below its writable root is replaced by its ancestor at that
-//! depth, for the deepest `level` that fits. A whole directory read-only is stricter than
-//! the paths in it, so the fallback never loosens the policy; a warning names what became
-//! read-only. The fixed protections (the startup-file table in `$HOME` and the XDG
-//! directories, fence's own trust roots, names at the top of a writable root, the working
-//! repository's git locations) are bounded by their tables and are never coarsened.
+//! it) therefore share a budget of [`GROWN_MOUNTS`] mounts. When they need more, their
+//! directories are made read-only as a whole instead, from the deepest level up: at each
+//! level, the directories whose cover saves the most mounts go first, and the walk up stops
+//! as soon as the budget is met, so a deep cluster of matches collapses into its directory
+//! while an isolated match elsewhere keeps its own mount. A whole directory read-only is
+//! stricter than the paths in it, so the fallback never loosens the policy; a warning names
+//! what became read-only. The fixed protections (the startup-file table in `$HOME` and the
+//! XDG directories, fence's own trust roots, names at the top of a writable root, the
+//! working repository's git locations) are bounded by their tables and are never coarsened.
 //!
 //! Invariants (tested below and by `tests/it/filesystem.rs`):
 //! - every path that was read-only before [`bound`] is read-only after it (it, or an
@@ -33,8 +34,8 @@ use super::{Policy, Target};
 use crate::error::{Error, Result};
 
 /// Mounts (read-only binds, placeholders and their pins) that the grown protections may
-/// add. About 0.2 ms each for bubblewrap: 48 keep them under 10 ms.
-pub const GROWN_MOUNTS: usize = 48;
+/// add. About 0.2 ms each for bubblewrap: 64 keep them near 13 ms.
+pub const GROWN_MOUNTS: usize = 64;
 
 /// A protected path inside a writable root, with what it needs.
 struct Entry<'a> {
@@ -56,29 +57,60 @@ pub fn bound(policy: &mut Policy, grown: &HashSet<PathBuf>, budget: usize) -> Re
     }
     let (deny_write, placeholders) = (policy.deny_write.clone(), policy.placeholders.clone());
     let entries = entries(&deny_write, &placeholders, &roots, grown);
-    let fixed = mounts(&entries, usize::MAX, |e| !e.grown);
-    let needed =
-        |level| mounts(&entries, level, |_| true).len() - fixed_shared(&fixed, &entries, level);
-    let deepest = entries.iter().map(|e| e.depth).max().unwrap_or(0);
-    if needed(deepest) <= budget {
+    let fixed = mounts(&entries, &[], |e| !e.grown);
+    let fixed_count = |all: &[&Path]| all.iter().filter(|m| fixed.contains(*m)).count();
+    // The depth at which each entry is kept read-only: itself at first.
+    let mut cover: Vec<usize> = entries.iter().map(|e| e.depth).collect();
+    let plan = |cover: &[usize]| {
+        let mut all: Vec<&Path> = mounts(&entries, cover, |_| true).into_iter().collect();
+        all.sort_unstable();
+        all
+    };
+    let all = plan(&cover);
+    let first = all.len() - fixed_count(&all);
+    if first <= budget {
         return Ok(());
     }
-    if deepest <= 1 || needed(1) > budget {
-        return Err(too_many(&entries, needed(1), budget));
-    }
-    // A coarser level never needs more mounts: the deepest level that fits, by bisection
-    // (1 fits, `deepest` does not).
-    let (mut fits, mut over) = (1, deepest);
-    while over - fits > 1 {
-        let mid = (fits + over) / 2;
-        if needed(mid) <= budget {
-            fits = mid;
-        } else {
-            over = mid;
+    // From the deepest level up, the directories there that save the most mounts are made
+    // read-only whole, until the grown paths fit the budget: deep clusters collapse first,
+    // and a level is coarsened only as far as needed.
+    let deepest = entries.iter().map(|e| e.depth).max().unwrap_or(0);
+    let mut needed = first;
+    for level in (1..deepest).rev() {
+        let all = plan(&cover);
+        needed = all.len() - fixed_count(&all);
+        if needed <= budget {
+            break;
+        }
+        let mut groups: Vec<(&Path, usize)> = entries
+            .iter()
+            .zip(&cover)
+            .filter(|(e, c)| e.grown && **c > level)
+            .map(|(e, _)| ancestor_at(e, level))
+            .collect::<BTreeSet<&Path>>()
+            .into_iter()
+            .map(|dir| {
+                let below = strictly_below(&all, dir);
+                (dir, below.len() - fixed_count(below))
+            })
+            .collect();
+        groups.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        for (dir, saving) in groups {
+            for (e, c) in entries.iter().zip(cover.iter_mut()) {
+                if e.grown && *c > level && e.path.starts_with(dir) {
+                    *c = level;
+                }
+            }
+            needed -= saving;
+            if needed <= budget {
+                break;
+            }
         }
     }
-    let level = fits;
-    let covered = apply(policy, &entries, level);
+    if needed > budget {
+        return Err(too_many(&entries, needed, budget));
+    }
+    let covered = apply(policy, &entries, &cover);
     let count = covered.len();
     let shown: Vec<String> = covered
         .iter()
@@ -91,7 +123,7 @@ pub fn bound(policy: &mut Policy, grown: &HashSet<PathBuf>, budget: usize) -> Re
          of the mount count): {count} directories are read-only as a whole instead: {}{} (`-d` \
          lists them; narrow filesystem.denyWrite, or name those directories in it)",
         entries.iter().filter(|e| e.grown).count(),
-        needed(deepest),
+        first,
         shown.join(", "),
         if count > shown.len() { ", ..." } else { "" },
     ));
@@ -103,6 +135,16 @@ pub fn bound(policy: &mut Policy, grown: &HashSet<PathBuf>, budget: usize) -> Re
         ));
     }
     Ok(())
+}
+
+/// The members of `sorted` strictly below `dir` (they follow it in path order).
+fn strictly_below<'a, 'b>(sorted: &'b [&'a Path], dir: &Path) -> &'b [&'a Path] {
+    let start = sorted.partition_point(|p| *p <= dir);
+    let len = sorted[start..]
+        .iter()
+        .take_while(|p| p.starts_with(dir))
+        .count();
+    &sorted[start..start + len]
 }
 
 /// The read-only paths and placeholders that lie inside a writable root (the others need no
@@ -136,17 +178,23 @@ fn entries<'a>(
         .collect()
 }
 
-/// The mounts the `selected` entries need when the grown ones deeper than `level` are
-/// covered by their ancestor at `level`: the outermost targets and their pins.
+/// The mounts the `selected` entries need when each is kept read-only at the depth `cover`
+/// gives (empty: each at its own): the outermost targets and their pins.
 fn mounts<'a>(
     entries: &[Entry<'a>],
-    level: usize,
+    cover: &[usize],
     selected: impl Fn(&Entry) -> bool,
 ) -> HashSet<&'a Path> {
     let mut targets: Vec<(&'a Path, &'a Path)> = entries
         .iter()
-        .filter(|e| selected(e))
-        .map(|e| (covering(e, level), e.root))
+        .enumerate()
+        .filter(|(_, e)| selected(e))
+        .map(|(i, e)| {
+            (
+                ancestor_at(e, cover.get(i).copied().unwrap_or(e.depth)),
+                e.root,
+            )
+        })
         .collect();
     targets.sort_unstable();
     targets.dedup_by(|a, b| a.0 == b.0);
@@ -168,17 +216,9 @@ fn mounts<'a>(
     out
 }
 
-/// How many of the fixed protections' mounts the full plan at `level` shares (mounts the
-/// grown paths do not add).
-fn fixed_shared(fixed: &HashSet<&Path>, entries: &[Entry], level: usize) -> usize {
-    let all = mounts(entries, level, |_| true);
-    fixed.intersection(&all).count()
-}
-
-/// The path that keeps `e` read-only at `level`: itself, or (grown and deeper) its
-/// ancestor `level` directories below its root.
-fn covering<'a>(e: &Entry<'a>, level: usize) -> &'a Path {
-    if !e.grown || e.depth <= level {
+/// `e`'s path, or its ancestor `level` directories below its root when it lies deeper.
+fn ancestor_at<'a>(e: &Entry<'a>, level: usize) -> &'a Path {
+    if e.depth <= level {
         return e.path;
     }
     e.path
@@ -187,17 +227,16 @@ fn covering<'a>(e: &Entry<'a>, level: usize) -> &'a Path {
         .expect("the root is an ancestor")
 }
 
-/// Replaces the grown entries deeper than `level` by their covering directories; returns
-/// those directories.
-fn apply(policy: &mut Policy, entries: &[Entry], level: usize) -> Vec<PathBuf> {
-    let mut covered: BTreeSet<PathBuf> = BTreeSet::new();
-    for e in entries.iter().filter(|e| e.grown && e.depth > level) {
-        covered.insert(covering(e, level).to_path_buf());
-    }
-    let replaced: HashSet<&Path> = entries
-        .iter()
-        .filter(|e| e.grown && e.depth > level && !e.placeholder)
-        .map(|e| e.path)
+/// Replaces the entries that `cover` keeps read-only at a shallower depth by their
+/// covering directories; returns those directories.
+fn apply(policy: &mut Policy, entries: &[Entry], cover: &[usize]) -> Vec<PathBuf> {
+    let coarsened = || entries.iter().zip(cover).filter(|(e, c)| **c < e.depth);
+    let covered: BTreeSet<PathBuf> = coarsened()
+        .map(|(e, &c)| ancestor_at(e, c).to_path_buf())
+        .collect();
+    let replaced: HashSet<&Path> = coarsened()
+        .filter(|(e, _)| !e.placeholder)
+        .map(|(e, _)| e.path)
         .collect();
     let mut deny_write: Vec<PathBuf> = policy
         .deny_write
@@ -271,7 +310,7 @@ mod tests {
     }
 
     #[test]
-    fn over_budget_the_deepest_level_that_fits_covers_them() {
+    fn over_budget_the_deepest_clusters_are_covered_first() {
         let deny = [
             "/w/a/b/c/1.pem",
             "/w/a/b/c/2.pem",
@@ -281,7 +320,8 @@ mod tests {
         ];
         let mut p = policy(&["/w"], &deny, &["/w/a/b/c/missing"]);
         // Full: 5 files + placeholder + pins a, a/b, a/b/c, a/b/d, e, e/f, e/f/g = 13.
-        // Level 2: a/b, e/f, top.pem + pins a, e = 5.
+        // Level 3: a/b/c (saves 3), a/b/d, e/f/g (1 each): 8. Level 2: a/b saves 2, and
+        // 6 fit, so e/f/g stays as it is.
         bound(
             &mut p,
             &all(&[&deny[..], &["/w/a/b/c/missing"]].concat()),
@@ -290,7 +330,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             p.deny_write,
-            ["/w/a/b", "/w/e/f", "/w/top.pem"].map(PathBuf::from)
+            ["/w/a/b", "/w/e/f/g", "/w/top.pem"].map(PathBuf::from)
         );
         assert!(p.placeholders.is_empty(), "under a read-only directory now");
         for d in deny {

@@ -169,8 +169,10 @@ impl Pattern {
             return false;
         }
         let mut states = self.start_states(0);
+        let mut next = Vec::new();
         for name in path.split('/').filter(|c| !c.is_empty()) {
-            states = self.step(&states, name);
+            self.step_into(&states, name, &mut next);
+            std::mem::swap(&mut states, &mut next);
             if !states.contains(&true) {
                 return false;
             }
@@ -203,9 +205,11 @@ impl Pattern {
         }
     }
 
-    /// Consumes one path component.
-    fn step(&self, states: &[bool], name: &str) -> Vec<bool> {
-        let mut next = vec![false; states.len()];
+    /// Consumes one path component: the states after `name`, into `next` (cleared first,
+    /// so that a walk reuses one buffer for every entry of a directory).
+    fn step_into(&self, states: &[bool], name: &str, next: &mut Vec<bool>) {
+        next.clear();
+        next.resize(states.len(), false);
         for (i, comp) in self.comps.iter().enumerate() {
             if !states[i] {
                 continue;
@@ -219,8 +223,7 @@ impl Pattern {
                 }
             }
         }
-        self.close(&mut next);
-        next
+        self.close(next);
     }
 }
 
@@ -455,6 +458,10 @@ impl Walker<'_> {
             }
             return;
         };
+        // One buffer per pattern for every entry of this directory: states are copied out
+        // only for the subdirectories walked.
+        let mut scratch: Vec<Vec<bool>> = vec![Vec::new(); states.len()];
+        let mut pending = vec![false; states.len()];
         for entry in entries {
             if self.examined >= self.limits.max_entries {
                 self.out.truncated = true;
@@ -469,24 +476,19 @@ impl Walker<'_> {
             // A name that is not UTF-8 is matched with each invalid sequence as one
             // character (U+FFFD): `*`, `?` and `**` cover it, literals do not.
             let name = file_name.to_string_lossy();
-            let mut next_states = Vec::with_capacity(states.len());
             let (mut matched, mut descend) = (false, false);
-            for (pattern, states) in self.patterns.iter().zip(states) {
+            for (i, (pattern, states)) in self.patterns.iter().zip(states).enumerate() {
+                pending[i] = false;
                 if states.is_empty() {
-                    next_states.push(Vec::new());
                     continue;
                 }
                 let end = pattern.comps.len();
-                let next = pattern.step(states, &name);
+                let next = &mut scratch[i];
+                pattern.step_into(states, &name, next);
                 matched |= next[end];
                 let covered = next[pattern.tail_start..end].contains(&true);
-                let pending = next[..end].contains(&true);
-                if pending && !covered {
-                    descend = true;
-                    next_states.push(next);
-                } else {
-                    next_states.push(Vec::new());
-                }
+                pending[i] = !covered && next[..end].contains(&true);
+                descend |= pending[i];
             }
             if !matched && !descend {
                 continue;
@@ -495,6 +497,11 @@ impl Walker<'_> {
             // DirEntry::file_type does not follow symlinks.
             let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
             if descend && is_dir && !self.limits.skip_dir_names.contains(&&*name) {
+                let next_states: Vec<Vec<bool>> = scratch
+                    .iter()
+                    .zip(&pending)
+                    .map(|(next, &p)| if p { next.clone() } else { Vec::new() })
+                    .collect();
                 self.walk(&path, &next_states, depth + 1);
             }
             if matched {
