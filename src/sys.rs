@@ -4,6 +4,9 @@
 //! Linux-only calls (namespaces, Landlock, seccomp, memfd, signalfd, splice) are in
 //! `linux/sys.rs`.
 
+mod dir;
+pub use dir::{Dir, EntryKind};
+
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};

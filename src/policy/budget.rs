@@ -82,24 +82,24 @@ pub fn bound(policy: &mut Policy, grown: &HashSet<PathBuf>, budget: usize) -> Re
         if needed <= budget {
             break;
         }
-        let mut groups: Vec<(&Path, usize)> = entries
-            .iter()
-            .zip(&cover)
-            .filter(|(e, c)| e.grown && **c > level)
-            .map(|(e, _)| ancestor_at(e, level))
-            .collect::<BTreeSet<&Path>>()
+        // The grown entries still deeper than `level`, by their ancestor at `level`.
+        let mut members: BTreeMap<&Path, Vec<usize>> = BTreeMap::new();
+        for (i, e) in entries.iter().enumerate() {
+            if e.grown && cover[i] > level {
+                members.entry(ancestor_at(e, level)).or_default().push(i);
+            }
+        }
+        let mut groups: Vec<(&Path, usize, Vec<usize>)> = members
             .into_iter()
-            .map(|dir| {
+            .map(|(dir, indices)| {
                 let below = strictly_below(&all, dir);
-                (dir, below.len() - fixed_count(below))
+                (dir, below.len() - fixed_count(below), indices)
             })
             .collect();
         groups.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        for (dir, saving) in groups {
-            for (e, c) in entries.iter().zip(cover.iter_mut()) {
-                if e.grown && *c > level && e.path.starts_with(dir) {
-                    *c = level;
-                }
+        for (_, saving, indices) in groups {
+            for i in indices {
+                cover[i] = level;
             }
             needed -= saving;
             if needed <= budget {

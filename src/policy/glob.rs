@@ -27,6 +27,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::sys::{Dir, EntryKind};
+
 /// True if the string contains glob syntax: `*`, `?` or `[`.
 ///
 /// Escaped characters count too, so this is a cheap conservative test;
@@ -395,6 +397,7 @@ pub fn expand_all_in(base: &Path, patterns: &[&Pattern], limits: &ExpandLimits) 
         limits,
         examined: 0,
         out: Expansion::default(),
+        buf: Vec::new(),
     };
     let Some(first) = patterns.first() else {
         return walker.out;
@@ -417,7 +420,8 @@ pub fn expand_all_in(base: &Path, patterns: &[&Pattern], limits: &ExpandLimits) 
         }
     }
     if states.iter().any(|s| !s.is_empty()) {
-        walker.walk(&start, &states, 0);
+        let opened = Dir::open(&start);
+        walker.walk(&start, opened, &states, 0);
     }
     let mut out = walker.out;
     out.paths.sort();
@@ -440,17 +444,25 @@ struct Walker<'a> {
     limits: &'a ExpandLimits,
     examined: usize,
     out: Expansion,
+    /// The directory-entry buffer every directory of the walk reads into.
+    buf: Vec<u8>,
 }
 
 impl Walker<'_> {
     /// Reads `dir` (at `depth` below the prefix), whose path has brought each
     /// pattern into its `states` (empty: that pattern is done).
-    fn walk(&mut self, dir: &Path, states: &[Vec<bool>], depth: usize) {
+    fn walk(
+        &mut self,
+        dir: &Path,
+        opened: std::io::Result<Dir>,
+        states: &[Vec<bool>],
+        depth: usize,
+    ) {
         if depth >= self.limits.max_depth {
             self.out.truncated = true;
             return;
         }
-        let Ok(entries) = fs::read_dir(dir) else {
+        let Ok(handle) = opened else {
             // A directory that can be entered but not listed may hold matches that the
             // sandbox reaches by name: say so (a missing one has none).
             if fs::metadata(dir.join(".")).is_ok() {
@@ -459,20 +471,17 @@ impl Walker<'_> {
             return;
         };
         // One buffer per pattern for every entry of this directory: states are copied out
-        // only for the subdirectories walked.
+        // only for the subdirectories to walk, which are walked once this one is read.
         let mut scratch: Vec<Vec<bool>> = vec![Vec::new(); states.len()];
         let mut pending = vec![false; states.len()];
-        for entry in entries {
+        let mut subdirs: Vec<(std::ffi::OsString, Vec<Vec<bool>>)> = Vec::new();
+        let mut buf = std::mem::take(&mut self.buf);
+        let read = handle.for_each(&mut buf, |file_name, kind| {
             if self.examined >= self.limits.max_entries {
                 self.out.truncated = true;
-                return;
+                return false;
             }
             self.examined += 1;
-            let Ok(entry) = entry else {
-                self.out.truncated = true;
-                continue;
-            };
-            let file_name = entry.file_name();
             // A name that is not UTF-8 is matched with each invalid sequence as one
             // character (U+FFFD): `*`, `?` and `**` cover it, literals do not.
             let name = file_name.to_string_lossy();
@@ -490,23 +499,27 @@ impl Walker<'_> {
                 pending[i] = !covered && next[..end].contains(&true);
                 descend |= pending[i];
             }
-            if !matched && !descend {
-                continue;
-            }
-            let path = dir.join(&file_name);
-            // DirEntry::file_type does not follow symlinks.
-            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            if descend && is_dir && !self.limits.skip_dir_names.contains(&&*name) {
-                let next_states: Vec<Vec<bool>> = scratch
+            // The entry's kind comes from the directory itself: a link is never walked.
+            if descend && kind == EntryKind::Dir && !self.limits.skip_dir_names.contains(&&*name) {
+                let next_states = scratch
                     .iter()
                     .zip(&pending)
                     .map(|(next, &p)| if p { next.clone() } else { Vec::new() })
                     .collect();
-                self.walk(&path, &next_states, depth + 1);
+                subdirs.push((file_name.to_owned(), next_states));
             }
             if matched {
-                self.out.paths.push(path);
+                self.out.paths.push(dir.join(file_name));
             }
+            true
+        });
+        self.buf = buf;
+        if read.is_err() {
+            self.out.truncated = true;
+        }
+        for (name, next_states) in subdirs {
+            let child = handle.open_child(&name);
+            self.walk(&dir.join(&name), child, &next_states, depth + 1);
         }
     }
 }
