@@ -10,6 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::sys::{Dir, EntryKind};
+
 /// Bounds for [`find_with`].
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -72,8 +74,9 @@ pub fn find_with(roots: &[PathBuf], files: &[PathBuf], limits: &Limits) -> Socke
             exhausted: false,
             sockets: Vec::new(),
             incomplete: Vec::new(),
+            buf: Vec::new(),
         };
-        scan.walk(root, 0);
+        scan.walk(root, Dir::open(root), 0);
         if scan.exhausted || scan.incomplete.len() > limits.dirs_per_root {
             found.incomplete.push((root.clone(), Incomplete::TooMany));
         } else {
@@ -174,16 +177,17 @@ struct Scan<'a> {
     exhausted: bool,
     sockets: Vec<PathBuf>,
     incomplete: Vec<(PathBuf, Incomplete)>,
+    /// The directory-entry buffer every directory of the scan reads into.
+    buf: Vec<u8>,
 }
 
 impl Scan<'_> {
     /// Reads `dir` (at `depth` levels below the root) whole, then its subdirectories.
-    fn walk(&mut self, dir: &Path, depth: usize) {
-        use std::os::unix::fs::FileTypeExt;
+    fn walk(&mut self, dir: &Path, opened: std::io::Result<Dir>, depth: usize) {
         if self.exhausted {
             return;
         }
-        let Ok(entries) = std::fs::read_dir(dir) else {
+        let Ok(handle) = opened else {
             // Gone (nothing to mask) or not searchable (nothing reachable) is fine.
             if is_searchable(dir) {
                 self.incomplete
@@ -192,44 +196,48 @@ impl Scan<'_> {
             return;
         };
         let mut subdirs = Vec::new();
-        for (count, entry) in entries.enumerate() {
+        let mut count = 0;
+        let mut stopped = false;
+        let mut buf = std::mem::take(&mut self.buf);
+        // The kinds come from the directory's own records: no stat per entry.
+        let read = handle.for_each(&mut buf, |name, kind| {
             if self.budget == 0 {
                 self.exhausted = true;
-                return;
+                stopped = true;
+                return false;
             }
             if count == self.limits.per_dir {
                 self.incomplete
                     .push((dir.to_path_buf(), Incomplete::TooMany));
-                return;
+                stopped = true;
+                return false;
             }
+            count += 1;
             self.budget -= 1;
-            let Ok(entry) = entry else {
-                self.incomplete
-                    .push((dir.to_path_buf(), Incomplete::Unreadable));
-                return;
-            };
-            // DirEntry::file_type comes from readdir's d_type: no stat per entry.
-            let kind = match entry.file_type() {
-                Ok(kind) => kind,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // just removed
-                Err(_) => {
-                    self.incomplete
-                        .push((dir.to_path_buf(), Incomplete::Unreadable));
-                    return;
+            match kind {
+                EntryKind::Socket => self.sockets.push(dir.join(name)),
+                EntryKind::Dir if depth + 1 < self.limits.max_depth => {
+                    let path = dir.join(name);
+                    if !self.other_roots.contains(&path) {
+                        subdirs.push((name.to_owned(), path));
+                    }
                 }
-            };
-            let path = entry.path();
-            if kind.is_socket() {
-                self.sockets.push(path);
-            } else if kind.is_dir()
-                && depth + 1 < self.limits.max_depth
-                && !self.other_roots.contains(&path)
-            {
-                subdirs.push(path);
+                _ => {}
             }
+            true
+        });
+        self.buf = buf;
+        if read.is_err() {
+            self.incomplete
+                .push((dir.to_path_buf(), Incomplete::Unreadable));
+            return;
         }
-        for sub in subdirs {
-            self.walk(&sub, depth + 1);
+        if stopped {
+            return;
+        }
+        for (name, path) in subdirs {
+            let opened = handle.open_child(&name);
+            self.walk(&path, opened, depth + 1);
         }
     }
 }

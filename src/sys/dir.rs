@@ -1,4 +1,4 @@
-//! Reading directories for the tree walks (glob expansion): each directory opened relative
+//! Reading directories for the tree walks (glob expansion, the socket scan): each directory opened relative
 //! to its parent's fd without following a symbolic link, its entries read into one buffer
 //! the walk reuses. Against `std::fs::read_dir` on full paths this saves the path lookup
 //! per directory, glibc's `fstat` and buffer per `opendir`, and an allocation per entry:
@@ -17,6 +17,7 @@ use super::check;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
     Dir,
+    Socket,
     Other,
 }
 
@@ -156,10 +157,11 @@ impl Dir {
                 libc::AT_SYMLINK_NOFOLLOW,
             )
         };
-        if ret == 0 && st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            EntryKind::Dir
-        } else {
-            EntryKind::Other
+        match st.st_mode & libc::S_IFMT {
+            _ if ret != 0 => EntryKind::Other,
+            libc::S_IFDIR => EntryKind::Dir,
+            libc::S_IFSOCK => EntryKind::Socket,
+            _ => EntryKind::Other,
         }
     }
 }
@@ -168,6 +170,7 @@ fn kind_from(d_type: u8) -> Option<EntryKind> {
     match d_type {
         libc::DT_UNKNOWN => None,
         libc::DT_DIR => Some(EntryKind::Dir),
+        libc::DT_SOCK => Some(EntryKind::Socket),
         _ => Some(EntryKind::Other),
     }
 }
