@@ -304,7 +304,7 @@ pub fn find(roots: &[&Path], walk_root: Option<&Path>) -> TreeScan {
         }
     }
     if let Some(root) = walk_root {
-        walk(root, 0, &mut |path, _| {
+        walk(root, &mut |path| {
             let name = path.file_name().unwrap_or_default();
             if name == ".git" {
                 found.git.push(path.to_path_buf());
@@ -354,27 +354,42 @@ fn names_at_top(dir: &Path) -> Vec<&'static str> {
         .collect()
 }
 
-/// Calls `visit` for every protected name and `.git` entry from one level below `dir` down
-/// to [`WALK_DEPTH`] (the names readdir gives: no stat per candidate name), not descending
-/// into `node_modules` or `.git`.
-fn walk(dir: &Path, depth: usize, visit: &mut dyn FnMut(&Path, &std::fs::DirEntry)) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+/// Calls `visit` for every protected name and `.git` entry from one level below `root` down
+/// to [`WALK_DEPTH`] (the names the directory records give: no stat per candidate name),
+/// not descending into `node_modules` or `.git`, nor through symbolic links. Names need not
+/// be UTF-8: the protected ones are compared as bytes, and every directory is walked.
+fn walk(root: &Path, visit: &mut dyn FnMut(&Path)) {
+    let mut buf = Vec::new();
+    walk_dir(root, crate::sys::Dir::open(root), 0, &mut buf, visit);
+}
+
+fn walk_dir(
+    dir: &Path,
+    opened: std::io::Result<crate::sys::Dir>,
+    depth: usize,
+    buf: &mut Vec<u8>,
+    visit: &mut dyn FnMut(&Path),
+) {
+    use crate::sys::EntryKind;
+    let Ok(handle) = opened else {
         return;
     };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let is_protected = name == ".git" || everywhere().any(|p| p.name == name);
+    let mut subdirs: Vec<std::ffi::OsString> = Vec::new();
+    let _ = handle.for_each(buf, |name, kind| {
+        let bytes = name.as_encoded_bytes();
+        let is_protected = bytes == b".git" || everywhere().any(|p| p.name.as_bytes() == bytes);
         if depth > 0 && is_protected {
-            visit(&entry.path(), &entry);
+            visit(&dir.join(name));
         }
-        let is_dir = entry.file_type().is_ok_and(|k| k.is_dir());
-        if !is_dir || name == "node_modules" || name == ".git" {
-            continue;
+        let skipped = bytes == b"node_modules" || bytes == b".git";
+        if kind == EntryKind::Dir && !skipped && depth < WALK_DEPTH {
+            subdirs.push(name.to_owned());
         }
-        if depth < WALK_DEPTH {
-            walk(&entry.path(), depth + 1, visit);
-        }
+        true
+    });
+    for name in subdirs {
+        let opened = handle.open_child(&name);
+        walk_dir(&dir.join(&name), opened, depth + 1, buf, visit);
     }
 }
 
@@ -407,7 +422,7 @@ impl Snapshot {
         for name in names_at_top(root) {
             add(&root.join(name));
         }
-        walk(root, 0, &mut |path, _| add(path));
+        walk(root, &mut |path| add(path));
         Snapshot {
             root: root.to_path_buf(),
             entries,
@@ -468,6 +483,18 @@ mod tests {
         );
         assert_eq!(t.rel(&found.git), [".git", "a/b/.git", "sub/.git"]);
         assert_eq!(find(&[root], None).git.len(), 1);
+    }
+
+    #[test]
+    fn directories_with_names_that_are_not_utf8_are_walked_too() {
+        use std::os::unix::ffi::OsStrExt;
+        let t = Tree::new("bytes");
+        let odd = t.0.join(std::ffi::OsStr::from_bytes(b"caf\xe9"));
+        std::fs::create_dir_all(odd.join("sub/.git")).unwrap();
+        std::fs::write(odd.join(".envrc"), "").unwrap();
+        let found = find(&[&t.0], Some(&t.0));
+        assert_eq!(found.names, [odd.join(".envrc")]);
+        assert_eq!(found.git, [odd.join("sub/.git")]);
     }
 
     #[test]
