@@ -19,7 +19,7 @@ use super::guard;
 use super::http;
 use super::read::{ReadOutcome, read_some};
 use super::socks5;
-use super::tunnel::{Copier, Tunnel};
+use super::tunnel::{Copier, Readiness, Tunnel};
 use crate::events::EventSink;
 use crate::policy::domains::{Decision, Host};
 use crate::policy::network::NetworkPolicy;
@@ -234,6 +234,14 @@ impl Conn {
                 Next::ConnectInside { port, ipv6: false }
             }
             Role::Http | Role::Socks => self.drive(ctx),
+        }
+    }
+
+    /// An event came for the upstream socket (`upstream`) or the client's: a tunnel
+    /// notes what the socket may do now (the other phases just try).
+    pub fn woken(&mut self, upstream: bool, readiness: Readiness) {
+        if let Phase::Tunnel(tunnel) = &mut self.phase {
+            tunnel.woken(upstream, readiness);
         }
     }
 
