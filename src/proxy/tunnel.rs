@@ -91,6 +91,8 @@ trait Stage {
     fn drain(&mut self, to: RawFd) -> io::Result<usize>;
     /// Bytes read and not yet written.
     fn held(&self) -> usize;
+    /// A fill now would read nothing (Ok(None)): nothing is read until a drain.
+    fn full(&self) -> bool;
     /// The direction has nothing to do until the next event: a chance to give back
     /// memory while nothing is held.
     fn idle(&mut self) {}
@@ -118,6 +120,12 @@ impl Direction {
             finished: false,
             moved: 0,
         }
+    }
+
+    /// Whether a read from the source could move bytes now (it has not ended, and
+    /// neither a prefix nor a full stage holds the reads back).
+    fn can_read(&mut self) -> bool {
+        !self.source_done && self.prefix.is_empty() && !self.stage.get().full()
     }
 
     /// Moves what can move now from `from` to `to`; Ok(true) if anything did. Reads only
@@ -223,6 +231,11 @@ pub struct Tunnel {
     to_client: Direction,
     client: Readiness,
     upstream: Readiness,
+    /// Whether the event loop watches the (client, upstream) socket for reading: only
+    /// while the direction it feeds can read. A bulk download whose client is the slower
+    /// side keeps its pipe full, and the upstream's every packet would wake the loop for
+    /// nothing.
+    watched: (bool, bool),
 }
 
 impl Tunnel {
@@ -234,7 +247,30 @@ impl Tunnel {
             to_client: Direction::new(to_client, copier),
             client: Readiness::BOTH,
             upstream: Readiness::BOTH,
+            watched: (true, true),
         }
+    }
+
+    /// After a pump: the sockets whose read interest must change, (client, upstream),
+    /// each `Some(watch)` when the event loop must now watch it for reading or stop. A
+    /// socket that is not watched misses its events: it counts as readable, so that the
+    /// pump reads it as soon as its direction can, and is watched again from then on
+    /// (watching it again reports it at once if it is readable).
+    pub fn interest(&mut self) -> (Option<bool>, Option<bool>) {
+        let client = self.to_upstream.can_read();
+        let upstream = self.to_client.can_read();
+        let change = |watched: &mut bool, ready: &mut Readiness, wanted: bool| {
+            if *watched == wanted {
+                return None;
+            }
+            *watched = wanted;
+            ready.readable |= !wanted;
+            Some(wanted)
+        };
+        (
+            change(&mut self.watched.0, &mut self.client, client),
+            change(&mut self.watched.1, &mut self.upstream, upstream),
+        )
     }
 
     /// An event came for the upstream socket (`upstream`) or the client's, saying what

@@ -141,6 +141,10 @@ impl Stage for Pipe {
         self.in_pipe
     }
 
+    fn full(&self) -> bool {
+        self.full || (self.pipe.is_some() && self.in_pipe >= self.capacity)
+    }
+
     fn release(&mut self) {
         self.pipe = None;
     }

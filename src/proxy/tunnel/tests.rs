@@ -53,24 +53,55 @@ impl Relay {
     /// Pumps once, then on every wake-up, until the tunnel ends: the bytes it moved (up,
     /// down), or the error that ended it.
     fn run(&mut self) -> io::Result<(u64, u64)> {
-        let (c, u) = (self.client.as_raw_fd(), self.upstream.as_raw_fd());
-        let mut events = Events::with_capacity(8);
         let deadline = Instant::now() + Duration::from_secs(40);
-        while !self.tunnel.pump(c, u)? {
-            self.poll
-                .poll(&mut events, Some(Duration::from_secs(10)))
-                .unwrap();
-            assert!(
-                !events.is_empty(),
-                "no wake-up for 10 s: the tunnel stalled"
-            );
-            for event in &events {
-                let upstream = event.token() == Token(1);
-                self.tunnel.woken(upstream, Readiness::of(event));
-            }
+        while !self.pump()? {
+            self.wait();
             assert!(Instant::now() < deadline, "the tunnel did not end");
         }
         Ok(self.tunnel.moved())
+    }
+
+    /// One pump, then what the proxy does after it: watches the sockets as the tunnel
+    /// asks. Ok(true) once the tunnel ended.
+    fn pump(&mut self) -> io::Result<bool> {
+        let (c, u) = (self.client.as_raw_fd(), self.upstream.as_raw_fd());
+        if self.tunnel.pump(c, u)? {
+            return Ok(true);
+        }
+        let (client_read, upstream_read) = self.tunnel.interest();
+        let registry = self.poll.registry();
+        if let Some(read) = client_read {
+            registry.reregister(&mut self.client, Token(0), interest(read))?;
+        }
+        if let Some(read) = upstream_read {
+            registry.reregister(&mut self.upstream, Token(1), interest(read))?;
+        }
+        Ok(false)
+    }
+
+    /// Waits for events and hands them to the tunnel; fails after 10 s without one.
+    fn wait(&mut self) {
+        let mut events = Events::with_capacity(8);
+        self.poll
+            .poll(&mut events, Some(Duration::from_secs(10)))
+            .unwrap();
+        assert!(
+            !events.is_empty(),
+            "no wake-up for 10 s: the tunnel stalled"
+        );
+        for event in &events {
+            let upstream = event.token() == Token(1);
+            self.tunnel.woken(upstream, Readiness::of(event));
+        }
+    }
+}
+
+/// As the proxy watches a tunnel's socket (see `conn::tunnel_interest`).
+fn interest(read: bool) -> Interest {
+    if read {
+        Interest::READABLE | Interest::WRITABLE
+    } else {
+        Interest::WRITABLE
     }
 }
 
@@ -268,6 +299,38 @@ fn a_socket_found_empty_is_read_again_only_after_an_event_for_it() {
         let mut got = [0u8; 4];
         server_app.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"ping");
+    }
+}
+
+#[test]
+fn a_source_is_not_watched_while_its_direction_cannot_take_its_bytes() {
+    const LEN: usize = 24 * 1024 * 1024;
+    for &copier in Copier::ALL {
+        let (client_app, client_side) = pair();
+        let (upstream_side, server_app) = pair();
+        let tunnel = Tunnel::new(vec![], vec![], copier);
+        let mut relay = Relay::new(client_side, upstream_side, tunnel);
+        // The client reads nothing yet: the server's bytes fill the client's socket,
+        // then the stage; the upstream is then not watched for reading (its packets
+        // would wake the loop for nothing), the client still is.
+        let server = send_all(&server_app, pattern(LEN, 6));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while relay.tunnel.watched.1 {
+            assert!(!relay.pump().unwrap(), "{copier:?}");
+            assert!(
+                Instant::now() < deadline,
+                "{copier:?}: the stage never filled"
+            );
+            relay.wait();
+        }
+        assert!(relay.tunnel.watched.0, "{copier:?}");
+        // Once the client reads, the upstream is read (and watched) again, and every
+        // byte arrives in order.
+        let at_client = read_all(&client_app);
+        client_app.shutdown(Shutdown::Write).unwrap();
+        assert_eq!(relay.run().unwrap(), (0, LEN as u64), "{copier:?}");
+        server.join().unwrap();
+        assert!(at_client.join().unwrap() == pattern(LEN, 6), "{copier:?}");
     }
 }
 
