@@ -10,8 +10,9 @@ blocking sockets, one thread per direction, each looping "splice from the source
 the pipe (whatever is there, up to 1 MiB), then splice all of it out to the destination".
 This is as few system calls per byte as a one-hop splice relay makes: no readiness
 polling, no EAGAIN. When both directions have ended it prints one line, "CPU SPLICES":
-the user + system CPU seconds of the process (all threads) from the accept to the end,
-and the number of splice calls; then it exits 0. Any error ends it non-zero.
+the user + system CPU seconds of the process (all threads) from the accept to the
+sockets' close, and the number of splice calls; then it exits 0. Any error ends it
+non-zero.
 """
 import fcntl
 import os
@@ -62,9 +63,9 @@ def main(port):
         t.start()
     for t in threads:
         t.join()
-    end = resource.getrusage(resource.RUSAGE_SELF)
     client.close()
     upstream.close()
+    end = resource.getrusage(resource.RUSAGE_SELF)
     if errors:
         sys.exit(f"relay.py: {errors[0]}")
     cpu = (end.ru_utime - start.ru_utime) + (end.ru_stime - start.ru_stime)
