@@ -7,7 +7,7 @@ Servers (started by network.sh; each binds 127.0.0.1 port 0 and prints its port)
   network.py serve-exchange      answers each small request with a small answer (see EXCHANGE)
 
 Measurements (each prints its section and appends its figures to RESULTS):
-  network.py throughput ROUNDS HTTP_PORT FENCE CONFIG CURL RESULTS
+  network.py throughput ROUNDS HTTP_PORT FENCE CONFIG CURL RESULTS   (runs relay.py)
   network.py latency N ECHO_PORT PYTHON FENCE CONFIG RESULTS
   network.py tunnels N ECHO_PORT PYTHON FENCE CONFIG SLEEP RESULTS
   network.py startup RUNS WARMUP FENCE CONFIG EMPTY BWRAP TRUE RESULTS
@@ -35,6 +35,7 @@ from time import perf_counter
 
 HERE = os.path.dirname(os.path.realpath(__file__))
 SELF = os.path.join(HERE, "network.py")
+RELAY = os.path.join(HERE, "relay.py")  # the ideal splice relay of part (a)
 HTTP_PROXY_PORT, SOCKS_PROXY_PORT = 3128, 1080  # fence's proxies inside the sandbox
 TIMEOUT = 30  # seconds any single socket operation of a client may take
 GIB = 1 << 30
@@ -343,6 +344,24 @@ def run_rusage(argv):
     return out.decode(), usage.ru_utime + usage.ru_stime
 
 
+def run_relay(port, curl_args):
+    """One download through relay.py (the ideal splice relay) on the host: curl's output
+    and the relay's CPU seconds for the transfer."""
+    relay = subprocess.Popen([sys.executable, RELAY, str(port)], stdout=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL)
+    try:
+        relay_port = int(relay.stdout.readline() or 0)
+        if not relay_port:
+            die("relay.py did not start")
+        out = run([*curl_args, "--noproxy", "*", f"http://127.0.0.1:{relay_port}/1g"])
+        line = relay.stdout.read().decode().split()
+    finally:
+        relay.stdout.close()
+        if relay.wait() != 0:
+            die(f"relay.py failed (exit status {relay.returncode})")
+    return out, float(line[0])
+
+
 def throughput(rounds, port, fence, config, curl, results):
     url = f"http://127.0.0.1:{port}/1g"
     curl_args = [curl, "-sS", "--fail", "-o", "/dev/null",
@@ -354,35 +373,62 @@ def throughput(rounds, port, fence, config, curl, results):
                               f"http://127.0.0.1:{HTTP_PROXY_PORT}", "--noproxy", "", url]),
         ("C  fence SOCKS5", [*sandboxed, *curl_args, "--socks5-hostname",
                              f"127.0.0.1:{SOCKS_PROXY_PORT}", "--noproxy", "", url]),
+        ("D  ideal relay", None),  # relay.py, on the host
     ]
+    # fence's CPU without a tunnel (setting up the sandbox, bwrap), taken off B's and C's.
+    idle = [*sandboxed, curl, "--version"]
     speeds = [[] for _ in cases]
     cpu = [[] for _ in cases]
+    idle_cpu = []
     for round_no in range(1 + rounds):  # round 0 is a warm-up (fills the page cache)
+        idle_cpu.append(run_rusage(idle)[1])
         for i, (_, argv) in enumerate(cases):
-            out, seconds = run_rusage(argv)
+            if argv is None:
+                out, seconds = run_relay(port, curl_args)
+            else:
+                out, seconds = run_rusage(argv)
             code, size, speed = out.split()
             if code != "200" or int(size) != GIB:
-                die(f"`{shlex.join(argv)}`: HTTP {code}, {size} bytes (want 200, {GIB})")
+                die(f"`{shlex.join(argv or ['relay.py'])}`: HTTP {code}, {size} bytes "
+                    f"(want 200, {GIB})")
             if round_no:
                 speeds[i].append(float(speed) / 1e6)
                 cpu[i].append(seconds)
 
-    print(f"{'':19}{'median':>9}{'min':>9}{'max':>9}{'fence CPU':>11}   "
-          f"(MB/s = 10^6 bytes/s; CPU s per GiB, median; {rounds} x 1 GiB each)")
-    medians = []
+    base = statistics.median(idle_cpu[1:])
+    print(f"{'':19}{'median':>9}{'min':>9}{'max':>9}{'CPU':>8}   (MB/s = 10^6 bytes/s; "
+          f"{rounds} x 1 GiB each;")
+    print(f"{'':48}CPU: the relay's s per GiB, median;")
+    print(f"{'':48}B, C: fence's minus {base * 1e3:.1f} ms without a tunnel)")
+    medians, cpus = [], []
     for i, ((label, _), mbs) in enumerate(zip(cases, speeds)):
         medians.append(statistics.median(mbs))
-        fence_cpu = f"{statistics.median(cpu[i]):11.2f}" if i else f"{'-':>11}"
-        print(f"  {label:17}{medians[-1]:9.0f}{min(mbs):9.0f}{max(mbs):9.0f}{fence_cpu}")
-    a = medians[0]
+        cpus.append(statistics.median(cpu[i]) - (base if i in (1, 2) else 0))
+        relay_cpu = f"{cpus[-1]:8.3f}" if i else f"{'-':>8}"
+        print(f"  {label:17}{medians[-1]:9.0f}{min(mbs):9.0f}{max(mbs):9.0f}{relay_cpu}")
+    a, d = medians[0], medians[3]
     print()
     record(results, "a", "direct download (median)", f"{a:.0f} MB/s")
-    for (label, _), m, name in zip(cases[1:], medians[1:], ("CONNECT", "SOCKS5")):
+    for (label, _), m, name in zip(cases[1:3], medians[1:3], ("CONNECT", "SOCKS5")):
         pct = 100 * m / a
         ok = verdict(pct >= 80)
         print(f"  {label[0]}/A {name + ':':9}{pct:6.1f} % of direct   ({ok} target: >= 80 %)")
         record(results, "a", f"{name} download / direct", f"{m:.0f} MB/s = {pct:.1f} %",
                ">= 80 %", ok)
+    print()
+    record(results, "a", "ideal relay download (median)", f"{d:.0f} MB/s")
+    record(results, "a", "ideal relay CPU per GiB (median)", f"{cpus[3]:.3f} s")
+    for (label, _), m, c, name in zip(cases[1:3], medians[1:3], cpus[1:3],
+                                      ("CONNECT", "SOCKS5")):
+        speed, work = m / d, c / cpus[3]
+        ok_speed, ok_work = verdict(speed >= 0.95), verdict(work <= 1.2)
+        print(f"  {label[0]}/D {name + ':':9}{speed:6.2f}x the ideal relay's speed "
+              f"({ok_speed} target: >= 0.95x), {work:.2f}x its CPU per GiB "
+              f"({ok_work} target: <= 1.2x)")
+        record(results, "a", f"{name} download / ideal relay", f"{speed:.2f}x", ">= 0.95x",
+               ok_speed)
+        record(results, "a", f"{name} CPU per GiB / ideal relay",
+               f"{c:.3f} s = {work:.2f}x", "<= 1.2x", ok_work)
 
 
 def latency(n, port, python, fence, config, results):

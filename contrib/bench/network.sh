@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Network benchmark: fence's HTTP CONNECT and SOCKS5 proxies against direct loopback
-# connections (throughput, connection latency, memory per tunnel, small exchanges), and
-# startup with allowed domains configured. All traffic stays on 127.0.0.1. See
-# contrib/bench/README.md.
+# connections and an ideal splice relay (throughput, CPU per GiB), against direct ones
+# (connection latency, small exchanges), memory per tunnel, and startup with allowed
+# domains configured. All traffic stays on 127.0.0.1. See contrib/bench/README.md.
 set -euo pipefail
 
 usage() {
@@ -62,6 +62,8 @@ python=$(python3 -c 'import sys; print(sys.executable)') || { echo "python3 not 
 [[ -x $python ]] || { echo "python3 has no executable path (sys.executable): '$python'" >&2; exit 1; }
 if want a; then
     curl=$(type -P curl) || { echo "curl not found: apt-get install curl" >&2; exit 1; }
+    "$python" -c 'import os; os.splice' 2>/dev/null ||
+        { echo "part (a)'s relay.py needs os.splice: Python 3.10 or later on Linux" >&2; exit 1; }
 fi
 if want c; then
     sleep_bin=$(type -P sleep) || { echo "no 'sleep' executable on PATH" >&2; exit 1; }
@@ -147,8 +149,9 @@ fi
 if want a; then
     echo
     echo "(a) throughput: GET of 1 GiB from a sendfile server on 127.0.0.1:$http_port;"
-    echo "    A direct, B through fence's HTTP CONNECT tunnel, C through fence's SOCKS5;"
-    echo "    $rounds interleaved rounds (A, B, C each once per round) after 1 warm-up round"
+    echo "    A direct, B through fence's HTTP CONNECT tunnel, C through fence's SOCKS5,"
+    echo "    D through relay.py (an ideal splice relay on the host, the reference for B and C);"
+    echo "    $rounds interleaved rounds (A, B, C, D each once per round) after 1 warm-up round"
     echo
     "$python" "$here/network.py" throughput "$rounds" "$http_port" "$fence" \
         "$tmp/loopback.json" "$curl" "$results"

@@ -230,7 +230,7 @@ impl HostLoop {
                 match event.token() {
                     token if Proxy::owns(token) => {
                         if let Some(proxy) = self.proxy.as_mut() {
-                            proxy.on_event(registry, token);
+                            proxy.on_event(registry, event);
                         }
                     }
                     SIGNALS => {

@@ -9,7 +9,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
-use mio::{Registry, Token};
+use mio::{Interest, Registry, Token};
 
 mod dial;
 mod request;
@@ -19,7 +19,7 @@ use super::guard;
 use super::http;
 use super::read::{ReadOutcome, read_some};
 use super::socks5;
-use super::tunnel::{Copier, Tunnel};
+use super::tunnel::{Copier, Readiness, Tunnel};
 use crate::events::EventSink;
 use crate::policy::domains::{Decision, Host};
 use crate::policy::network::NetworkPolicy;
@@ -237,6 +237,14 @@ impl Conn {
         }
     }
 
+    /// An event came for the upstream socket (`upstream`) or the client's: a tunnel
+    /// notes what the socket may do now (the other phases just try).
+    pub fn woken(&mut self, upstream: bool, readiness: Readiness) {
+        if let Phase::Tunnel(tunnel) = &mut self.phase {
+            tunnel.woken(upstream, readiness);
+        }
+    }
+
     /// Makes all the progress possible now.
     pub fn drive(&mut self, ctx: &mut Ctx<'_>) -> Next {
         loop {
@@ -299,7 +307,7 @@ impl Conn {
             Phase::UpstreamHandshake { .. } => self.upstream_handshake(ctx),
             Phase::Forwarding => self.forward(ctx),
             Phase::Tunnel(tunnel) => {
-                let upstream = self.upstream.as_ref().expect("a tunnel has an upstream");
+                let upstream = self.upstream.as_mut().expect("a tunnel has an upstream");
                 if tunnel.pump(self.client.as_raw_fd(), upstream.as_raw_fd())? {
                     let (up, down) = tunnel.moved();
                     ctx.monitor.note(
@@ -307,6 +315,18 @@ impl Conn {
                         format_args!("{}: closed ({up} bytes up, {down} down)", self.label),
                     );
                     return Ok(Step::Done(Next::Close));
+                }
+                let (client_token, upstream_token) = ctx.tokens;
+                let (client_read, upstream_read) = tunnel.interest();
+                if let Some(read) = client_read {
+                    let interest = tunnel_interest(read);
+                    ctx.registry
+                        .reregister(&mut self.client, client_token, interest)?;
+                }
+                if let Some(read) = upstream_read {
+                    let interest = tunnel_interest(read);
+                    ctx.registry
+                        .reregister(upstream, upstream_token, interest)?;
                 }
                 Ok(Step::Wait)
             }
@@ -545,6 +565,17 @@ fn grey_zone_refusal(host: &Host, own_addrs: &[IpAddr], local_names: &[String]) 
              the upstream proxy"
         )),
         Host::Name(_) => None,
+    }
+}
+
+/// What the event loop watches a tunnel's socket for: room to write always (an event
+/// comes only after a write found none), bytes to read only while the tunnel can take them
+/// ([`Tunnel::interest`]).
+fn tunnel_interest(read: bool) -> Interest {
+    if read {
+        Interest::READABLE | Interest::WRITABLE
+    } else {
+        Interest::WRITABLE
     }
 }
 

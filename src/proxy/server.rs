@@ -13,6 +13,7 @@ use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token, Waker};
 
@@ -20,7 +21,7 @@ use super::conn::{Conn, Ctx, Next, Role};
 use super::guard;
 use super::resolve::Resolver;
 use super::sys;
-use super::tunnel::Copier;
+use super::tunnel::{Copier, Readiness};
 use crate::events::EventSink;
 use crate::policy::network::NetworkPolicy;
 
@@ -153,7 +154,8 @@ impl Proxy {
         Some(next.saturating_duration_since(now))
     }
 
-    pub fn on_event(&mut self, registry: &Registry, token: Token) {
+    pub fn on_event(&mut self, registry: &Registry, event: &Event) {
+        let token = event.token();
         if token == WAKER {
             for (id, answer) in self.resolver.answers() {
                 if let Some(&slot) = self.slots.get(&id) {
@@ -161,8 +163,12 @@ impl Proxy {
                 }
             }
         } else if token.0 >= CONN_BASE {
-            let slot = (token.0 - CONN_BASE) / 2;
-            self.with_conn(registry, slot, |conn, ctx| conn.drive(ctx));
+            let (slot, upstream) = ((token.0 - CONN_BASE) / 2, (token.0 - CONN_BASE) % 2 == 1);
+            let readiness = Readiness::of(event);
+            self.with_conn(registry, slot, |conn, ctx| {
+                conn.woken(upstream, readiness);
+                conn.drive(ctx)
+            });
         } else if token.0 >= LISTENER_BASE {
             self.accept(registry, token.0 - LISTENER_BASE);
         }

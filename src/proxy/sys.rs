@@ -11,18 +11,39 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 use crate::sys::check;
 
-/// A non-blocking pipe (read end, write end), enlarged to `size` bytes when the kernel
-/// allows; returns its actual capacity.
+/// A non-blocking pipe (read end, write end) of the kernel's default size, and its
+/// capacity in bytes.
 #[cfg(target_os = "linux")]
-pub fn pipe(size: usize) -> io::Result<(OwnedFd, OwnedFd, usize)> {
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd, usize)> {
     let (read, write) = crate::sys::nonblocking_pipe()?;
-    // SAFETY: fcntl on a pipe fd we own, with integer arguments. A refusal (above
-    // pipe-max-size for an unprivileged user) keeps the default size.
-    let capacity = unsafe {
-        libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, size as libc::c_int);
-        libc::fcntl(write.as_raw_fd(), libc::F_GETPIPE_SZ)
-    };
-    Ok((read, write, capacity.max(4096) as usize))
+    // SAFETY: fcntl on a pipe fd we own, with integer arguments only.
+    let capacity = check(unsafe { libc::fcntl(write.as_raw_fd(), libc::F_GETPIPE_SZ) })?;
+    Ok((read, write, capacity as usize))
+}
+
+/// Resizes a pipe (`F_SETPIPE_SZ`) to at least `size` bytes; returns its new capacity.
+/// Unprivileged users get EPERM above `/proc/sys/fs/pipe-max-size`, and when growing a
+/// pipe while their pipes already hold `/proc/sys/fs/pipe-user-pages-soft` pages.
+#[cfg(target_os = "linux")]
+pub fn set_pipe_size(pipe: &OwnedFd, size: usize) -> io::Result<usize> {
+    let size =
+        libc::c_int::try_from(size).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: fcntl on a pipe fd the caller owns, with integer arguments only.
+    let capacity = check(unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, size) })?;
+    Ok(capacity as usize)
+}
+
+/// The largest pipe an unprivileged user may ask for (`/proc/sys/fs/pipe-max-size`), read
+/// once; 1 MiB (the kernel's default limit) when it cannot be read.
+#[cfg(target_os = "linux")]
+pub fn pipe_max_size() -> usize {
+    static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(1 << 20)
+    })
 }
 
 /// Moves up to `len` bytes from `from` to `to` (one of them a pipe) without copying them
@@ -201,8 +222,11 @@ mod tests {
         use std::os::fd::AsRawFd;
         let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
         let (c, mut d) = std::os::unix::net::UnixStream::pair().unwrap();
-        let (r, w, cap) = pipe(256 * 1024).unwrap();
+        let (r, w, cap) = pipe().unwrap();
         assert!(cap >= 4096);
+        assert!(pipe_max_size() >= 4096);
+        let grown = set_pipe_size(&w, 2 * cap).unwrap();
+        assert!(grown >= 2 * cap, "{grown} < 2 * {cap}");
         a.write_all(b"hello").unwrap();
         assert_eq!(splice(b.as_raw_fd(), w.as_raw_fd(), 100).unwrap(), 5);
         assert_eq!(splice(r.as_raw_fd(), c.as_raw_fd(), 100).unwrap(), 5);

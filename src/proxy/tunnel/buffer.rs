@@ -61,6 +61,10 @@ impl Stage for Buffer {
         self.data.len() - self.start
     }
 
+    fn full(&self) -> bool {
+        self.data.len() == BUFFER_SIZE && self.start == 0
+    }
+
     fn idle(&mut self) {
         if self.held() == 0 {
             self.release();
