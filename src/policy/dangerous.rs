@@ -393,6 +393,50 @@ fn walk_dir(
     }
 }
 
+/// The protected names and `.git` entries of a working tree, gathered while the glob walk
+/// of its `denyWrite` patterns passes (one traversal instead of two): the same entries
+/// [`Snapshot::take`] finds, at the top and down to [`WALK_DEPTH`] levels below.
+pub struct TreeNames {
+    root: PathBuf,
+    found: Vec<PathBuf>,
+}
+
+impl TreeNames {
+    pub fn new(root: &Path) -> TreeNames {
+        TreeNames {
+            root: root.to_path_buf(),
+            found: Vec::new(),
+        }
+    }
+
+    /// The snapshot of what was seen (valid only if the walk showed everything it asked
+    /// for: see [`super::glob::expand_all_observed`]).
+    pub fn into_snapshot(self) -> Snapshot {
+        Snapshot::of(&self.root, self.found)
+    }
+}
+
+impl super::glob::Observer for TreeNames {
+    fn levels(&self) -> usize {
+        WALK_DEPTH + 1
+    }
+
+    fn entry(
+        &mut self,
+        dir: &Path,
+        name: &std::ffi::OsStr,
+        kind: crate::sys::EntryKind,
+        depth: usize,
+    ) -> bool {
+        let bytes = name.as_encoded_bytes();
+        if bytes == b".git" || everywhere().any(|p| p.name.as_bytes() == bytes) {
+            self.found.push(dir.join(name));
+        }
+        let skipped = bytes == b"node_modules" || bytes == b".git";
+        kind == crate::sys::EntryKind::Dir && !skipped && depth < WALK_DEPTH
+    }
+}
+
 /// The protected names and `.git` entries in the working tree (the root and three levels
 /// below), with their identity, to tell after a run what the command created or replaced.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -407,22 +451,25 @@ type Identity = (u64, u64, i64, i64);
 
 impl Snapshot {
     pub fn take(root: &Path) -> Snapshot {
+        let mut paths: Vec<PathBuf> = names_at_top(root).iter().map(|n| root.join(n)).collect();
+        walk(root, &mut |path| paths.push(path.to_path_buf()));
+        Snapshot::of(root, paths)
+    }
+
+    /// The snapshot of the protected names and `.git` entries `paths`, found in `root`.
+    fn of(root: &Path, paths: Vec<PathBuf>) -> Snapshot {
         use std::os::unix::fs::MetadataExt;
         let mut entries = BTreeMap::new();
-        let mut add = |path: &Path| {
+        for path in paths {
             if let Ok(m) = path.symlink_metadata() {
                 let ctime = if m.is_dir() && path.ends_with(".git") {
                     (0, 0)
                 } else {
                     (m.ctime(), m.ctime_nsec())
                 };
-                entries.insert(path.to_path_buf(), (m.dev(), m.ino(), ctime.0, ctime.1));
+                entries.insert(path, (m.dev(), m.ino(), ctime.0, ctime.1));
             }
-        };
-        for name in names_at_top(root) {
-            add(&root.join(name));
         }
-        walk(root, &mut |path| add(path));
         Snapshot {
             root: root.to_path_buf(),
             entries,

@@ -24,11 +24,6 @@
 //! file name that is not UTF-8 is matched with each invalid sequence as one
 //! U+FFFD character, so wildcards cover it (a deny pattern never misses it).
 
-use std::fs;
-use std::path::{Path, PathBuf};
-
-use crate::sys::{Dir, EntryKind};
-
 /// True if the string contains glob syntax: `*`, `?` or `[`.
 ///
 /// Escaped characters count too, so this is a cheap conservative test;
@@ -318,217 +313,57 @@ fn match_segment(tokens: &[Token], name: &str) -> bool {
     }
 }
 
-/// Bounds for [`expand`].
-#[derive(Debug, Clone)]
-pub struct ExpandLimits {
-    /// Maximum depth of matched paths, in components below the literal
-    /// prefix; directories at this depth are not read.
-    pub max_depth: usize,
-    /// Maximum number of directory entries examined in total.
-    pub max_entries: usize,
-    /// Directory names never descended into during the walk (they can still
-    /// be matched themselves). Not applied to the literal prefix.
-    pub skip_dir_names: &'static [&'static str],
-}
-
-impl Default for ExpandLimits {
-    /// `max_depth` 16, `max_entries` 100 000, not descending into `node_modules` or `.git`
-    /// (they can still be matched themselves; fence protects `.git/hooks` and `.git/config`
-    /// with its own search).
-    fn default() -> Self {
-        ExpandLimits {
-            max_depth: 16,
-            max_entries: 100_000,
-            skip_dir_names: &["node_modules", ".git"],
-        }
-    }
-}
-
-/// Result of [`expand`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Expansion {
-    /// Matching paths, sorted and deduplicated.
-    pub paths: Vec<PathBuf>,
-    /// True if `max_depth`, `max_entries` or a directory that could not be
-    /// listed cut the walk short, so matches may be missing.
-    pub truncated: bool,
-}
-
-/// Expands a pattern to the existing paths it matches (files, directories,
-/// and symlinks themselves), sorted and deduplicated.
-///
-/// * A literal pattern yields the path itself if it exists
-///   (`symlink_metadata`), else nothing.
-/// * A matched directory whose whole subtree would match as well (the rest
-///   of the pattern is only `**`) is returned alone and not walked: the
-///   caller binds the whole directory. In particular `/literal/dir/**`
-///   yields just `/literal/dir` (if it exists) without any directory read.
-/// * Otherwise the walk starts at [`Pattern::literal_prefix`] (symlinks in
-///   the prefix are resolved by the OS as usual). Below it symlinks are
-///   candidates but never descended, directories named in
-///   `skip_dir_names` are not descended, unreadable directories are skipped
-///   (counted as truncation when they can be entered), and a directory is read only if
-///   the pattern can still match something below it.
-/// * `truncated` is set when a directory that could hold matches sat at
-///   `max_depth`, could be entered but not listed, or failed part-way, or
-///   when more than `max_entries` entries would have been examined.
-pub fn expand(pattern: &Pattern, limits: &ExpandLimits) -> Expansion {
-    expand_all(&[pattern], limits)
-}
-
-/// [`expand`] for several patterns that share one literal prefix, in a single walk (each
-/// directory is read once for all of them). The limits apply to the walk as a whole.
-///
-/// # Panics
-/// If the patterns' literal prefixes differ.
-pub fn expand_all(patterns: &[&Pattern], limits: &ExpandLimits) -> Expansion {
-    expand_all_in(Path::new("/"), patterns, limits)
-}
-
-/// [`expand_all`] with the patterns anchored at `base` instead of `/`: `/x/*` under the base
-/// `/home/u` matches `/home/u/x/a`. The base is a path (any bytes, no glob syntax), so a
-/// directory whose name is not UTF-8 can hold patterns.
-///
-/// # Panics
-/// If the patterns' literal prefixes differ.
-pub fn expand_all_in(base: &Path, patterns: &[&Pattern], limits: &ExpandLimits) -> Expansion {
-    let mut walker = Walker {
-        patterns,
-        limits,
-        examined: 0,
-        out: Expansion::default(),
-        buf: Vec::new(),
-    };
-    let Some(first) = patterns.first() else {
-        return walker.out;
-    };
-    let prefix = first.literal_prefix();
-    assert!(
-        patterns.iter().all(|p| p.literal_prefix() == prefix),
-        "expand_all needs one prefix"
-    );
-    let start = anchor(base, prefix);
-    let mut states = Vec::new();
-    for pattern in patterns {
-        if pattern.literal_len >= pattern.tail_start {
-            if fs::symlink_metadata(&start).is_ok() {
-                walker.out.paths.push(start.clone());
-            }
-            states.push(Vec::new()); // nothing to walk for this one
-        } else {
-            states.push(pattern.start_states(pattern.literal_len));
-        }
-    }
-    if states.iter().any(|s| !s.is_empty()) {
-        let opened = Dir::open(&start);
-        walker.walk(&start, opened, &states, 0);
-    }
-    let mut out = walker.out;
-    out.paths.sort();
-    out.paths.dedup();
-    out
-}
-
-/// `base` joined with `rest`, an absolute `/`-separated path taken relative to it.
-pub fn anchor(base: &Path, rest: &str) -> PathBuf {
-    let rest = rest.trim_start_matches('/');
-    if rest.is_empty() {
-        base.to_path_buf()
-    } else {
-        base.join(rest)
-    }
-}
-
-struct Walker<'a> {
-    patterns: &'a [&'a Pattern],
-    limits: &'a ExpandLimits,
-    examined: usize,
-    out: Expansion,
-    /// The directory-entry buffer every directory of the walk reads into.
-    buf: Vec<u8>,
-}
-
-impl Walker<'_> {
-    /// Reads `dir` (at `depth` below the prefix), whose path has brought each
-    /// pattern into its `states` (empty: that pattern is done).
-    fn walk(
-        &mut self,
-        dir: &Path,
-        opened: std::io::Result<Dir>,
-        states: &[Vec<bool>],
-        depth: usize,
-    ) {
-        if depth >= self.limits.max_depth {
-            self.out.truncated = true;
-            return;
-        }
-        let Ok(handle) = opened else {
-            // A directory that can be entered but not listed may hold matches that the
-            // sandbox reaches by name: say so (a missing one has none).
-            if fs::metadata(dir.join(".")).is_ok() {
-                self.out.truncated = true;
-            }
-            return;
-        };
-        // One buffer per pattern for every entry of this directory: states are copied out
-        // only for the subdirectories to walk, which are walked once this one is read.
-        let mut scratch: Vec<Vec<bool>> = vec![Vec::new(); states.len()];
-        let mut pending = vec![false; states.len()];
-        let mut subdirs: Vec<(std::ffi::OsString, Vec<Vec<bool>>)> = Vec::new();
-        let mut buf = std::mem::take(&mut self.buf);
-        let read = handle.for_each(&mut buf, |file_name, kind| {
-            if self.examined >= self.limits.max_entries {
-                self.out.truncated = true;
-                return false;
-            }
-            self.examined += 1;
-            // A name that is not UTF-8 is matched with each invalid sequence as one
-            // character (U+FFFD): `*`, `?` and `**` cover it, literals do not.
-            let name = file_name.to_string_lossy();
-            let (mut matched, mut descend) = (false, false);
-            for (i, (pattern, states)) in self.patterns.iter().zip(states).enumerate() {
-                pending[i] = false;
-                if states.is_empty() {
-                    continue;
-                }
-                let end = pattern.comps.len();
-                let next = &mut scratch[i];
-                pattern.step_into(states, &name, next);
-                matched |= next[end];
-                let covered = next[pattern.tail_start..end].contains(&true);
-                pending[i] = !covered && next[..end].contains(&true);
-                descend |= pending[i];
-            }
-            // The entry's kind comes from the directory itself: a link is never walked.
-            if descend && kind == EntryKind::Dir && !self.limits.skip_dir_names.contains(&&*name) {
-                let next_states = scratch
-                    .iter()
-                    .zip(&pending)
-                    .map(|(next, &p)| if p { next.clone() } else { Vec::new() })
-                    .collect();
-                subdirs.push((file_name.to_owned(), next_states));
-            }
-            if matched {
-                self.out.paths.push(dir.join(file_name));
-            }
-            true
-        });
-        self.buf = buf;
-        if read.is_err() {
-            self.out.truncated = true;
-        }
-        for (name, next_states) in subdirs {
-            let child = handle.open_child(&name);
-            self.walk(&dir.join(&name), child, &next_states, depth + 1);
-        }
-    }
-}
+mod expand;
+pub use expand::{
+    ExpandLimits, Expansion, Observer, anchor, expand, expand_all, expand_all_in,
+    expand_all_observed,
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::policy::temp_tree::TempTree;
+    use crate::sys::EntryKind;
+    use std::ffi::OsStr;
+    use std::fs;
+    use std::path::Path;
     use std::time::Instant;
+
+    /// An observer sees the levels it asks for, also where the patterns would not go,
+    /// never below a skipped name, and shares the walk's budget.
+    #[test]
+    fn an_observer_shares_the_walk() {
+        struct Seen(Vec<(usize, String)>);
+        impl Observer for Seen {
+            fn levels(&self) -> usize {
+                2
+            }
+            fn entry(&mut self, _: &Path, name: &OsStr, kind: EntryKind, depth: usize) -> bool {
+                self.0.push((depth, name.to_string_lossy().into_owned()));
+                kind == EntryKind::Dir
+            }
+        }
+        let t = TempTree::new("observer");
+        for d in ["a/b/c", "node_modules/m"] {
+            fs::create_dir_all(t.0.join(d)).unwrap();
+        }
+        fs::write(t.0.join("top.pem"), "").unwrap();
+        let pattern = Pattern::new("/*.pem").unwrap();
+        let mut seen = Seen(Vec::new());
+        let out = expand_all_observed(&t.0, &[&pattern], &ExpandLimits::default(), Some(&mut seen));
+        assert_eq!(out.paths, [t.0.join("top.pem")]);
+        assert!(!out.truncated);
+        seen.0.sort();
+        let expected = [(0, "a"), (0, "node_modules"), (0, "top.pem"), (1, "b")];
+        assert_eq!(seen.0, expected.map(|(d, n)| (d, n.to_string())));
+        let two = ExpandLimits {
+            max_entries: 2,
+            ..ExpandLimits::default()
+        };
+        let mut seen = Seen(Vec::new());
+        let out = expand_all_observed(&t.0, &[&pattern], &two, Some(&mut seen));
+        assert!(out.truncated, "the observer's entries count too");
+    }
 
     #[test]
     fn expand_all_walks_once_for_several_patterns() {

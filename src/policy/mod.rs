@@ -145,7 +145,21 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
         }
     }
 
-    let mut deny_write = resolve(&mut policy, "filesystem.denyWrite", &fs.deny_write, host)?;
+    // When the working directory is writable, its protected names are searched during the
+    // walk of denyWrite patterns anchored there (one traversal), if there is one.
+    let cwd_writable = policy.write.iter().any(|w| host.cwd.starts_with(w))
+        || (policy.tmp_shared && host.cwd.starts_with("/tmp"));
+    let mut names = dangerous::TreeNames::new(&host.cwd);
+    let observer: Option<(&Path, &mut dyn glob::Observer)> =
+        cwd_writable.then_some((host.cwd.as_path(), &mut names));
+    let (mut deny_write, observed) = resolve_observed(
+        &mut policy,
+        "filesystem.denyWrite",
+        &fs.deny_write,
+        host,
+        observer,
+    )?;
+    let observed = observed.then(|| names.into_snapshot());
     // What the config's denyWrite names (globs above all) grows with the tree, like the
     // protected names found below the working directory.
     let mut grown: std::collections::HashSet<PathBuf> = deny_write.iter().cloned().collect();
@@ -155,6 +169,7 @@ pub fn compile(cfg: &Config, host: &HostEnv) -> Result<Policy> {
         fs.allow_git_config,
         &mut deny_write,
         &mut grown,
+        observed,
     )?;
     deny_write.sort();
     deny_write.dedup();
@@ -310,7 +325,19 @@ pub(super) fn resolve(
     entries: &[String],
     host: &HostEnv,
 ) -> Result<Vec<PathBuf>> {
-    let r = paths::resolve(key, entries, host)?;
+    Ok(resolve_observed(policy, key, entries, host, None)?.0)
+}
+
+/// [`resolve`] with an observer of the walk that starts at its directory (see
+/// [`paths::resolve_observed`]); the flag says whether it saw everything.
+fn resolve_observed(
+    policy: &mut Policy,
+    key: &str,
+    entries: &[String],
+    host: &HostEnv,
+    observer: Option<(&Path, &mut dyn glob::Observer)>,
+) -> Result<(Vec<PathBuf>, bool)> {
+    let (r, observed) = paths::resolve_observed(key, entries, host, observer)?;
     policy.notes.extend(r.notes);
     // A writable path that is skipped fails the command later in a way that does not name
     // fence (`ENOENT`, a disabled cache): always said. Elsewhere a missing path changes
@@ -333,7 +360,7 @@ pub(super) fn resolve(
             policy.notes.push(msg)
         }
     }
-    Ok(r.paths)
+    Ok((r.paths, observed))
 }
 
 /// "`key`: PATH is refused: `why`", naming the entry of `entries` that resolves to `path`

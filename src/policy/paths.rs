@@ -80,6 +80,19 @@ pub fn absolute(entry: &str, home: Option<&Path>, base: &Path) -> Option<Anchore
 /// at all (`~` in a deny list without a home) is an error; one that names nothing that
 /// exists is skipped with a note.
 pub fn resolve(key: &str, entries: &[String], host: &HostEnv) -> Result<ResolvedPaths> {
+    Ok(resolve_observed(key, entries, host, None)?.0)
+}
+
+/// [`resolve`], letting `observer` see the walk of the glob group that starts at its
+/// directory (see [`glob::Observer`]). The flag says whether it saw all it asked for: false
+/// when no group starts there or that walk was cut short (the caller then walks itself).
+pub fn resolve_observed(
+    key: &str,
+    entries: &[String],
+    host: &HostEnv,
+    mut observer: Option<(&Path, &mut dyn glob::Observer)>,
+) -> Result<(ResolvedPaths, bool)> {
+    let mut observed = false;
     let mut out = ResolvedPaths::default();
     let mut found: Vec<PathBuf> = Vec::new();
     // Glob patterns with the same base and fixed prefix are expanded together, in one walk.
@@ -117,7 +130,19 @@ pub fn resolve(key: &str, entries: &[String], host: &HostEnv) -> Result<Resolved
     }
     for ((base, prefix), group) in &globs {
         let patterns: Vec<&Pattern> = group.iter().map(|(_, p)| p).collect();
-        let expansion = glob::expand_all_in(base, &patterns, &ExpandLimits::default());
+        let start = glob::anchor(base, prefix);
+        // One group at most starts there (groups are keyed by base and prefix).
+        let watcher = match observer.take() {
+            Some((dir, watcher)) if dir == start => Some(watcher),
+            other => {
+                observer = other;
+                None
+            }
+        };
+        let watched = watcher.is_some();
+        let expansion =
+            glob::expand_all_observed(base, &patterns, &ExpandLimits::default(), watcher);
+        observed |= watched && !expansion.truncated;
         let names = group
             .iter()
             .map(|(e, _)| format!("\"{}\"", crate::output::escape(e)))
@@ -153,7 +178,7 @@ pub fn resolve(key: &str, entries: &[String], host: &HostEnv) -> Result<Resolved
     }
     out.paths.sort();
     out.paths.dedup();
-    Ok(out)
+    Ok((out, observed))
 }
 
 /// Removes glob escapes from a literal pattern.
@@ -236,6 +261,44 @@ mod tests {
             "{r:?}"
         );
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn an_observer_sees_the_walk_that_starts_at_its_directory() {
+        struct Count(usize);
+        impl glob::Observer for Count {
+            fn levels(&self) -> usize {
+                1
+            }
+            fn entry(
+                &mut self,
+                _: &Path,
+                _: &std::ffi::OsStr,
+                _: crate::sys::EntryKind,
+                _: usize,
+            ) -> bool {
+                self.0 += 1;
+                false
+            }
+        }
+        let t = crate::policy::temp_tree::TempTree::new("observed");
+        std::fs::create_dir_all(t.0.join("src")).unwrap();
+        std::fs::write(t.0.join("src/k.pem"), "").unwrap();
+        let host = HostEnv::new(t.0.clone(), None, None, None);
+        let entries = ["**/*.pem".to_string(), "src/*.key".to_string()];
+        let mut count = Count(0);
+        let (r, observed) =
+            resolve_observed("k", &entries, &host, Some((&t.0, &mut count))).unwrap();
+        assert!(observed && count.0 == 1, "one entry at the top: src");
+        assert_eq!(r.paths, [t.0.join("src/k.pem")]);
+        let mut count = Count(0);
+        let only_src = ["src/*.key".to_string()];
+        let (_, observed) =
+            resolve_observed("k", &only_src, &host, Some((&t.0, &mut count))).unwrap();
+        assert!(
+            !observed && count.0 == 0,
+            "no walk starts at the working directory"
+        );
     }
 
     #[test]

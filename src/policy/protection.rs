@@ -27,6 +27,7 @@ pub(super) fn mandatory_protections(
     allow_git_config: bool,
     deny_write: &mut Vec<PathBuf>,
     grown: &mut HashSet<PathBuf>,
+    observed: Option<dangerous::Snapshot>,
 ) -> Result<Vec<Target>> {
     let mut writable: Vec<PathBuf> = policy.write.clone();
     if policy.tmp_shared {
@@ -47,7 +48,8 @@ pub(super) fn mandatory_protections(
     // the list of what exists there now.
     let mut found = dangerous::find(&roots, None);
     if is_writable(&host.cwd) {
-        let snapshot = dangerous::Snapshot::take(&host.cwd);
+        // Taken during the denyWrite glob walk when one covered the working directory.
+        let snapshot = observed.unwrap_or_else(|| dangerous::Snapshot::take(&host.cwd));
         let walked = snapshot.found();
         found.names.extend(walked.names);
         found.git.extend(walked.git);
@@ -433,6 +435,59 @@ mod tests {
         );
         // Read-only home: the link cannot be touched, nothing to refuse.
         assert!(compile(&config(r#"{"filesystem": {"allowWrite": ["."]}}"#), &host).is_ok());
+    }
+
+    /// The working tree's protected names are gathered during the denyWrite glob walk
+    /// anchored there: the same snapshot as a walk of its own, deep names protected alike.
+    #[test]
+    fn one_walk_serves_the_deny_globs_and_the_protected_names() {
+        let t = TempTree::new("onewalk");
+        let ws = t.0.join("ws");
+        for dir in [
+            "a/b/c/.vscode",
+            "a/.git/hooks",
+            "node_modules/x/.idea",
+            "d/e/f/g/h",
+        ] {
+            std::fs::create_dir_all(ws.join(dir)).unwrap();
+        }
+        for file in [
+            ".envrc",
+            "a/b/.npmrc",
+            "a/b/c/key.pem",
+            "d/e/f/g/.envrc",
+            "k.pem",
+        ] {
+            std::fs::write(ws.join(file), "").unwrap();
+        }
+        let host = HostEnv::new(ws.clone(), None, None, None);
+        let with_globs = r#"{"filesystem": {"allowWrite": ["."], "denyWrite": ["**/*.pem"]}}"#;
+        let p = compile(&config(with_globs), &host).unwrap();
+        let own_walk = crate::policy::dangerous::Snapshot::take(&ws);
+        assert_eq!(p.watched.as_ref(), Some(&own_walk));
+        for protected in [
+            ".envrc",
+            "a/b/.npmrc",
+            "a/b/c/.vscode",
+            "a/.git/hooks",
+            "k.pem",
+        ] {
+            assert!(p.deny_write.contains(&ws.join(protected)), "{protected}");
+        }
+        assert!(p.deny_write.contains(&ws.join("a/b/c/key.pem")));
+        assert!(
+            !p.deny_write
+                .iter()
+                .any(|d| d.starts_with(ws.join("node_modules"))),
+            "node_modules is not searched"
+        );
+        assert!(
+            !p.deny_write.contains(&ws.join("d/e/f/g/.envrc")),
+            "four levels down: reported after the run, not protected"
+        );
+        // Without a glob anchored at the working directory, its own walk finds the same.
+        let p = compile(&config(r#"{"filesystem": {"allowWrite": ["."]}}"#), &host).unwrap();
+        assert_eq!(p.watched.as_ref(), Some(&own_walk));
     }
 
     #[test]
