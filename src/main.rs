@@ -2,9 +2,10 @@
 //! glibc for the main thread's stack bounds (to report stack overflows), and glibc reads
 //! and parses `/proc/self/maps` for that, about 0.12 ms per process start on the
 //! development VM. fence starts twice per run (on the host, and as the sandbox's init), so
-//! it does the rest of that start-up itself: [`start_up`]. `std::env::args_os` still works
-//! (glibc hands the arguments to std's initialiser). A stack overflow now ends in a plain
-//! SIGSEGV, without Rust's one-line message.
+//! it does the rest of that start-up itself: [`start_up`], and takes its arguments from
+//! `argv` (`std::env::args_os` would be empty with musl, whose start-up hands them only to
+//! Rust's runtime). A stack overflow now ends in a plain SIGSEGV, without Rust's one-line
+//! message.
 #![no_main]
 
 use std::ffi::OsString;
@@ -15,9 +16,19 @@ use fence::exec::Outcome;
 // SAFETY: the symbol `main` is defined once, here; the C runtime calls it as it would any
 // C program's main, with the arguments it also hands to std.
 #[unsafe(no_mangle)]
-extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     start_up();
-    run()
+    let count = usize::try_from(argc).unwrap_or(0);
+    let args: Vec<OsString> = (1..count)
+        .map(|i| {
+            use std::os::unix::ffi::OsStringExt;
+            // SAFETY: the C runtime passes `argc` valid, NUL-terminated strings in `argv`,
+            // which live for the whole process; each is copied out here.
+            let arg = unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
+            OsString::from_vec(arg.to_bytes().to_vec())
+        })
+        .collect();
+    run(args)
 }
 
 /// What Rust's runtime start-up does that fence relies on: fds 0, 1 and 2 open (to
@@ -47,8 +58,7 @@ fn start_up() {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
 
-fn run() -> ! {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+fn run(args: Vec<OsString>) -> ! {
     #[cfg(target_os = "linux")]
     if args
         .first()
