@@ -17,7 +17,8 @@
 //! * keeps the config's `denyWrite`/`denyRead` globs as anchored regexes (`super::regex`);
 //! * forbids `file-write-unlink` (which Seatbelt checks for the source of a rename too) on
 //!   every ancestor of a concrete protected or hidden path and on each glob's fixed leading
-//!   directory and its ancestors: otherwise `mv proj proj2` would carry a protected file
+//!   directory and its ancestors, those inside a writable root (the others cannot be
+//!   renamed anyway): otherwise `mv proj proj2` would carry a protected file
 //!   to a path no rule names. Paths matched by the name regex need no such rule: wherever a
 //!   rename takes them, the regex still matches.
 //!
@@ -197,7 +198,14 @@ pub fn reads_and_writes(
     // protected names of $HOME and the XDG directories.
     let mut concrete: Vec<PathBuf> = policy.deny_write.clone();
     concrete.extend(policy.placeholders.iter().map(|t| t.path.clone()));
-    concrete.extend(placed(extras));
+    let roots = writable_roots(policy, extras);
+    let in_writable = |path: &Path| {
+        spellings(path)
+            .iter()
+            .any(|p| roots.iter().any(|r| p.starts_with(r)))
+    };
+    // Elsewhere nothing is writable anyway.
+    concrete.extend(placed(extras).into_iter().filter(|p| in_writable(p)));
     let mut protected = Vec::new();
     for path in &concrete {
         protected.extend(path_filters(b, "subpath", "PROTECT", path));
@@ -235,7 +243,9 @@ pub fn reads_and_writes(
         } else {
             anchor
         };
-        for a in from.ancestors().filter(|a| *a != Path::new("/")) {
+        // Renaming a directory takes `file-write-unlink` on it: only those inside a
+        // writable root could be moved at all.
+        for a in from.ancestors().filter(|a| in_writable(a)) {
             if !ancestors.iter().any(|x| x == a) {
                 ancestors.push(a.to_path_buf());
             }

@@ -106,3 +106,46 @@ impl Builder {
         (text, self.params)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_literals_escape_quotes_backslashes_and_controls() {
+        assert_eq!(string_literal("/dev/null"), "\"/dev/null\"");
+        assert_eq!(string_literal("a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(string_literal("x\ny\tz\r\u{1}"), "\"x\\ny\\tz\\r?\"");
+    }
+
+    #[test]
+    fn parameters_are_numbered_per_prefix_and_reused_per_value() {
+        let mut b = Builder::default();
+        assert_eq!(b.param("WRITE", "/a"), "(param \"WRITE_0\")");
+        assert_eq!(b.param("READ", "/a"), "(param \"READ_0\")");
+        assert_eq!(b.param("WRITE", "/b"), "(param \"WRITE_1\")");
+        assert_eq!(b.param("WRITE", "/a"), "(param \"WRITE_0\")");
+        // A prefix that is another's start does not share its numbering.
+        assert_eq!(b.param("WRITE_X", "/c"), "(param \"WRITE_X_0\")");
+        assert_eq!(b.param("WRITE", "/c"), "(param \"WRITE_2\")");
+        let (_, params) = b.finish();
+        let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["WRITE_0", "READ_0", "WRITE_1", "WRITE_X_0", "WRITE_2"]
+        );
+    }
+
+    #[test]
+    fn rules_keep_their_first_place_and_appear_once() {
+        let mut b = Builder::default();
+        b.rule("(allow a)");
+        b.section("s");
+        b.rule("(allow b)");
+        b.rule("(allow a)");
+        b.section("s");
+        let (text, params) = b.finish();
+        assert_eq!(text, "(allow a)\n;; s\n(allow b)\n");
+        assert!(params.is_empty());
+    }
+}

@@ -416,7 +416,7 @@ fn hidden_paths_are_not_writable_either() {
     let r = resolved(&p);
     let allow = lines_with(&r, &["(allow file-write*"])[0];
     assert!(allow.contains("(subpath \"/Users/u/proj/secrets\")"));
-    let deny = lines_with(&r, &["(deny file-write* (require-any", "proj/secrets\")"]);
+    let deny = lines_with(&r, &["(deny file-write* ", "proj/secrets\")"]);
     assert_eq!(deny.len(), 1, "{r}");
 }
 
@@ -471,4 +471,58 @@ fn sections_come_in_the_reference_order() {
     ];
     let at: Vec<usize> = order.iter().map(|s| line_of(&p.text, s)).collect();
     assert!(at.windows(2).all(|w| w[0] < w[1]), "{at:?}\n{}", p.text);
+}
+
+#[test]
+fn every_protected_name_is_in_the_write_carve_out() {
+    let mut pol = policy();
+    pol.write = vec!["/Users/u/proj".into()];
+    let p = gen_checked(&pol, &extras());
+    let allow = lines_with(&p.text, &["(allow file-write* (require-all"])[0];
+    for row in crate::policy::dangerous::everywhere() {
+        let escaped = row.name.replace('.', "\\.");
+        assert!(allow.contains(&escaped), "{}", row.name);
+    }
+}
+
+#[test]
+fn log_tags_keep_plain_characters_only() {
+    use super::super::profile::log_tag;
+    assert_eq!(
+        log_tag("CMD64_YWJj+/=_END_0a1b_SBX"),
+        "CMD64_YWJj+/=_END_0a1b_SBX"
+    );
+    assert_eq!(log_tag("a\"b c\\(é)"), "a_b_c____");
+}
+
+#[test]
+fn spellings_work_on_paths_of_any_bytes() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let odd = PathBuf::from(OsString::from_vec(b"/tmp/\xff\"x".to_vec()));
+    let both = super::super::profile::spellings(&odd);
+    assert_eq!(
+        both,
+        [
+            odd.clone(),
+            PathBuf::from(OsString::from_vec(b"/private/tmp/\xff\"x".to_vec()))
+        ]
+    );
+    assert_eq!(
+        super::super::profile::spellings(std::path::Path::new("/tmpx")).len(),
+        1
+    );
+}
+
+#[test]
+fn shared_host_network_keeps_the_unix_socket_rules() {
+    let mut pol = policy();
+    pol.network.share_host_network = true;
+    let mut e = extras();
+    e.all_unix_sockets = true;
+    let p = gen_checked(&pol, &e);
+    assert!(
+        p.text
+            .contains("(allow network-bind (local unix-socket (subpath \"/\")))")
+    );
 }
