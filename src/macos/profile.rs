@@ -13,6 +13,13 @@
 //! denied again afterwards, once per specific operation (a `file-read*` deny does not beat
 //! a specific `file-read-data` allow in Seatbelt).
 //!
+//! From the [`Policy`] the profile takes `default_deny_read`, `read`, `write`, `tmp_shared`,
+//! `deny_write`, `placeholders`, `deny_read`, `allow_pty` and `network`. The rest are Linux
+//! notions with no Seatbelt counterpart here: device modes and `devices` (Seatbelt has no
+//! private `/dev`; the profile allows the standard nodes), `sockets` (host sockets are
+//! reached only through the `unix-socket` network rules), `read_symlinks`, `watched` and
+//! `force_new_session`.
+//!
 //! Every path is written for both its spellings (`/tmp` ↔ `/private/tmp`, `/var` ↔
 //! `/private/var`, `/etc` ↔ `/private/etc`): Seatbelt checks the resolved path, tools pass
 //! either. Paths and Mach names are parameters; globs are regexes (`super::regex`).
@@ -231,6 +238,8 @@ fn network(b: &mut Builder, policy: &Policy, extras: &Extras) {
             b.rule("(allow network-inbound (local ip \"localhost:*\"))");
         }
         for addr in &net.exposed {
+            // Seatbelt's `local ip` names only `localhost` or `*` as the host: a `-p` on
+            // any other address is allowed on every address of that port.
             let host = if addr.ip().is_loopback() {
                 "localhost"
             } else {
