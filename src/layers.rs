@@ -3,11 +3,12 @@
 //! backend; config knows no policy). A new module must be placed here. Test-only.
 
 /// Top-level modules, from the top (the binary) down to the leaves.
-const LAYERS: [&str; 16] = [
+const LAYERS: [&str; 17] = [
     "main",
     "cmd",
     "cli",
     "linux",
+    "macos",
     "host",
     "proxy",
     "events",
