@@ -3,7 +3,7 @@
 //! backend; config knows no policy). A new module must be placed here. Test-only.
 
 /// Top-level modules, from the top (the binary) down to the leaves.
-const LAYERS: [&str; 16] = [
+const LAYERS: [&str; 17] = [
     "main",
     "cmd",
     "cli",
@@ -12,6 +12,7 @@ const LAYERS: [&str; 16] = [
     "proxy",
     "events",
     "policy",
+    "shell",
     "config",
     "diagnostics",
     "sandbox_env",

@@ -19,6 +19,7 @@
 //! quote or substitution, an unbalanced parenthesis, a `case` without `esac`, nesting
 //! deeper than [`MAX_DEPTH`]) is an error: callers fail closed.
 
+mod expand;
 mod lex;
 mod parse;
 #[cfg(test)]

@@ -1,0 +1,205 @@
+//! Command preflight: before anything runs, every simple command a `-c` script (or the
+//! argv of `fence CMD ARGS…`) could run is checked against `command.allow`,
+//! `command.deny` and the default deny list.
+//!
+//! Decision for one argv (each command the parser finds, and each command a wrapper such
+//! as `env`, `sudo`, `xargs`, `find -exec`, `sh -c` or `eval` would run, is checked on its
+//! own, see `wrappers.rs`):
+//!
+//! 1. A rule of `command.allow` that matches it for certain: allowed (allow beats deny).
+//! 2. A rule of `command.deny`, then of the default list, that matches it or could match
+//!    it (a word only known at run time stands for any words): refused.
+//!
+//! A command word only known at run time (`$CMD push`, `$(echo git) push`, `g"$x"it`) is
+//! refused exactly when either
+//!  - some deny rule of two or more words would match with that word being the rule's
+//!    program (and no allow rule matches then): `$CMD push` is refused by `git push`; or
+//!  - the remaining words, as a command of their own (the word expanding to nothing), are
+//!    refused: `$SUDO git push` is refused by `git push`.
+//!
+//! Single-word rules are not applied to it (they would refuse every `$CMD`), so
+//! `$EDITOR file` runs unless a rule starts with `file`. Likewise `sh -c "$X"` and
+//! `eval "$X"` alone are not refused. Input that cannot be parsed is refused.
+
+mod defaults;
+mod rules;
+mod wrappers;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+pub use defaults::DEFAULT_DENY;
+pub use rules::{List, Match, Rule};
+
+use crate::shell::{self, Word};
+
+/// The compiled command rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommandPolicy {
+    pub allow: Vec<Rule>,
+    /// `command.deny`, then the default list when `useDefaults`.
+    pub deny: Vec<Rule>,
+}
+
+/// Why a command is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The command as written.
+    pub command: String,
+    pub reason: Reason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// It matches (`certain`) or could match a deny rule.
+    Rule { rule: Rule, certain: bool },
+    /// The script cannot be parsed.
+    Unparseable(String),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "refused {:?}: ", self.command)?;
+        match &self.reason {
+            Reason::Rule { rule, certain } => {
+                let verb = if *certain { "matches" } else { "could match" };
+                match rule.list {
+                    List::Default => write!(
+                        f,
+                        "{verb} the default command deny list {:?} (command.useDefaults)",
+                        rule.text
+                    )?,
+                    _ => write!(f, "{verb} command.deny {:?} ({})", rule.text, rule.origin)?,
+                }
+                if !certain {
+                    f.write_str(": part of it is only known when it runs")?;
+                }
+                Ok(())
+            }
+            Reason::Unparseable(why) => write!(
+                f,
+                "cannot be parsed as a shell command ({why}); fence refuses what it cannot check"
+            ),
+        }
+    }
+}
+
+impl CommandPolicy {
+    /// Rules from the config's lists; `origin` names the config for messages.
+    pub fn new(
+        deny: &[String],
+        allow: &[String],
+        use_defaults: bool,
+        origin: &str,
+    ) -> Result<CommandPolicy, String> {
+        let mut p = CommandPolicy::default();
+        for d in deny {
+            p.deny.push(Rule::new(d, List::Deny, origin)?);
+        }
+        if use_defaults {
+            for d in DEFAULT_DENY {
+                p.deny.push(Rule::new(d, List::Default, "defaults")?);
+            }
+        }
+        for a in allow {
+            p.allow.push(Rule::new(a, List::Allow, origin)?);
+        }
+        Ok(p)
+    }
+
+    /// No rule at all: nothing to check.
+    pub fn is_empty(&self) -> bool {
+        self.deny.is_empty()
+    }
+
+    /// Checks a `-c` script.
+    pub fn check_script(&self, script: &str) -> Result<(), Refusal> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let cmds = shell::parse(script).map_err(|e| unparseable(script, &e.message))?;
+        cmds.iter()
+            .try_for_each(|c| self.check_words(&c.words, 0, script))
+    }
+
+    /// Checks `fence CMD ARGS…`: the words as given, not re-parsed.
+    pub fn check_argv(&self, argv: &[String]) -> Result<(), Refusal> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let words: Vec<Word> = argv.iter().map(|a| Word::lit(a)).collect();
+        self.check_words(&words, 0, &shell::display_words(&words))
+    }
+
+    fn check_words(&self, words: &[Word], depth: usize, whole: &str) -> Result<(), Refusal> {
+        let mut argvs = Vec::new();
+        wrappers::expand(words, depth, &mut argvs).map_err(|e| unparseable(whole, &e.message))?;
+        argvs
+            .iter()
+            .try_for_each(|a| self.check_one(a, depth, whole))
+    }
+
+    fn check_one(&self, argv: &[Word], depth: usize, whole: &str) -> Result<(), Refusal> {
+        if argv[0].value.is_some() {
+            if let Some((rule, certain)) = self.refusing_rule(argv) {
+                return Err(refusal(argv, rule, certain));
+            }
+            return Ok(());
+        }
+        // The command word is only known at run time.
+        for rule in self.deny.iter().filter(|r| r.tokens.len() >= 2) {
+            let mut inst = vec![Word::lit(&rule.tokens[0])];
+            inst.extend_from_slice(&argv[1..]);
+            if self.allowed(&inst) {
+                continue;
+            }
+            if rule.matches(&inst) != Match::No {
+                return Err(refusal(argv, rule, false));
+            }
+        }
+        if argv.len() > 1 && depth < shell::MAX_DEPTH {
+            return self.check_words(&argv[1..], depth + 1, whole);
+        }
+        Ok(())
+    }
+
+    fn allowed(&self, argv: &[Word]) -> bool {
+        self.allow.iter().any(|r| r.matches(argv) == Match::Yes)
+    }
+
+    /// The first deny rule matching `argv` (whose command word is known) unless an allow
+    /// rule matches it for certain, and whether the match is certain.
+    fn refusing_rule(&self, argv: &[Word]) -> Option<(&Rule, bool)> {
+        if self.allowed(argv) {
+            return None;
+        }
+        let mut maybe = None;
+        for r in &self.deny {
+            match r.matches(argv) {
+                Match::Yes => return Some((r, true)),
+                Match::Maybe if maybe.is_none() => maybe = Some((r, false)),
+                _ => {}
+            }
+        }
+        maybe
+    }
+}
+
+fn refusal(argv: &[Word], rule: &Rule, certain: bool) -> Refusal {
+    Refusal {
+        command: shell::display_words(argv),
+        reason: Reason::Rule {
+            rule: rule.clone(),
+            certain,
+        },
+    }
+}
+
+fn unparseable(script: &str, why: &str) -> Refusal {
+    Refusal {
+        command: script.to_string(),
+        reason: Reason::Unparseable(why.to_string()),
+    }
+}
