@@ -243,7 +243,9 @@ impl Parser {
             brace_open: false,
             brace_list: false,
         };
+        let mut prefix: Option<String> = None;
         while let Some(c) = self.peek_at(0) {
+            let (before, was_known) = (a.value.len(), a.known);
             match c {
                 '<' | '>' if self.peek_at(1) == Some('(') => {
                     self.pos += 2;
@@ -354,10 +356,15 @@ impl Parser {
                     self.pos += 1;
                 }
             }
+            if was_known && !a.known {
+                prefix = Some(a.value[..before].to_string());
+            }
         }
         let source: String = self.s[start..self.pos].iter().collect();
+        let prefix = prefix.unwrap_or_default();
         Ok(WordTok {
             word: Word {
+                prefix,
                 value: a.known.then_some(a.value),
                 source,
             },

@@ -37,6 +37,10 @@ pub struct Word {
     pub value: Option<String>,
     /// The word as written (for messages).
     pub source: String,
+    /// For a word only known at run time, the literal text before its first unknown part
+    /// as far as the lexer can tell (`git` for `git${IFS}push`, empty for `$CMD`); a
+    /// prefix of the word's real value. Empty for known words.
+    pub prefix: String,
 }
 
 impl Word {
@@ -45,6 +49,7 @@ impl Word {
         Word {
             value: Some(s.to_string()),
             source: s.to_string(),
+            prefix: String::new(),
         }
     }
 
@@ -53,6 +58,7 @@ impl Word {
         Word {
             value: None,
             source: source.to_string(),
+            prefix: String::new(),
         }
     }
 }

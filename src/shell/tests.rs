@@ -509,6 +509,20 @@ fn sources_are_kept_for_messages() {
     assert_eq!(cmds[0].display(), "g'i't push");
 }
 
+#[test]
+fn unknown_words_keep_a_literal_prefix() {
+    let first = |s: &str| parse(s).unwrap().last().unwrap().words[0].prefix.clone();
+    assert_eq!(first("git${IFS}push"), "git");
+    assert_eq!(first("\"git\"$X"), "git");
+    assert_eq!(first("g\"$x\"it"), "g");
+    assert_eq!(first("$CMD"), "");
+    assert_eq!(first("/usr/bin/$X"), "/usr/bin/");
+    assert_eq!(first("gi*"), "gi");
+    // Never longer than the real value's start: text after the unknown part is not in it.
+    assert_eq!(first("\"$x git\""), "");
+    assert_eq!(first("$(echo g)it"), "");
+}
+
 /// A deterministic generator (xorshift) of scripts made of shell-significant fragments:
 /// the parser must return (Ok or Err) on every one, without panicking.
 #[test]

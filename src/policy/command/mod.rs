@@ -11,15 +11,20 @@
 //!    it (a word only known at run time stands for any words): refused.
 //!
 //! A command word only known at run time (`$CMD push`, `$(echo git) push`, `g"$x"it`) is
-//! refused exactly when either
-//!  - some deny rule of two or more words would match with that word being the rule's
-//!    program (and no allow rule matches then): `$CMD push` is refused by `git push`; or
+//! refused exactly when one of these holds (and no allow rule matches the same reading):
+//!  - a deny rule of two or more words would match with that word being the rule's
+//!    program: `$CMD push` is refused by `git push`;
+//!  - its literal start is a rule's whole program name (`git$X`, `git${IFS}push`,
+//!    `reboot$X`): it may be that program followed by any words;
 //!  - the remaining words, as a command of their own (the word expanding to nothing), are
 //!    refused: `$SUDO git push` is refused by `git push`.
 //!
-//! Single-word rules are not applied to it (they would refuse every `$CMD`), so
-//! `$EDITOR file` runs unless a rule starts with `file`. Likewise `sh -c "$X"` and
-//! `eval "$X"` alone are not refused. Input that cannot be parsed is refused.
+//! A literal start the rule's program does not begin with excludes the rule (`x$Y push` is
+//! not `git push`). Otherwise single-word rules are not applied (they would refuse every
+//! `$CMD`), so `$EDITOR file` runs unless a rule starts with `file`. Likewise a word that
+//! is only known at run time and alone (`$CMD`, `"$@"`, `sh -c "$X"`, `eval "$X"`) is not
+//! refused: what it runs is checked when it runs, not here. Input that cannot be parsed is
+//! refused.
 
 mod defaults;
 mod rules;
@@ -148,14 +153,27 @@ impl CommandPolicy {
             }
             return Ok(());
         }
-        // The command word is only known at run time.
-        for rule in self.deny.iter().filter(|r| r.tokens.len() >= 2) {
-            let mut inst = vec![Word::lit(&rule.tokens[0])];
+        // The command word is only known at run time; what the lexer knows of it is a
+        // literal prefix (`git` in `git${IFS}push`, `/usr/bin/` in `/usr/bin/$X`).
+        let prefix = argv[0].prefix.as_str();
+        let prefix = prefix.rsplit('/').next().unwrap_or(prefix);
+        for rule in &self.deny {
+            let program = rules::basename(&rule.tokens[0]);
+            if !program.starts_with(prefix) {
+                continue; // the word cannot be this program
+            }
+            // Written as the whole program name plus something (`git$X`, `reboot$X`): it
+            // may be the program followed by any words.
+            let whole_name = !prefix.is_empty() && prefix == program;
+            if rule.tokens.len() < 2 && !whole_name {
+                continue;
+            }
+            let mut inst = vec![Word::lit(program)];
             inst.extend_from_slice(&argv[1..]);
             if self.allowed(&inst) {
                 continue;
             }
-            if rule.matches(&inst) != Match::No {
+            if whole_name || rule.matches(&inst) != Match::No {
                 return Err(refusal(argv, rule, false));
             }
         }

@@ -278,6 +278,51 @@ const CASES: &[(&str, &str, &str)] = &[
         "the allow rule matches when the word is git",
     ),
     ("$CMD", "ok", "an unknown word alone"),
+    (
+        "git${IFS}push",
+        "maybe:git push",
+        "the literal start is a rule's program",
+    ),
+    (
+        "git$X",
+        "maybe:git push",
+        "the program name then an unknown part",
+    ),
+    (
+        "\"git\"$X",
+        "maybe:git push",
+        "a quoted program name then an unknown part",
+    ),
+    (
+        "reboot$X",
+        "maybe-default:reboot",
+        "a one-word rule's program then an unknown part",
+    ),
+    (
+        "x$Y push",
+        "ok",
+        "a literal start no rule's program begins with",
+    ),
+    (
+        "g$X status",
+        "ok",
+        "a compatible start but the rest does not match",
+    ),
+    (
+        "k$X delete pod",
+        "maybe:kubectl delete",
+        "a compatible start and the rest matches",
+    ),
+    (
+        "/usr/bin/$X push",
+        "maybe:git push",
+        "a directory then an unknown name",
+    ),
+    (
+        "./gi$X push",
+        "maybe:git push",
+        "a relative path then part of a name",
+    ),
     ("\"$@\"", "ok", "all arguments alone"),
     (
         "$X if=/dev/sda",
