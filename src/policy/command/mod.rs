@@ -38,7 +38,45 @@ use std::fmt;
 pub use defaults::DEFAULT_DENY;
 pub use rules::{List, Match, Rule};
 
+use crate::config::types::CommandRules;
+use crate::error::{Error, Result};
 use crate::shell::{self, Word};
+
+/// The command rules of a config. `origin(key, rule)` names the config that wrote a rule
+/// (`key` is `command.deny` or `command.allow`). A rule that cannot be tokenized is a
+/// config error at that entry.
+pub fn compile(
+    rules: &CommandRules,
+    origin: impl Fn(&str, &str) -> String,
+) -> Result<CommandPolicy> {
+    let mut p = CommandPolicy::default();
+    let lists = [
+        ("command.deny", &rules.deny, List::Deny),
+        ("command.allow", &rules.allow, List::Allow),
+    ];
+    for (key, texts, list) in lists {
+        for text in texts {
+            let rule = Rule::new(text, list, &origin(key, text)).map_err(|message| {
+                Error::ConfigValue {
+                    key: key.to_string(),
+                    value: Some(text.clone()),
+                    message,
+                }
+            })?;
+            match list {
+                List::Allow => p.allow.push(rule),
+                _ => p.deny.push(rule),
+            }
+        }
+    }
+    if rules.use_defaults != Some(false) {
+        for d in DEFAULT_DENY {
+            p.deny
+                .push(Rule::new(d, List::Default, "defaults").map_err(Error::Config)?);
+        }
+    }
+    Ok(p)
+}
 
 /// The compiled command rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -98,7 +136,7 @@ impl CommandPolicy {
         allow: &[String],
         use_defaults: bool,
         origin: &str,
-    ) -> Result<CommandPolicy, String> {
+    ) -> std::result::Result<CommandPolicy, String> {
         let mut p = CommandPolicy::default();
         for d in deny {
             p.deny.push(Rule::new(d, List::Deny, origin)?);
@@ -120,7 +158,7 @@ impl CommandPolicy {
     }
 
     /// Checks a `-c` script.
-    pub fn check_script(&self, script: &str) -> Result<(), Refusal> {
+    pub fn check_script(&self, script: &str) -> std::result::Result<(), Refusal> {
         if self.is_empty() {
             return Ok(());
         }
@@ -130,7 +168,7 @@ impl CommandPolicy {
     }
 
     /// Checks `fence CMD ARGS…`: the words as given, not re-parsed.
-    pub fn check_argv(&self, argv: &[String]) -> Result<(), Refusal> {
+    pub fn check_argv(&self, argv: &[String]) -> std::result::Result<(), Refusal> {
         if self.is_empty() {
             return Ok(());
         }
@@ -138,7 +176,12 @@ impl CommandPolicy {
         self.check_words(&words, 0, &shell::display_words(&words))
     }
 
-    fn check_words(&self, words: &[Word], depth: usize, whole: &str) -> Result<(), Refusal> {
+    fn check_words(
+        &self,
+        words: &[Word],
+        depth: usize,
+        whole: &str,
+    ) -> std::result::Result<(), Refusal> {
         let mut argvs = Vec::new();
         wrappers::expand(words, depth, &mut argvs).map_err(|e| unparseable(whole, &e.message))?;
         argvs
@@ -146,7 +189,12 @@ impl CommandPolicy {
             .try_for_each(|a| self.check_one(a, depth, whole))
     }
 
-    fn check_one(&self, argv: &[Word], depth: usize, whole: &str) -> Result<(), Refusal> {
+    fn check_one(
+        &self,
+        argv: &[Word],
+        depth: usize,
+        whole: &str,
+    ) -> std::result::Result<(), Refusal> {
         if argv[0].value.is_some() {
             if let Some((rule, certain)) = self.refusing_rule(argv) {
                 return Err(refusal(argv, rule, certain));
