@@ -201,7 +201,7 @@ impl Parser {
         ];
         // `<(` and `>(` are process substitutions: words.
         let procsub = matches!(c, '<' | '>') && self.peek_at(1) == Some('(');
-        if !procsub {
+        if !procsub && is_meta(c) {
             for (text, op) in OPS {
                 if self.starts(text) {
                     self.pos += text.chars().count();

@@ -33,6 +33,7 @@ mod wrappers;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::fmt;
 
 pub use defaults::DEFAULT_DENY;
@@ -63,10 +64,7 @@ pub fn compile(
                     message,
                 }
             })?;
-            match list {
-                List::Allow => p.allow.push(rule),
-                _ => p.deny.push(rule),
-            }
+            p.add(rule);
         }
     }
     if rules.use_defaults != Some(false) {
@@ -81,9 +79,11 @@ pub fn compile(
 /// The compiled command rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommandPolicy {
-    pub allow: Vec<Rule>,
+    allow: Vec<Rule>,
     /// `command.deny`, then the default list when `useDefaults`.
-    pub deny: Vec<Rule>,
+    deny: Vec<Rule>,
+    /// Rule indexes by program basename: (allow, deny), each in list order.
+    by_program: HashMap<String, (Vec<usize>, Vec<usize>)>,
 }
 
 /// Why a command is refused.
@@ -139,17 +139,34 @@ impl CommandPolicy {
     ) -> std::result::Result<CommandPolicy, String> {
         let mut p = CommandPolicy::default();
         for d in deny {
-            p.deny.push(Rule::new(d, List::Deny, origin)?);
+            p.add(Rule::new(d, List::Deny, origin)?);
         }
         if use_defaults {
             for d in DEFAULT_DENY {
-                p.deny.push(Rule::new(d, List::Default, "defaults")?);
+                p.add(Rule::new(d, List::Default, "defaults")?);
             }
         }
         for a in allow {
-            p.allow.push(Rule::new(a, List::Allow, origin)?);
+            p.add(Rule::new(a, List::Allow, origin)?);
         }
         Ok(p)
+    }
+
+    fn add(&mut self, rule: Rule) {
+        let key = rules::basename(&rule.tokens[0]).to_string();
+        let slot = self.by_program.entry(key).or_default();
+        if rule.list == List::Allow {
+            slot.0.push(self.allow.len());
+            self.allow.push(rule);
+        } else {
+            slot.1.push(self.deny.len());
+            self.deny.push(rule);
+        }
+    }
+
+    /// The deny rules, in the order they are tried.
+    pub fn deny_rules(&self) -> &[Rule] {
+        &self.deny
     }
 
     /// No rule at all: nothing to check.
@@ -231,8 +248,20 @@ impl CommandPolicy {
         Ok(())
     }
 
+    /// The (allow, deny) rules for `argv`'s program (its first word, known).
+    fn candidates(&self, argv: &[Word]) -> (&[usize], &[usize]) {
+        let name = argv[0].value.as_deref().map(rules::basename).unwrap_or("");
+        match self.by_program.get(name) {
+            Some((a, d)) => (a, d),
+            None => (&[], &[]),
+        }
+    }
+
     fn allowed(&self, argv: &[Word]) -> bool {
-        self.allow.iter().any(|r| r.matches(argv) == Match::Yes)
+        let (allow, _) = self.candidates(argv);
+        allow
+            .iter()
+            .any(|&i| self.allow[i].matches(argv) == Match::Yes)
     }
 
     /// The first deny rule matching `argv` (whose command word is known) unless an allow
@@ -241,8 +270,9 @@ impl CommandPolicy {
         if self.allowed(argv) {
             return None;
         }
+        let (_, deny) = self.candidates(argv);
         let mut maybe = None;
-        for r in &self.deny {
+        for r in deny.iter().map(|&i| &self.deny[i]) {
             match r.matches(argv) {
                 Match::Yes => return Some((r, true)),
                 Match::Maybe if maybe.is_none() => maybe = Some((r, false)),
