@@ -322,6 +322,12 @@ impl Parser {
                     a.value.push(c);
                     self.pos += 1;
                 }
+                '=' if self.pos == start && self.peek_at(1).is_some_and(is_name_start) => {
+                    // zsh's `=cmd` is the path of cmd.
+                    a.known = false;
+                    a.value.push(c);
+                    self.pos += 1;
+                }
                 '{' => {
                     a.brace_open = true;
                     a.value.push(c);

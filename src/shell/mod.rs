@@ -85,6 +85,11 @@ pub fn display_words(words: &[Word]) -> String {
         .join(" ")
 }
 
+/// `s` as one single-quoted shell word.
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
 /// Why a script could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {

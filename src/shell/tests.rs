@@ -121,6 +121,8 @@ const CASES: &[(&str, &str, &str)] = &[
     ("echo \\$x", "echo $x", "an escaped dollar is literal"),
     ("echo $((1+2))", "echo ?", "arithmetic expansion"),
     ("echo ~", "echo ~", "a tilde is kept as written"),
+    ("=git push", "? push", "zsh's =cmd expands to a path"),
+    ("test a == b", "test a == b", "== is not =cmd"),
     // Separators.
     ("npm test && git push", "npm test | git push", "&&"),
     ("npm test || git push", "npm test | git push", "||"),
@@ -507,6 +509,14 @@ fn sources_are_kept_for_messages() {
     assert_eq!(cmds[1].display(), "$(echo git) push");
     let cmds = parse("g'i't push").unwrap();
     assert_eq!(cmds[0].display(), "g'i't push");
+}
+
+#[test]
+fn quote_round_trips() {
+    for s in ["it's", "", "a b", "$(x)", "\\'\""] {
+        let cmds = parse(&format!("echo {}", super::quote(s))).unwrap();
+        assert_eq!(cmds[0].words[1].value.as_deref(), Some(s));
+    }
 }
 
 #[test]

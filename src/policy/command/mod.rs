@@ -180,8 +180,38 @@ impl CommandPolicy {
             return Ok(());
         }
         let cmds = shell::parse(script).map_err(|e| unparseable(script, &e.message))?;
+        let aliases = alias_definitions(&cmds);
         cmds.iter()
-            .try_for_each(|c| self.check_words(&c.words, 0, script))
+            .try_for_each(|c| self.check_aliased(&c.words, &aliases, 0, script))
+    }
+
+    /// Checks `words`, and, when its command word is an alias the script defines (zsh
+    /// expands aliases in scripts), the alias's text followed by the other words.
+    fn check_aliased(
+        &self,
+        words: &[Word],
+        aliases: &HashMap<String, String>,
+        depth: usize,
+        whole: &str,
+    ) -> std::result::Result<(), Refusal> {
+        self.check_words(words, depth, whole)?;
+        let Some(text) = words[0].value.as_ref().and_then(|n| aliases.get(n)) else {
+            return Ok(());
+        };
+        if depth >= 8 {
+            return Ok(()); // aliases are expanded once per name; a cycle ends here
+        }
+        let mut expanded = text.clone();
+        for w in &words[1..] {
+            expanded.push(' ');
+            match &w.value {
+                Some(v) => expanded.push_str(&shell::quote(v)),
+                None => expanded.push_str("\"$UNKNOWN\""),
+            }
+        }
+        let cmds = shell::parse(&expanded).map_err(|e| unparseable(&expanded, &e.message))?;
+        cmds.iter()
+            .try_for_each(|c| self.check_aliased(&c.words, aliases, depth + 1, whole))
     }
 
     /// Checks `fence CMD ARGS…`: the words as given, not re-parsed.
@@ -281,6 +311,22 @@ impl CommandPolicy {
         }
         maybe
     }
+}
+
+/// `alias NAME=VALUE…` definitions among `cmds` (known words only), the last one winning.
+fn alias_definitions(cmds: &[shell::SimpleCommand]) -> HashMap<String, String> {
+    let mut map = HashMap::new();
+    for c in cmds {
+        if c.words[0].value.as_deref() != Some("alias") {
+            continue;
+        }
+        for w in &c.words[1..] {
+            if let Some((name, value)) = w.value.as_deref().and_then(|v| v.split_once('=')) {
+                map.insert(name.to_string(), value.to_string());
+            }
+        }
+    }
+    map
 }
 
 fn refusal(argv: &[Word], rule: &Rule, certain: bool) -> Refusal {

@@ -466,6 +466,54 @@ const CASES: &[(&str, &str, &str)] = &[
     ("su -c 'git push' bob", "deny:git push", "su -c"),
     ("chrt 10 git push", "deny:git push", "chrt"),
     ("taskset 0x1 git push", "deny:git push", "taskset"),
+    (
+        "git -c alias.p=push p",
+        "deny:git push",
+        "a git alias given with -c",
+    ),
+    (
+        "git -c alias.P=push -C /x p origin",
+        "deny:git push",
+        "alias names ignore case",
+    ),
+    (
+        "git -c 'alias.p=!git push' p",
+        "deny:git push",
+        "a shell alias",
+    ),
+    (
+        "git -c 'alias.p=!echo' p 'git push'",
+        "ok",
+        "a shell alias's arguments are words",
+    ),
+    (
+        "alias g=git\ng push",
+        "deny:git push",
+        "a shell alias (zsh expands them in scripts)",
+    ),
+    (
+        "alias g='git push'; g",
+        "deny:git push",
+        "an alias for the whole command",
+    ),
+    (
+        "alias a=b b='sudo git'; a push",
+        "deny:git push",
+        "an alias of an alias",
+    ),
+    ("alias a=a; a", "ok", "a self-referencing alias ends"),
+    (
+        "alias l='ls -l'; l git push",
+        "ok",
+        "an alias's arguments are arguments",
+    ),
+    ("git -c alias.s=status s", "ok", "a harmless alias"),
+    (
+        "git --config-env=alias.p=VAR p",
+        "maybe:git push",
+        "an alias from the environment",
+    ),
+    ("=git push", "maybe:git push", "zsh's =cmd"),
     // Nested shells and eval.
     ("sh -c 'git push'", "deny:git push", "sh -c"),
     ("bash -c \"git push\"", "deny:git push", "bash -c"),
@@ -620,7 +668,13 @@ fn lists_and_defaults() {
     assert!(CommandPolicy::new(&["  ".into()], &[], false, "c").is_err());
     assert!(CommandPolicy::new(&["git 'push".into()], &[], false, "c").is_err());
     // Every default rule tokenizes.
-    assert!(CommandPolicy::new(&[], &[], true, "c").unwrap().deny_rules().len() == DEFAULT_DENY.len());
+    assert!(
+        CommandPolicy::new(&[], &[], true, "c")
+            .unwrap()
+            .deny_rules()
+            .len()
+            == DEFAULT_DENY.len()
+    );
 }
 
 /// Arbitrary scripts through the whole check never panic.
@@ -666,7 +720,10 @@ fn preflight_speed() {
     for _ in 0..100 {
         p.check_script(&script).unwrap();
     }
-    eprintln!("preflight, 200 rules + defaults, 10 KiB: {:?}", t.elapsed() / 100);
+    eprintln!(
+        "preflight, 200 rules + defaults, 10 KiB: {:?}",
+        t.elapsed() / 100
+    );
     let t = std::time::Instant::now();
     for _ in 0..100 {
         crate::shell::parse(&script).unwrap();

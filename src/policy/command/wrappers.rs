@@ -120,6 +120,7 @@ fn inner(name: &str, args: &[Word]) -> Inner {
             Inner::None
         }
         "xargs" => xargs(args),
+        "git" => git_alias(args),
         "find" => find(args),
         "sh" | "bash" | "dash" | "zsh" | "ksh" | "mksh" | "ash" | "yash" | "posh" | "fish"
         | "rbash" => shell_c(args),
@@ -320,6 +321,82 @@ fn xargs(args: &[Word]) -> Inner {
         _ => cmd.push(Word::unknown("(input)")),
     }
     Inner::Argv(cmd)
+}
+
+/// `git -c alias.NAME=VALUE … NAME ARGS`: what the alias runs, `git VALUE ARGS` (a
+/// `!VALUE` alias is a shell script given ARGS). Aliases from git's config files are not
+/// seen here.
+fn git_alias(args: &[Word]) -> Inner {
+    let mut aliases: Vec<(String, Option<String>)> = Vec::new();
+    let mut i = 0;
+    while let Some(Some(a)) = args.get(i).map(|w| w.value.as_deref()) {
+        if !a.starts_with('-') {
+            break;
+        }
+        i += 1;
+        let setting = match a {
+            "-c" => {
+                i += 1;
+                args.get(i - 1).map(|w| w.value.clone())
+            }
+            "-C" | "--git-dir" | "--work-tree" | "--namespace" | "--config-env" => {
+                i += 1;
+                None
+            }
+            _ => a.strip_prefix("--config-env=").map(|_| None),
+        };
+        // (`--config-env=alias.x=VAR` takes the value from the environment: unknown.)
+        let Some(setting) = setting else { continue };
+        let text = setting.unwrap_or_default();
+        let (key, value) = match text.split_once('=') {
+            Some((k, v)) => (k.to_ascii_lowercase(), Some(v.to_string())),
+            None if a.starts_with("--config-env=") => {
+                let spec = &a["--config-env=".len()..];
+                let key = spec.split_once('=').map(|(k, _)| k).unwrap_or(spec);
+                (key.to_ascii_lowercase(), None)
+            }
+            None => continue,
+        };
+        if let Some(name) = key.strip_prefix("alias.") {
+            aliases.push((name.to_string(), value));
+        }
+    }
+    let Some(Some(sub)) = args.get(i).map(|w| w.value.as_deref()) else {
+        return Inner::None;
+    };
+    let sub = sub.to_ascii_lowercase();
+    let Some((_, value)) = aliases.iter().rev().find(|(n, _)| *n == sub) else {
+        return Inner::None;
+    };
+    let rest = &args[i + 1..];
+    match value.as_deref() {
+        None => Inner::Argv(
+            [Word::lit("git"), Word::unknown("(alias)")]
+                .into_iter()
+                .chain(rest.iter().cloned())
+                .collect(),
+        ),
+        Some(v) if v.starts_with('!') => {
+            let mut script = v[1..].to_string();
+            for w in rest {
+                script.push(' ');
+                match &w.value {
+                    Some(v) => script.push_str(&shell::quote(v)),
+                    None => script.push_str("\"$UNKNOWN\""),
+                }
+            }
+            Inner::Script(script)
+        }
+        Some(v) => {
+            let mut words = vec![Word::lit("git")];
+            match shell::parse(v) {
+                Ok(cmds) => words.extend(cmds.into_iter().flat_map(|c| c.words)),
+                Err(_) => words.push(Word::unknown(v)),
+            }
+            words.extend(rest.iter().cloned());
+            Inner::Argv(words)
+        }
+    }
 }
 
 /// `find … -exec CMD … ;` (also `+`, `-execdir`, `-ok`, `-okdir`): each command, with `{}`
