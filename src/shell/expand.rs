@@ -24,7 +24,7 @@ impl Parser {
                 if !self.read_arith()? {
                     // Not arithmetic after all: `$( (…) … )`.
                     self.pos = save_pos - 1;
-                    self.out.truncate(save_out);
+                    self.truncate_out(save_out);
                     self.parse_list(End::RParen)?;
                 }
                 *known = false;
@@ -284,8 +284,11 @@ impl Parser {
                 if cmp == h.delim {
                     break;
                 }
-                body.push_str(&line);
+                body.push_str(cmp); // `<<-` strips leading tabs from every line
                 body.push('\n');
+            }
+            if let Some(slot) = self.bodies.get_mut(h.id) {
+                *slot = Some(body.clone());
             }
             if h.expand {
                 let depth = self.depth + self.sub_depth + 1;

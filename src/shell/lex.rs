@@ -14,11 +14,14 @@ pub(super) enum Op {
     RParen,
     /// `;;`, `;&`, `;;&`.
     CaseEnd,
-    /// A redirection; `true` for `<<` and `<<-` (the target is a here-document delimiter),
-    /// with `<<-` stripping leading tabs.
+    /// A redirection; `heredoc` for `<<` and `<<-` (the target is a here-document
+    /// delimiter), with `<<-` stripping leading tabs; `herestring` for `<<<`; `input` for
+    /// the other redirections of standard input (`<`, `<&`, `<>`).
     Redir {
         heredoc: bool,
         strip_tabs: bool,
+        herestring: bool,
+        input: bool,
     },
 }
 
@@ -43,6 +46,8 @@ pub(super) enum Tok {
 /// A here-document whose body starts after the next newline.
 #[derive(Debug, Clone)]
 pub(super) struct HereDoc {
+    /// Where its body goes in `Parser::bodies`.
+    pub id: usize,
     pub delim: String,
     pub strip_tabs: bool,
     pub expand: bool,
@@ -57,6 +62,15 @@ struct Acc {
     /// Unquoted `{` seen, and then an unquoted `,` or `..` (brace expansion).
     brace_open: bool,
     brace_list: bool,
+}
+
+const fn redir(heredoc: bool, strip_tabs: bool, herestring: bool, input: bool) -> Op {
+    Op::Redir {
+        heredoc,
+        strip_tabs,
+        herestring,
+        input,
+    }
 }
 
 fn is_meta(c: char) -> bool {
@@ -116,88 +130,30 @@ impl Parser {
             self.read_heredocs()?;
             return Ok(Tok::Newline);
         }
+        const OUT: Op = redir(false, false, false, false);
+        const IN: Op = redir(false, false, false, true);
         const OPS: [(&str, Op); 21] = [
             (";;&", Op::CaseEnd),
             (";;", Op::CaseEnd),
             (";&", Op::CaseEnd),
             (";", Op::Sep),
             ("&&", Op::Sep),
-            (
-                "&>>",
-                Op::Redir {
-                    heredoc: false,
-                    strip_tabs: false,
-                },
-            ),
-            (
-                "&>",
-                Op::Redir {
-                    heredoc: false,
-                    strip_tabs: false,
-                },
-            ),
+            ("&>>", OUT),
+            ("&>", OUT),
             ("&", Op::Sep),
             ("||", Op::Sep),
             ("|&", Op::Sep),
             ("|", Op::Sep),
             ("(", Op::LParen),
             (")", Op::RParen),
-            (
-                "<<<",
-                Op::Redir {
-                    heredoc: false,
-                    strip_tabs: false,
-                },
-            ),
-            (
-                "<<-",
-                Op::Redir {
-                    heredoc: true,
-                    strip_tabs: true,
-                },
-            ),
-            (
-                "<<",
-                Op::Redir {
-                    heredoc: true,
-                    strip_tabs: false,
-                },
-            ),
-            (
-                "<>",
-                Op::Redir {
-                    heredoc: false,
-                    strip_tabs: false,
-                },
-            ),
-            (
-                "<&",
-                Op::Redir {
-                    heredoc: false,
-                    strip_tabs: false,
-                },
-            ),
-            (
-                ">>",
-                Op::Redir {
-                    heredoc: false,
-                    strip_tabs: false,
-                },
-            ),
-            (
-                ">|",
-                Op::Redir {
-                    heredoc: false,
-                    strip_tabs: false,
-                },
-            ),
-            (
-                ">&",
-                Op::Redir {
-                    heredoc: false,
-                    strip_tabs: false,
-                },
-            ),
+            ("<<<", redir(false, false, true, false)),
+            ("<<-", redir(true, true, false, false)),
+            ("<<", redir(true, false, false, false)),
+            ("<>", IN),
+            ("<&", IN),
+            (">>", OUT),
+            (">|", OUT),
+            (">&", OUT),
         ];
         // `<(` and `>(` are process substitutions: words.
         let procsub = matches!(c, '<' | '>') && self.peek_at(1) == Some('(');
@@ -210,10 +166,7 @@ impl Parser {
             }
             if matches!(c, '<' | '>') {
                 self.pos += 1;
-                return Ok(Tok::Op(Op::Redir {
-                    heredoc: false,
-                    strip_tabs: false,
-                }));
+                return Ok(Tok::Op(redir(false, false, false, c == '<')));
             }
         }
         let w = self.read_word()?;

@@ -67,6 +67,9 @@ impl Word {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimpleCommand {
     pub words: Vec<Word>,
+    /// The text its standard input reads when the script gives it literally (a
+    /// here-document's body, a here-string and its newline): a shell reading it runs it.
+    pub stdin: Option<String>,
 }
 
 impl SimpleCommand {

@@ -26,6 +26,10 @@ pub(super) struct Parser {
     pub(super) out: Vec<SimpleCommand>,
     /// Here-documents whose bodies start after the next newline.
     pub(super) pending: Vec<HereDoc>,
+    /// Here-document bodies by id (`None` until read).
+    pub(super) bodies: Vec<Option<String>>,
+    /// Commands whose standard input is a here-document: (index in `out`, body id).
+    stdin_docs: Vec<(usize, usize)>,
     /// Nesting depth of `$( … )` inside this script.
     pub(super) sub_depth: usize,
 }
@@ -41,11 +45,23 @@ enum Ctx {
     CaseBody,
 }
 
+/// Where the command being read takes its standard input from.
+#[derive(Default, Clone)]
+enum Stdin {
+    #[default]
+    Inherited,
+    Text(String),
+    Doc(usize),
+    /// A file or a text only known at run time.
+    Unknown,
+}
+
 #[derive(Default)]
 struct List {
     queue: VecDeque<Tok>,
     stack: Vec<Ctx>,
     words: Vec<Word>,
+    stdin: Stdin,
 }
 
 impl Parser {
@@ -56,12 +72,27 @@ impl Parser {
             depth,
             out: Vec::new(),
             pending: Vec::new(),
+            bodies: Vec::new(),
+            stdin_docs: Vec::new(),
             sub_depth: 0,
         }
     }
 
     pub(super) fn parse_script(&mut self) -> Result<(), ParseError> {
-        self.parse_list(End::Eof)
+        self.parse_list(End::Eof)?;
+        for (cmd, id) in std::mem::take(&mut self.stdin_docs) {
+            let body = self.bodies.get(id).cloned().flatten();
+            if let Some(c) = self.out.get_mut(cmd) {
+                c.stdin = body;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the commands found after the first `len` (a guess that did not hold).
+    pub(super) fn truncate_out(&mut self, len: usize) {
+        self.out.truncate(len);
+        self.stdin_docs.retain(|(cmd, _)| *cmd < len);
     }
 
     fn next(&mut self, l: &mut List) -> Result<Tok, ParseError> {
@@ -81,11 +112,22 @@ impl Parser {
     }
 
     fn flush(&mut self, l: &mut List) {
-        if !l.words.is_empty() {
-            self.out.push(SimpleCommand {
-                words: std::mem::take(&mut l.words),
-            });
+        let stdin = std::mem::take(&mut l.stdin);
+        if l.words.is_empty() {
+            return;
         }
+        let text = match stdin {
+            Stdin::Text(t) => Some(t),
+            Stdin::Doc(id) => {
+                self.stdin_docs.push((self.out.len(), id));
+                None
+            }
+            Stdin::Inherited | Stdin::Unknown => None,
+        };
+        self.out.push(SimpleCommand {
+            words: std::mem::take(&mut l.words),
+            stdin: text,
+        });
     }
 
     /// Parses commands up to `end`.
@@ -143,15 +185,28 @@ impl Parser {
                 Tok::Op(Op::Redir {
                     heredoc,
                     strip_tabs,
+                    herestring,
+                    input,
                 }) => match self.next(l)? {
                     Tok::Word(w) => {
                         if heredoc {
+                            let id = self.bodies.len();
+                            self.bodies.push(None);
                             let delim = w.word.value.clone().unwrap_or(w.word.source.clone());
                             self.pending.push(HereDoc {
+                                id,
                                 delim,
                                 strip_tabs,
                                 expand: !w.quoted,
                             });
+                            l.stdin = Stdin::Doc(id);
+                        } else if herestring {
+                            l.stdin = match w.word.value {
+                                Some(v) => Stdin::Text(v + "\n"),
+                                None => Stdin::Unknown,
+                            };
+                        } else if input {
+                            l.stdin = Stdin::Unknown;
                         }
                     }
                     _ => return self.err("redirection without a target"),
@@ -199,7 +254,7 @@ impl Parser {
                 return Ok(());
             }
             self.pos = pos;
-            self.out.truncate(out);
+            self.truncate_out(out);
         }
         l.stack.push(Ctx::Paren);
         Ok(())

@@ -512,6 +512,27 @@ fn sources_are_kept_for_messages() {
 }
 
 #[test]
+fn literal_standard_input_is_kept() {
+    let stdin = |s: &str| -> Vec<Option<String>> {
+        parse(s).unwrap().into_iter().map(|c| c.stdin).collect()
+    };
+    assert_eq!(stdin("bash <<EOF\nx\nEOF"), [Some("x\n".to_string())]);
+    assert_eq!(stdin("bash <<< 'a b'"), [Some("a b\n".to_string())]);
+    assert_eq!(stdin("bash <<< \"$x\""), [None]);
+    assert_eq!(stdin("bash < f"), [None]);
+    assert_eq!(stdin("bash"), [None]);
+    assert_eq!(
+        stdin("cat <<A; bash <<-B\na\nA\n\tb\n\tB"),
+        [Some("a\n".to_string()), Some("b\n".to_string())]
+    );
+    // Inside a substitution, and a failed arithmetic guess forgets nothing it should keep.
+    assert_eq!(
+        stdin("echo $(bash <<EOF\nx\nEOF\n)"),
+        [Some("x\n".to_string()), None]
+    );
+}
+
+#[test]
 fn quote_round_trips() {
     for s in ["it's", "", "a b", "$(x)", "\\'\""] {
         let cmds = parse(&format!("echo {}", super::quote(s))).unwrap();

@@ -182,7 +182,7 @@ impl CommandPolicy {
         let cmds = shell::parse(script).map_err(|e| unparseable(script, &e.message))?;
         let aliases = alias_definitions(&cmds);
         cmds.iter()
-            .try_for_each(|c| self.check_aliased(&c.words, &aliases, 0, script))
+            .try_for_each(|c| self.check_aliased(&c.words, c.stdin.as_deref(), &aliases, 0, script))
     }
 
     /// Checks `words`, and, when its command word is an alias the script defines (zsh
@@ -190,11 +190,12 @@ impl CommandPolicy {
     fn check_aliased(
         &self,
         words: &[Word],
+        stdin: Option<&str>,
         aliases: &HashMap<String, String>,
         depth: usize,
         whole: &str,
     ) -> std::result::Result<(), Refusal> {
-        self.check_words(words, depth, whole)?;
+        self.check_words(words, stdin, depth, whole)?;
         let Some(text) = words[0].value.as_ref().and_then(|n| aliases.get(n)) else {
             return Ok(());
         };
@@ -211,7 +212,7 @@ impl CommandPolicy {
         }
         let cmds = shell::parse(&expanded).map_err(|e| unparseable(&expanded, &e.message))?;
         cmds.iter()
-            .try_for_each(|c| self.check_aliased(&c.words, aliases, depth + 1, whole))
+            .try_for_each(|c| self.check_aliased(&c.words, stdin, aliases, depth + 1, whole))
     }
 
     /// Checks `fence CMD ARGS…`: the words as given, not re-parsed.
@@ -220,25 +221,28 @@ impl CommandPolicy {
             return Ok(());
         }
         let words: Vec<Word> = argv.iter().map(|a| Word::lit(a)).collect();
-        self.check_words(&words, 0, &shell::display_words(&words))
+        self.check_words(&words, None, 0, &shell::display_words(&words))
     }
 
     fn check_words(
         &self,
         words: &[Word],
+        stdin: Option<&str>,
         depth: usize,
         whole: &str,
     ) -> std::result::Result<(), Refusal> {
         let mut argvs = Vec::new();
-        wrappers::expand(words, depth, &mut argvs).map_err(|e| unparseable(whole, &e.message))?;
+        wrappers::expand(words, stdin, depth, &mut argvs)
+            .map_err(|e| unparseable(whole, &e.message))?;
         argvs
             .iter()
-            .try_for_each(|a| self.check_one(a, depth, whole))
+            .try_for_each(|a| self.check_one(a, stdin, depth, whole))
     }
 
     fn check_one(
         &self,
         argv: &[Word],
+        stdin: Option<&str>,
         depth: usize,
         whole: &str,
     ) -> std::result::Result<(), Refusal> {
@@ -273,7 +277,7 @@ impl CommandPolicy {
             }
         }
         if argv.len() > 1 && depth < shell::MAX_DEPTH {
-            return self.check_words(&argv[1..], depth + 1, whole);
+            return self.check_words(&argv[1..], stdin, depth + 1, whole);
         }
         Ok(())
     }

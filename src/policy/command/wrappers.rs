@@ -13,6 +13,8 @@ enum Inner {
     /// A script (`sh -c`, `eval`, `su -c`), parsed at the next depth.
     Script(String),
     Several(Vec<Vec<Word>>),
+    /// A shell reading its script from standard input.
+    Stdin,
 }
 
 /// How a wrapper's options are spelled: short options taking a value (`-u root`, `-uroot`),
@@ -23,8 +25,14 @@ struct Opts {
     long_value: &'static [&'static str],
 }
 
-/// Every argv to check for `words`: itself, then what it runs, recursively.
-pub fn expand(words: &[Word], depth: usize, out: &mut Vec<Vec<Word>>) -> Result<(), ParseError> {
+/// Every argv to check for `words`: itself, then what it runs, recursively. `stdin` is the
+/// text its standard input reads, when the script gives it literally (a here-document).
+pub fn expand(
+    words: &[Word],
+    stdin: Option<&str>,
+    depth: usize,
+    out: &mut Vec<Vec<Word>>,
+) -> Result<(), ParseError> {
     if words.is_empty() {
         return Ok(());
     }
@@ -33,17 +41,22 @@ pub fn expand(words: &[Word], depth: usize, out: &mut Vec<Vec<Word>>) -> Result<
         return Ok(());
     };
     let args = &words[1..];
-    match inner(basename(name), args) {
-        Inner::None => Ok(()),
-        Inner::Argv(w) => expand(&w, depth, out),
-        Inner::Several(list) => list.iter().try_for_each(|w| expand(w, depth, out)),
-        Inner::Script(s) => {
-            for cmd in shell::parse_nested(&s, depth + 1)? {
-                expand(&cmd.words, depth + 1, out)?;
-            }
-            Ok(())
+    let script = match inner(basename(name), args) {
+        Inner::None => return Ok(()),
+        Inner::Argv(w) => return expand(&w, stdin, depth, out),
+        Inner::Several(list) => {
+            return list.iter().try_for_each(|w| expand(w, None, depth, out));
         }
+        Inner::Stdin => match stdin {
+            Some(s) => s.to_string(),
+            None => return Ok(()), // a pipe or a file: not seen here
+        },
+        Inner::Script(s) => s,
+    };
+    for cmd in shell::parse_nested(&script, depth + 1)? {
+        expand(&cmd.words, cmd.stdin.as_deref(), depth + 1, out)?;
     }
+    Ok(())
 }
 
 fn inner(name: &str, args: &[Word]) -> Inner {
@@ -124,7 +137,26 @@ fn inner(name: &str, args: &[Word]) -> Inner {
         "find" => find(args),
         "sh" | "bash" | "dash" | "zsh" | "ksh" | "mksh" | "ash" | "yash" | "posh" | "fish"
         | "rbash" => shell_c(args),
+        "source" | "." => match args.first().and_then(|w| w.value.as_deref()) {
+            Some("/dev/stdin" | "/proc/self/fd/0" | "/dev/fd/0") => Inner::Stdin,
+            _ => Inner::None, // a script file: not seen here
+        },
+        "trap" => {
+            // `trap [--] ACTION SIGNAL…`: ACTION is a script run later.
+            let args = match args.first().and_then(|w| w.value.as_deref()) {
+                Some("--") => &args[1..],
+                _ => args,
+            };
+            match args.first().and_then(|w| w.value.as_deref()) {
+                Some(a) if args.len() > 1 && !a.starts_with('-') => Inner::Script(a.into()),
+                _ => Inner::None,
+            }
+        }
         "eval" => {
+            let args = match args.first().and_then(|w| w.value.as_deref()) {
+                Some("--") => &args[1..],
+                _ => args,
+            };
             let known: Option<Vec<&str>> = args.iter().map(|w| w.value.as_deref()).collect();
             match known {
                 Some(parts) => Inner::Script(parts.join(" ")),
@@ -434,6 +466,7 @@ fn find(args: &[Word]) -> Inner {
 fn shell_c(args: &[Word]) -> Inner {
     let mut i = 0;
     let mut c = false;
+    let mut stdin_flag = false;
     while let Some(w) = args.get(i) {
         let Some(a) = w.value.as_deref() else { break };
         if a == "--" || a == "-" {
@@ -461,10 +494,19 @@ fn shell_c(args: &[Word]) -> Inner {
         if cluster.contains('c') && a.starts_with('-') {
             c = true;
         }
+        if cluster.contains('s') && a.starts_with('-') {
+            stdin_flag = true;
+        }
         // -o/+o and -O/+O take an option name.
         if cluster.ends_with('o') || cluster.ends_with('O') {
             i += 1;
         }
     }
-    if c { script(args.get(i)) } else { Inner::None }
+    match (c, args.get(i)) {
+        (true, w) => script(w),
+        // No script operand, or `-s`: the script is standard input.
+        (false, None) => Inner::Stdin,
+        (false, Some(_)) if stdin_flag => Inner::Stdin,
+        (false, Some(_)) => Inner::None,
+    }
 }
