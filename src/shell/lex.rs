@@ -8,8 +8,10 @@ use super::{ParseError, Word};
 /// An operator token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Op {
-    /// `;`, `&`, `&&`, `||`, `|`, `|&`: end of a simple command.
+    /// `;`, `&`, `&&`, `||`: end of a simple command.
     Sep,
+    /// `|`, `|&`: end of a simple command whose output the next one reads.
+    Pipe,
     LParen,
     RParen,
     /// `;;`, `;&`, `;;&`.
@@ -142,8 +144,8 @@ impl Parser {
             ("&>", OUT),
             ("&", Op::Sep),
             ("||", Op::Sep),
-            ("|&", Op::Sep),
-            ("|", Op::Sep),
+            ("|&", Op::Pipe),
+            ("|", Op::Pipe),
             ("(", Op::LParen),
             (")", Op::RParen),
             ("<<<", redir(false, false, true, false)),

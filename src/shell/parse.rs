@@ -30,6 +30,8 @@ pub(super) struct Parser {
     pub(super) bodies: Vec<Option<String>>,
     /// Commands whose standard input is a here-document: (index in `out`, body id).
     stdin_docs: Vec<(usize, usize)>,
+    /// Commands whose standard input is another's output: (index, the other's index).
+    stdin_pipes: Vec<(usize, usize)>,
     /// Nesting depth of `$( … )` inside this script.
     pub(super) sub_depth: usize,
 }
@@ -52,6 +54,8 @@ enum Stdin {
     Inherited,
     Text(String),
     Doc(usize),
+    /// The output of the command at this index in `out`.
+    Pipe(usize),
     /// A file or a text only known at run time.
     Unknown,
 }
@@ -74,6 +78,7 @@ impl Parser {
             pending: Vec::new(),
             bodies: Vec::new(),
             stdin_docs: Vec::new(),
+            stdin_pipes: Vec::new(),
             sub_depth: 0,
         }
     }
@@ -86,6 +91,13 @@ impl Parser {
                 c.stdin = body;
             }
         }
+        // Left to right, so that `echo x | cat | sh` carries the text along.
+        for (cmd, from) in std::mem::take(&mut self.stdin_pipes) {
+            let text = self.out.get(from).and_then(literal_output);
+            if let Some(c) = self.out.get_mut(cmd) {
+                c.stdin = text;
+            }
+        }
         Ok(())
     }
 
@@ -93,6 +105,7 @@ impl Parser {
     pub(super) fn truncate_out(&mut self, len: usize) {
         self.out.truncate(len);
         self.stdin_docs.retain(|(cmd, _)| *cmd < len);
+        self.stdin_pipes.retain(|(cmd, _)| *cmd < len);
     }
 
     fn next(&mut self, l: &mut List) -> Result<Tok, ParseError> {
@@ -120,6 +133,10 @@ impl Parser {
             Stdin::Text(t) => Some(t),
             Stdin::Doc(id) => {
                 self.stdin_docs.push((self.out.len(), id));
+                None
+            }
+            Stdin::Pipe(from) => {
+                self.stdin_pipes.push((self.out.len(), from));
                 None
             }
             Stdin::Inherited | Stdin::Unknown => None,
@@ -163,6 +180,13 @@ impl Parser {
                     };
                 }
                 Tok::Newline | Tok::Op(Op::Sep) => self.flush(l),
+                Tok::Op(Op::Pipe) => {
+                    let had = !l.words.is_empty();
+                    self.flush(l);
+                    if had && top != Some(Ctx::CaseIn) {
+                        l.stdin = Stdin::Pipe(self.out.len() - 1);
+                    }
+                }
                 Tok::Op(Op::CaseEnd) => {
                     self.flush(l);
                     match top {
@@ -362,14 +386,42 @@ impl Parser {
                 Tok::Word(i) if i.plain && i.word.source == "in" => loop {
                     match self.next(l)? {
                         Tok::Word(_) => {}
-                        Tok::Newline | Tok::Op(Op::Sep) => return Ok(()),
+                        Tok::Newline | Tok::Op(Op::Sep | Op::Pipe) => return Ok(()),
                         _ => return self.err("syntax error in for list"),
                     }
                 },
                 Tok::Word(d) if d.plain && d.word.source == "do" => return Ok(()),
-                Tok::Newline | Tok::Op(Op::Sep) => {}
+                Tok::Newline | Tok::Op(Op::Sep | Op::Pipe) => {}
                 _ => return self.err("syntax error after for"),
             }
         }
+    }
+}
+
+/// What `c` writes, when the script gives it literally: `echo WORDS`, `printf TEXT` (or
+/// `printf '%s\n' WORDS`), `cat` of a literal standard input.
+fn literal_output(c: &SimpleCommand) -> Option<String> {
+    let words: Vec<&str> = c
+        .words
+        .iter()
+        .map(|w| w.value.as_deref())
+        .collect::<Option<_>>()?;
+    let name = words[0].rsplit('/').next().unwrap_or(words[0]);
+    let args = &words[1..];
+    match name {
+        "echo" => {
+            let skip = args
+                .iter()
+                .take_while(|a| matches!(**a, "-n" | "-e" | "-E"))
+                .count();
+            Some(args[skip..].join(" ") + "\n")
+        }
+        "printf" => match args {
+            [fmt] => Some(fmt.replace("\\n", "\n")),
+            ["%s\\n" | "%s\n" | "%s", rest @ ..] => Some(rest.join("\n") + "\n"),
+            _ => None,
+        },
+        "cat" if args.is_empty() => c.stdin.clone(),
+        _ => None,
     }
 }

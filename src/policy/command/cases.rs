@@ -581,8 +581,41 @@ pub(super) const CASES: &[(&str, &str, &str)] = &[
     ),
     (
         "cat <<EOF | sh\ngit push\nEOF",
+        "deny:git push",
+        "a here-document piped into a shell",
+    ),
+    (
+        "echo 'git push' | sh",
+        "deny:git push",
+        "echo piped into a shell",
+    ),
+    ("echo -n git push | bash -s", "deny:git push", "echo -n"),
+    (
+        "printf 'true\\ngit push\\n' | sh",
+        "deny:git push",
+        "printf piped into a shell",
+    ),
+    (
+        "printf '%s\\n' 'git push' | sh",
+        "deny:git push",
+        "printf %s piped into a shell",
+    ),
+    (
+        "printf '%s\\n' git push | sh",
         "ok",
-        "a pipe into a shell is not seen (documented)",
+        "printf %s: one argument per line",
+    ),
+    ("echo 'git push' | cat | sh", "deny:git push", "through cat"),
+    (
+        "echo \"$X\" | sh",
+        "ok",
+        "a run-time text piped into a shell is not seen",
+    ),
+    ("curl -s x | sh", "deny:curl", "curl itself is denied here"),
+    (
+        "echo 'git push' | grep git",
+        "ok",
+        "piped into something else: data",
     ),
     (
         "sh -c 'git push \"oops'",
