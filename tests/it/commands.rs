@@ -107,6 +107,10 @@ fn bypasses_are_refused(user: User) {
         "$(echo git) push",
         "bash -c 'sh -c \"git push\"'",
         "eval 'git push'",
+        "echo 'git push' | sh",
+        "bash <<'EOF'\ngit push\nEOF",
+        "alias g=git\ng push",
+        "git -c alias.p=push p",
     ] {
         let r = sb.fence().env("PATH", &path).sh(&cfg, script).run();
         r.code(126).stderr_has("fence: refused ");

@@ -69,8 +69,7 @@ pub fn compile(
     }
     if rules.use_defaults != Some(false) {
         for d in DEFAULT_DENY {
-            p.deny
-                .push(Rule::new(d, List::Default, "defaults").map_err(Error::Config)?);
+            p.add(Rule::new(d, List::Default, "defaults").map_err(Error::Config)?);
         }
     }
     Ok(p)

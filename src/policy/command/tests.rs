@@ -141,6 +141,43 @@ fn lists_and_defaults() {
     );
 }
 
+#[test]
+fn compiled_from_config() {
+    let rules = CommandRules::default();
+    let p = compile(&rules, |_, _| "x".into()).unwrap();
+    assert_eq!(outcome(p.check_script("reboot")), "default:reboot");
+    let rules = CommandRules {
+        deny: vec!["git push".into()],
+        allow: vec!["git push origin docs".into(), "reboot".into()],
+        use_defaults: Some(true),
+        ..CommandRules::default()
+    };
+    let p = compile(&rules, |key, rule| format!("{key}:{rule}")).unwrap();
+    let e = p.check_script("git push").unwrap_err();
+    assert!(e.to_string().ends_with("(command.deny:git push)"), "{e}");
+    assert_eq!(outcome(p.check_script("git push origin docs")), "ok");
+    assert_eq!(outcome(p.check_script("reboot")), "ok");
+    assert_eq!(outcome(p.check_script("halt")), "default:halt");
+    let off = CommandRules {
+        use_defaults: Some(false),
+        ..CommandRules::default()
+    };
+    assert!(compile(&off, |_, _| String::new()).unwrap().is_empty());
+    let bad = CommandRules {
+        allow: vec!["git 'x".into()],
+        ..CommandRules::default()
+    };
+    match compile(&bad, |_, _| String::new()) {
+        Err(Error::ConfigValue { key, value, .. }) => {
+            assert_eq!(
+                (key.as_str(), value.as_deref()),
+                ("command.allow", Some("git 'x"))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 /// Arbitrary scripts through the whole check never panic.
 #[test]
 fn check_never_panics() {
