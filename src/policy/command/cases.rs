@@ -580,6 +580,26 @@ pub(super) const CASES: &[(&str, &str, &str)] = &[
         "source /dev/stdin",
     ),
     (
+        "sudo -i <<EOF\ngit push\nEOF",
+        "deny:git push",
+        "sudo -i reads a script",
+    ),
+    (
+        "sudo -u bob -s <<< 'git push'",
+        "deny:git push",
+        "sudo -s reads a script",
+    ),
+    (
+        "su bob <<EOF\ngit push\nEOF",
+        "deny:git push",
+        "su without -c reads a script",
+    ),
+    (
+        "sudo -i ls <<EOF\ngit push\nEOF",
+        "ok",
+        "sudo -i with a command: its input is data",
+    ),
+    (
         "cat <<EOF | sh\ngit push\nEOF",
         "deny:git push",
         "a here-document piped into a shell",

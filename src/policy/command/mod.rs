@@ -23,8 +23,8 @@
 //! not `git push`). Otherwise single-word rules are not applied (they would refuse every
 //! `$CMD`), so `$EDITOR file` runs unless a rule starts with `file`. Likewise a word that
 //! is only known at run time and alone (`$CMD`, `"$@"`, `sh -c "$X"`, `eval "$X"`) is not
-//! refused: what it runs is checked when it runs, not here. Input that cannot be parsed is
-//! refused.
+//! refused: what it runs cannot be seen before the run (run-time enforcement, issue 12's
+//! later items, is what covers it). Input that cannot be parsed is refused.
 
 mod defaults;
 mod rules;

@@ -113,12 +113,23 @@ fn inner(name: &str, args: &[Word]) -> Inner {
                     "login-class",
                 ],
             );
-            let (i, _) = skip_opts(args, &o);
-            rest(args, skip_assignments(args, i))
+            let (i, seen) = skip_opts(args, &o);
+            let i = skip_assignments(args, i);
+            // `sudo -s` / `sudo -i` without a command: a shell reading standard input.
+            if i >= args.len() && seen.iter().any(|(f, _)| shell_flag(f)) {
+                return Inner::Stdin;
+            }
+            rest(args, i)
         }
-        "doas" => rest(args, skip_opts(args, &opts("uC", &[])).0),
+        "doas" => {
+            let (i, seen) = skip_opts(args, &opts("uC", &[]));
+            if i >= args.len() && seen.iter().any(|(f, _)| shell_flag(f)) {
+                return Inner::Stdin;
+            }
+            rest(args, i)
+        }
         "su" | "runuser" => {
-            // Only `-c CMD` runs a command we can see; it is a script.
+            // `-c CMD` runs a script; without it, the user's shell reads standard input.
             let mut i = 0;
             while let Some(w) = args.get(i) {
                 let v = w.value.as_deref().unwrap_or("");
@@ -130,7 +141,7 @@ fn inner(name: &str, args: &[Word]) -> Inner {
                 }
                 i += 1;
             }
-            Inner::None
+            Inner::Stdin
         }
         "xargs" => xargs(args),
         "git" => git_alias(args),
@@ -191,6 +202,12 @@ fn inner(name: &str, args: &[Word]) -> Inner {
         }
         _ => Inner::None,
     }
+}
+
+/// `-s`, `-i` (or a cluster holding one) or their long forms: sudo/doas run a shell.
+fn shell_flag(f: &str) -> bool {
+    matches!(f, "--shell" | "--login")
+        || (!f.starts_with("--") && f[1..].chars().any(|c| c == 's' || c == 'i'))
 }
 
 const fn opts(short_value: &'static str, long_value: &'static [&'static str]) -> Opts {
