@@ -21,7 +21,7 @@ impl Parser {
                 self.pos += 2;
                 let save_pos = self.pos;
                 let save_out = self.out.len();
-                if !self.read_arith()? {
+                if !self.nested(|p| p.read_arith())? {
                     // Not arithmetic after all: `$( (…) … )`.
                     self.pos = save_pos - 1;
                     self.truncate_out(save_out);
@@ -36,7 +36,7 @@ impl Parser {
             }
             Some('{') => {
                 self.pos += 1;
-                self.read_brace_param()?;
+                self.nested(|p| p.read_brace_param())?;
                 *known = false;
             }
             Some('\'') if !in_dq => {
@@ -65,7 +65,11 @@ impl Parser {
     /// After `$((` (or a command's `((`): arithmetic up to the matching `))` (consumed).
     /// Substitutions inside are parsed. `false` (position unspecified) when the text is not
     /// arithmetic, i.e. a `)` at depth 0 is not followed by another `)`.
+    /// Longer text is not taken for arithmetic (it is read as commands instead, which checks
+    /// more, not less): a scan per `((` of an unbalanced input stays linear.
     pub(super) fn read_arith(&mut self) -> Result<bool, ParseError> {
+        const MAX_ARITH: usize = 1024;
+        let start = self.pos;
         let mut depth = 0usize;
         let mut scratch = String::new();
         let mut known = true;
@@ -73,6 +77,9 @@ impl Parser {
             let Some(c) = self.peek_at(0) else {
                 return Ok(false);
             };
+            if self.pos - start > MAX_ARITH {
+                return Ok(false);
+            }
             match c {
                 '(' => {
                     depth += 1;
@@ -294,7 +301,7 @@ impl Parser {
                 let depth = self.depth + self.sub_depth + 1;
                 let mut sub = Parser::new(&body, depth);
                 if depth > super::MAX_DEPTH {
-                    return self.err("nested too deeply");
+                    return self.too_deep();
                 }
                 let (mut v, mut k) = (String::new(), true);
                 sub.read_dquoted(&mut v, &mut k, false)?;

@@ -94,6 +94,7 @@ impl Parser {
     pub(super) fn err<T>(&self, msg: &str) -> Result<T, ParseError> {
         Err(ParseError {
             message: msg.to_string(),
+            too_deep: false,
         })
     }
 

@@ -97,6 +97,9 @@ pub fn quote(s: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
     pub message: String,
+    /// Refused for nesting deeper than [`MAX_DEPTH`] (not a syntax error: a caller that
+    /// tries a second reading must not take it for "this is not a script").
+    pub too_deep: bool,
 }
 
 impl fmt::Display for ParseError {
@@ -117,6 +120,7 @@ pub fn parse_nested(script: &str, depth: usize) -> Result<Vec<SimpleCommand>, Pa
     if depth > MAX_DEPTH {
         return Err(ParseError {
             message: format!("nested more than {MAX_DEPTH} levels deep"),
+            too_deep: true,
         });
     }
     let mut p = parse::Parser::new(script, depth);

@@ -147,12 +147,35 @@ impl Parser {
         });
     }
 
+    /// Runs `f` one nesting level deeper (`${ … }`, `$(( … ))`): too deep is an error, not
+    /// a stack overflow.
+    pub(super) fn nested<T>(
+        &mut self,
+        f: impl FnOnce(&mut Parser) -> Result<T, ParseError>,
+    ) -> Result<T, ParseError> {
+        self.sub_depth += 1;
+        let r = if self.depth + self.sub_depth > super::MAX_DEPTH {
+            self.too_deep()
+        } else {
+            f(self)
+        };
+        self.sub_depth -= 1;
+        r
+    }
+
+    pub(super) fn too_deep<T>(&self) -> Result<T, ParseError> {
+        Err(ParseError {
+            message: format!("nested more than {} levels deep", super::MAX_DEPTH),
+            too_deep: true,
+        })
+    }
+
     /// Parses commands up to `end`.
     pub(super) fn parse_list(&mut self, end: End) -> Result<(), ParseError> {
         if end == End::RParen {
             self.sub_depth += 1;
             if self.depth + self.sub_depth > super::MAX_DEPTH {
-                return self.err("nested too deeply");
+                return self.too_deep();
             }
         }
         let mut l = List::default();
@@ -272,8 +295,10 @@ impl Parser {
             if self.read_arith()? {
                 // dash runs `((a b))` as nested subshells: its words may be a command too.
                 let text: String = self.s[pos + 1..self.pos - 2].iter().collect();
-                if let Ok(cmds) = super::parse_nested(&text, self.depth + self.sub_depth + 1) {
-                    self.out.extend(cmds);
+                match super::parse_nested(&text, self.depth + self.sub_depth + 1) {
+                    Ok(cmds) => self.out.extend(cmds),
+                    Err(e) if e.too_deep => return Err(e),
+                    Err(_) => {} // arithmetic, not a script
                 }
                 return Ok(());
             }

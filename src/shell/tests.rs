@@ -586,3 +586,28 @@ fn never_panics_and_terminates() {
         let _ = parse(&s);
     }
 }
+
+#[test]
+fn deeply_nested_expansions_are_refused_not_overflowed() {
+    for (open, close) in [
+        ("${x:-", "}"),
+        ("$((", "))"),
+        ("\"${x:-", "}\""),
+        ("$[", "]"),
+        ("<(", ")"),
+    ] {
+        let deep = format!("echo {}1{}", open.repeat(20_000), close.repeat(20_000));
+        let _ = parse(&deep);
+    }
+    // `((…))` that is also read as nested subshells: too deep is refused, not skipped.
+    let parens = format!("{}git push{}", "(".repeat(20_000), ")".repeat(20_000));
+    assert_eq!(show(&parens), "ERR");
+    let parens = format!("{}git push{}", "(".repeat(10), ")".repeat(10));
+    assert_eq!(show(&parens), "git push");
+    // Unbalanced openers: each `((` tries arithmetic, in a bounded scan.
+    for s in ["(", "$(", "$((", "((", "${", "`"] {
+        assert!(parse(&s.repeat(5_001)).is_err(), "{s}");
+    }
+    let groups = format!("{}git push;{}", "{ ".repeat(20_000), " }".repeat(20_000));
+    assert_eq!(show(&groups), "git push");
+}
