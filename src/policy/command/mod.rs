@@ -251,8 +251,36 @@ impl CommandPolicy {
             }
             return Ok(());
         }
-        // The command word is only known at run time; what the lexer knows of it is a
-        // literal prefix (`git` in `git${IFS}push`, `/usr/bin/` in `/usr/bin/$X`).
+        // The command word is only known at run time. It may expand to nothing, and so may
+        // the unknown words after it: each of them may be the command word, and the first
+        // known word after them may start the command.
+        let mut k = 0;
+        while k < argv.len() && argv[k].value.is_none() {
+            if k == shell::MAX_DEPTH {
+                return Err(unparseable(whole, "too many words only known at run time"));
+            }
+            self.check_unknown_command(&argv[k..], argv)?;
+            k += 1;
+        }
+        if k == argv.len() {
+            return Ok(());
+        }
+        if depth >= shell::MAX_DEPTH {
+            return Err(unparseable(whole, "nested too deeply"));
+        }
+        self.check_words(&argv[k..], stdin, depth + 1, whole)
+    }
+
+    /// `argv[0]` is only known at run time: refused when it could be a deny rule's program
+    /// with the rest matching (see the module's documentation). `shown` is the command
+    /// for the message.
+    fn check_unknown_command(
+        &self,
+        argv: &[Word],
+        shown: &[Word],
+    ) -> std::result::Result<(), Refusal> {
+        // What the lexer knows of it is a literal prefix (`git` in `git${IFS}push`,
+        // `/usr/bin/` in `/usr/bin/$X`).
         let prefix = argv[0].prefix.as_str();
         let prefix = prefix.rsplit('/').next().unwrap_or(prefix);
         for rule in &self.deny {
@@ -272,11 +300,8 @@ impl CommandPolicy {
                 continue;
             }
             if whole_name || rule.matches(&inst) != Match::No {
-                return Err(refusal(argv, rule, false));
+                return Err(refusal(shown, rule, false));
             }
-        }
-        if argv.len() > 1 && depth < shell::MAX_DEPTH {
-            return self.check_words(&argv[1..], stdin, depth + 1, whole);
         }
         Ok(())
     }

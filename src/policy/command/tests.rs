@@ -178,6 +178,33 @@ fn compiled_from_config() {
     }
 }
 
+#[test]
+fn long_chains_are_refused_or_checked_never_overflowed() {
+    let p = standard();
+    // Wrappers nest: too deep is refused, not skipped.
+    let deep = format!("{}git push", "env ".repeat(20_000));
+    assert_eq!(outcome(p.check_script(&deep)), "parse");
+    let ok = format!("{}git push", "env ".repeat(20));
+    assert_eq!(outcome(p.check_script(&ok)), "deny:git push");
+    // Unknown words that may expand to nothing, however many.
+    let unknown = format!("$x{} git push", " $a".repeat(20));
+    assert_eq!(outcome(p.check_script(&unknown)), "maybe:git push");
+    let unknown = format!("x$x $a curl");
+    assert_eq!(outcome(p.check_script(&unknown)), "deny:curl");
+    let unknown = format!("x$x{} push", " $a".repeat(20));
+    assert_eq!(outcome(p.check_script(&unknown)), "maybe:git push");
+    let unknown = format!("$x{} git push", " $a".repeat(20_000));
+    assert_ne!(outcome(p.check_script(&unknown)), "ok");
+    let none = CommandPolicy::new(&["curl".into()], &[], false, "c").unwrap();
+    let unknown = format!("$x{} curl", " $a".repeat(20_000));
+    assert_eq!(outcome(none.check_script(&unknown)), "parse");
+    // A known command with any number of unknown arguments is checked in linear time.
+    let args = format!("echo{}", " $a".repeat(20_000));
+    assert_eq!(outcome(p.check_script(&args)), "ok");
+    let argv: Vec<String> = std::iter::repeat_n("nice".to_string(), 20_000).collect();
+    assert_eq!(outcome(p.check_argv(&argv)), "parse");
+}
+
 /// Arbitrary scripts through the whole check never panic.
 #[test]
 fn check_never_panics() {

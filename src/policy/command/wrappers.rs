@@ -36,6 +36,12 @@ pub fn expand(
     if words.is_empty() {
         return Ok(());
     }
+    if depth > shell::MAX_DEPTH {
+        return Err(ParseError {
+            message: format!("nested more than {} levels deep", shell::MAX_DEPTH),
+            too_deep: true,
+        });
+    }
     out.push(words.to_vec());
     let Some(name) = words[0].value.as_deref() else {
         return Ok(());
@@ -43,9 +49,11 @@ pub fn expand(
     let args = &words[1..];
     let script = match inner(basename(name), args) {
         Inner::None => return Ok(()),
-        Inner::Argv(w) => return expand(&w, stdin, depth, out),
+        Inner::Argv(w) => return expand(&w, stdin, depth + 1, out),
         Inner::Several(list) => {
-            return list.iter().try_for_each(|w| expand(w, None, depth, out));
+            return list
+                .iter()
+                .try_for_each(|w| expand(w, None, depth + 1, out));
         }
         Inner::Stdin => match stdin {
             Some(s) => s.to_string(),
