@@ -3,7 +3,7 @@
 //! backend; config knows no policy). A new module must be placed here. Test-only.
 
 /// Top-level modules, from the top (the binary) down to the leaves.
-const LAYERS: [&str; 17] = [
+const LAYERS: [&str; 18] = [
     "main",
     "cmd",
     "cli",
@@ -13,6 +13,7 @@ const LAYERS: [&str; 17] = [
     "proxy",
     "events",
     "policy",
+    "shell",
     "config",
     "diagnostics",
     "sandbox_env",

@@ -25,6 +25,7 @@ pub mod output;
 pub mod policy;
 pub mod proxy;
 pub mod sandbox_env;
+pub mod shell;
 pub mod sys;
 
 pub use config::Config;

@@ -45,6 +45,7 @@ pub fn execute(req: RunRequest) -> Result<Outcome> {
     for warning in &policy.warnings {
         log::warn!("{}", crate::output::escape(warning));
     }
+    preflight(&resolved, &host, &req.command)?;
     let argv = command_argv(&req.command)?;
     let (env, removed) = crate::sandbox_env::sandbox_env(std::env::vars_os());
     if !removed.is_empty() {
@@ -131,6 +132,36 @@ fn run_platform(
     Err(Error::Setup(
         "this platform is not supported yet: fence currently sandboxes on Linux only".into(),
     ))
+}
+
+/// Refuses, before anything runs, a command that `command.deny` or the default deny list
+/// refuses (`command.allow` overriding them): the `-c` script as parsed, or the argv.
+fn preflight(resolved: &config::Resolved, host: &HostEnv, command: &CommandSpec) -> Result<()> {
+    let origin = |key: &str, rule: &str| match config::written_in(&resolved.files, key, rule) {
+        Some(file) => {
+            let path = file.path.strip_prefix(&host.cwd).unwrap_or(&file.path);
+            crate::output::path(path)
+        }
+        None => match &resolved.origin {
+            config::Origin::Template(name) => format!("template {name}"),
+            _ => "config".to_string(),
+        },
+    };
+    let rules = policy::command::compile(&resolved.config.command, origin)
+        .map_err(|e| config::locate(e, &resolved.files))?;
+    let checked = match command {
+        CommandSpec::Argv(argv) => {
+            let argv: Vec<String> = argv
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            rules.check_argv(&argv)
+        }
+        CommandSpec::Shell { script, .. } => rules.check_script(&script.to_string_lossy()),
+    };
+    checked.map_err(|refusal| {
+        Error::CannotExecute(crate::output::escape(&refusal.to_string()).into_owned())
+    })
 }
 
 /// The argv to execute inside the sandbox.

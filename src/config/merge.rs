@@ -96,44 +96,32 @@ fn append<T: Eq + std::hash::Hash + Clone>(base: Vec<T>, extra: Vec<T>) -> Vec<T
 /// A setting this build parses but cannot enforce yet, as (key path, explanation).
 pub type Unsupported = (&'static str, &'static str);
 
-const COMMAND_LATER: &str = "command policy is not supported yet";
+const COMMAND_LATER: &str = "run-time command enforcement is not supported yet (command.deny and command.allow are \
+     checked before the run)";
 const SSH_LATER: &str = "ssh policy is not supported yet";
 
 /// Settings that would be silently ignored by this build. Each one is an error, so that no
-/// config is ever weaker than it reads.
+/// config is ever weaker than it reads. (`command.deny`, `command.allow` and
+/// `command.useDefaults` are enforced: before the run, see `policy::command`.)
 pub fn unsupported(cfg: &Config) -> Vec<Unsupported> {
-    let checks: [(bool, Unsupported); 5] = [
-        (
-            !cfg.command.deny.is_empty(),
-            ("command.deny", COMMAND_LATER),
-        ),
-        (
-            !cfg.command.allow.is_empty(),
-            ("command.allow", COMMAND_LATER),
-        ),
-        (
-            cfg.command.use_defaults.is_some(),
-            ("command.useDefaults", COMMAND_LATER),
-        ),
+    let checks: [(bool, Unsupported); 3] = [
         (
             cfg.command.runtime_exec_policy.is_some(),
             ("command.runtimeExecPolicy", COMMAND_LATER),
         ),
+        (
+            !cfg.command
+                .accept_shared_binary_cannot_runtime_deny
+                .is_empty(),
+            ("command.acceptSharedBinaryCannotRuntimeDeny", COMMAND_LATER),
+        ),
         (ssh_used(cfg), ("ssh", SSH_LATER)),
     ];
-    let mut out: Vec<Unsupported> = checks
+    checks
         .into_iter()
         .filter(|(used, _)| *used)
         .map(|(_, u)| u)
-        .collect();
-    if !cfg
-        .command
-        .accept_shared_binary_cannot_runtime_deny
-        .is_empty()
-    {
-        out.push(("command.acceptSharedBinaryCannotRuntimeDeny", COMMAND_LATER));
-    }
-    out
+        .collect()
 }
 
 fn ssh_used(cfg: &Config) -> bool {
@@ -209,7 +197,10 @@ mod tests {
     #[test]
     fn unsupported_fields_are_reported() {
         let cases = [
-            (r#"{"command": {"deny": ["git push"]}}"#, "command.deny"),
+            (
+                r#"{"command": {"runtimeExecPolicy": "argv"}}"#,
+                "command.runtimeExecPolicy",
+            ),
             (r#"{"ssh": {"allowedHosts": ["x.com"]}}"#, "ssh"),
         ];
         for (json, key) in cases {
@@ -222,7 +213,9 @@ mod tests {
             "upstreamProxy": "http://p:1"},
             "filesystem": {"allowWrite": ["."], "denyRead": ["~/.ssh"]},
             "devices": {"mode": "host"}, "forceNewSession": true,
-            "macos": {"mach": {"lookup": ["com.apple.x"]}}}"#;
+            "macos": {"mach": {"lookup": ["com.apple.x"]}},
+            "command": {"deny": ["git push"], "allow": ["git push origin docs"],
+                "useDefaults": false}}"#;
         assert_eq!(unsupported(&cfg(enforced)), Vec::<Unsupported>::new());
     }
 }

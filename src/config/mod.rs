@@ -132,6 +132,16 @@ pub fn locate(err: Error, files: &[ConfigFile]) -> Error {
     err
 }
 
+/// The first of `files` that writes `value` as an element of the list at `key` (dotted):
+/// where a rule came from, for messages.
+pub fn written_in<'a>(files: &'a [ConfigFile], key: &str, value: &str) -> Option<&'a ConfigFile> {
+    let path: Vec<Segment> = key.split('.').map(|k| Segment::Key(k.into())).collect();
+    files.iter().find(|file| {
+        let text = file.text.strip_prefix('\u{feff}').unwrap_or(&file.text);
+        jsonpath::find_element(&jsonc::strip(text), &path, value).is_some()
+    })
+}
+
 /// serde_json appends " at line L column C" to its messages; fence puts the position first.
 fn strip_position_suffix(msg: &str) -> &str {
     match msg.rfind(" at line ") {
@@ -242,8 +252,9 @@ mod tests {
                 "f.json:2:25: devices.mode: unknown variant `all`",
             ),
             (
-                "{\n  // c\n  \"command\": {\"deny\": [\"x\"]}}",
-                "f.json:3:15: command.deny: command policy is not supported yet",
+                "{\n  // c\n  \"command\": {\"runtimeExecPolicy\": \"path\"}}",
+                "f.json:3:15: command.runtimeExecPolicy: run-time command enforcement is not \
+                 supported yet (command.deny and command.allow are checked before the run)",
             ),
             ("{\"filesystem\": }", "f.json:1:16: "),
             // A check on a list entry points at that entry, not at the end of the object.

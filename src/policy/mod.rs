@@ -2,6 +2,7 @@
 //! paths and decisions that a platform backend turns into a sandbox.
 
 mod budget;
+pub mod command;
 pub mod compare;
 pub mod create;
 pub mod dangerous;

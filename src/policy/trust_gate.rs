@@ -153,6 +153,19 @@ pub fn project_grants(
     if merged.quiet && !user.quiet {
         grants.push(Grant::Setting("quiet", "true".into()));
     }
+    // Command rules are checked before the run: an allow entry lifts a deny (the user's
+    // too), and turning the default list off lifts all of it. Added denies only narrow.
+    for rule in merged
+        .command
+        .allow
+        .iter()
+        .filter(|r| !user.command.allow.contains(r))
+    {
+        grants.push(Grant::Setting("command.allow", rule.clone()));
+    }
+    if merged.command.use_defaults == Some(false) && user.command.use_defaults != Some(false) {
+        grants.push(Grant::Setting("command.useDefaults", "false".into()));
+    }
     let mach = [
         (
             "macos.mach.lookup",

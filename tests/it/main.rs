@@ -6,6 +6,7 @@
 #[macro_use]
 mod util;
 
+mod commands;
 mod config;
 mod filesystem;
 mod hardening;
