@@ -120,13 +120,7 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Result<Vec<OsString>> {
     // Their ancestors inside the writable bind are first bound onto themselves: a mount
     // point cannot be renamed (EBUSY), so `mv .git x && mkdir .git` cannot swap the
     // protected path for a fresh, writable copy.
-    let innermost_writable = |p: &Path| {
-        writable
-            .iter()
-            .filter(|w| p.starts_with(w))
-            .max_by_key(|w| w.as_os_str().len())
-            .copied()
-    };
+    let innermost_writable = |p: &Path| crate::policy::paths::innermost(&writable, p).copied();
     let protected: Vec<(&Path, &Path)> = outermost(policy.deny_write.iter().map(PathBuf::as_path))
         .into_iter()
         .filter(|p| !masked(p))

@@ -155,12 +155,7 @@ fn entries<'a>(
     roots: &'a [PathBuf],
     grown: &HashSet<PathBuf>,
 ) -> Vec<Entry<'a>> {
-    let innermost = |p: &Path| {
-        roots
-            .iter()
-            .filter(|r| p.starts_with(r))
-            .max_by_key(|r| r.as_os_str().len())
-    };
+    let innermost = |p: &Path| super::paths::innermost(roots, p);
     let placeholders = placeholders.iter().map(|t| (t.path.as_path(), true));
     let denies = deny_write.iter().map(|p| (p.as_path(), false));
     denies

@@ -181,6 +181,14 @@ pub fn resolve_observed(
     Ok((out, observed))
 }
 
+/// The innermost of `roots` that `path` lies in (the longest one it starts with).
+pub fn innermost<'a, P: AsRef<Path>>(roots: &'a [P], path: &Path) -> Option<&'a P> {
+    roots
+        .iter()
+        .filter(|r| path.starts_with(r.as_ref()))
+        .max_by_key(|r| r.as_ref().as_os_str().len())
+}
+
 /// Removes glob escapes from a literal pattern.
 fn unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -113,13 +113,7 @@ pub fn group(
     may_mask: &dyn Fn(&Path) -> bool,
 ) -> (Vec<PathBuf>, Vec<PathBuf>) {
     use std::collections::BTreeSet;
-    let root_of = |p: &Path| {
-        roots
-            .iter()
-            .filter(|r| p.starts_with(r))
-            .max_by_key(|r| r.as_os_str().len())
-            .cloned()
-    };
+    let root_of = |p: &Path| super::paths::innermost(roots, p).cloned();
     // Candidate directories: every ancestor of a socket strictly below its root.
     let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
     for socket in &sockets {
