@@ -19,7 +19,10 @@
 //! Every refusal is also counted, whatever the level: fence prints one summary line of
 //! them when the run ends (see [`summary`]).
 
+mod event;
 mod summary;
+
+pub use event::{Decision, Event, Kind};
 
 use std::fs::File;
 use std::io::Write;
@@ -81,12 +84,22 @@ impl EventSink {
         }
     }
 
-    /// A refused request for `destination` (`host:port`), counted for the summary; with
-    /// `-m`, the line `[fence:http] blocked CONNECT evil.example:443: not in allowedDomains`.
-    pub fn blocked(&mut self, source: &str, what: &str, destination: &str, reason: &str) {
-        self.tally().add(destination);
-        if self.level >= Level::Blocked {
-            self.line(&format!("[fence:{source}] blocked {what}: {reason}"));
+    /// An event. A denied one is counted for the summary and, with `-m`, shown; an allowed
+    /// one is shown with debug notes for the proxies. For the proxies, the lines are
+    /// `[fence:http] blocked CONNECT evil.example:443: not in allowedDomains` and
+    /// `[fence:http] allowed CONNECT ok.example:443 (rule "ok.example")`; see [`Event::text`].
+    pub fn record(&mut self, event: &Event<'_>) {
+        let shown = match event.decision {
+            Decision::Denied => {
+                if event.kind.is_proxy() {
+                    self.tally().add(event.target);
+                }
+                Level::Blocked
+            }
+            Decision::Allowed => Level::All,
+        };
+        if self.level >= shown {
+            self.line(&event.text());
         }
     }
 
@@ -253,6 +266,25 @@ mod tests {
         std::fs::canonicalize(&dir).unwrap()
     }
 
+    /// A refused proxy request, as the proxies record it.
+    fn blocked(sink: &mut EventSink, source: &str, label: &str, target: &str, rule: &str) {
+        let kind = if source == "socks" {
+            Kind::Socks
+        } else {
+            Kind::Http
+        };
+        sink.record(&Event {
+            kind,
+            action: label.split(' ').next().unwrap_or(""),
+            op: label,
+            target,
+            pid: None,
+            comm: None,
+            rule,
+            decision: Decision::Denied,
+        });
+    }
+
     fn policy_in(cwd: &Path) -> Policy {
         Policy {
             cwd: cwd.to_path_buf(),
@@ -267,7 +299,13 @@ mod tests {
         let path = dir.join("log");
         let first = EventSink::with_level(Level::Blocked, Some(&path), &mut policy_in(&dir));
         let mut retry = first.unwrap().clone();
-        retry.blocked("socks", "CONNECT b:2", "b:2", "not in allowedDomains");
+        blocked(
+            &mut retry,
+            "socks",
+            "CONNECT b:2",
+            "b:2",
+            "not in allowedDomains",
+        );
         retry.note("socks", format_args!("not at this level"));
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
@@ -285,9 +323,27 @@ mod tests {
         let run = EventSink::with_level(Level::Quiet, None, &mut policy).unwrap();
         assert_eq!(run.summary(), None);
         let mut proxy = run.clone();
-        proxy.blocked("http", "CONNECT a.example:443", "a.example:443", "r");
-        proxy.blocked("socks", "CONNECT a.example:443", "a.example:443", "r");
-        proxy.blocked("http", "GET http://b.example/x", "b.example:80", "r");
+        blocked(
+            &mut proxy,
+            "http",
+            "CONNECT a.example:443",
+            "a.example:443",
+            "r",
+        );
+        blocked(
+            &mut proxy,
+            "socks",
+            "CONNECT a.example:443",
+            "a.example:443",
+            "r",
+        );
+        blocked(
+            &mut proxy,
+            "http",
+            "GET http://b.example/x",
+            "b.example:80",
+            "r",
+        );
         assert_eq!(
             run.summary().unwrap(),
             "blocked 3 requests (a.example:443 ×2, b.example:80); -m shows each"
@@ -295,7 +351,13 @@ mod tests {
         let dir = temp_dir("summary");
         let path = dir.join("log");
         let mut m = EventSink::with_level(Level::Blocked, Some(&path), &mut policy).unwrap();
-        m.blocked("http", "CONNECT a.example:443", "a.example:443", "r");
+        blocked(
+            &mut m,
+            "http",
+            "CONNECT a.example:443",
+            "a.example:443",
+            "r",
+        );
         assert_eq!(m.summary().unwrap(), "blocked 1 request (a.example:443)");
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -306,7 +368,8 @@ mod tests {
         let path = dir.join("log");
         let mut policy = policy_in(&dir);
         let mut m = EventSink::with_level(Level::Blocked, Some(&path), &mut policy).unwrap();
-        m.blocked(
+        blocked(
+            &mut m,
             "http",
             "CONNECT evil.example:443",
             "evil.example:443",
@@ -335,7 +398,8 @@ mod tests {
         let path = dir.join("log");
         let mut m =
             EventSink::with_level(Level::Blocked, Some(&path), &mut policy_in(&dir)).unwrap();
-        m.blocked(
+        blocked(
+            &mut m,
             "http",
             "GET http://x/\n[fence:http] allowed CONNECT evil:443",
             "x:80",

@@ -20,7 +20,7 @@ use super::http;
 use super::read::{ReadOutcome, read_some};
 use super::socks5;
 use super::tunnel::{Copier, Readiness, Tunnel};
-use crate::events::EventSink;
+use crate::events::{self, EventSink};
 use crate::policy::domains::{Decision, Host};
 use crate::policy::network::NetworkPolicy;
 
@@ -164,6 +164,8 @@ pub struct Conn {
     pub deadline: Option<Instant>,
     /// What the request was, for log lines (`CONNECT example.com:443`).
     label: String,
+    /// The request's method (`CONNECT`, `GET`; for SOCKS its command), for events.
+    method: String,
     /// The `host:port` it asked for, for the blocked-request summary.
     target: String,
     last_error: Option<String>,
@@ -193,6 +195,7 @@ impl Conn {
             client_eof: false,
             deadline: Some(now + HEADER_TIMEOUT),
             label: String::new(),
+            method: String::new(),
             target: String::new(),
             last_error: None,
             tried_inside_v6: false,
@@ -277,6 +280,24 @@ impl Conn {
                 }
                 Step::Done(next) => return next,
             }
+        }
+    }
+
+    /// The event for this request, decided by `rule`.
+    fn event<'a>(&'a self, rule: &'a str, decision: events::Decision) -> events::Event<'a> {
+        let kind = match self.role {
+            Role::Socks => events::Kind::Socks,
+            _ => events::Kind::Http,
+        };
+        events::Event {
+            kind,
+            action: &self.method,
+            op: &self.label,
+            target: &self.target,
+            pid: None,
+            comm: None,
+            rule,
+            decision,
         }
     }
 
@@ -376,10 +397,8 @@ impl Conn {
                 return Step::Again;
             }
             Decision::Allow { rule, literal } => {
-                ctx.monitor.note(
-                    self.source(),
-                    format_args!("allowed {} (rule \"{rule}\")", self.label),
-                );
+                ctx.monitor
+                    .record(&self.event(&rule, events::Decision::Allowed));
                 (false, literal)
             }
             Decision::Upstream => {
@@ -442,7 +461,7 @@ impl Conn {
     /// answer goes out as the connection is driven on.
     fn refuse(&mut self, ctx: &mut Ctx<'_>, reason: &str) {
         ctx.monitor
-            .blocked(self.source(), &self.label, &self.target, reason);
+            .record(&self.event(reason, events::Decision::Denied));
         match self.role {
             Role::Socks => {
                 self.out

@@ -4,6 +4,7 @@
 use std::io;
 
 use super::{Conn, Ctx, Next, Phase, Purpose, Step};
+use crate::events::Decision;
 use crate::proxy::forward::Forward;
 use crate::proxy::http::{self, HeadError, RequestTarget};
 use crate::proxy::read::{ReadOutcome, read_some};
@@ -45,6 +46,7 @@ impl Conn {
         let (host, port, purpose) = match (&head.target, connect) {
             (RequestTarget::Authority { host, port }, true) => {
                 self.label = format!("CONNECT {host}:{port}");
+                self.method = "CONNECT".into();
                 self.target = format!("{host}:{port}");
                 (host.clone(), *port, Purpose::Connect)
             }
@@ -55,6 +57,7 @@ impl Conn {
                 };
                 let shown = format!("{} http://{host}{}{path}", head.method, port_suffix(*port));
                 self.label = truncate(&shown, 100);
+                self.method = truncate(&head.method, 20);
                 self.target = format!("{host}:{port}");
                 let (host, port, path) = (host.clone(), *port, path.clone());
                 let forward = Forward::new(head, framing, &host, port, path);
@@ -102,18 +105,16 @@ impl Conn {
                 self.inbuf.drain(..len);
                 self.target = format!("{}:{}", request.host, request.port);
                 self.label = format!("CONNECT {}", self.target);
+                self.method = "CONNECT".into();
                 if request.command != socks5::Command::Connect {
                     let what = match request.command {
                         socks5::Command::Bind => "BIND",
                         _ => "UDP ASSOCIATE",
                     };
                     self.label = format!("{what} {}", self.target);
-                    ctx.monitor.blocked(
-                        "socks",
-                        &self.label,
-                        &self.target,
-                        "only CONNECT is supported",
-                    );
+                    self.method = what.into();
+                    ctx.monitor
+                        .record(&self.event("only CONNECT is supported", Decision::Denied));
                     return Ok(self.socks_fail(socks5::reply::COMMAND_NOT_SUPPORTED));
                 }
                 self.purpose = Some(Purpose::Socks);
