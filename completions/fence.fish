@@ -98,7 +98,7 @@ complete -c fence -n '__fence_is options' -s s -l settings -r -F -d 'use this co
 complete -c fence -n '__fence_is options' -s t -l template -x -a 'default workspace-write' -d 'use a built-in template'
 complete -c fence -n '__fence_is options' -l shell -x -a '(__fence_shells)' -d 'shell for -c (sh, user for $SHELL, or an absolute path)'
 complete -c fence -n '__fence_is options' -s d -l debug -d 'explain what fence does'
-complete -c fence -n '__fence_is options' -s m -l monitor -d 'print one line per blocked network request'
+complete -c fence -n '__fence_is options' -s m -l monitor -d 'print one line per blocked request, denied write or direct connect'
 complete -c fence -n '__fence_is options' -s q -l quiet -d 'no summary line of blocked requests at exit'
 complete -c fence -n '__fence_is options' -l allow-reduced-isolation -d 'run even without Landlock, seccomp or user namespaces'
 complete -c fence -n '__fence_is options' -l force-new-session -d 'run the command in a new terminal session'

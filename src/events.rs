@@ -88,6 +88,11 @@ impl EventSink {
     /// one is shown with debug notes for the proxies. For the proxies, the lines are
     /// `[fence:http] blocked CONNECT evil.example:443: not in allowedDomains` and
     /// `[fence:http] allowed CONNECT ok.example:443 (rule "ok.example")`; see [`Event::text`].
+    /// Whether denials are shown as they happen (`-m`, `-d`).
+    pub fn shows_denials(&self) -> bool {
+        self.level >= Level::Blocked
+    }
+
     pub fn record(&mut self, event: &Event<'_>) {
         let shown = match event.decision {
             Decision::Denied => {

@@ -157,11 +157,14 @@ pub const FLAGS: &[Flag] = &[
         ..flag(Id::Debug, Some('d'), Some("debug"))
     },
     Flag {
-        summary: "print one line per blocked network request",
-        help: "Print one line per blocked network request",
-        man: r"Print one line per blocked network request.
-               Filesystem denials are not reported; they fail inside the command with
-               \(lqRead-only file system\(rq or \(lqPermission denied\(rq.",
+        summary: "print one line per blocked request, denied write or direct connect",
+        help: "Print one line per blocked network request, denied\n\
+               filesystem write and direct connect",
+        man: r"Print one line per blocked network request, per filesystem write the
+               policy denies and per direct connection attempt (see \fBMONITORING\fR).
+               Writes and connects are observed with seccomp user notification, without
+               privileges; where it is unavailable (an outer fence or a container runtime
+               already listens), fence says so once and shows the proxies' lines only.",
         ..flag(Id::Monitor, Some('m'), Some("monitor"))
     },
     Flag {

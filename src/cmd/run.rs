@@ -70,6 +70,15 @@ fn run_platform(
     // The log file, when the sandbox may write it, becomes read-only inside for this run.
     let mut p = p.clone();
     let events = crate::events::EventSink::new(req.monitor, req.log_file.as_deref(), &mut p)?;
+    // -m: the filesystem writes and direct connects the policy denies are shown too.
+    let watch = crate::linux::notify::Watch {
+        watched: crate::linux::notify::Watched {
+            writes: req.monitor,
+            sockets: req.monitor,
+            execs: false,
+        },
+        commands: None,
+    };
     let outcome = crate::linux::run(
         &p,
         argv,
@@ -77,6 +86,7 @@ fn run_platform(
         req.allow_reduced_isolation,
         req.preserve_fds,
         events.clone(),
+        watch,
     );
     print_summary(&events, req.quiet);
     outcome

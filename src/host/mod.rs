@@ -36,6 +36,8 @@ const PTY_MASTER: Token = Token(2);
 /// The backend's fds: `Token(BACKEND + i)` for its `i`th source.
 const BACKEND: usize = 3;
 const MAX_BACKEND_SOURCES: usize = 8;
+/// The backend's watcher (the seccomp notification listener), once it has one.
+const WATCHER: Token = Token(BACKEND + MAX_BACKEND_SOURCES);
 
 /// Where the host learns of signals (on Linux, a signalfd made before the sandbox was
 /// spawned, so none is lost).
@@ -65,6 +67,16 @@ pub enum Action {
         id: u64,
         socket: io::Result<OwnedFd>,
     },
+    /// Something that serves an fd of its own inside the loop (the seccomp notification
+    /// dispatcher): the loop watches the fd and calls it when it is readable.
+    Watch(Box<dyn Watcher>),
+}
+
+/// An fd the loop watches for a backend, with what to do when it is readable. It must not
+/// block: it handles what waits and returns.
+pub trait Watcher {
+    fn fd(&self) -> BorrowedFd<'_>;
+    fn on_readable(&mut self);
 }
 
 /// The hooks a platform backend plugs into the loop.
@@ -208,6 +220,7 @@ struct HostLoop {
     master_interest: Option<Interest>,
     proxy: Option<Proxy>,
     actions: Vec<Action>,
+    watcher: Option<Box<dyn Watcher>>,
 }
 
 impl HostLoop {
@@ -241,6 +254,7 @@ impl HostLoop {
                         self.on_signals(backend, signals)?;
                     }
                     STDIN => self.relay.as_mut().map_or((), Relay::on_stdin),
+                    WATCHER => self.watcher.as_mut().map_or((), |w| w.on_readable()),
                     PTY_MASTER => {
                         if let Some(relay) = self.relay.as_mut() {
                             relay.on_master();
@@ -297,6 +311,21 @@ impl HostLoop {
                         proxy.inside_connected(registry, id, socket);
                     }
                 }
+                Action::Watch(mut watcher) if self.watcher.is_none() => {
+                    let fd = watcher.fd().as_raw_fd();
+                    let watched = sys::set_nonblocking(watcher.fd()).and_then(|()| {
+                        registry.register(&mut SourceFd(&fd), WATCHER, Interest::READABLE)
+                    });
+                    match watched {
+                        // Edge-triggered: what arrived before the registration is served now.
+                        Ok(()) => {
+                            watcher.on_readable();
+                            self.watcher = Some(watcher);
+                        }
+                        Err(e) => log::warn!("cannot watch the notification listener: {e}"),
+                    }
+                }
+                Action::Watch(_) => log::warn!("a second notification listener was ignored"),
             }
         }
     }

@@ -72,6 +72,11 @@ pub struct InitPlan {
     /// keeps state in, lies there.
     #[serde(default)]
     pub report_tmp_leftovers: bool,
+    /// Syscalls the host wants to hear of (`-m`, `fence learn`, exec checks): the init
+    /// installs a second seccomp filter that notifies them and passes its listener to the
+    /// host (`Report::Listener`).
+    #[serde(default)]
+    pub watch: super::seccomp::notify::Watched,
 }
 
 /// What the host asks of the init after the plan (only with `connect_service`).
@@ -124,6 +129,8 @@ pub enum Report {
     /// Listening sockets for these addresses are attached, in order. Addresses the
     /// namespace cannot have (IPv6 disabled) are left out.
     Listening { addrs: Vec<std::net::SocketAddr> },
+    /// The seccomp user-notification listener is attached (the plan's `watch`).
+    Listener,
     /// The socket connected for `HostRequest::Connect { id }` is attached.
     Connected { id: u64 },
     /// `HostRequest::Connect { id }` failed.
@@ -155,8 +162,11 @@ pub struct Reports {
     status: bool,
     pty: bool,
     listening: bool,
+    listener: bool,
     /// Whether the plan asked for a pseudo-terminal.
     expect_pty: bool,
+    /// Whether the plan asked for a notification listener.
+    expect_listener: bool,
 }
 
 /// Why a report was ignored.
@@ -194,6 +204,13 @@ impl Reports {
             expect_pty,
             ..Reports::default()
         }
+    }
+
+    /// The plan asked for a notification listener (`Report::Listener`, once, before the
+    /// start).
+    pub fn expecting_listener(mut self, expect: bool) -> Reports {
+        self.expect_listener = expect;
+        self
     }
 
     /// The init's pid, once it said hello.
@@ -251,6 +268,16 @@ impl Reports {
             Report::Listening { addrs } => {
                 self.listening = true;
                 Report::Listening { addrs }
+            }
+            Report::Listener if !self.expect_listener => {
+                return Err(order("a notification listener that was not asked for"));
+            }
+            Report::Listener if self.listener || self.started => {
+                return Err(order("a second listener or one after the start"));
+            }
+            Report::Listener => {
+                self.listener = true;
+                Report::Listener
             }
             Report::ExecFailed { .. } if self.started => {
                 return Err(order("an exec failure after the start"));

@@ -404,7 +404,56 @@ fn harden(control: BorrowedFd<'_>, plan: &InitPlan, note: &dyn Fn(String)) -> Re
         "this CPU architecture has no filter yet".into(),
         SECCOMP_LOSS,
     )?;
+    if plan.watch.any() {
+        watch(control, plan.watch, &warn)?;
+    }
     Ok(())
+}
+
+/// Installs the notification filter (after the enforcing one, which thus decides first) and
+/// passes its listener to the host. Without it, exec checks cannot run (the run is refused);
+/// `-m` and `learn` lose only the filesystem and connect events, which the host says.
+fn watch(
+    control: BorrowedFd<'_>,
+    watched: super::seccomp::notify::Watched,
+    warn: &dyn Fn(String),
+) -> Result<(), Report> {
+    let unavailable = |cause: String| {
+        if watched.execs {
+            Err(setup_failed(format!(
+                "exec checks (command.runtimeExecPolicy \"argv\") need seccomp user \
+                 notification, which is not available here: {cause}"
+            )))
+        } else {
+            warn(format!(
+                "filesystem and connect events cannot be observed here (seccomp user \
+                 notification: {cause}); -m shows the proxies' decisions only"
+            ));
+            Ok(())
+        }
+    };
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    match sys::install_seccomp_listener(&super::seccomp::notify::program(watched)) {
+        Ok(listener) => {
+            sys::send_message(
+                control.as_fd(),
+                &Report::Listener.to_bytes(),
+                Some(listener.as_raw_fd()),
+            )
+            .map_err(|e| setup_failed(format!("cannot pass the notification listener: {e}")))?;
+            // The init keeps no copy: only the host answers.
+            drop(listener);
+            Ok(())
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => unavailable(
+            "another filter already has a listener (an outer fence or a container runtime; it \
+             sees these events)"
+                .into(),
+        ),
+        Err(e) => unavailable(e.to_string()),
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    unavailable("this CPU architecture has no filter yet".into())
 }
 
 const LANDLOCK_LOSS: &str = "the filesystem policy rests on the mount sandbox alone, and \

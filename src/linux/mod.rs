@@ -8,6 +8,7 @@ pub mod init;
 pub mod landlock;
 pub mod netns;
 pub mod network;
+pub mod notify;
 pub mod reduced;
 pub mod seccomp;
 pub mod session;
@@ -195,15 +196,16 @@ pub fn run(
     allow_reduced_isolation: bool,
     preserve_fds: u32,
     events: crate::events::EventSink,
+    watch: notify::Watch,
 ) -> Result<Outcome> {
     let locks = crate::policy::lock_empty_protected(policy);
     let outcome = run_sandbox(
         policy,
         argv,
         env,
-        allow_reduced_isolation,
-        preserve_fds,
+        (allow_reduced_isolation, preserve_fds),
         events,
+        watch,
     );
     drop(locks);
     crate::policy::remove_placeholders(&policy.placeholders);
@@ -223,9 +225,9 @@ fn run_sandbox(
     policy: &Policy,
     argv: &[OsString],
     env: Vec<(OsString, OsString)>,
-    allow_reduced_isolation: bool,
-    preserve_fds: u32,
+    (allow_reduced_isolation, preserve_fds): (bool, u32),
     events: crate::events::EventSink,
+    watch: notify::Watch,
 ) -> Result<Outcome> {
     // TIOCSTI/TIOCLINUX are blocked by seccomp, so the command may share the terminal's
     // session (job control, /dev/tty) unless told otherwise, or unless seccomp may be
@@ -246,7 +248,15 @@ fn run_sandbox(
         pty,
         pty_stderr: pty && is_tty(&std::io::stderr()),
         preserve_fds,
+        watch: watch.watched,
         ..control::InitPlan::default()
+    };
+    let notify_context = |policy: &Policy| {
+        watch.watched.any().then(|| notify::Context {
+            policy: policy.clone(),
+            events: events.clone(),
+            commands: watch.commands.clone(),
+        })
     };
     let reduced = |cause: Error| -> Result<Outcome> {
         let nested = reduced::nested();
@@ -272,6 +282,7 @@ fn run_sandbox(
             env: env.clone(),
             new_session,
             nested,
+            notify: notify_context(policy),
         })
     };
     let bwrap = match locate_bwrap() {
@@ -320,6 +331,7 @@ fn run_sandbox(
             empty_files,
             new_session,
             network: Some(net.network),
+            notify: notify_context(&policy),
         });
         match full {
             Err(cause @ Error::NoNamespaces(_)) => return reduced(cause),

@@ -24,6 +24,8 @@ pub struct Reduced<'a> {
     pub new_session: bool,
     /// Nested in another fence (else: `--allow-reduced-isolation` was given).
     pub nested: bool,
+    /// For the seccomp notification dispatcher, when the plan watches syscalls.
+    pub notify: Option<super::notify::Context>,
 }
 
 pub fn run(r: Reduced<'_>) -> Result<Outcome> {
@@ -73,6 +75,15 @@ pub fn run(r: Reduced<'_>) -> Result<Outcome> {
     )?;
     let mut plan = r.plan;
     plan.reduced = true;
+    if plan.watch.writes || plan.watch.sockets {
+        // The filesystem verdicts assume the mount sandbox (a private /tmp, masks).
+        log::warn!(
+            "-m shows no filesystem or connect events in reduced isolation (no mount sandbox \
+             to judge them against); all sockets are refused here anyway"
+        );
+        plan.watch.writes = false;
+        plan.watch.sockets = false;
+    }
     plan.landlock = landlock::reduced_rules(policy, &scratch.path, &list_dir);
     let mut env: Vec<(OsString, OsString)> =
         r.env.into_iter().filter(|(k, _)| k != "TMPDIR").collect();
@@ -85,6 +96,7 @@ pub fn run(r: Reduced<'_>) -> Result<Outcome> {
         empty_files: Vec::new(),
         new_session: r.new_session,
         network: None,
+        notify: r.notify,
     });
     drop(scratch);
     result

@@ -8,6 +8,8 @@
 //! families) and `personality` (only the harmless values), and `clone3` answers `ENOSYS` so
 //! that libc falls back to the checkable `clone`.
 
+pub mod notify;
+
 /// One classic-BPF instruction, laid out as the kernel's `struct sock_filter`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C)]
@@ -297,7 +299,7 @@ mod tests {
     use super::*;
 
     /// A classic-BPF interpreter for the instructions `program` uses.
-    fn run(prog: &[Insn], nr: i64, arch: u32, args: [u64; 6]) -> u32 {
+    pub(super) fn run(prog: &[Insn], nr: i64, arch: u32, args: [u64; 6]) -> u32 {
         let mut data = [0u8; 64];
         data[0..4].copy_from_slice(&(nr as u32).to_le_bytes());
         data[4..8].copy_from_slice(&arch.to_le_bytes());
@@ -544,7 +546,7 @@ mod tests {
         }
     }
 
-    fn well_formed(prog: &[Insn]) {
+    pub(super) fn well_formed(prog: &[Insn]) {
         assert!(prog.len() < 4096, "BPF_MAXINSNS");
         let prog = prog.to_vec();
         for (i, insn) in prog.iter().enumerate() {

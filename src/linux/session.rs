@@ -35,6 +35,9 @@ pub struct Spec {
     pub new_session: bool,
     /// The proxies and forwarders, when the sandbox has network allowances to serve.
     pub network: Option<NetworkService>,
+    /// What the notification dispatcher checks and reports against, when the plan watches
+    /// syscalls.
+    pub notify: Option<super::notify::Context>,
 }
 
 /// Runs the sandbox to completion.
@@ -185,7 +188,9 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
         bwrap_pid,
         bwrap_status: None,
         // Without bwrap, fence spawned the init itself and knows its pid already.
-        reports: Reports::new(spec.bwrap.is_none().then_some(bwrap_pid), spec.plan.pty),
+        reports: Reports::new(spec.bwrap.is_none().then_some(bwrap_pid), spec.plan.pty)
+            .expecting_listener(spec.plan.watch.any()),
+        notify: spec.notify,
         warned_ignored: false,
         report: None,
         bwrap_stderr: Vec::new(),
@@ -238,6 +243,8 @@ struct Sandbox {
     control: OwnedFd,
     /// bwrap's stderr (a pipe).
     err: OwnedFd,
+    /// For the notification dispatcher, until the listener arrives.
+    notify: Option<super::notify::Context>,
 }
 
 /// The sandbox's sources for the host loop, by index.
@@ -330,6 +337,15 @@ impl Sandbox {
                 Report::Pty => match msg.fds.into_iter().next() {
                     Some(master) => actions.push(Action::RelayTerminal(master)),
                     None => log::warn!("the sandbox sent no pseudo-terminal"),
+                },
+                Report::Listener => match (msg.fds.into_iter().next(), self.notify.take()) {
+                    (Some(listener), Some(context)) => {
+                        match super::notify::Notifier::new(listener, context, self.reports.init()) {
+                            Ok(notifier) => actions.push(Action::Watch(Box::new(notifier))),
+                            Err(e) => log::warn!("cannot serve seccomp notifications: {e}"),
+                        }
+                    }
+                    _ => self.ignored_report("a listener report without its fd"),
                 },
                 Report::Stopped { signal } => {
                     log::debug!("the command stopped (signal {signal}); stopping fence");

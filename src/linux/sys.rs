@@ -196,6 +196,42 @@ pub fn install_seccomp(program: &[super::seccomp::Insn]) -> io::Result<()> {
     .map(drop)
 }
 
+/// Installs `program` as a seccomp filter that reports to a new user-notification listener,
+/// returned. `EBUSY`: a filter in this thread's chain already has a listener (an outer fence,
+/// a container runtime). A task waiting for an answer stays killable where the kernel can
+/// (`WAIT_KILLABLE_RECV`, Linux 5.19); older kernels take the filter without it.
+pub fn install_seccomp_listener(program: &[super::seccomp::Insn]) -> io::Result<OwnedFd> {
+    let prog = libc::sock_fprog {
+        len: u16::try_from(program.len())
+            .map_err(|_| io::Error::other("seccomp program too long"))?,
+        // `Insn` is #[repr(C)] with the exact layout of `struct sock_filter`.
+        filter: program.as_ptr().cast::<libc::sock_filter>().cast_mut(),
+    };
+    let install = |flags: libc::c_ulong| {
+        // SAFETY: `prog` points at `program`, which outlives the call; the kernel copies it
+        // and returns a new fd, which nothing else owns.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                flags,
+                &raw const prog,
+            )
+        };
+        if ret < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let fd = RawFd::try_from(ret).map_err(|_| io::Error::other("bad listener fd"))?;
+        // SAFETY: the kernel just returned this fd to us.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    };
+    let listener = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
+    match install(listener | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => install(listener),
+        other => other,
+    }
+}
+
 /// The kernel's Landlock ABI version; an error when Landlock is missing or disabled.
 pub fn landlock_abi() -> io::Result<u32> {
     const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;

@@ -18,6 +18,7 @@ pub mod sockets;
 mod temp_tree;
 pub mod tmp;
 pub mod trust_gate;
+pub mod verdict;
 
 pub use protection::{PlaceholderLocks, lock_empty_protected, remove_placeholders};
 

@@ -10,6 +10,7 @@ mod commands;
 mod config;
 mod filesystem;
 mod hardening;
+mod monitor;
 mod network;
 mod process;
 mod proxy;
