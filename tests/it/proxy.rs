@@ -747,9 +747,24 @@ fn log_file_is_never_followed_or_replaced(user: User) {
         meta.file_type().is_file(),
         "the log is still a regular file"
     );
+    // -m also shows the sandbox's attempts on the log (read-only inside), then the request.
+    let written = std::fs::read_to_string(&log).unwrap();
+    let (fs, http): (Vec<&str>, Vec<&str>) =
+        written.lines().partition(|l| l.starts_with("[fence:fs]"));
+    let ws = sb.ws.canonicalize().unwrap();
+    let tampering = format!("[fence:fs] write denied: {}/fence.log (", ws.display());
+    assert!(!fs.is_empty(), "{written}");
+    assert!(
+        fs.iter()
+            .all(|l| l.starts_with(&tampering) && l.ends_with("): denyWrite")),
+        "{written}"
+    );
     assert_eq!(
-        std::fs::read_to_string(&log).unwrap(),
-        format!("[fence:http] blocked GET {shell_code}: not in allowedDomains\n")
+        http,
+        [format!(
+            "[fence:http] blocked GET {shell_code}: not in allowedDomains"
+        )],
+        "{written}"
     );
     // A run without the log file plants the symlink; the next run with it refuses.
     sb.fence()
