@@ -106,7 +106,7 @@ const SSH_LATER: &str = "ssh policy is not supported yet";
 pub fn unsupported(cfg: &Config) -> Vec<Unsupported> {
     let checks: [(bool, Unsupported); 3] = [
         (
-            cfg.command.runtime_exec_policy.is_some(),
+            cfg.command.runtime_exec_policy == Some(super::types::RuntimeExecPolicy::Path),
             ("command.runtimeExecPolicy", COMMAND_LATER),
         ),
         (
@@ -198,7 +198,7 @@ mod tests {
     fn unsupported_fields_are_reported() {
         let cases = [
             (
-                r#"{"command": {"runtimeExecPolicy": "argv"}}"#,
+                r#"{"command": {"runtimeExecPolicy": "path"}}"#,
                 "command.runtimeExecPolicy",
             ),
             (r#"{"ssh": {"allowedHosts": ["x.com"]}}"#, "ssh"),

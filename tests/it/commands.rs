@@ -9,7 +9,7 @@ use crate::util::{Sandbox, User};
 /// A sandbox with `bin/NAME` (beside the workspace, not writable inside) for each name: a
 /// script that appends `NAME ARGS` to `ran` in the workspace. Returns it and the `PATH`
 /// to use.
-fn with_fakes(user: User, names: &[&str]) -> (Sandbox, String) {
+pub fn with_fakes(user: User, names: &[&str]) -> (Sandbox, String) {
     let sb = Sandbox::new(user);
     let bin = sb.root.join("bin");
     for name in names {
@@ -31,7 +31,7 @@ fn with_fakes(user: User, names: &[&str]) -> (Sandbox, String) {
     (sb, path)
 }
 
-fn ran(sb: &Sandbox) -> String {
+pub fn ran(sb: &Sandbox) -> String {
     std::fs::read_to_string(sb.ws.join("ran")).unwrap_or_default()
 }
 

@@ -8,6 +8,7 @@ mod util;
 
 mod commands;
 mod config;
+mod exec_checks;
 mod filesystem;
 mod hardening;
 mod monitor;

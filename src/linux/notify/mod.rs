@@ -21,7 +21,6 @@ mod sys;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
 use crate::events::{Decision, Event, EventSink, Kind};
 pub use crate::linux::seccomp::notify::Watched;
@@ -32,8 +31,7 @@ use decode::{PathArg, Request};
 use memory::{MAX_PATH, Unreadable};
 use sys::{Answer, Buffers, Notif};
 
-/// Names the config file a command rule came from (looked up only for a refusing rule).
-pub type Origin = std::rc::Rc<dyn Fn(&str, &str) -> String>;
+use crate::policy::command::RuleOrigin as Origin;
 
 /// What a run asks the dispatcher for.
 #[derive(Clone, Default)]
@@ -50,6 +48,9 @@ pub struct Context {
     pub commands: Option<(CommandPolicy, Origin)>,
 }
 
+/// Refused execs remembered for deduplication; past this, lines repeat.
+const MAX_EXEC_LINES: usize = 1024;
+
 /// The dispatcher, served by the host loop.
 pub struct Notifier {
     listener: OwnedFd,
@@ -57,6 +58,8 @@ pub struct Notifier {
     verdicts: Verdicts,
     events: EventSink,
     commands: Option<(CommandPolicy, Origin)>,
+    /// Refused execs already shown (without -m, where the sink does not show them).
+    exec_lines: std::collections::HashSet<(String, String)>,
     /// The init's notifications are fence's own doing: answered, never reported.
     init: Option<u32>,
     broken: bool,
@@ -74,6 +77,7 @@ impl Notifier {
             verdicts: Verdicts::new(context.policy),
             events: context.events,
             commands: context.commands,
+            exec_lines: Default::default(),
             init: init.and_then(|pid| u32::try_from(pid).ok()),
             broken: false,
         })
@@ -236,8 +240,12 @@ impl Notifier {
         // argv[0] is the caller's to choose: the program's own name is checked too (and the
         // name of the file it is a link to, for a multicall binary's name the check needs).
         let mut names = vec![args[0].clone(), program.clone()];
-        if let Ok(real) = std::fs::canonicalize(Path::new(std::ffi::OsStr::from_bytes(&program))) {
-            names.push(real.as_os_str().as_bytes().to_vec());
+        let absolute = memory::absolute(n.pid, path, Some(&program));
+        if let Some(real) = absolute
+            .ok()
+            .and_then(|p| sys::real_name_in_root(n.pid, &p))
+        {
+            names.push(real.as_bytes().to_vec());
         }
         for name in names {
             if let Err(mut refusal) = rules.check_argv(&words(&name)) {
@@ -246,7 +254,8 @@ impl Notifier {
                         rule.origin = origin("command.deny", &rule.text);
                     }
                 }
-                let shown = refusal.command.clone();
+                // The command as it was run (argv[0] as given), not as it was matched.
+                let shown = words(&args[0]).join(" ");
                 let why = refusal.to_string();
                 let why = why
                     .split_once(": ")
@@ -273,8 +282,13 @@ impl Notifier {
             rule: why,
             decision: Decision::Denied,
         };
-        if !self.events.shows_denials() {
-            crate::output::stderr_line(format_args!("{}", crate::output::escape(&event.text())));
+        // A shell tries each PATH directory in turn: one line per refused command and rule.
+        let key = (command.to_string(), why.to_string());
+        if !self.events.shows_denials() && !self.exec_lines.contains(&key) {
+            if self.exec_lines.len() < MAX_EXEC_LINES {
+                self.exec_lines.insert(key);
+            }
+            crate::output::stderr(&format!("{}\n", crate::output::escape(&event.text())));
         }
         self.events.record(&event);
     }

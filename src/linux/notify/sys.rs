@@ -3,7 +3,9 @@
 //! sound.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 /// One notification: which process made which syscall with which arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,4 +165,35 @@ pub fn read_memory(pid: u32, addr: u64, buf: &mut [u8]) -> io::Result<usize> {
         return Err(io::Error::last_os_error());
     }
     Ok(n as usize)
+}
+
+/// The name of the file `path` (absolute, as process `pid` sees it) leads to, with symbolic
+/// links resolved inside that process's root (`openat2` with `RESOLVE_IN_ROOT` below
+/// `/proc/PID/root`): a link in the sandbox's private `/tmp` resolves as it does there.
+pub fn real_name_in_root(pid: u32, path: &Path) -> Option<std::ffi::OsString> {
+    let root = std::fs::File::open(format!("/proc/{pid}/root")).ok()?;
+    let relative = path.strip_prefix("/").unwrap_or(path);
+    let relative = std::ffi::CString::new(relative.as_os_str().as_bytes()).ok()?;
+    // SAFETY: open_how is plain data; all-zero is valid before the fields are set.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: `relative` is NUL-terminated, `root` an open directory, `how` a valid
+    // open_how of the given size.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            relative.as_ptr(),
+            &raw const how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    let file = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
+    real.file_name().map(ToOwned::to_owned)
 }

@@ -75,6 +75,10 @@ pub fn compile(
     Ok(p)
 }
 
+/// Names the config file a rule came from, given its key and text (looked up only for a
+/// refusing rule: it re-reads the config text).
+pub type RuleOrigin = std::rc::Rc<dyn Fn(&str, &str) -> String>;
+
 /// The compiled command rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommandPolicy {

@@ -1,0 +1,73 @@
+//! Exec checks at run time (`command.runtimeExecPolicy: "argv"`): every `execve` in the
+//! sandbox is checked against the command rules over seccomp user notification, so a denied
+//! command that a script builds at run time (which the preflight cannot see) fails with
+//! EPERM, one `[fence:exec]` line says why, and the script's other commands run. The fake
+//! programs record on the host side whether they ran.
+
+use crate::commands::{ran, with_fakes};
+use crate::util::User;
+
+const ARGV_MODE: &str = r#"{"filesystem": {"allowWrite": ["."]},
+    "command": {"deny": ["git push"], "allow": ["git push origin docs"],
+                "runtimeExecPolicy": "argv"}}"#;
+
+/// A script whose denied command only exists at run time.
+const SCRIPT: &str = "git status\nX=push\ngit $X\necho \"status $?\"\n\
+    git $X origin docs\nln -s \"$(command -v git)\" /tmp/g\n/tmp/g push --force\necho end\n";
+
+fn a_command_built_at_run_time_is_stopped_when_it_execs(user: User) {
+    let (sb, path) = with_fakes(user, &["git"]);
+    let cfg = sb.config("cfg.json", ARGV_MODE);
+    sb.write(&sb.ws.join("release.sh"), SCRIPT);
+    let run = sb
+        .fence()
+        .env("PATH", &path)
+        .arg("-s")
+        .arg(&cfg)
+        .args(["sh", "release.sh"])
+        .run();
+    run.ok().stdout_has("status 126").stdout_has("end");
+    // The allowed forms ran; neither spelling of the denied one did.
+    assert_eq!(ran(&sb), "git status\ngit push origin docs\n", "{run}");
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("[fence:exec]"))
+        .collect();
+    assert_eq!(lines.len(), 2, "one line per refused command: {run}");
+    assert!(
+        lines[0].starts_with("[fence:exec] refused git push (sh[")
+            && lines[0].ends_with("execve): matches command.deny \"git push\" (cfg.json)"),
+        "{run}"
+    );
+    // Through a link with another name, in the sandbox's private /tmp: the file it leads to
+    // is what runs, and its name is checked.
+    assert!(
+        lines[1].starts_with("[fence:exec] refused /tmp/g push --force (sh["),
+        "{run}"
+    );
+}
+
+fn without_argv_mode_nothing_is_checked_at_exec(user: User) {
+    let (sb, path) = with_fakes(user, &["git"]);
+    let cfg = sb.config(
+        "cfg.json",
+        r#"{"filesystem": {"allowWrite": ["."]}, "command": {"deny": ["git push"]}}"#,
+    );
+    sb.write(&sb.ws.join("release.sh"), "X=push\ngit $X\n");
+    let run = sb
+        .fence()
+        .env("PATH", &path)
+        .arg("-s")
+        .arg(&cfg)
+        .args(["sh", "release.sh"])
+        .run();
+    // Only the preflight applies, and it cannot see inside the script file.
+    run.ok();
+    assert_eq!(ran(&sb), "git push\n", "{run}");
+}
+
+both_users!(
+    a_command_built_at_run_time_is_stopped_when_it_execs,
+    without_argv_mode_nothing_is_checked_at_exec,
+);
