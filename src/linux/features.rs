@@ -16,7 +16,9 @@ pub struct Features {
     pub namespaces: Result<(), String>,
     pub landlock_abi: Option<u32>,
     pub seccomp_filter: bool,
-    pub seccomp_user_notif: bool,
+    /// Whether a seccomp filter with a user-notification listener can be installed here
+    /// (`-m`'s filesystem and connect events, exec checks), or why not.
+    pub seccomp_listener: Result<(), String>,
     pub apparmor_userns_restricted: bool,
     pub container: Option<String>,
 }
@@ -84,6 +86,20 @@ pub fn probe() -> Features {
         Err(e) => Err(e.clone()),
     };
     let (seccomp_filter, seccomp_user_notif) = sys::seccomp_support();
+    let seccomp_listener = if !seccomp_user_notif {
+        Err("unavailable (kernel older than 5.5, or seccomp disabled)".to_string())
+    } else {
+        let allow_all = super::seccomp::notify::program(Default::default());
+        match sys::probe_seccomp_listener(&allow_all) {
+            Ok(()) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Err(
+                "busy: another seccomp filter already has a listener (an outer fence or a \
+                 container runtime)"
+                    .to_string(),
+            ),
+            Err(e) => Err(format!("unavailable ({e})")),
+        }
+    };
     Features {
         kernel,
         machine,
@@ -91,7 +107,7 @@ pub fn probe() -> Features {
         namespaces,
         landlock_abi: sys::landlock_abi().ok().filter(|&abi| abi >= 1),
         seccomp_filter,
-        seccomp_user_notif,
+        seccomp_listener,
         apparmor_userns_restricted: std::fs::read_to_string(
             "/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
         )
@@ -184,16 +200,20 @@ pub fn report(f: &Features) -> String {
     line(
         "seccomp",
         format!(
-            "filter {}, user notification {}",
+            "filter {}; user notification {}",
             if f.seccomp_filter {
                 "supported"
             } else {
                 "unavailable"
             },
-            if f.seccomp_user_notif {
-                "supported"
-            } else {
-                "unavailable"
+            match &f.seccomp_listener {
+                Ok(()) => "usable (-m shows filesystem writes and direct connects; exec \
+                           checks work)"
+                    .to_string(),
+                Err(why) => format!(
+                    "{why}: -m shows the proxies' decisions only, and command.runtimeExecPolicy \
+                     \"argv\" is refused"
+                ),
             }
         ),
     );
@@ -253,7 +273,7 @@ mod tests {
             namespaces: Ok(()),
             landlock_abi: Some(7),
             seccomp_filter: true,
-            seccomp_user_notif: true,
+            seccomp_listener: Ok(()),
             apparmor_userns_restricted: false,
             container: None,
         }

@@ -232,6 +232,46 @@ pub fn install_seccomp_listener(program: &[super::seccomp::Insn]) -> io::Result<
     }
 }
 
+/// Whether this process could install `program` with a notification listener now (`EBUSY`:
+/// a filter in its chain already has one): tried in a forked child that exits at once, so
+/// nothing changes here.
+pub fn probe_seccomp_listener(program: &[super::seccomp::Insn]) -> io::Result<()> {
+    let prog = libc::sock_fprog {
+        len: u16::try_from(program.len())
+            .map_err(|_| io::Error::other("seccomp program too long"))?,
+        filter: program.as_ptr().cast::<libc::sock_filter>().cast_mut(),
+    };
+    // SAFETY: the child makes only raw system calls (no allocation, no locks) and exits
+    // with _exit; `prog` and `program` were built before the fork and stay valid in it.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        // SAFETY: see above; the child's state is discarded by _exit.
+        unsafe {
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+            let ret = libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                &raw const prog,
+            );
+            let code = if ret < 0 {
+                *libc::__errno_location()
+            } else {
+                0
+            };
+            libc::_exit(code.min(255));
+        }
+    }
+    match wait(pid)? {
+        WaitStatus::Exited(0) => Ok(()),
+        WaitStatus::Exited(errno) => Err(io::Error::from_raw_os_error(errno)),
+        _ => Err(io::Error::other("the probe did not exit")),
+    }
+}
+
 /// The kernel's Landlock ABI version; an error when Landlock is missing or disabled.
 pub fn landlock_abi() -> io::Result<u32> {
     const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;

@@ -67,7 +67,27 @@ fn without_argv_mode_nothing_is_checked_at_exec(user: User) {
     assert_eq!(ran(&sb), "git push\n", "{run}");
 }
 
+/// Exec checks cannot be kept without a listener of fence's own: the run is refused, and
+/// nothing ran.
+fn argv_mode_without_a_listener_refuses_the_run(user: User) {
+    let (sb, path) = with_fakes(user, &["git"]);
+    let cfg = sb.config("cfg.json", ARGV_MODE);
+    let run = sb
+        .fence()
+        .env("PATH", &path)
+        .wrapped(&["python3", "-c", crate::monitor::HOLD_A_LISTENER])
+        .arg("-s")
+        .arg(&cfg)
+        .args(["git", "status"])
+        .run();
+    run.code(125).stderr_has(
+        "exec checks (command.runtimeExecPolicy \"argv\") need seccomp user notification",
+    );
+    assert_eq!(ran(&sb), "", "{run}");
+}
+
 both_users!(
+    argv_mode_without_a_listener_refuses_the_run,
     a_command_built_at_run_time_is_stopped_when_it_execs,
     without_argv_mode_nothing_is_checked_at_exec,
 );

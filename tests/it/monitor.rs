@@ -134,7 +134,7 @@ fn paths_from_the_sandbox_are_escaped(user: User) {
 /// Installs a seccomp filter with a notification listener (which lets everything through)
 /// and keeps the listener open across exec, then execs the rest of argv: the position of a
 /// container runtime or an outer supervisor that already listens.
-const HOLD_A_LISTENER: &str = r#"
+pub const HOLD_A_LISTENER: &str = r#"
 import ctypes, os, struct, sys
 libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_NO_NEW_PRIVS, SECCOMP_SET_MODE_FILTER, NEW_LISTENER = 38, 1, 8
