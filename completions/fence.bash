@@ -30,7 +30,7 @@ _fence_value_kind() {
     -s|--settings|--fence-log-file) echo file ;;
     -t|--template) echo template ;;
     --shell) echo shell ;;
-    -p|--port|--preserve-fds) echo text ;;
+    -p|--port|--log-format|--preserve-fds) echo text ;;
     esac
 }
 
@@ -136,7 +136,7 @@ _fence() {
         kind=$(_fence_value_kind "${cur%%=*}")
         [[ -z $kind ]] || _fence_value "$kind" "${cur#*=}" "${cur%%=*}=" ;;
     -*)
-        mapfile -t COMPREPLY < <(compgen -W '-c -s --settings -t --template --shell -d --debug -m --monitor -q --quiet --allow-reduced-isolation --force-new-session -p --port --fence-log-file --preserve-fds --proxy-connect --list-templates --linux-features -h --help -v --version' -- "$cur") ;;
+        mapfile -t COMPREPLY < <(compgen -W '-c -s --settings -t --template --shell -d --debug -m --monitor -q --quiet --allow-reduced-isolation --force-new-session -p --port --fence-log-file --log-format --preserve-fds --proxy-connect --list-templates --linux-features -h --help -v --version' -- "$cur") ;;
     *)
         _fence_command "$COMP_CWORD"
         if ((COMP_CWORD == 1)); then

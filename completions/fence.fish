@@ -20,7 +20,7 @@ function __fence_state
                 echo none
                 return
             case '--*=*'
-            case --settings --template --shell --port --fence-log-file --preserve-fds
+            case --settings --template --shell --port --fence-log-file --log-format --preserve-fds
                 set i (math $i + 1)
             case '--*'
             case '-*'
@@ -98,12 +98,13 @@ complete -c fence -n '__fence_is options' -s s -l settings -r -F -d 'use this co
 complete -c fence -n '__fence_is options' -s t -l template -x -a 'default workspace-write' -d 'use a built-in template'
 complete -c fence -n '__fence_is options' -l shell -x -a '(__fence_shells)' -d 'shell for -c (sh, user for $SHELL, or an absolute path)'
 complete -c fence -n '__fence_is options' -s d -l debug -d 'explain what fence does'
-complete -c fence -n '__fence_is options' -s m -l monitor -d 'print one line per blocked network request'
-complete -c fence -n '__fence_is options' -s q -l quiet -d 'no summary line of blocked requests at exit'
+complete -c fence -n '__fence_is options' -s m -l monitor -d 'print one line per denied request or operation'
+complete -c fence -n '__fence_is options' -s q -l quiet -d 'no summary line of denials at exit'
 complete -c fence -n '__fence_is options' -l allow-reduced-isolation -d 'run even without Landlock, seccomp or user namespaces'
 complete -c fence -n '__fence_is options' -l force-new-session -d 'run the command in a new terminal session'
 complete -c fence -n '__fence_is options' -s p -l port -x -d 'expose the sandbox\'s port PORT on the host'
 complete -c fence -n '__fence_is options' -l fence-log-file -r -F -d 'append the network lines of -m and -d to PATH'
+complete -c fence -n '__fence_is options' -l log-format -x -d 'text (the default) or json lines for -m and -d'
 complete -c fence -n '__fence_is options' -l preserve-fds -x -d 'pass the inherited fds 3 to 3+N-1 to the command'
 complete -c fence -n '__fence_is options' -l proxy-connect -x -d 'ssh ProxyCommand through the sandbox\'s SOCKS5 proxy'
 complete -c fence -n '__fence_is options' -l list-templates -d 'list the built-in templates'

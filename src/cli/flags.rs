@@ -19,6 +19,7 @@ pub enum Id {
     ForceNewSession,
     Port,
     FenceLogFile,
+    LogFormat,
     PreserveFds,
     ProxyConnect,
     ListTemplates,
@@ -157,19 +158,23 @@ pub const FLAGS: &[Flag] = &[
         ..flag(Id::Debug, Some('d'), Some("debug"))
     },
     Flag {
-        summary: "print one line per blocked network request",
-        help: "Print one line per blocked network request",
-        man: r"Print one line per blocked network request.
-               Filesystem denials are not reported; they fail inside the command with
-               \(lqRead-only file system\(rq or \(lqPermission denied\(rq.",
+        summary: "print one line per denied request or operation",
+        help: "Print one line per denied network request (and, where the\n\
+               kernel allows, filesystem write, direct connect, command),\n\
+               each distinct one once; repeats are counted at exit",
+        man: r"Print one line per distinct denied event: a network request the proxies
+               refused, and, where the kernel offers seccomp user notification, a
+               filesystem write, a direct connect or a command the policy refuses.
+               Repeats are counted and shown once more at exit with their count (see
+               \fBMONITORING\fR).",
         ..flag(Id::Monitor, Some('m'), Some("monitor"))
     },
     Flag {
-        summary: "no summary line of blocked requests at exit",
-        help: "Do not print the line that sums up the blocked network\n\
-               requests at exit (also: \"quiet\": true in the config)",
-        man: r#"Do not print the summary line of blocked network requests that fence
-               otherwise prints at exit when the proxies refused anything (see
+        summary: "no summary line of denials at exit",
+        help: "Do not print the line that sums up what was denied at exit\n\
+               (also: \"quiet\": true in the config)",
+        man: r#"Do not print the summary line of denials that fence otherwise prints at
+               exit when anything was denied (see
                \fBMONITORING\fR); the same as \fB"quiet": true\fR in the configuration.
                The \fB\-m\fR lines are still printed."#,
         ..flag(Id::Quiet, Some('q'), Some("quiet"))
@@ -222,6 +227,17 @@ pub const FLAGS: &[Flag] = &[
                a non-regular file or a file with other hard links is refused (see
                \fBMONITORING\fR).",
         ..flag(Id::FenceLogFile, None, Some("fence-log-file"))
+    },
+    Flag {
+        value: Some("FORMAT"),
+        summary: "text (the default) or json lines for -m and -d",
+        help: "Write the lines of -m and -d as 'text' (the default) or\n\
+               'json' (one object per line; see the man page)",
+        man: r"Write the lines of \fB\-m\fR and \fB\-d\fR as \fBtext\fR (the default) or
+               as \fBjson\fR: one JSON object per line, with the fields listed under
+               \fBMONITORING\fR.
+               Applies to standard error and to \fB\-\-fence\-log\-file\fR alike.",
+        ..flag(Id::LogFormat, None, Some("log-format"))
     },
     Flag {
         value: Some("N"),

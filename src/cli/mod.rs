@@ -77,6 +77,8 @@ pub struct RunRequest {
     pub ports: Vec<std::net::SocketAddr>,
     /// `--fence-log-file`: where the proxies' `-m`/`-d` lines go instead of stderr.
     pub log_file: Option<PathBuf>,
+    /// `--log-format text|json`: the form of those lines.
+    pub log_format: crate::events::Format,
     /// `--preserve-fds N`: inherited fds 3..3+N pass to the command (all others above
     /// stderr are closed).
     pub preserve_fds: u32,

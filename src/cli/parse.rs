@@ -26,6 +26,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
     let mut force_new_session = false;
     let mut ports = Vec::new();
     let mut log_file = None;
+    let mut log_format = crate::events::Format::Text;
     let mut preserve_fds = 0;
     let mut positional: Vec<OsString> = Vec::new();
     let mut saw_option = false;
@@ -85,6 +86,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
             Id::ForceNewSession => force_new_session = true,
             Id::Port => ports.push(parse_exposed_port(&parser.value().map_err(usage)?)?),
             Id::FenceLogFile => log_file = Some(parser.value().map_err(usage)?.into()),
+            Id::LogFormat => {
+                let value = string_value(parser.value().map_err(usage)?, "--log-format")?;
+                log_format = crate::events::Format::parse(&value).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--log-format {}: expected text or json",
+                        escape(&value)
+                    ))
+                })?;
+            }
             Id::PreserveFds => {
                 preserve_fds = parse_preserve_fds(&parser.value().map_err(usage)?)?;
             }
@@ -136,6 +146,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
         force_new_session,
         ports,
         log_file,
+        log_format,
         preserve_fds,
     }))
 }
@@ -319,6 +330,15 @@ mod tests {
         assert_eq!(req.config, ConfigSource::Settings("x.json".into()));
         let req = run(&["--fence-log-file", "/l", "true"]);
         assert_eq!(req.log_file, Some(PathBuf::from("/l")));
+        assert_eq!(req.log_format, crate::events::Format::Text);
+        let req = run(&["--log-format", "json", "-m", "true"]);
+        assert_eq!(req.log_format, crate::events::Format::Json);
+        let err = parse_strs(&["--log-format", "xml\n", "true"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--log-format xml\\n: expected text or json"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -529,6 +549,7 @@ mod tests {
             Id::Shell => vec!["sh", "-c", "x"],
             Id::Port => vec!["3000"],
             Id::FenceLogFile => vec!["/l"],
+            Id::LogFormat => vec!["json"],
             Id::PreserveFds => vec!["1"],
             Id::ProxyConnect => vec!["github.com", "22"],
             Id::Debug

@@ -69,7 +69,12 @@ fn run_platform(
 ) -> Result<Outcome> {
     // The log file, when the sandbox may write it, becomes read-only inside for this run.
     let mut p = p.clone();
-    let events = crate::events::EventSink::new(req.monitor, req.log_file.as_deref(), &mut p)?;
+    let events = crate::events::EventSink::new(
+        req.monitor,
+        req.log_format,
+        req.log_file.as_deref(),
+        &mut p,
+    )?;
     let outcome = crate::linux::run(
         &p,
         argv,
@@ -78,18 +83,24 @@ fn run_platform(
         req.preserve_fds,
         events.clone(),
     );
-    print_summary(&events, req.quiet);
+    finish_events(events, &outcome, req.quiet);
     outcome
 }
 
-/// At exit, one line on stderr when the proxies refused anything (even with
-/// `--fence-log-file`: the user is at the terminal), unless `-q` or `"quiet": true`.
-#[cfg(target_os = "linux")]
-fn print_summary(events: &crate::events::EventSink, quiet: bool) {
+/// At exit: the `-m` lines of the events that repeated, with their counts; then one line
+/// on stderr when anything was denied (even with `--fence-log-file`: the user is at the
+/// terminal), unless `-q` or `"quiet": true`.
+pub fn finish_events(mut events: crate::events::EventSink, outcome: &Result<Outcome>, quiet: bool) {
+    events.finish();
     if quiet {
         return;
     }
-    if let Some(line) = events.summary() {
+    let status = match outcome {
+        Ok(Outcome::Exited(code)) => format!("exit status {code}"),
+        Ok(Outcome::Signaled(signal)) => format!("killed by signal {signal}"),
+        Err(e) => format!("exit status {}", e.exit_code()),
+    };
+    if let Some(line) = events.summary(&status) {
         crate::output::stderr_line(format_args!("{line}"));
     }
 }

@@ -98,6 +98,7 @@ fn ends_options(flag: &Flag) -> bool {
         | Id::ForceNewSession
         | Id::Port
         | Id::FenceLogFile
+        | Id::LogFormat
         | Id::PreserveFds
         | Id::TrustList
         | Id::TrustRevoke => false,
