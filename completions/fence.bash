@@ -55,6 +55,10 @@ _fence_subcommand() {
         else
             _fence_value file "$cur"
         fi ;;
+    learn)
+        if [[ $cur == -* ]]; then
+            mapfile -t COMPREPLY < <(compgen -W '-o --output --force -h --help' -- "$cur")
+        fi ;;
     doctor) ;;
     esac
 }
@@ -120,7 +124,7 @@ _fence() {
             # A subcommand only as the first argument; anything else is the command.
             if ((i == 1)); then
                 case $word in
-                trust|doctor)
+                trust|learn|doctor)
                     _fence_subcommand "$word"
                     return ;;
                 esac
@@ -140,7 +144,7 @@ _fence() {
     *)
         _fence_command "$COMP_CWORD"
         if ((COMP_CWORD == 1)); then
-            mapfile -t -O "${#COMPREPLY[@]}" COMPREPLY < <(compgen -W 'trust doctor' -- "$cur")
+            mapfile -t -O "${#COMPREPLY[@]}" COMPREPLY < <(compgen -W 'trust learn doctor' -- "$cur")
         fi ;;
     esac
 }

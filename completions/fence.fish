@@ -48,7 +48,7 @@ function __fence_state
                 end
             case '*'
                 # A subcommand only as the first argument; anything else is the command.
-                if test $i -eq 2; and contains -- $token trust doctor
+                if test $i -eq 2; and contains -- $token trust learn doctor
                     echo $token
                 else
                     printf '%s\n' command $i
@@ -113,6 +113,7 @@ complete -c fence -n '__fence_is options' -s h -l help -d 'show the help'
 complete -c fence -n '__fence_is options' -s v -l version -d 'show the version'
 complete -c fence -n '__fence_is options' -f -a '(__fence_complete_command)'
 complete -c fence -n __fence_first -f -a trust -d 'trust a project config'
+complete -c fence -n __fence_first -f -a learn -d 'run a command and write the config it needs'
 complete -c fence -n __fence_first -f -a doctor -d 'check what this machine offers'
 complete -c fence -n '__fence_is string' -f
 complete -c fence -n '__fence_is none' -f
@@ -121,4 +122,8 @@ complete -c fence -n '__fence_is command' -f -a '(__fence_complete_command)'
 complete -c fence -n '__fence_is trust' -l revoke -d 'forget that trust'
 complete -c fence -n '__fence_is trust' -l list -d 'list trusted files'
 complete -c fence -n '__fence_is trust' -s h -l help -d 'show the help'
+complete -c fence -n '__fence_is learn' -s o -l output -r -F -d 'write the config to FILE (atomically)'
+complete -c fence -n '__fence_is learn' -l force -d 'replace FILE if it exists'
+complete -c fence -n '__fence_is learn' -s h -l help -d 'show the help'
+complete -c fence -n '__fence_is learn' -f
 complete -c fence -n '__fence_is doctor' -f

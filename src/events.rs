@@ -34,7 +34,13 @@ mod seen;
 mod summary;
 
 pub use event::{Decision, Event, Kind};
-pub use seen::Kept;
+pub use json::string as json_string;
+
+/// Now, in RFC 3339 (UTC, milliseconds), as in the JSON lines.
+pub fn rfc3339_now() -> String {
+    json::rfc3339(SystemTime::now())
+}
+pub use seen::{Kept, cut as cut_text};
 
 use std::fs::File;
 use std::io::Write;

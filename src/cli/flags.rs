@@ -28,6 +28,8 @@ pub enum Id {
     Version,
     TrustList,
     TrustRevoke,
+    LearnOutput,
+    LearnForce,
 }
 
 /// How a shell completes an option's value (or a subcommand's operand).
@@ -68,6 +70,7 @@ pub struct Flag {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubId {
     Trust,
+    Learn,
     Doctor,
 }
 
@@ -324,6 +327,45 @@ pub const SUBCOMMANDS: &[Subcommand] = &[
         operand_with: &[Id::TrustRevoke],
     },
     Subcommand {
+        id: SubId::Learn,
+        name: "learn",
+        synopsis: "[-o FILE] [--force] [OPTIONS] [--] COMMAND [ARGS...]",
+        alias: None,
+        operand: None,
+        summary: "run a command and write the config it needs",
+        man: r"Run \fICOMMAND\fR (with fence's \fIOPTIONS\fR, such as \fB\-t\fR, \fB\-s\fR,
+               \fB\-c\fR) under the policy in force, except that the proxies let through,
+               and record, every host that \fBdeniedDomains\fR does not refuse (the
+               address checks and every filesystem rule still apply).
+               Then write a JSONC config to standard output that extends the policy in
+               force, adds the hosts used to \fBallowedDomains\fR, and lists the refused
+               writes as commented-out \fBallowWrite\fR suggestions (see \fBLEARNING\fR).
+               The exit status is the command's.",
+        flags: &[
+            Flag {
+                value: Some("FILE"),
+                complete: Complete::File,
+                summary: "write the config to FILE (atomically)",
+                man: r"Write the config to \fIFILE\fR instead, atomically; an existing
+                       \fIFILE\fR is an error (before the command runs) unless
+                       \fB\-\-force\fR is given.
+                       \fIFILE\fR is a project config like any other: it applies only once
+                       you run \fBfence trust\fR on it.",
+                ..flag(Id::LearnOutput, Some('o'), Some("output"))
+            },
+            Flag {
+                summary: "replace FILE if it exists",
+                man: r"Replace \fIFILE\fR if it exists.",
+                ..flag(Id::LearnForce, None, Some("force"))
+            },
+            Flag {
+                summary: "show the help",
+                ..flag(Id::Help, Some('h'), Some("help"))
+            },
+        ],
+        operand_with: &[],
+    },
+    Subcommand {
         id: SubId::Doctor,
         name: "doctor",
         synopsis: "",
@@ -382,7 +424,10 @@ mod tests {
             assert_eq!((names.len(), ids.len()), (n, i), "{table:?}");
         }
         for flag in FLAGS {
-            assert!(!matches!(flag.id, Id::TrustList | Id::TrustRevoke));
+            assert!(!matches!(
+                flag.id,
+                Id::TrustList | Id::TrustRevoke | Id::LearnOutput | Id::LearnForce
+            ));
         }
     }
 

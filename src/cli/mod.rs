@@ -33,6 +33,8 @@ pub enum Invocation {
     /// `--linux-features` or `fence doctor`.
     Features,
     Trust(TrustRequest),
+    /// `fence learn`: a run that records, then a config written from the record.
+    Learn(LearnRequest),
     /// `--proxy-connect HOST PORT`: the ssh `ProxyCommand` helper (inside the sandbox).
     ProxyConnect(Vec<OsString>),
 }
@@ -82,6 +84,16 @@ pub struct RunRequest {
     /// `--preserve-fds N`: inherited fds 3..3+N pass to the command (all others above
     /// stderr are closed).
     pub preserve_fds: u32,
+}
+
+/// `fence learn [-o FILE] [--force] [OPTIONS] [--] COMMAND...`
+#[derive(Debug, PartialEq, Eq)]
+pub struct LearnRequest {
+    pub run: RunRequest,
+    /// `-o FILE`; standard output without it.
+    pub output: Option<PathBuf>,
+    /// `--force`: replace FILE if it exists.
+    pub force: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]

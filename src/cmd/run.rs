@@ -12,6 +12,31 @@ use crate::policy;
 
 /// Runs the request; the outcome is the command's.
 pub fn execute(req: RunRequest) -> Result<Outcome> {
+    execute_mode(req, None)
+}
+
+/// What a `fence learn` run brings back besides the outcome.
+#[derive(Debug, Default)]
+pub struct Learning {
+    /// The policy in force as an `extends` value (`None`: fence's built-in default).
+    pub extends: Option<String>,
+    /// The config file of the policy in force, if it is one.
+    pub config_file: Option<PathBuf>,
+    /// The distinct events of the run, with their counts, and how many were not kept.
+    pub events: Vec<(crate::events::Kept, u64)>,
+    pub untracked: u64,
+    /// The run's read-only paths (protected files among them), and `$HOME`.
+    pub deny_write: Vec<PathBuf>,
+    pub home: Option<PathBuf>,
+}
+
+/// Runs the request as `fence learn` does: the proxies let through (and record) every
+/// host that `deniedDomains` does not refuse; every event is kept in `learning`.
+pub fn execute_learning(req: RunRequest, learning: &mut Learning) -> Result<Outcome> {
+    execute_mode(req, Some(learning))
+}
+
+fn execute_mode(req: RunRequest, mut learning: Option<&mut Learning>) -> Result<Outcome> {
     // Before fence opens anything of its own: only then are fds 3.. all inherited.
     keep_only_preserved_fds(req.preserve_fds)?;
     let host = HostEnv::from_process()?;
@@ -34,6 +59,22 @@ pub fn execute(req: RunRequest) -> Result<Outcome> {
         policy::network::compile(&resolved.config, &req.ports).map_err(locate)?;
     policy.network = network;
     policy.warnings.extend(network_warnings);
+    if let Some(learning) = learning.as_deref_mut() {
+        policy.network.domains.learn = true;
+        (learning.extends, learning.config_file) = match &resolved.origin {
+            config::Origin::Template(name) => (Some(name.clone()), None),
+            config::Origin::Settings(path) | config::Origin::Project(path) => {
+                let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+                (Some(path.to_string_lossy().into_owned()), Some(path))
+            }
+            config::Origin::User(_) => (Some("@base".into()), None),
+            config::Origin::Default => (None, None),
+        };
+        learning.deny_write = (policy.deny_write.iter().cloned())
+            .chain(policy.placeholders.iter().map(|t| t.path.clone()))
+            .collect();
+        learning.home = host.home.clone();
+    }
     if req.force_new_session {
         policy.force_new_session = Some(true);
     }
@@ -57,7 +98,7 @@ pub fn execute(req: RunRequest) -> Result<Outcome> {
         quiet: req.quiet || resolved.config.quiet,
         ..req
     };
-    run_platform(&policy, &argv, env, &req)
+    run_platform(&policy, &argv, env, &req, learning)
 }
 
 #[cfg(target_os = "linux")]
@@ -66,15 +107,19 @@ fn run_platform(
     argv: &[OsString],
     env: Vec<(OsString, OsString)>,
     req: &RunRequest,
+    learning: Option<&mut Learning>,
 ) -> Result<Outcome> {
     // The log file, when the sandbox may write it, becomes read-only inside for this run.
     let mut p = p.clone();
-    let events = crate::events::EventSink::new(
+    let mut events = crate::events::EventSink::new(
         req.monitor,
         req.log_format,
         req.log_file.as_deref(),
         &mut p,
     )?;
+    if learning.is_some() {
+        events.collect();
+    }
     let outcome = crate::linux::run(
         &p,
         argv,
@@ -83,6 +128,9 @@ fn run_platform(
         req.preserve_fds,
         events.clone(),
     );
+    if let Some(learning) = learning {
+        (learning.events, learning.untracked) = events.collected();
+    }
     finish_events(events, &outcome, req.quiet);
     outcome
 }
@@ -139,6 +187,7 @@ fn run_platform(
     _: &[OsString],
     _: Vec<(OsString, OsString)>,
     _: &RunRequest,
+    _: Option<&mut Learning>,
 ) -> Result<Outcome> {
     Err(Error::Setup(
         "this platform is not supported yet: fence currently sandboxes on Linux only".into(),

@@ -8,6 +8,7 @@ mod util;
 
 mod commands;
 mod config;
+mod events;
 mod filesystem;
 mod hardening;
 mod network;

@@ -101,7 +101,9 @@ fn ends_options(flag: &Flag) -> bool {
         | Id::LogFormat
         | Id::PreserveFds
         | Id::TrustList
-        | Id::TrustRevoke => false,
+        | Id::TrustRevoke
+        | Id::LearnOutput
+        | Id::LearnForce => false,
     }
 }
 
