@@ -206,6 +206,53 @@ mod tests {
         }
     }
 
+    /// Filesystem events recorded through the sink (as the seccomp listener records them)
+    /// reach the written config: what `fence learn` collects needs no other path.
+    #[test]
+    fn recorded_events_reach_the_config() {
+        use crate::events::{Decision, Event, EventSink, Kind};
+        let mut sink = EventSink::quiet();
+        sink.collect();
+        let mut listener = sink.clone();
+        for (target, pid) in [
+            ("/home/u/.cache/tool/a", 7),
+            ("/home/u/.cache/tool/b/c", 8),
+            ("/home/u/.bashrc", 9),
+        ] {
+            listener.record(&Event {
+                kind: Kind::Fs,
+                action: "write",
+                op: "openat O_WRONLY|O_CREAT",
+                target,
+                pid: Some(pid),
+                comm: Some("tool"),
+                rule: "outside allowWrite",
+                decision: Decision::Denied,
+            });
+        }
+        let (events, untracked) = sink.collected();
+        let home = Some(Path::new("/home/u"));
+        let text = suggest::render(&suggest::Learned {
+            extends: Some("default"),
+            command: "tool",
+            time: "t",
+            events: &events,
+            untracked,
+            home,
+            protected: &|p: &Path| is_protected(p, home, &[]),
+        });
+        assert!(
+            text.contains(
+                r#"//   "~/.cache/tool" // tool: 2 writes, e.g. "/home/u/.cache/tool/a""#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"//   "/home/u/.bashrc" // tool: 1 write"#),
+            "{text}"
+        );
+    }
+
     #[test]
     fn output_files() {
         let dir = std::env::temp_dir().join(format!("fence-learn-{}", std::process::id()));
