@@ -30,7 +30,7 @@ _fence_value_kind() {
     -s|--settings|--fence-log-file) echo file ;;
     -t|--template) echo template ;;
     --shell) echo shell ;;
-    -p|--port|--preserve-fds) echo text ;;
+    -p|--port|--log-format|--preserve-fds) echo text ;;
     esac
 }
 
@@ -54,6 +54,10 @@ _fence_subcommand() {
             mapfile -t COMPREPLY < <(compgen -W '--revoke --list -h --help' -- "$cur")
         else
             _fence_value file "$cur"
+        fi ;;
+    learn)
+        if [[ $cur == -* ]]; then
+            mapfile -t COMPREPLY < <(compgen -W '-o --output --force -h --help' -- "$cur")
         fi ;;
     doctor) ;;
     esac
@@ -120,7 +124,7 @@ _fence() {
             # A subcommand only as the first argument; anything else is the command.
             if ((i == 1)); then
                 case $word in
-                trust|doctor)
+                trust|learn|doctor)
                     _fence_subcommand "$word"
                     return ;;
                 esac
@@ -136,11 +140,11 @@ _fence() {
         kind=$(_fence_value_kind "${cur%%=*}")
         [[ -z $kind ]] || _fence_value "$kind" "${cur#*=}" "${cur%%=*}=" ;;
     -*)
-        mapfile -t COMPREPLY < <(compgen -W '-c -s --settings -t --template --shell -d --debug -m --monitor -q --quiet --allow-reduced-isolation --force-new-session -p --port --fence-log-file --preserve-fds --proxy-connect --list-templates --linux-features -h --help -v --version' -- "$cur") ;;
+        mapfile -t COMPREPLY < <(compgen -W '-c -s --settings -t --template --shell -d --debug -m --monitor -q --quiet --allow-reduced-isolation --force-new-session -p --port --fence-log-file --log-format --preserve-fds --proxy-connect --list-templates --linux-features -h --help -v --version' -- "$cur") ;;
     *)
         _fence_command "$COMP_CWORD"
         if ((COMP_CWORD == 1)); then
-            mapfile -t -O "${#COMPREPLY[@]}" COMPREPLY < <(compgen -W 'trust doctor' -- "$cur")
+            mapfile -t -O "${#COMPREPLY[@]}" COMPREPLY < <(compgen -W 'trust learn doctor' -- "$cur")
         fi ;;
     esac
 }

@@ -20,7 +20,7 @@ function __fence_state
                 echo none
                 return
             case '--*=*'
-            case --settings --template --shell --port --fence-log-file --preserve-fds
+            case --settings --template --shell --port --fence-log-file --log-format --preserve-fds
                 set i (math $i + 1)
             case '--*'
             case '-*'
@@ -48,7 +48,7 @@ function __fence_state
                 end
             case '*'
                 # A subcommand only as the first argument; anything else is the command.
-                if test $i -eq 2; and contains -- $token trust doctor
+                if test $i -eq 2; and contains -- $token trust learn doctor
                     echo $token
                 else
                     printf '%s\n' command $i
@@ -98,12 +98,13 @@ complete -c fence -n '__fence_is options' -s s -l settings -r -F -d 'use this co
 complete -c fence -n '__fence_is options' -s t -l template -x -a 'default workspace-write' -d 'use a built-in template'
 complete -c fence -n '__fence_is options' -l shell -x -a '(__fence_shells)' -d 'shell for -c (sh, user for $SHELL, or an absolute path)'
 complete -c fence -n '__fence_is options' -s d -l debug -d 'explain what fence does'
-complete -c fence -n '__fence_is options' -s m -l monitor -d 'print one line per blocked request, denied write or direct connect'
-complete -c fence -n '__fence_is options' -s q -l quiet -d 'no summary line of blocked requests at exit'
+complete -c fence -n '__fence_is options' -s m -l monitor -d 'print one line per denied request or operation'
+complete -c fence -n '__fence_is options' -s q -l quiet -d 'no summary line of denials at exit'
 complete -c fence -n '__fence_is options' -l allow-reduced-isolation -d 'run even without Landlock, seccomp or user namespaces'
 complete -c fence -n '__fence_is options' -l force-new-session -d 'run the command in a new terminal session'
 complete -c fence -n '__fence_is options' -s p -l port -x -d 'expose the sandbox\'s port PORT on the host'
 complete -c fence -n '__fence_is options' -l fence-log-file -r -F -d 'append the network lines of -m and -d to PATH'
+complete -c fence -n '__fence_is options' -l log-format -x -d 'text (the default) or json lines for -m and -d'
 complete -c fence -n '__fence_is options' -l preserve-fds -x -d 'pass the inherited fds 3 to 3+N-1 to the command'
 complete -c fence -n '__fence_is options' -l proxy-connect -x -d 'ssh ProxyCommand through the sandbox\'s SOCKS5 proxy'
 complete -c fence -n '__fence_is options' -l list-templates -d 'list the built-in templates'
@@ -112,6 +113,7 @@ complete -c fence -n '__fence_is options' -s h -l help -d 'show the help'
 complete -c fence -n '__fence_is options' -s v -l version -d 'show the version'
 complete -c fence -n '__fence_is options' -f -a '(__fence_complete_command)'
 complete -c fence -n __fence_first -f -a trust -d 'trust a project config'
+complete -c fence -n __fence_first -f -a learn -d 'run a command and write the config it needs'
 complete -c fence -n __fence_first -f -a doctor -d 'check what this machine offers'
 complete -c fence -n '__fence_is string' -f
 complete -c fence -n '__fence_is none' -f
@@ -120,4 +122,8 @@ complete -c fence -n '__fence_is command' -f -a '(__fence_complete_command)'
 complete -c fence -n '__fence_is trust' -l revoke -d 'forget that trust'
 complete -c fence -n '__fence_is trust' -l list -d 'list trusted files'
 complete -c fence -n '__fence_is trust' -s h -l help -d 'show the help'
+complete -c fence -n '__fence_is learn' -s o -l output -r -F -d 'write the config to FILE (atomically)'
+complete -c fence -n '__fence_is learn' -l force -d 'replace FILE if it exists'
+complete -c fence -n '__fence_is learn' -s h -l help -d 'show the help'
+complete -c fence -n '__fence_is learn' -f
 complete -c fence -n '__fence_is doctor' -f

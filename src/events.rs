@@ -18,18 +18,37 @@
 //!
 //! Every refusal is also counted, whatever the level: fence prints one summary line of
 //! them when the run ends (see [`summary`]).
+//!
+//! Every event comes in through [`EventSink::record`] ([`Event`]: the proxies' decisions,
+//! and the filesystem, direct-network and exec events of the seccomp listener). With `-m`,
+//! a denied event is shown once per distinct (kind, action, target, rule) when it first
+//! happens; repeats are counted, and when the run ends each event that repeated is shown
+//! once more with its total, `… (×3)` (in JSON, `"count":3`). `--log-format json` writes
+//! JSON lines instead of text ([`json`]). For `fence learn`, the sink also keeps every
+//! distinct event, allowed or denied ([`EventSink::collect`]).
 
 mod event;
+mod json;
+mod log_file;
+mod seen;
 mod summary;
 
 pub use event::{Decision, Event, Kind};
+pub use json::string as json_string;
+
+/// Now, in RFC 3339 (UTC, milliseconds), as in the JSON lines.
+pub fn rfc3339_now() -> String {
+    json::rfc3339(SystemTime::now())
+}
+pub use seen::{Kept, cut as cut_text};
 
 use std::fs::File;
 use std::io::Write;
-use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::policy::Policy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -41,19 +60,55 @@ pub enum Level {
     All,
 }
 
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+impl Format {
+    /// `text` or `json`, as given to `--log-format`.
+    pub fn parse(text: &str) -> Option<Format> {
+        match text {
+            "text" => Some(Format::Text),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+}
+
 /// Where the run's events go. Clones share the log file (a setup retry keeps the stream)
-/// and the count of refused requests (the run keeps a clone to print the summary).
+/// and what was counted and kept (the run keeps a clone to print the summary).
 #[derive(Clone)]
 pub struct EventSink {
     level: Level,
+    format: Format,
     file: Option<Arc<File>>,
-    refused: Arc<Mutex<summary::Tally>>,
+    state: Arc<Mutex<State>>,
+}
+
+/// What the clones of a sink share.
+#[derive(Debug, Default)]
+struct State {
+    /// Every denial, for the exit summary.
+    tally: summary::Tally,
+    /// The denials shown (with `-m`), to show each once.
+    shown: seen::Seen,
+    /// For `fence learn`: every distinct event.
+    collected: Option<seen::Seen>,
 }
 
 impl EventSink {
     /// The sink for a run. With a log file, `policy` is the run's policy: a log it lets
     /// the sandbox write is added to its read-only paths.
-    pub fn new(monitor: bool, log_file: Option<&Path>, policy: &mut Policy) -> Result<EventSink> {
+    pub fn new(
+        monitor: bool,
+        format: Format,
+        log_file: Option<&Path>,
+        policy: &mut Policy,
+    ) -> Result<EventSink> {
         let level = if log::log_enabled!(target: "fence::proxy", log::Level::Debug) {
             Level::All
         } else if monitor {
@@ -61,66 +116,127 @@ impl EventSink {
         } else {
             Level::Quiet
         };
-        EventSink::with_level(level, log_file, policy)
+        let mut sink = EventSink::with_level(level, log_file, policy)?;
+        sink.format = format;
+        Ok(sink)
     }
 
     fn with_level(level: Level, log_file: Option<&Path>, policy: &mut Policy) -> Result<EventSink> {
         let file = match log_file {
-            Some(path) => Some(Arc::new(open_log(path, policy)?)),
+            Some(path) => Some(Arc::new(log_file::open(path, policy)?)),
             None => None,
         };
         Ok(EventSink {
             level,
+            format: Format::Text,
             file,
-            refused: Arc::default(),
+            state: Arc::default(),
         })
     }
 
     pub fn quiet() -> EventSink {
         EventSink {
             level: Level::Quiet,
+            format: Format::Text,
             file: None,
-            refused: Arc::default(),
+            state: Arc::default(),
         }
+    }
+
+    /// From now on, every distinct event is kept (bounded) for [`EventSink::collected`]:
+    /// what `fence learn` writes its config from. Shared with the clones.
+    pub fn collect(&mut self) {
+        self.state().collected.get_or_insert_with(Default::default);
+    }
+
+    /// The distinct events kept since [`EventSink::collect`], in the order first seen,
+    /// each with how often it happened, and how many events were not kept (the table was
+    /// full).
+    pub fn collected(&self) -> (Vec<(Kept, u64)>, u64) {
+        match &self.state().collected {
+            Some(seen) => (seen.all().to_vec(), seen.untracked()),
+            None => (Vec::new(), 0),
+        }
+    }
+
+    /// Whether denials are shown as they happen (`-m`, `-d`).
+    pub fn shows_denials(&self) -> bool {
+        self.level >= Level::Blocked
     }
 
     /// An event. A denied one is counted for the summary and, with `-m`, shown; an allowed
     /// one is shown with debug notes for the proxies. For the proxies, the lines are
     /// `[fence:http] blocked CONNECT evil.example:443: not in allowedDomains` and
     /// `[fence:http] allowed CONNECT ok.example:443 (rule "ok.example")`; see [`Event::text`].
-    /// Whether denials are shown as they happen (`-m`, `-d`).
-    pub fn shows_denials(&self) -> bool {
-        self.level >= Level::Blocked
+    ///
+    /// A denied event is shown once: its repeats are counted, and shown by
+    /// [`EventSink::finish`]. Allowed events are not deduplicated (they are debug notes).
+    pub fn record(&mut self, event: &Event<'_>) {
+        let mut state = self.state();
+        if event.decision == Decision::Denied {
+            if event.kind.is_proxy() {
+                state.tally.add(event.target);
+            } else {
+                state.tally.add_other(event.kind, event.action);
+            }
+        }
+        if let Some(collected) = &mut state.collected {
+            collected.add(event);
+        }
+        let show = match event.decision {
+            Decision::Denied => {
+                self.level >= Level::Blocked && state.shown.add(event) != seen::Found::Again
+            }
+            Decision::Allowed => self.level >= Level::All,
+        };
+        drop(state);
+        if show {
+            self.event_line(event, 1);
+        }
     }
 
-    pub fn record(&mut self, event: &Event<'_>) {
-        let shown = match event.decision {
-            Decision::Denied => {
-                if event.kind.is_proxy() {
-                    self.tally().add(event.target);
-                }
-                Level::Blocked
+    /// At the end of the run: each denied event shown that happened again, once more with
+    /// its count. A second call shows nothing new.
+    pub fn finish(&mut self) {
+        let repeated = self.state().shown.take_repeated();
+        for (kept, count) in repeated {
+            self.event_line(&kept.event(), count);
+        }
+    }
+
+    /// Writes the line of `event`, which had happened `count` times.
+    fn event_line(&mut self, event: &Event<'_>, count: u64) {
+        match self.format {
+            Format::Text if count > 1 => self.line(&format!("{} (×{count})", event.text())),
+            Format::Text => self.line(&event.text()),
+            Format::Json => {
+                let line = json::event_line(event, count, SystemTime::now());
+                self.write(&line);
             }
-            Decision::Allowed => Level::All,
-        };
-        if self.level >= shown {
-            self.line(&event.text());
         }
     }
 
     /// Any other decision or event (debug only). The text is formatted only then.
     pub fn note(&mut self, source: &str, text: std::fmt::Arguments<'_>) {
         if self.level >= Level::All {
-            self.line(&format!("[fence:{source}] {text}"));
+            match self.format {
+                Format::Text => self.line(&format!("[fence:{source}] {text}")),
+                Format::Json => {
+                    let line = json::note_line(source, &text.to_string(), SystemTime::now());
+                    self.write(&line);
+                }
+            }
         }
     }
 
-    /// The line fence prints at exit when requests were refused (without the `fence: `
+    /// The line fence prints at exit when anything was denied (without the `fence: `
     /// prefix), escaped: `blocked 3 requests (registry.npmjs.org:443 ×2, example.com:443);
-    /// -m shows each`. Where the per-request lines were printed (`-m`, `-d`), there is no
-    /// hint. `None` when nothing was refused.
-    pub fn summary(&self) -> Option<String> {
-        let line = self.tally().describe()?;
+    /// -m shows each`, or with denials other than proxy requests `denied 1 request
+    /// (example.com:443), 2 writes (exit status 0)`; `status` says how the command ended.
+    /// Where the per-request lines were printed (`-m`, `-d`), there is no hint. `None`
+    /// when nothing was denied.
+    pub fn summary(&self, status: &str) -> Option<String> {
+        let line = self.state().tally.describe(status)?;
         Some(if self.level >= Level::Blocked {
             line
         } else {
@@ -128,16 +244,21 @@ impl EventSink {
         })
     }
 
-    /// The count of refusals. Never panics: a poisoned lock still holds a usable count (it
-    /// is only ever added to).
-    fn tally(&self) -> std::sync::MutexGuard<'_, summary::Tally> {
-        self.refused.lock().unwrap_or_else(|e| e.into_inner())
+    /// The shared state. Never panics: a poisoned lock still holds usable counts (they are
+    /// only ever added to).
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Writes one line, escaped: fence's own words need no escaping, so only what came
     /// from outside changes.
     fn line(&mut self, line: &str) {
         let line = crate::output::escape(line);
+        self.write(&line);
+    }
+
+    /// Writes one line as it is (a JSON line, already escaped).
+    fn write(&mut self, line: &str) {
         let written = match &self.file {
             // One write per line: O_APPEND keeps concurrent writers' lines whole.
             Some(file) => (&**file).write_all(format!("{line}\n").as_bytes()),
@@ -148,120 +269,10 @@ impl EventSink {
     }
 }
 
-/// Opens (creating it, mode 0600) the log file for appending, refusing what a sandbox
-/// could have put at its path; see the module documentation.
-fn open_log(path: &Path, policy: &mut Policy) -> Result<File> {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-
-    let shown = crate::output::path(path);
-    let refuse = |why: &str| {
-        Error::Setup(format!(
-            "--fence-log-file {shown}: {why}; keep the log outside every path the sandbox may \
-             write"
-        ))
-    };
-    let lexical = lexical_absolute(path, &policy.cwd);
-    let (Some(parent), Some(name)) = (lexical.parent(), lexical.file_name()) else {
-        return Err(refuse("not a file path"));
-    };
-    let real_parent = std::fs::canonicalize(parent)
-        .map_err(|e| Error::io(format!("--fence-log-file {shown}"), e))?;
-    if real_parent != parent && writable_inside(parent, policy) {
-        return Err(refuse(
-            "a directory on its path is a symbolic link in a place the sandbox may write (a \
-             sandbox could have planted it); give the real path",
-        ));
-    }
-    // Opened by the resolved path: the one checked above, not a symlink met again.
-    // O_NOFOLLOW: a symbolic link is refused (ELOOP), never followed. O_NONBLOCK: a FIFO
-    // without a reader fails (ENXIO) instead of hanging the open; it is cleared below.
-    // std adds O_CLOEXEC.
-    let real = real_parent.join(name);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(&real)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => refuse("it is a symbolic link, which fence does not follow"),
-            Some(libc::ENXIO) => refuse("it is not a regular file (a FIFO or socket)"),
-            _ => Error::io(format!("cannot open --fence-log-file {shown}"), e),
-        })?;
-    let meta = file
-        .metadata()
-        .map_err(|e| Error::io(format!("--fence-log-file {shown}"), e))?;
-    if !meta.file_type().is_file() {
-        return Err(refuse("it is not a regular file"));
-    }
-    if meta.nlink() > 1 {
-        return Err(refuse(
-            "it has other hard links (fence would append to whatever file it is linked to)",
-        ));
-    }
-    // A file another user made (in a shared directory such as /tmp) would receive what
-    // this run's sandbox did.
-    // SAFETY: geteuid cannot fail and has no memory effects.
-    let me = unsafe { libc::geteuid() };
-    if meta.uid() != me && meta.uid() != 0 {
-        return Err(refuse("it belongs to another user"));
-    }
-    clear_nonblocking(&file).map_err(|e| Error::io(format!("--fence-log-file {shown}"), e))?;
-    if writable_inside(&real, policy) || writable_inside(&lexical, policy) {
-        log::warn!(
-            "--fence-log-file {shown} is in a directory the sandbox may write: it is read-only \
-             inside for this run, but another run could change it; keep the log outside \
-             every allowWrite path"
-        );
-        policy.deny_write.push(real);
-        policy.deny_write.sort();
-        policy.deny_write.dedup();
-    }
-    Ok(file)
-}
-
-/// Whether the sandbox of `policy` may write `path` (or replace it, through a writable
-/// directory above it): it lies under a writable root and under no read-only path.
-fn writable_inside(path: &Path, policy: &Policy) -> bool {
-    let under_writable = policy.write.iter().any(|root| path.starts_with(root))
-        || (policy.tmp_shared && path.starts_with("/tmp"));
-    under_writable && !policy.deny_write.iter().any(|ro| path.starts_with(ro))
-}
-
-/// `path` made absolute against `cwd`, with `.` and `..` removed lexically (bytes kept).
-fn lexical_absolute(path: &Path, cwd: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    let joined = cwd.join(path);
-    for component in joined.components() {
-        match component {
-            Component::Normal(part) => out.push(part),
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    out
-}
-
-/// Clears `O_NONBLOCK`, set only so that opening a FIFO could not hang.
-fn clear_nonblocking(file: &File) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let fd = file.as_raw_fd();
-    // SAFETY: fcntl F_GETFL/F_SETFL on a descriptor `file` owns, with integer arguments.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: as above.
-    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     fn temp_dir(tag: &str) -> PathBuf {
@@ -326,7 +337,7 @@ mod tests {
     fn clones_share_the_summary() {
         let mut policy = Policy::default();
         let run = EventSink::with_level(Level::Quiet, None, &mut policy).unwrap();
-        assert_eq!(run.summary(), None);
+        assert_eq!(run.summary("exit status 0"), None);
         let mut proxy = run.clone();
         blocked(
             &mut proxy,
@@ -350,7 +361,7 @@ mod tests {
             "r",
         );
         assert_eq!(
-            run.summary().unwrap(),
+            run.summary("exit status 0").unwrap(),
             "blocked 3 requests (a.example:443 ×2, b.example:80); -m shows each"
         );
         let dir = temp_dir("summary");
@@ -363,7 +374,10 @@ mod tests {
             "a.example:443",
             "r",
         );
-        assert_eq!(m.summary().unwrap(), "blocked 1 request (a.example:443)");
+        assert_eq!(
+            m.summary("exit status 0").unwrap(),
+            "blocked 1 request (a.example:443)"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -395,6 +409,137 @@ mod tests {
             "a log outside writable paths changes nothing"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn write_event<'a>(target: &'a str, pid: u32) -> Event<'a> {
+        Event {
+            kind: Kind::Fs,
+            action: "write",
+            op: "openat O_WRONLY|O_CREAT",
+            target,
+            pid: Some(pid),
+            comm: Some("node"),
+            rule: "outside allowWrite",
+            decision: Decision::Denied,
+        }
+    }
+
+    /// With -m, each distinct denial once as it happens; those that repeated once more at
+    /// the end with their count; the summary counts them all, with the exit status.
+    #[test]
+    fn denials_are_shown_once_and_counted() {
+        let dir = temp_dir("dedup");
+        let path = dir.join("log");
+        let mut policy = policy_in(&dir);
+        let run = EventSink::with_level(Level::Blocked, Some(&path), &mut policy).unwrap();
+        let mut sink = run.clone();
+        sink.record(&write_event("/home/u/.npmrc", 4242));
+        sink.record(&write_event("/home/u/.npmrc", 4243));
+        sink.record(&write_event("/etc/x", 7));
+        blocked(
+            &mut sink,
+            "http",
+            "CONNECT t.example:443",
+            "t.example:443",
+            "r",
+        );
+        sink.record(&write_event("/home/u/.npmrc", 4244));
+        let mut run = run;
+        run.finish();
+        run.finish();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "[fence:fs] write denied: /home/u/.npmrc (node[4242], openat O_WRONLY|O_CREAT): \
+             outside allowWrite\n\
+             [fence:fs] write denied: /etc/x (node[7], openat O_WRONLY|O_CREAT): outside \
+             allowWrite\n\
+             [fence:http] blocked CONNECT t.example:443: r\n\
+             [fence:fs] write denied: /home/u/.npmrc (node[4242], openat O_WRONLY|O_CREAT): \
+             outside allowWrite (×3)\n"
+        );
+        assert_eq!(
+            run.summary("exit status 2").unwrap(),
+            "denied 1 request (t.example:443), 4 writes (exit status 2)"
+        );
+        // Without -m: nothing shown, everything counted, and the hint.
+        let mut quiet = EventSink::with_level(Level::Quiet, None, &mut policy).unwrap();
+        quiet.record(&write_event("/x", 1));
+        quiet.finish();
+        assert_eq!(
+            quiet.summary("exit status 0").unwrap(),
+            "denied 1 write (exit status 0); -m shows each"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn json_lines() {
+        let dir = temp_dir("json");
+        let path = dir.join("log");
+        let mut policy = policy_in(&dir);
+        let mut sink = EventSink::with_level(Level::All, Some(&path), &mut policy).unwrap();
+        sink.format = Format::Json;
+        sink.record(&write_event("/a\n\u{1b}[2J", 1));
+        sink.record(&write_event("/a\n\u{1b}[2J", 2));
+        blocked(
+            &mut sink,
+            "socks",
+            "CONNECT b:1",
+            "b:1",
+            "not in allowedDomains",
+        );
+        sink.note("http", format_args!("a note"));
+        sink.finish();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains('\u{1b}'), "{text}");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        let fields = [
+            "time", "kind", "action", "op", "target", "pid", "comm", "rule", "decision", "count",
+        ];
+        for line in [&lines[0], &lines[1], &lines[3]] {
+            let keys: Vec<&str> = line
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(|k| k.as_str())
+                .collect();
+            assert_eq!(keys.len(), fields.len(), "{line}");
+            assert!(fields.iter().all(|f| keys.contains(f)), "{line}");
+        }
+        assert_eq!(lines[0]["target"], "/a\n\u{1b}[2J");
+        assert_eq!(
+            (&lines[0]["count"], &lines[3]["count"]),
+            (&1.into(), &2.into())
+        );
+        assert_eq!(lines[1]["kind"], "socks");
+        assert_eq!(lines[1]["pid"], serde_json::Value::Null);
+        assert_eq!(lines[2]["note"], "a note");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `fence learn` sees every distinct event, allowed or denied, whatever the level.
+    #[test]
+    fn collecting_for_learn() {
+        let mut sink = EventSink::quiet();
+        assert_eq!(sink.collected().0.len(), 0);
+        let mut proxy = sink.clone();
+        sink.collect();
+        proxy.record(&write_event("/x", 1));
+        proxy.record(&write_event("/x", 2));
+        proxy.record(&Event {
+            decision: Decision::Allowed,
+            ..write_event("/x", 3)
+        });
+        let (events, untracked) = sink.collected();
+        assert_eq!(untracked, 0);
+        assert_eq!(events.len(), 2);
+        assert_eq!((events[0].1, events[1].1), (2, 1));
+        assert_eq!(events[1].0.decision, Decision::Allowed);
     }
 
     #[test]
@@ -478,22 +623,5 @@ mod tests {
             .unwrap();
         assert_eq!(protected, policy);
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn lexical_paths() {
-        let cwd = Path::new("/w/p");
-        assert_eq!(
-            lexical_absolute(Path::new("l.log"), cwd),
-            Path::new("/w/p/l.log")
-        );
-        assert_eq!(
-            lexical_absolute(Path::new("../x/./l"), cwd),
-            Path::new("/w/x/l")
-        );
-        assert_eq!(
-            lexical_absolute(Path::new("/a/../../b"), cwd),
-            Path::new("/b")
-        );
     }
 }

@@ -67,7 +67,11 @@ fn run(args: Vec<OsString>) -> ! {
         std::process::exit(fence::linux::init::main(&args[1..]));
     }
     let invocation = cli::parse(args);
-    fence::diagnostics::init(matches!(&invocation, Ok(Invocation::Run(req)) if req.debug));
+    fence::diagnostics::init(match &invocation {
+        Ok(Invocation::Run(req)) => req.debug,
+        Ok(Invocation::Learn(req)) => req.run.debug,
+        _ => false,
+    });
     let result = invocation.and_then(|invocation| match invocation {
         Invocation::Help => {
             fence::output::stdout(&format!("{}\n", cli::help()));
@@ -84,6 +88,7 @@ fn run(args: Vec<OsString>) -> ! {
         Invocation::Features => fence::cmd::doctor::execute(),
         Invocation::Trust(req) => fence::cmd::trust::execute(req).map(|()| Outcome::Exited(0)),
         Invocation::Run(req) => fence::cmd::run::execute(req),
+        Invocation::Learn(req) => fence::cmd::learn::execute(req),
         Invocation::ProxyConnect(args) => fence::cmd::proxy_connect::execute(&args),
     });
     match result {

@@ -55,7 +55,7 @@ fn needs_escape(c: char) -> bool {
 
 /// Bidirectional overrides and isolates reorder what a terminal shows (a path could appear
 /// to be another); the line and paragraph separators split lines in some consumers.
-fn is_invisible_format(c: char) -> bool {
+pub(crate) fn is_invisible_format(c: char) -> bool {
     matches!(c, '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
 }
 

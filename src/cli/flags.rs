@@ -19,6 +19,7 @@ pub enum Id {
     ForceNewSession,
     Port,
     FenceLogFile,
+    LogFormat,
     PreserveFds,
     ProxyConnect,
     ListTemplates,
@@ -27,6 +28,8 @@ pub enum Id {
     Version,
     TrustList,
     TrustRevoke,
+    LearnOutput,
+    LearnForce,
 }
 
 /// How a shell completes an option's value (or a subcommand's operand).
@@ -67,6 +70,7 @@ pub struct Flag {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubId {
     Trust,
+    Learn,
     Doctor,
 }
 
@@ -157,22 +161,23 @@ pub const FLAGS: &[Flag] = &[
         ..flag(Id::Debug, Some('d'), Some("debug"))
     },
     Flag {
-        summary: "print one line per blocked request, denied write or direct connect",
-        help: "Print one line per blocked network request, denied\n\
-               filesystem write and direct connect",
-        man: r"Print one line per blocked network request, per filesystem write the
-               policy denies and per direct connection attempt (see \fBMONITORING\fR).
-               Writes and connects are observed with seccomp user notification, without
-               privileges; where it is unavailable (an outer fence or a container runtime
-               already listens), fence says so once and shows the proxies' lines only.",
+        summary: "print one line per denied request or operation",
+        help: "Print one line per denied network request (and, where the\n\
+               kernel allows, filesystem write, direct connect, command),\n\
+               each distinct one once; repeats are counted at exit",
+        man: r"Print one line per distinct denied event: a network request the proxies
+               refused, and, where the kernel offers seccomp user notification, a
+               filesystem write, a direct connect or a command the policy refuses.
+               Repeats are counted and shown once more at exit with their count (see
+               \fBMONITORING\fR).",
         ..flag(Id::Monitor, Some('m'), Some("monitor"))
     },
     Flag {
-        summary: "no summary line of blocked requests at exit",
-        help: "Do not print the line that sums up the blocked network\n\
-               requests at exit (also: \"quiet\": true in the config)",
-        man: r#"Do not print the summary line of blocked network requests that fence
-               otherwise prints at exit when the proxies refused anything (see
+        summary: "no summary line of denials at exit",
+        help: "Do not print the line that sums up what was denied at exit\n\
+               (also: \"quiet\": true in the config)",
+        man: r#"Do not print the summary line of denials that fence otherwise prints at
+               exit when anything was denied (see
                \fBMONITORING\fR); the same as \fB"quiet": true\fR in the configuration.
                The \fB\-m\fR lines are still printed."#,
         ..flag(Id::Quiet, Some('q'), Some("quiet"))
@@ -225,6 +230,17 @@ pub const FLAGS: &[Flag] = &[
                a non-regular file or a file with other hard links is refused (see
                \fBMONITORING\fR).",
         ..flag(Id::FenceLogFile, None, Some("fence-log-file"))
+    },
+    Flag {
+        value: Some("FORMAT"),
+        summary: "text (the default) or json lines for -m and -d",
+        help: "Write the lines of -m and -d as 'text' (the default) or\n\
+               'json' (one object per line; see the man page)",
+        man: r"Write the lines of \fB\-m\fR and \fB\-d\fR as \fBtext\fR (the default) or
+               as \fBjson\fR: one JSON object per line, with the fields listed under
+               \fBMONITORING\fR.
+               Applies to standard error and to \fB\-\-fence\-log\-file\fR alike.",
+        ..flag(Id::LogFormat, None, Some("log-format"))
     },
     Flag {
         value: Some("N"),
@@ -311,6 +327,45 @@ pub const SUBCOMMANDS: &[Subcommand] = &[
         operand_with: &[Id::TrustRevoke],
     },
     Subcommand {
+        id: SubId::Learn,
+        name: "learn",
+        synopsis: "[-o FILE] [--force] [OPTIONS] [--] COMMAND [ARGS...]",
+        alias: None,
+        operand: None,
+        summary: "run a command and write the config it needs",
+        man: r"Run \fICOMMAND\fR (with fence's \fIOPTIONS\fR, such as \fB\-t\fR, \fB\-s\fR,
+               \fB\-c\fR) under the policy in force, except that the proxies let through,
+               and record, every host that \fBdeniedDomains\fR does not refuse (the
+               address checks and every filesystem rule still apply).
+               Then write a JSONC config to standard output that extends the policy in
+               force, adds the hosts used to \fBallowedDomains\fR, and lists the refused
+               writes as commented-out \fBallowWrite\fR suggestions (see \fBLEARNING\fR).
+               The exit status is the command's.",
+        flags: &[
+            Flag {
+                value: Some("FILE"),
+                complete: Complete::File,
+                summary: "write the config to FILE (atomically)",
+                man: r"Write the config to \fIFILE\fR instead, atomically; an existing
+                       \fIFILE\fR is an error (before the command runs) unless
+                       \fB\-\-force\fR is given.
+                       \fIFILE\fR is a project config like any other: it applies only once
+                       you run \fBfence trust\fR on it.",
+                ..flag(Id::LearnOutput, Some('o'), Some("output"))
+            },
+            Flag {
+                summary: "replace FILE if it exists",
+                man: r"Replace \fIFILE\fR if it exists.",
+                ..flag(Id::LearnForce, None, Some("force"))
+            },
+            Flag {
+                summary: "show the help",
+                ..flag(Id::Help, Some('h'), Some("help"))
+            },
+        ],
+        operand_with: &[],
+    },
+    Subcommand {
         id: SubId::Doctor,
         name: "doctor",
         synopsis: "",
@@ -369,7 +424,10 @@ mod tests {
             assert_eq!((names.len(), ids.len()), (n, i), "{table:?}");
         }
         for flag in FLAGS {
-            assert!(!matches!(flag.id, Id::TrustList | Id::TrustRevoke));
+            assert!(!matches!(
+                flag.id,
+                Id::TrustList | Id::TrustRevoke | Id::LearnOutput | Id::LearnForce
+            ));
         }
     }
 

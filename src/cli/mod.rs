@@ -33,6 +33,8 @@ pub enum Invocation {
     /// `--linux-features` or `fence doctor`.
     Features,
     Trust(TrustRequest),
+    /// `fence learn`: a run that records, then a config written from the record.
+    Learn(LearnRequest),
     /// `--proxy-connect HOST PORT`: the ssh `ProxyCommand` helper (inside the sandbox).
     ProxyConnect(Vec<OsString>),
 }
@@ -77,9 +79,21 @@ pub struct RunRequest {
     pub ports: Vec<std::net::SocketAddr>,
     /// `--fence-log-file`: where the proxies' `-m`/`-d` lines go instead of stderr.
     pub log_file: Option<PathBuf>,
+    /// `--log-format text|json`: the form of those lines.
+    pub log_format: crate::events::Format,
     /// `--preserve-fds N`: inherited fds 3..3+N pass to the command (all others above
     /// stderr are closed).
     pub preserve_fds: u32,
+}
+
+/// `fence learn [-o FILE] [--force] [OPTIONS] [--] COMMAND...`
+#[derive(Debug, PartialEq, Eq)]
+pub struct LearnRequest {
+    pub run: RunRequest,
+    /// `-o FILE`; standard output without it.
+    pub output: Option<PathBuf>,
+    /// `--force`: replace FILE if it exists.
+    pub force: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]

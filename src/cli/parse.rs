@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use lexopt::prelude::*;
 
 use super::flags::{self, FLAGS, Flag, Id, SubId, Subcommand};
-use super::{CommandSpec, Invocation, RunRequest, ShellChoice, TrustAction, TrustRequest};
+use super::{
+    CommandSpec, Invocation, LearnRequest, RunRequest, ShellChoice, TrustAction, TrustRequest,
+};
 use crate::config::ConfigSource;
 use crate::error::{Error, Result};
 use crate::output::escape;
@@ -14,6 +16,22 @@ use crate::output::escape;
 /// Parses fence's arguments (without the program name).
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
     let mut parser = lexopt::Parser::from_args(args);
+    parse_run(&mut parser, None)
+}
+
+/// `fence learn`'s own options, besides a run's.
+#[derive(Debug, Default)]
+struct LearnOptions {
+    output: Option<PathBuf>,
+    force: bool,
+}
+
+/// A run's options and command. For `fence learn` (`learn` holds its options), the learn
+/// table's options are accepted too, and no subcommand is recognised.
+fn parse_run(
+    parser: &mut lexopt::Parser,
+    mut learn: Option<(&Subcommand, &mut LearnOptions)>,
+) -> Result<Invocation> {
     let mut script: Option<OsString> = None;
     let mut settings: Option<PathBuf> = None;
     let mut template: Option<String> = None;
@@ -26,6 +44,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
     let mut force_new_session = false;
     let mut ports = Vec::new();
     let mut log_file = None;
+    let mut log_format = crate::events::Format::Text;
     let mut preserve_fds = 0;
     let mut positional: Vec<OsString> = Vec::new();
     let mut saw_option = false;
@@ -47,7 +66,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
                 // A subcommand only as the very first argument.
                 let sub = first.to_str().and_then(flags::subcommand);
                 match sub {
-                    Some(sub) if !saw_option => return parse_subcommand(parser, sub),
+                    Some(sub) if !saw_option && learn.is_none() => {
+                        return parse_subcommand(parser, sub);
+                    }
                     _ => {}
                 }
                 positional.push(first);
@@ -55,8 +76,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
                 break;
             }
             _ => match lookup(FLAGS, &arg) {
-                // The ssh ProxyCommand helper must come first.
-                Some(Id::ProxyConnect) if saw_option => None,
+                // The ssh ProxyCommand helper must come first (and is no learn option).
+                Some(Id::ProxyConnect) if saw_option || learn.is_some() => None,
+                None => learn.as_ref().and_then(|(sub, _)| lookup(sub.flags, &arg)),
                 found => found,
             },
         };
@@ -85,6 +107,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
             Id::ForceNewSession => force_new_session = true,
             Id::Port => ports.push(parse_exposed_port(&parser.value().map_err(usage)?)?),
             Id::FenceLogFile => log_file = Some(parser.value().map_err(usage)?.into()),
+            Id::LogFormat => {
+                let value = string_value(parser.value().map_err(usage)?, "--log-format")?;
+                log_format = crate::events::Format::parse(&value).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--log-format {}: expected text or json",
+                        escape(&value)
+                    ))
+                })?;
+            }
             Id::PreserveFds => {
                 preserve_fds = parse_preserve_fds(&parser.value().map_err(usage)?)?;
             }
@@ -97,6 +128,16 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
             Id::Version => return Ok(Invocation::Version),
             Id::ListTemplates => return Ok(Invocation::ListTemplates),
             Id::LinuxFeatures => return Ok(Invocation::Features),
+            Id::LearnOutput | Id::LearnForce => {
+                let Some((_, options)) = learn.as_mut() else {
+                    return Err(usage(arg.unexpected()));
+                };
+                if id == Id::LearnForce {
+                    options.force = true;
+                } else {
+                    options.output = Some(parser.value().map_err(usage)?.into());
+                }
+            }
             // Options of `fence trust`, not in FLAGS.
             Id::TrustList | Id::TrustRevoke => return Err(usage(arg.unexpected())),
         }
@@ -136,6 +177,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
         force_new_session,
         ports,
         log_file,
+        log_format,
         preserve_fds,
     }))
 }
@@ -191,9 +233,20 @@ fn lookup(table: &[Flag], arg: &lexopt::Arg) -> Option<Id> {
     found.map(|f| f.id)
 }
 
-fn parse_subcommand(mut parser: lexopt::Parser, sub: &Subcommand) -> Result<Invocation> {
+fn parse_subcommand(parser: &mut lexopt::Parser, sub: &Subcommand) -> Result<Invocation> {
     match sub.id {
         SubId::Trust => parse_trust(parser, sub),
+        SubId::Learn => {
+            let mut options = LearnOptions::default();
+            match parse_run(parser, Some((sub, &mut options)))? {
+                Invocation::Run(run) => Ok(Invocation::Learn(LearnRequest {
+                    run,
+                    output: options.output,
+                    force: options.force,
+                })),
+                other => Ok(other),
+            }
+        }
         SubId::Doctor => match parser.next().map_err(usage)? {
             None => Ok(Invocation::Features),
             Some(other) => Err(usage(other.unexpected())),
@@ -201,7 +254,7 @@ fn parse_subcommand(mut parser: lexopt::Parser, sub: &Subcommand) -> Result<Invo
     }
 }
 
-fn parse_trust(mut parser: lexopt::Parser, sub: &Subcommand) -> Result<Invocation> {
+fn parse_trust(parser: &mut lexopt::Parser, sub: &Subcommand) -> Result<Invocation> {
     let mut action = TrustAction::Trust;
     let mut file: Option<PathBuf> = None;
     while let Some(arg) = parser.next().map_err(usage)? {
@@ -319,6 +372,45 @@ mod tests {
         assert_eq!(req.config, ConfigSource::Settings("x.json".into()));
         let req = run(&["--fence-log-file", "/l", "true"]);
         assert_eq!(req.log_file, Some(PathBuf::from("/l")));
+        assert_eq!(req.log_format, crate::events::Format::Text);
+        let req = run(&["--log-format", "json", "-m", "true"]);
+        assert_eq!(req.log_format, crate::events::Format::Json);
+        let err = parse_strs(&["--log-format", "xml\n", "true"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--log-format xml\\n: expected text or json"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn learn_takes_its_options_and_a_run() {
+        let parsed = parse_strs(&[
+            "learn", "-o", "f.json", "--force", "-t", "code", "--", "npm", "i",
+        ]);
+        let Ok(Invocation::Learn(req)) = parsed else {
+            panic!("{parsed:?}");
+        };
+        assert_eq!(req.output, Some(PathBuf::from("f.json")));
+        assert!(req.force);
+        assert_eq!(req.run.config, ConfigSource::Template("code".into()));
+        assert_eq!(req.run.command, argv(&["npm", "i"]));
+        // A command named like a subcommand is a command; learn's options are not a run's.
+        let parsed = parse_strs(&["learn", "trust", "x"]);
+        assert!(
+            matches!(&parsed, Ok(Invocation::Learn(r)) if r.run.command == argv(&["trust", "x"]) && r.output.is_none())
+        );
+        assert!(is_unknown_option(&parse_strs(&["-o", "f", "true"])));
+        assert!(is_unknown_option(&parse_strs(&[
+            "learn",
+            "--proxy-connect",
+            "h",
+            "1"
+        ])));
+        assert!(matches!(
+            parse_strs(&["learn", "-o", "f"]),
+            Err(Error::NoCommand)
+        ));
     }
 
     #[test]
@@ -529,6 +621,7 @@ mod tests {
             Id::Shell => vec!["sh", "-c", "x"],
             Id::Port => vec!["3000"],
             Id::FenceLogFile => vec!["/l"],
+            Id::LogFormat => vec!["json"],
             Id::PreserveFds => vec!["1"],
             Id::ProxyConnect => vec!["github.com", "22"],
             Id::Debug
@@ -541,7 +634,9 @@ mod tests {
             | Id::Help
             | Id::Version
             | Id::TrustList
-            | Id::TrustRevoke => vec![],
+            | Id::TrustRevoke
+            | Id::LearnForce => vec![],
+            Id::LearnOutput => vec!["out.json"],
         }
     }
 
@@ -586,8 +681,13 @@ mod tests {
         for sub in flags::SUBCOMMANDS {
             for flag in sub.flags {
                 for name in flag.names() {
-                    let result = parse_strs(&[sub.name, &name]);
-                    assert!(result.is_ok(), "{} {name} gave {result:?}", sub.name);
+                    let mut args = vec![sub.name, name.as_str()];
+                    if sub.id == SubId::Learn {
+                        args.extend(sample_value(flag));
+                        args.push("true");
+                    }
+                    let result = parse_strs(&args);
+                    assert!(result.is_ok(), "{args:?} gave {result:?}");
                 }
             }
         }
@@ -608,10 +708,17 @@ mod tests {
                 "{name}: {result:?}"
             );
             for sub in flags::SUBCOMMANDS {
-                let result = parse_strs(&[sub.name, &name]);
+                // `fence learn` takes a run's options too (not --proxy-connect).
+                let (result, expected) = if sub.id == SubId::Learn {
+                    let run_option = known(FLAGS, &name) && name != "--proxy-connect";
+                    let result = parse_strs(&[sub.name, &name, "v", "true"]);
+                    (result, known(sub.flags, &name) || run_option)
+                } else {
+                    (parse_strs(&[sub.name, &name]), known(sub.flags, &name))
+                };
                 assert_eq!(
                     !is_unknown_option(&result),
-                    known(sub.flags, &name),
+                    expected,
                     "{} {name}: {result:?}",
                     sub.name
                 );

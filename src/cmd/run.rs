@@ -12,6 +12,31 @@ use crate::policy;
 
 /// Runs the request; the outcome is the command's.
 pub fn execute(req: RunRequest) -> Result<Outcome> {
+    execute_mode(req, None)
+}
+
+/// What a `fence learn` run brings back besides the outcome.
+#[derive(Debug, Default)]
+pub struct Learning {
+    /// The policy in force as an `extends` value (`None`: fence's built-in default).
+    pub extends: Option<String>,
+    /// The config file of the policy in force, if it is one.
+    pub config_file: Option<PathBuf>,
+    /// The distinct events of the run, with their counts, and how many were not kept.
+    pub events: Vec<(crate::events::Kept, u64)>,
+    pub untracked: u64,
+    /// The run's read-only paths (protected files among them), and `$HOME`.
+    pub deny_write: Vec<PathBuf>,
+    pub home: Option<PathBuf>,
+}
+
+/// Runs the request as `fence learn` does: the proxies let through (and record) every
+/// host that `deniedDomains` does not refuse; every event is kept in `learning`.
+pub fn execute_learning(req: RunRequest, learning: &mut Learning) -> Result<Outcome> {
+    execute_mode(req, Some(learning))
+}
+
+fn execute_mode(req: RunRequest, mut learning: Option<&mut Learning>) -> Result<Outcome> {
     // Before fence opens anything of its own: only then are fds 3.. all inherited.
     keep_only_preserved_fds(req.preserve_fds)?;
     let host = HostEnv::from_process()?;
@@ -34,6 +59,22 @@ pub fn execute(req: RunRequest) -> Result<Outcome> {
         policy::network::compile(&resolved.config, &req.ports).map_err(locate)?;
     policy.network = network;
     policy.warnings.extend(network_warnings);
+    if let Some(learning) = learning.as_deref_mut() {
+        policy.network.domains.learn = true;
+        (learning.extends, learning.config_file) = match &resolved.origin {
+            config::Origin::Template(name) => (Some(name.clone()), None),
+            config::Origin::Settings(path) | config::Origin::Project(path) => {
+                let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+                (Some(path.to_string_lossy().into_owned()), Some(path))
+            }
+            config::Origin::User(_) => (Some("@base".into()), None),
+            config::Origin::Default => (None, None),
+        };
+        learning.deny_write = (policy.deny_write.iter().cloned())
+            .chain(policy.placeholders.iter().map(|t| t.path.clone()))
+            .collect();
+        learning.home = host.home.clone();
+    }
     if req.force_new_session {
         policy.force_new_session = Some(true);
     }
@@ -63,7 +104,7 @@ pub fn execute(req: RunRequest) -> Result<Outcome> {
         quiet: req.quiet || resolved.config.quiet,
         ..req
     };
-    run_platform(&policy, &argv, env, &req, exec_checks)
+    run_platform(&policy, &argv, env, &req, exec_checks, learning)
 }
 
 #[cfg(target_os = "linux")]
@@ -73,17 +114,29 @@ fn run_platform(
     env: Vec<(OsString, OsString)>,
     req: &RunRequest,
     exec_checks: Option<ExecChecks>,
+    learning: Option<&mut Learning>,
 ) -> Result<Outcome> {
     // The log file, when the sandbox may write it, becomes read-only inside for this run.
     let mut p = p.clone();
-    let events = crate::events::EventSink::new(req.monitor, req.log_file.as_deref(), &mut p)?;
-    // -m: the filesystem writes and direct connects the policy denies are shown too.
+    let mut events = crate::events::EventSink::new(
+        req.monitor,
+        req.log_format,
+        req.log_file.as_deref(),
+        &mut p,
+    )?;
+    if learning.is_some() {
+        events.collect();
+    }
+    // -m and learn: the filesystem writes and direct connects the policy denies are seen
+    // too (learn needs them: it refuses to run without).
+    let observe = req.monitor || learning.is_some();
     let watch = crate::linux::notify::Watch {
         watched: crate::linux::notify::Watched {
-            writes: req.monitor,
-            sockets: req.monitor,
+            writes: observe,
+            sockets: observe,
             execs: exec_checks.is_some()
                 && !exec_checks.as_ref().is_some_and(|c| c.rules.is_empty()),
+            required: learning.is_some(),
         },
         commands: exec_checks.map(|c| (c.rules, c.origin)),
     };
@@ -96,18 +149,27 @@ fn run_platform(
         events.clone(),
         watch,
     );
-    print_summary(&events, req.quiet);
+    if let Some(learning) = learning {
+        (learning.events, learning.untracked) = events.collected();
+    }
+    finish_events(events, &outcome, req.quiet);
     outcome
 }
 
-/// At exit, one line on stderr when the proxies refused anything (even with
-/// `--fence-log-file`: the user is at the terminal), unless `-q` or `"quiet": true`.
-#[cfg(target_os = "linux")]
-fn print_summary(events: &crate::events::EventSink, quiet: bool) {
+/// At exit: the `-m` lines of the events that repeated, with their counts; then one line
+/// on stderr when anything was denied (even with `--fence-log-file`: the user is at the
+/// terminal), unless `-q` or `"quiet": true`.
+pub fn finish_events(mut events: crate::events::EventSink, outcome: &Result<Outcome>, quiet: bool) {
+    events.finish();
     if quiet {
         return;
     }
-    if let Some(line) = events.summary() {
+    let status = match outcome {
+        Ok(Outcome::Exited(code)) => format!("exit status {code}"),
+        Ok(Outcome::Signaled(signal)) => format!("killed by signal {signal}"),
+        Err(e) => format!("exit status {}", e.exit_code()),
+    };
+    if let Some(line) = events.summary(&status) {
         crate::output::stderr_line(format_args!("{line}"));
     }
 }
@@ -147,6 +209,7 @@ fn run_platform(
     _: Vec<(OsString, OsString)>,
     _: &RunRequest,
     _: Option<ExecChecks>,
+    _: Option<&mut Learning>,
 ) -> Result<Outcome> {
     Err(Error::Setup(
         "this platform is not supported yet: fence currently sandboxes on Linux only".into(),

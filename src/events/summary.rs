@@ -7,9 +7,21 @@
 //! The destinations come from the sandbox, so the table is bounded (at most [`MAX_KEPT`]
 //! of them, each cut at [`MAX_KEY`] bytes; requests to further ones are still counted)
 //! and the line is escaped when it is made.
+//!
+//! Other denials (filesystem writes, direct connects, refused commands: events that only
+//! `-m` and `learn` watch for) are counted per kind and action, and when there are any
+//! the line becomes
+//!
+//! `fence: denied 3 requests (registry.npmjs.org:443 ×2, example.com:443), 2 writes,
+//! 1 connect (exit status 0)`
+//!
+//! with the command's exit status, since such denials often explain a failure. A run whose
+//! only denials are proxy requests keeps the first form.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+
+use super::event::Kind;
 
 /// Distinct destinations kept in memory; requests to others are counted, not named.
 pub const MAX_KEPT: usize = 4096;
@@ -26,7 +38,13 @@ pub struct Tally {
     counts: HashMap<String, (u64, usize)>,
     /// Requests to destinations not kept because the table was full.
     untracked: u64,
+    /// Other denials per kind and action (fence's own words, so few), in the order first
+    /// seen.
+    others: Vec<(Kind, String, u64)>,
 }
+
+/// Kinds and actions counted apart; others are added to the last one.
+const MAX_OTHERS: usize = 32;
 
 impl Tally {
     /// Counts one refused request for `destination` (`host:port`).
@@ -43,9 +61,49 @@ impl Tally {
         }
     }
 
-    /// `blocked 3 requests (a.example:443 ×2, b.example:80)`, escaped; `None` when nothing
-    /// was refused.
-    pub fn describe(&self) -> Option<String> {
+    /// Counts one denial that is not a proxy request.
+    pub fn add_other(&mut self, kind: Kind, action: &str) {
+        let found = self
+            .others
+            .iter()
+            .position(|(k, a, _)| *k == kind && a == action);
+        let i = match found {
+            Some(i) => i,
+            None if self.others.len() < MAX_OTHERS => {
+                let action = super::seen::cut(action, 32);
+                self.others.push((kind, action, 0));
+                self.others.len() - 1
+            }
+            None => self.others.len() - 1,
+        };
+        let count = &mut self.others[i].2;
+        *count = count.saturating_add(1);
+    }
+
+    /// `blocked 3 requests (a.example:443 ×2, b.example:80)`, or with other denials
+    /// `denied 3 requests (…), 2 writes (exit status 1)` (`status` says how the command
+    /// ended); escaped. `None` when nothing was refused.
+    pub fn describe(&self, status: &str) -> Option<String> {
+        if self.others.is_empty() {
+            return self.requests().map(|r| format!("blocked {r}"));
+        }
+        let mut parts: Vec<String> = self.requests().into_iter().collect();
+        let mut others: Vec<&(Kind, String, u64)> = self.others.iter().collect();
+        // Stable: in the order of the kinds, then first seen.
+        others.sort_by_key(|(kind, _, _)| *kind);
+        for (kind, action, count) in others {
+            let noun = match kind {
+                Kind::Exec => "command".to_string(),
+                _ => crate::output::escape(action).into_owned(),
+            };
+            let plural = if *count == 1 { "" } else { "s" };
+            parts.push(format!("{count} {noun}{plural}"));
+        }
+        Some(format!("denied {} ({status})", parts.join(", ")))
+    }
+
+    /// `3 requests (a.example:443 ×2, b.example:80)`; `None` when none was refused.
+    fn requests(&self) -> Option<String> {
         if self.total == 0 {
             return None;
         }
@@ -61,7 +119,7 @@ impl Tally {
         } else {
             "requests"
         };
-        let mut line = format!("blocked {} {noun} (", self.total);
+        let mut line = format!("{} {noun} (", self.total);
         for (i, (key, count, _)) in ranked.iter().take(NAMED).enumerate() {
             if i > 0 {
                 line.push_str(", ");
@@ -107,13 +165,15 @@ mod tests {
 
     #[test]
     fn nothing_refused_says_nothing() {
-        assert_eq!(Tally::default().describe(), None);
+        assert_eq!(Tally::default().describe("exit status 0"), None);
     }
 
     #[test]
     fn counts_per_destination_most_first() {
         assert_eq!(
-            tally(&["example.com:443"]).describe().unwrap(),
+            tally(&["example.com:443"])
+                .describe("exit status 0")
+                .unwrap(),
             "blocked 1 request (example.com:443)"
         );
         let t = tally(&[
@@ -122,7 +182,7 @@ mod tests {
             "Registry.NPMjs.org:443",
         ]);
         assert_eq!(
-            t.describe().unwrap(),
+            t.describe("exit status 0").unwrap(),
             "blocked 3 requests (registry.npmjs.org:443 ×2, example.com:443)"
         );
     }
@@ -131,7 +191,7 @@ mod tests {
     fn ties_keep_the_order_first_seen() {
         let t = tally(&["b:1", "a:1", "c:1", "a:1", "b:1"]);
         assert_eq!(
-            t.describe().unwrap(),
+            t.describe("exit status 0").unwrap(),
             "blocked 5 requests (b:1 ×2, a:1 ×2, c:1)"
         );
     }
@@ -142,7 +202,7 @@ mod tests {
         let mut all: Vec<&str> = names.iter().map(String::as_str).collect();
         all.push("h7.example:443");
         assert_eq!(
-            tally(&all).describe().unwrap(),
+            tally(&all).describe("exit status 0").unwrap(),
             "blocked 9 requests (h7.example:443 ×2, h0.example:443, h1.example:443, \
              h2.example:443, h3.example:443, and 3 more)"
         );
@@ -158,7 +218,7 @@ mod tests {
         t.add("h0.example:80");
         assert_eq!(t.counts.len(), MAX_KEPT);
         assert_eq!(t.untracked, 10);
-        let line = t.describe().unwrap();
+        let line = t.describe("exit status 0").unwrap();
         assert!(
             line.starts_with(&format!(
                 "blocked {} requests (h0.example:80 ×3, h1.example:80, ",
@@ -179,10 +239,38 @@ mod tests {
     }
 
     #[test]
+    fn other_denials_join_the_line_with_the_status() {
+        let mut t = tally(&["a:443", "a:443"]);
+        t.add_other(Kind::Net, "connect");
+        t.add_other(Kind::Fs, "write");
+        t.add_other(Kind::Fs, "write");
+        t.add_other(Kind::Exec, "exec");
+        assert_eq!(
+            t.describe("exit status 1").unwrap(),
+            "denied 2 requests (a:443 ×2), 2 writes, 1 connect, 1 command (exit status 1)"
+        );
+        let mut t = Tally::default();
+        t.add_other(Kind::Fs, "write");
+        assert_eq!(
+            t.describe("killed by signal 9").unwrap(),
+            "denied 1 write (killed by signal 9)"
+        );
+        // Bounded, and escaped (fence's own words, but the line is text).
+        let mut t = Tally::default();
+        for i in 0..MAX_OTHERS + 3 {
+            t.add_other(Kind::Fs, &format!("op{i}\n"));
+        }
+        assert_eq!(t.others.len(), MAX_OTHERS);
+        assert_eq!(t.others[MAX_OTHERS - 1].2, 4);
+        let line = t.describe("s").unwrap();
+        assert!(line.contains(r"1 op0\n, 1 op1\n, "), "{line}");
+    }
+
+    #[test]
     fn what_the_sandbox_sent_is_escaped() {
         let t = tally(&["x\n[fence] ok\u{1b}]0;T\u{7}:80"]);
         assert_eq!(
-            t.describe().unwrap(),
+            t.describe("exit status 0").unwrap(),
             "blocked 1 request (x\\n[fence] ok\\e]0;t\\x07:80)"
         );
     }

@@ -424,6 +424,11 @@ fn watch(
                 "exec checks (command.runtimeExecPolicy \"argv\") need seccomp user \
                  notification, which is not available here: {cause}"
             )))
+        } else if watched.required {
+            Err(setup_failed(format!(
+                "fence learn needs seccomp user notification to see denied writes, which is \
+                 not available here: {cause}"
+            )))
         } else {
             warn(format!(
                 "filesystem and connect events cannot be observed here (seccomp user \

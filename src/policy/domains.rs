@@ -157,7 +157,13 @@ pub struct DomainPolicy {
     pub denied: Vec<DomainPattern>,
     /// Hosts that match no rule go to the upstream proxy instead of being refused.
     pub grey_to_upstream: bool,
+    /// `fence learn`: hosts that match no rule are let through (and recorded), with the
+    /// rule [`LEARN_RULE`]. Set only by `fence learn`, never from a config file.
+    pub learn: bool,
 }
+
+/// The rule of a host let through only because `fence learn` is running.
+pub const LEARN_RULE: &str = "fence learn (not in allowedDomains)";
 
 impl DomainPolicy {
     pub fn new(allowed: &[String], denied: &[String], grey_to_upstream: bool) -> DomainPolicy {
@@ -165,6 +171,7 @@ impl DomainPolicy {
             allowed: allowed.iter().map(|p| DomainPattern::parse(p)).collect(),
             denied: denied.iter().map(|p| DomainPattern::parse(p)).collect(),
             grey_to_upstream,
+            learn: false,
         }
     }
 
@@ -194,6 +201,13 @@ impl DomainPolicy {
         if self.grey_to_upstream {
             return Decision::Upstream;
         }
+        if self.learn {
+            // Not literal: the resolved-address guard still applies.
+            return Decision::Allow {
+                rule: LEARN_RULE.into(),
+                literal: false,
+            };
+        }
         Decision::Deny {
             reason: "not in allowedDomains".into(),
         }
@@ -203,6 +217,41 @@ impl DomainPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// In learn mode, what no rule allows passes (not as a literal: the address guard
+    /// still applies); deniedDomains and the upstream hand-off keep their say.
+    #[test]
+    fn learn_lets_the_grey_zone_through() {
+        let name = |n: &str| Host::parse(n).unwrap();
+        let mut p = DomainPolicy::new(&["a.example".into()], &["bad.example".into()], false);
+        p.learn = true;
+        assert_eq!(
+            p.decide(&name("new.example")),
+            Decision::Allow {
+                rule: LEARN_RULE.into(),
+                literal: false
+            }
+        );
+        assert_eq!(
+            p.decide(&name("127.0.0.1")),
+            Decision::Allow {
+                rule: LEARN_RULE.into(),
+                literal: false
+            }
+        );
+        assert!(matches!(
+            p.decide(&name("bad.example")),
+            Decision::Deny { .. }
+        ));
+        assert!(matches!(
+            p.decide(&name("a.example")),
+            Decision::Allow { rule, .. } if rule == "a.example"
+        ));
+        p.grey_to_upstream = true;
+        assert_eq!(p.decide(&name("new.example")), Decision::Upstream);
+        // Never from a config: the constructor leaves it off.
+        assert!(!DomainPolicy::new(&[], &[], false).learn);
+    }
 
     fn host(s: &str) -> Host {
         Host::parse(s).unwrap_or_else(|| panic!("{s}"))

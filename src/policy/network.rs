@@ -57,6 +57,7 @@ impl NetworkPolicy {
     pub fn allows_anything(&self) -> bool {
         !self.domains.allowed.is_empty()
             || self.domains.grey_to_upstream
+            || self.domains.learn
             || !self.local_outbound_ports.is_empty()
             || !self.exposed.is_empty()
     }

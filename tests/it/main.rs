@@ -8,6 +8,7 @@ mod util;
 
 mod commands;
 mod config;
+mod events;
 mod exec_checks;
 mod filesystem;
 mod hardening;

@@ -98,9 +98,12 @@ fn ends_options(flag: &Flag) -> bool {
         | Id::ForceNewSession
         | Id::Port
         | Id::FenceLogFile
+        | Id::LogFormat
         | Id::PreserveFds
         | Id::TrustList
-        | Id::TrustRevoke => false,
+        | Id::TrustRevoke
+        | Id::LearnOutput
+        | Id::LearnForce => false,
     }
 }
 

@@ -35,6 +35,9 @@ pub struct Watched {
     pub sockets: bool,
     /// `execve` and `execveat` (exec checks).
     pub execs: bool,
+    /// Without the listener the run is refused (`fence learn`; exec checks always are).
+    #[serde(default)]
+    pub required: bool,
 }
 
 impl Watched {
@@ -149,6 +152,7 @@ mod tests {
         writes: true,
         sockets: true,
         execs: true,
+        required: false,
     };
 
     fn decide(watched: Watched, nr: i64, args: [u64; 6]) -> u32 {
@@ -246,6 +250,7 @@ mod tests {
                         writes,
                         sockets,
                         execs,
+                        required: false,
                     }));
                 }
             }
