@@ -33,9 +33,10 @@ fn denied_writes_are_reported_once_each(user: User) {
         r#"{"filesystem": {"allowWrite": ["."], "denyWrite": ["ro"]}}"#,
     );
     let outside = format!("/etc/fence-monitor-{}", std::process::id());
+    // `mkdir -p` of existing directories is not a denial (EEXIST comes first).
     let script = format!(
         "echo x > {outside}; echo y > .bashrc; mkdir ro/sub; rm -f /etc/hostname; \
-         echo fine > ok.txt; exit 3"
+         mkdir -p /usr/share; echo fine > ok.txt; exit 3"
     );
     let run = sb.fence().arg("-m").sh(&cfg, &script).run();
     // The command's own status, whatever -m saw.
@@ -72,6 +73,7 @@ fn denied_writes_are_reported_once_each(user: User) {
         assert!(line.ends_with(tail), "{line}");
     }
     assert!(lines_with(&run, "ok.txt").is_empty(), "{run}");
+    assert!(lines_with(&run, "/usr").is_empty(), "{run}");
     // The host side: nothing denied was written; the allowed file was.
     assert!(!std::path::Path::new(&outside).exists());
     assert_eq!(

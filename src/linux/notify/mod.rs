@@ -142,7 +142,13 @@ impl Notifier {
         if !sys::id_valid(self.listener.as_fd(), n.id) {
             return;
         }
+        // `mkdir` of what exists fails with EEXIST before any permission matters (`mkdir -p`
+        // tries every ancestor): not a denial.
+        let creates_dir = op.starts_with("mkdir");
         for path in paths {
+            if creates_dir && exists_in_root(n.pid, &path) {
+                continue;
+            }
             if let Some(denied) = self.verdicts.write(&path) {
                 let comm = comm(n.pid);
                 self.events.record(&Event {
@@ -313,6 +319,15 @@ impl crate::host::Watcher for Notifier {
             }
         }
     }
+}
+
+/// Whether `path` (as process `pid` names it) exists in its mount namespace.
+fn exists_in_root(pid: u32, path: &std::path::Path) -> bool {
+    let inside = std::path::Path::new("/proc")
+        .join(pid.to_string())
+        .join("root")
+        .join(path.strip_prefix("/").unwrap_or(path));
+    inside.symlink_metadata().is_ok()
 }
 
 /// The process's name (`/proc/PID/comm`), if it is still there.
