@@ -218,6 +218,12 @@ fn learn_writes_a_config_that_works_once_trusted(user: User) {
         "{learned}"
     );
     assert!(!learned.contains("c.learn.example"), "{learned}");
+    // The write the sandbox refused is a commented-out suggestion, with its process.
+    assert!(
+        learned.contains("// \"allowWrite\": [")
+            && learned.contains("//   \"~/.cache\" // mkdir: 1 write"),
+        "{learned}"
+    );
     let base_real = std::fs::canonicalize(&base).unwrap();
     assert!(
         learned.contains(&format!("\"extends\": \"{}\"", base_real.display())),
