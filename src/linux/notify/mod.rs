@@ -253,6 +253,17 @@ impl Notifier {
         {
             names.push(real.as_bytes().to_vec());
         }
+        // Rules name programs by their last path component: check each name once.
+        let base = |name: &[u8]| -> Vec<u8> {
+            name.rsplit(|&b| b == b'/').next().unwrap_or(name).to_vec()
+        };
+        let mut checked = Vec::new();
+        names.retain(|name| {
+            let b = base(name);
+            let new = !checked.contains(&b);
+            checked.push(b);
+            new
+        });
         for name in names {
             if let Err(mut refusal) = rules.check_argv(&words(&name)) {
                 if let crate::policy::command::Reason::Rule { rule, .. } = &mut refusal.reason {
