@@ -22,6 +22,16 @@ pub fn execute(req: RunRequest) -> Result<Outcome> {
     }
     // Errors about one config value get the file, line and column where it is written.
     let locate = |e| config::locate(e, &resolved.files);
+    // Settings this platform cannot honour are refused (Linux-only ones on macOS); the
+    // other platform's own are only a note.
+    let flags = policy::platform::Flags {
+        allow_reduced_isolation: req.allow_reduced_isolation,
+        force_new_session: req.force_new_session,
+    };
+    let target = policy::platform::Target::current();
+    for note in policy::platform::check(&resolved.config, flags, target).map_err(locate)? {
+        log::debug!("{note}");
+    }
     let mut policy = match gated.policy {
         Some(classified) => classified,
         None => policy::compile(&resolved.config, &host).map_err(locate)?,
