@@ -67,7 +67,7 @@ pub fn execute(req: RunRequest) -> Result<Outcome> {
         quiet: req.quiet || resolved.config.quiet,
         ..req
     };
-    run_platform(&policy, &argv, env, &req)
+    run_platform(&policy, &argv, env, &req, (&resolved.config, &host))
 }
 
 #[cfg(target_os = "linux")]
@@ -76,6 +76,7 @@ fn run_platform(
     argv: &[OsString],
     env: Vec<(OsString, OsString)>,
     req: &RunRequest,
+    _: (&config::Config, &HostEnv),
 ) -> Result<Outcome> {
     // The log file, when the sandbox may write it, becomes read-only inside for this run.
     let mut p = p.clone();
@@ -92,9 +93,34 @@ fn run_platform(
     outcome
 }
 
+#[cfg(target_os = "macos")]
+fn run_platform(
+    p: &policy::Policy,
+    argv: &[OsString],
+    env: Vec<(OsString, OsString)>,
+    req: &RunRequest,
+    (config, host): (&config::Config, &HostEnv),
+) -> Result<Outcome> {
+    let mut p = p.clone();
+    let events = crate::events::EventSink::new(req.monitor, req.log_file.as_deref(), &mut p)?;
+    let outcome = crate::macos::run::run(
+        &p,
+        crate::macos::run::Run {
+            config,
+            host,
+            argv,
+            env,
+            monitor: req.monitor,
+            events: events.clone(),
+        },
+    );
+    print_summary(&events, req.quiet);
+    outcome
+}
+
 /// At exit, one line on stderr when the proxies refused anything (even with
 /// `--fence-log-file`: the user is at the terminal), unless `-q` or `"quiet": true`.
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 fn print_summary(events: &crate::events::EventSink, quiet: bool) {
     if quiet {
         return;
@@ -127,20 +153,35 @@ fn keep_only_preserved_fds(preserve: u32) -> Result<()> {
         .map_err(|e| Error::io("cannot keep inherited fds from the sandbox", e))
 }
 
-#[cfg(not(target_os = "linux"))]
+/// The same on macOS: fds from `3 + preserve` on are marked close-on-exec, so neither
+/// sandbox-exec nor the command inherits them.
+#[cfg(target_os = "macos")]
+fn keep_only_preserved_fds(preserve: u32) -> Result<()> {
+    let end = 3 + i32::try_from(preserve).unwrap_or(i32::MAX - 3);
+    if let Some(missing) = (3..end).find(|&fd| !crate::macos::fd_is_open(fd)) {
+        return Err(Error::Usage(format!(
+            "--preserve-fds {preserve}: fd {missing} is not open"
+        )));
+    }
+    crate::macos::cloexec_from(end)
+        .map_err(|e| Error::io("cannot keep inherited fds from the sandbox", e))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 fn keep_only_preserved_fds(_: u32) -> Result<()> {
     Ok(())
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 fn run_platform(
     _: &policy::Policy,
     _: &[OsString],
     _: Vec<(OsString, OsString)>,
     _: &RunRequest,
+    _: (&config::Config, &HostEnv),
 ) -> Result<Outcome> {
     Err(Error::Setup(
-        "this platform is not supported yet: fence currently sandboxes on Linux only".into(),
+        "this platform is not supported: fence sandboxes on Linux and macOS only".into(),
     ))
 }
 
