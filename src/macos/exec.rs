@@ -93,7 +93,6 @@ impl Drop for Watcher {
 /// Runs the command to completion.
 pub fn run(launch: Launch) -> Result<Outcome> {
     let io = |what: &'static str| move |e| Error::io(what, e);
-    let group = launch.watcher.group;
     // Forwarded signals ignored when fence started stay ignored for the command (`nohup`).
     let forwarded: Vec<libc::c_int> = FORWARDED_SIGNALS
         .into_iter()
@@ -103,13 +102,7 @@ pub fn run(launch: Launch) -> Result<Outcome> {
     // terminal's foreground; it is passed on, and fence stops when the command does.
     let mut caught = vec![libc::SIGCHLD, libc::SIGCONT, libc::SIGWINCH, libc::SIGTSTP];
     caught.extend(&forwarded);
-    let mut signals = SignalPipe::new(&caught).map_err(io("cannot catch signals"))?;
-
-    let pty = if launch.pty {
-        Some(sys::open_pty().map_err(io("cannot open a pseudo-terminal"))?)
-    } else {
-        None
-    };
+    let signals = SignalPipe::new(&caught).map_err(io("cannot catch signals"))?;
     let mut argv: Vec<OsString> = vec![launch.sandbox_exec.clone().into_os_string()];
     argv.extend(launch.profile_args.iter().cloned());
     argv.push("--".into());
@@ -129,6 +122,35 @@ pub fn run(launch: Launch) -> Result<Outcome> {
         .map_err(|_| Error::Setup("the sandbox-exec path contains a NUL byte".into()))?;
     let mut defaults = forwarded.clone();
     defaults.push(libc::SIGPIPE);
+    // fence writes to the terminal while the command's group has it: with `stty tostop`
+    // that would stop fence, so SIGTTOU is ignored for the run (the command gets the
+    // default back, unless it was ignored when fence started).
+    let ttou_ignored = sys::is_ignored(libc::SIGTTOU);
+    if !ttou_ignored {
+        defaults.push(libc::SIGTTOU);
+        sys::set_ignored(libc::SIGTTOU, true);
+    }
+    let outcome = spawn_and_run(launch, signals, &path, &argv, &envp, &defaults);
+    sys::set_ignored(libc::SIGTTOU, ttou_ignored);
+    outcome
+}
+
+/// The spawn and the loop, with fence's signals set up.
+fn spawn_and_run(
+    launch: Launch,
+    mut signals: SignalPipe,
+    path: &CString,
+    argv: &[CString],
+    envp: &[CString],
+    defaults: &[libc::c_int],
+) -> Result<Outcome> {
+    let io = |what: &'static str| move |e| Error::io(what, e);
+    let group = launch.watcher.group;
+    let pty = if launch.pty {
+        Some(sys::open_pty().map_err(io("cannot open a pseudo-terminal"))?)
+    } else {
+        None
+    };
     let pty_dups: &[(i32, i32)] = if launch.pty_stderr {
         &[(0, 1), (0, 2)]
     } else {
@@ -142,12 +164,12 @@ pub fn run(launch: Launch) -> Result<Outcome> {
         && sys::foreground_group(stdin.as_fd()) == Some(sys::getpgrp());
     let pid = sys::spawn_with(
         &sys::Spawn {
-            path: &path,
-            argv: &argv,
-            envp: &envp,
+            path,
+            argv,
+            envp,
             dup2: if pty.is_some() { pty_dups } else { &[] },
             sigmask: &sys::sigset(&[]),
-            sigdefault: &sys::sigset(&defaults),
+            sigdefault: &sys::sigset(defaults),
             setsid: pty.is_some(),
             open: pty.as_ref().map(|(_, slave)| (0, slave.as_c_str())),
         },

@@ -99,6 +99,16 @@ pub fn run(policy: &Policy, run: Run<'_>) -> Result<Outcome> {
         watcher,
     });
     drop(tmp);
+    // As on Linux: what the command did to files that run code later is said at the end.
+    if let Some(before) = &policy.watched {
+        for path in before.changed() {
+            log::warn!(
+                "the command created or replaced {}: git config and hooks, editor, agent and \
+                 direnv files there run code later; review it before you use git or a tool there",
+                crate::output::path(&path)
+            );
+        }
+    }
     outcome
 }
 
