@@ -119,6 +119,11 @@ fn the_predicate_names_the_tag() {
 
 #[test]
 fn a_stream_is_read_after_its_header_and_drained() {
+    // Starting a stream changes signal dispositions for a moment: not while a test's
+    // SignalPipe catches them.
+    let _serial = crate::host::signal_pipe::TEST_LOCK
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     // A stand-in for `log stream`: its header at once, a denial a moment later.
     let script = format!(
         "echo 'Filtering the log data'; sleep 0.1; echo '{}'; exec sleep 30",
