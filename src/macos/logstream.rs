@@ -91,7 +91,9 @@ pub fn emit(events: &mut EventSink, d: &Denial) {
     events.blocked(d.kind, &what, &d.target, "denied by the sandbox profile");
 }
 
-/// The `log stream` arguments for `tag` (no shell: the predicate is one argument).
+/// The `log stream` arguments for `tag` (no shell: the predicate is one argument). The Go
+/// fence matched `ENDSWITH`; `CONTAINS` also keeps a denial whose message has text after
+/// the tag, and the tag is unique to the run either way.
 pub fn arguments(tag: &str) -> Vec<OsString> {
     [
         "stream",

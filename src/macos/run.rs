@@ -25,7 +25,11 @@ pub struct Run<'a> {
 
 /// Runs the command under `sandbox-exec`.
 pub fn run(policy: &Policy, run: Run<'_>) -> Result<Outcome> {
-    let sandbox_exec = PathBuf::from(exec::SANDBOX_EXEC);
+    run_with(policy, run, PathBuf::from(exec::SANDBOX_EXEC))
+}
+
+/// [`run`] with `sandbox_exec` (the tests' stand-in).
+fn run_with(policy: &Policy, run: Run<'_>, sandbox_exec: PathBuf) -> Result<Outcome> {
     if !crate::exec::is_executable_file(&sandbox_exec) {
         return Err(Error::Setup(format!(
             "{} is missing: fence sandboxes with it on macOS (it ships with the system)",
@@ -54,10 +58,17 @@ pub fn run(policy: &Policy, run: Run<'_>) -> Result<Outcome> {
     for note in &profile.notes {
         log::debug!("{}", crate::output::escape(note));
     }
+    // The whole profile and its parameters under -d: what a first report from a Mac needs.
+    let params: Vec<String> = profile
+        .params
+        .iter()
+        .map(|(name, value)| format!("-D {name}={}", value.to_string_lossy()))
+        .collect();
     log::debug!(
-        "sandbox-exec profile ({} parameters):\n{}",
+        "sandbox-exec profile ({} parameters):\n{}\n{}",
         profile.params.len(),
-        profile.text
+        profile.text,
+        params.join("\n")
     );
     let mut profile_args: Vec<OsString> = vec!["-p".into(), profile.text.clone().into()];
     profile_args.extend(profile.arguments());
@@ -172,6 +183,105 @@ fn random_hex() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The whole run on Linux with a stand-in for sandbox-exec that records its arguments
+    /// and execs the command: the command resolved to an absolute path after `--`, the
+    /// profile and its parameters before it, the private TMPDIR writable during the run and
+    /// gone after it, the proxy variables pointing at the loopback port the proxy uses.
+    #[test]
+    fn a_run_passes_the_profile_the_command_and_its_environment() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("fence-macrun-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let stand_in = dir.join("sandbox-exec");
+        std::fs::write(
+            &stand_in,
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$ARGS_FILE\"\n\
+             while [ \"$1\" != -- ]; do shift; done\nshift\nexec \"$@\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&stand_in, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let args_file = dir.join("args");
+        let out = dir.join("out");
+        let script = format!(
+            "echo \"$TMPDIR\" > '{0}'; touch \"$TMPDIR/x\" && echo \"$HTTP_PROXY\" >> '{0}'",
+            out.display()
+        );
+        let host = HostEnv::from_process().unwrap();
+        let _serial = crate::host::signal_pipe::TEST_LOCK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let outcome = run_with(
+            &Policy::default(),
+            Run {
+                config: &Config::default(),
+                host: &host,
+                argv: &["sh".into(), "-c".into(), script.into()],
+                env: vec![
+                    ("PATH".into(), "/usr/bin:/bin".into()),
+                    ("ARGS_FILE".into(), args_file.clone().into()),
+                ],
+                monitor: false,
+                events: EventSink::quiet(),
+            },
+            stand_in,
+        )
+        .unwrap();
+        assert_eq!(outcome, Outcome::Exited(0));
+        let out = std::fs::read_to_string(&out).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        let tmpdir = lines[0];
+        assert!(tmpdir.starts_with("/tmp/fence-"), "{out}");
+        assert!(!std::path::Path::new(tmpdir).exists(), "TMPDIR left behind");
+        assert!(lines[1].starts_with("http://127.0.0.1:"), "{out}");
+        let args = std::fs::read_to_string(&args_file).unwrap();
+        let args: Vec<&str> = args.lines().collect();
+        assert_eq!(args[0], "-p");
+        assert_eq!(args[1], "(version 1)");
+        let dashes = args.iter().position(|a| *a == "--").unwrap();
+        assert_eq!(args[dashes + 2], "-c");
+        assert!(args[dashes + 1].ends_with("/sh"), "{args:?}");
+        assert!(args[dashes + 1].starts_with('/'), "{args:?}");
+        // TMPDIR reaches the profile as a parameter, not as text.
+        let params = &args[..dashes];
+        assert!(
+            params.iter().any(|a| a.ends_with(&format!("={tmpdir}"))),
+            "{params:?}"
+        );
+        let port = lines[1].rsplit(':').next().unwrap();
+        assert!(
+            params
+                .iter()
+                .any(|a| a.contains(&format!("(remote ip \"localhost:{port}\")"))),
+            "the profile allows the proxy port"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Linux has no sandbox-exec: the run stops before anything starts, with exit 125.
+    #[test]
+    fn a_missing_sandbox_exec_is_exit_125_before_anything_runs() {
+        assert!(!std::path::Path::new(exec::SANDBOX_EXEC).exists());
+        let host = HostEnv::from_process().unwrap();
+        let err = run(
+            &Policy::default(),
+            Run {
+                config: &Config::default(),
+                host: &host,
+                argv: &["true".into()],
+                env: Vec::new(),
+                monitor: false,
+                events: EventSink::quiet(),
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::EXIT_FENCE_FAILED);
+        assert!(
+            err.to_string().contains("/usr/bin/sandbox-exec is missing"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn the_private_tmpdir_is_made_in_the_users_and_removed() {
