@@ -202,7 +202,15 @@ fn spawn_and_run(
             child.terminal = false;
         }
     }
-    child.watch_start()?;
+    if let Err(e) = child.watch_start() {
+        // Still suspended (and, with a pseudo-terminal, outside the watcher's group).
+        let _ = sys::kill(pid, libc::SIGKILL);
+        let _ = sys::wait(pid);
+        if child.terminal {
+            let _ = sys::set_foreground_group(stdin.as_fd(), sys::getpgrp());
+        }
+        return Err(e);
+    }
     if child.started {
         child.first.push(Action::Started);
     }
