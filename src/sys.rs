@@ -316,6 +316,25 @@ const POSIX_SPAWN_SETSID: libc::c_short = 0x0400;
 /// `posix_spawn` (a vfork-style clone in glibc: no copy of this process's memory). Fds
 /// without `FD_CLOEXEC` are inherited. Exec failures are returned as errors.
 pub fn spawn(req: &Spawn<'_>) -> io::Result<libc::pid_t> {
+    spawn_with(req, &SpawnMore::default())
+}
+
+/// What [`spawn_with`] adds to a [`Spawn`] (the macOS backend's needs).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SpawnMore {
+    /// Join this process group (`Some(0)`: lead a new one of its own).
+    pub pgroup: Option<libc::pid_t>,
+    /// macOS: the child starts stopped, as if by SIGSTOP, until it gets SIGCONT (the
+    /// parent watches it first). Ignored elsewhere.
+    pub start_suspended: bool,
+}
+
+/// `POSIX_SPAWN_START_SUSPENDED` (`<spawn.h>`, Apple only); the libc crate does not name it.
+#[cfg(target_vendor = "apple")]
+const POSIX_SPAWN_START_SUSPENDED: libc::c_short = 0x0080;
+
+/// [`spawn`] with a process group and, on macOS, a suspended start.
+pub fn spawn_with(req: &Spawn<'_>, more: &SpawnMore) -> io::Result<libc::pid_t> {
     let nul_terminated = |list: &[std::ffi::CString]| -> Vec<*mut libc::c_char> {
         list.iter()
             .map(|s| s.as_ptr().cast_mut())
@@ -351,6 +370,16 @@ pub fn spawn(req: &Spawn<'_>) -> io::Result<libc::pid_t> {
             (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
         if req.setsid {
             flags |= POSIX_SPAWN_SETSID;
+        }
+        if let Some(group) = more.pgroup {
+            flags |= libc::POSIX_SPAWN_SETPGROUP as libc::c_short;
+            if ret == 0 {
+                ret = libc::posix_spawnattr_setpgroup(&mut attr, group);
+            }
+        }
+        #[cfg(target_vendor = "apple")]
+        if more.start_suspended {
+            flags |= POSIX_SPAWN_START_SUSPENDED;
         }
         for step in [
             libc::posix_spawnattr_setflags(&mut attr, flags),

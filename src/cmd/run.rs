@@ -47,6 +47,16 @@ fn execute_mode(req: RunRequest, mut learning: Option<&mut Learning>) -> Result<
     }
     // Errors about one config value get the file, line and column where it is written.
     let locate = |e| config::locate(e, &resolved.files);
+    // Settings this platform cannot honour are refused (Linux-only ones on macOS); the
+    // other platform's own are only a note.
+    let flags = policy::platform::Flags {
+        allow_reduced_isolation: req.allow_reduced_isolation,
+        force_new_session: req.force_new_session,
+    };
+    let target = policy::platform::Target::current();
+    for note in policy::platform::check(&resolved.config, flags, target).map_err(locate)? {
+        log::debug!("{note}");
+    }
     let mut policy = match gated.policy {
         Some(classified) => classified,
         None => policy::compile(&resolved.config, &host).map_err(locate)?,
@@ -104,7 +114,13 @@ fn execute_mode(req: RunRequest, mut learning: Option<&mut Learning>) -> Result<
         quiet: req.quiet || resolved.config.quiet,
         ..req
     };
-    run_platform(&policy, &argv, env, &req, exec_checks, learning)
+    let extras = RunExtras {
+        exec_checks,
+        learning,
+        config: &resolved.config,
+        host: &host,
+    };
+    run_platform(&policy, &argv, env, &req, extras)
 }
 
 #[cfg(target_os = "linux")]
@@ -113,9 +129,13 @@ fn run_platform(
     argv: &[OsString],
     env: Vec<(OsString, OsString)>,
     req: &RunRequest,
-    exec_checks: Option<ExecChecks>,
-    learning: Option<&mut Learning>,
+    extras: RunExtras<'_>,
 ) -> Result<Outcome> {
+    let RunExtras {
+        exec_checks,
+        learning,
+        ..
+    } = extras;
     // The log file, when the sandbox may write it, becomes read-only inside for this run.
     let mut p = p.clone();
     let mut events = crate::events::EventSink::new(
@@ -150,6 +170,42 @@ fn run_platform(
         watch,
     );
     if let Some(learning) = learning {
+        (learning.events, learning.untracked) = events.collected();
+    }
+    finish_events(events, &outcome, req.quiet);
+    outcome
+}
+
+#[cfg(target_os = "macos")]
+fn run_platform(
+    p: &policy::Policy,
+    argv: &[OsString],
+    env: Vec<(OsString, OsString)>,
+    req: &RunRequest,
+    extras: RunExtras<'_>,
+) -> Result<Outcome> {
+    let mut p = p.clone();
+    let mut events = crate::events::EventSink::new(
+        req.monitor,
+        req.log_format,
+        req.log_file.as_deref(),
+        &mut p,
+    )?;
+    if extras.learning.is_some() {
+        events.collect();
+    }
+    let outcome = crate::macos::run::run(
+        &p,
+        crate::macos::run::Run {
+            config: extras.config,
+            host: extras.host,
+            argv,
+            env,
+            monitor: req.monitor || extras.learning.is_some(),
+            events: events.clone(),
+        },
+    );
+    if let Some(learning) = extras.learning {
         (learning.events, learning.untracked) = events.collected();
     }
     finish_events(events, &outcome, req.quiet);
@@ -197,22 +253,35 @@ fn keep_only_preserved_fds(preserve: u32) -> Result<()> {
         .map_err(|e| Error::io("cannot keep inherited fds from the sandbox", e))
 }
 
-#[cfg(not(target_os = "linux"))]
+/// The same on macOS: fds from `3 + preserve` on are marked close-on-exec, so neither
+/// sandbox-exec nor the command inherits them.
+#[cfg(target_os = "macos")]
+fn keep_only_preserved_fds(preserve: u32) -> Result<()> {
+    let end = 3 + i32::try_from(preserve).unwrap_or(i32::MAX - 3);
+    if let Some(missing) = (3..end).find(|&fd| !crate::macos::fd_is_open(fd)) {
+        return Err(Error::Usage(format!(
+            "--preserve-fds {preserve}: fd {missing} is not open"
+        )));
+    }
+    crate::macos::cloexec_from(end)
+        .map_err(|e| Error::io("cannot keep inherited fds from the sandbox", e))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 fn keep_only_preserved_fds(_: u32) -> Result<()> {
     Ok(())
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 fn run_platform(
     _: &policy::Policy,
     _: &[OsString],
     _: Vec<(OsString, OsString)>,
     _: &RunRequest,
-    _: Option<ExecChecks>,
-    _: Option<&mut Learning>,
+    _: RunExtras<'_>,
 ) -> Result<Outcome> {
     Err(Error::Setup(
-        "this platform is not supported yet: fence currently sandboxes on Linux only".into(),
+        "this platform is not supported: fence sandboxes on Linux and macOS only".into(),
     ))
 }
 
@@ -275,6 +344,19 @@ fn preflight(
         Error::CannotExecute(crate::output::escape(&refusal.to_string()).into_owned())
     })?;
     Ok(rules)
+}
+
+/// What a run needs besides the policy and the command.
+struct RunExtras<'a> {
+    /// Linux only (`policy::platform` refuses argv mode elsewhere).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    exec_checks: Option<ExecChecks>,
+    /// `fence learn`: what the run saw goes here.
+    learning: Option<&'a mut Learning>,
+    #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+    config: &'a config::Config,
+    #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+    host: &'a HostEnv,
 }
 
 /// Exec checks at run time (`command.runtimeExecPolicy: "argv"`): the rules, and how to

@@ -19,6 +19,8 @@ pub enum Kind {
     Net,
     /// A command the command policy refuses.
     Exec,
+    /// A Mach service lookup the macOS sandbox profile refused.
+    Mach,
 }
 
 impl Kind {
@@ -29,6 +31,7 @@ impl Kind {
             Kind::Fs => "fs",
             Kind::Net => "net",
             Kind::Exec => "exec",
+            Kind::Mach => "mach",
         }
     }
 
@@ -119,7 +122,7 @@ impl Event<'_> {
                     self.target
                 );
             }
-            (Kind::Fs, decision) => {
+            (Kind::Fs | Kind::Mach, decision) => {
                 let _ = write!(line, "{} {}: {}", self.action, decision.name(), self.target);
             }
         }

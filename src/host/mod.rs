@@ -9,6 +9,7 @@
 //! starts), the terminal, the proxies and their timers.
 
 pub mod relay;
+pub mod signal_pipe;
 
 use std::io;
 use std::net::SocketAddr;
@@ -88,8 +89,17 @@ pub trait Backend {
     /// Reads the reports already waiting, before signals are sorted: a start reported
     /// before a signal arrived decides where that signal goes.
     fn read_reports(&mut self, actions: &mut Vec<Action>);
-    /// A child changed state (SIGCHLD). Returns whether the sandbox is gone.
-    fn on_child(&mut self) -> io::Result<bool>;
+    /// A child changed state (SIGCHLD). Returns whether the sandbox is gone. A backend
+    /// that is the command's parent itself (macOS) reports a stop here.
+    fn on_child(&mut self, actions: &mut Vec<Action>) -> io::Result<bool>;
+    /// fence was continued (SIGCONT), before the signal is passed on: a backend whose
+    /// command has a process group of its own gives it the terminal back here.
+    fn on_continue(&mut self) {}
+    /// What the loop carries out before it waits for anything (a backend that started the
+    /// command itself: its terminal to relay).
+    fn first_actions(&mut self) -> Vec<Action> {
+        Vec::new()
+    }
     /// Whether the command has started.
     fn started(&self) -> bool;
     /// The process that passes signals on to the command, once known.
@@ -175,8 +185,10 @@ pub fn run(
         terminal,
         queued_signals,
         proxy,
+        actions: backend.first_actions(),
         ..HostLoop::default()
     };
+    host.apply(poll.registry(), backend);
     host.run(&mut poll, backend, signals).map_err(io)?;
     Ok(Ended {
         abandoned_by: host.abandoned_by.filter(|_| !backend.started()),
@@ -379,9 +391,10 @@ impl HostLoop {
                     relay.enter_raw_mode();
                     relay.resize();
                 }
+                backend.on_continue();
             }
             if signal == libc::SIGCHLD {
-                self.done |= backend.on_child()?;
+                self.done |= backend.on_child(&mut self.actions)?;
                 continue;
             }
             // Before the command exists, a signal is kept for it: it is delivered right

@@ -268,7 +268,7 @@ impl host::Backend for Sandbox {
         self.on_control(actions);
     }
 
-    fn on_child(&mut self) -> std::io::Result<bool> {
+    fn on_child(&mut self, _: &mut Vec<Action>) -> std::io::Result<bool> {
         if let Some(status) = sys::try_wait(self.bwrap_pid, false)? {
             self.bwrap_status = Some(status);
         }

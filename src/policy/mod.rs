@@ -11,6 +11,7 @@ pub mod git;
 pub mod glob;
 pub mod network;
 pub mod paths;
+pub mod platform;
 mod protection;
 mod reads;
 pub mod sockets;

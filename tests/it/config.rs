@@ -819,3 +819,26 @@ both_users!(
     arguments_after_c_are_not_options,
     untrusted_text_is_escaped,
 );
+
+/// `macos.mach` names matter only on macOS: accepted on Linux, named under `-d` only.
+#[test]
+fn macos_only_fields_are_a_debug_note_on_linux() {
+    let sb = Sandbox::new(User::Current);
+    let cfg = sb.config(
+        "cfg.json",
+        r#"{"macos": {"mach": {"lookup": ["com.apple.metadata.*"]}}}"#,
+    );
+    let note = "macos.mach.lookup applies on macOS only";
+    sb.fence()
+        .arg("-d")
+        .sh(&cfg, "true")
+        .run()
+        .ok()
+        .stderr_has(note);
+    sb.fence()
+        .sh(&cfg, "true")
+        .run()
+        .ok()
+        .stderr_lacks(note)
+        .stderr_lacks("macos");
+}
