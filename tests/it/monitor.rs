@@ -108,6 +108,32 @@ fn a_direct_connect_is_reported(user: User) {
     );
 }
 
+/// A connect to a host socket the sandbox has masked (one in `$XDG_RUNTIME_DIR`).
+fn a_connect_to_a_masked_host_socket_is_reported(user: User) {
+    let sb = Sandbox::new(user);
+    let runtime = sb.root.join("runtime");
+    sb.mkdir(&runtime);
+    let server = crate::unix_sockets::HostServer::start(&runtime.join("bus"));
+    let cfg = sb.config("n.json", "{}");
+    let run = sb
+        .fence()
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .arg("-m")
+        .sh(&cfg, &crate::unix_sockets::connect_script(&server.path))
+        .run();
+    run.failed().stdout_lacks("HOSTSECRET");
+    let target = std::fs::canonicalize(&server.path).unwrap();
+    let lines = lines_with(&run, &target.display().to_string());
+    assert_eq!(lines.len(), 1, "{run}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "[fence:net] direct connect denied: {} (python3[",
+            target.display()
+        )) && lines[0].ends_with("): host socket not in allowUnixSockets"),
+        "{run}"
+    );
+}
+
 fn allowed_work_reports_nothing(user: User) {
     let sb = Sandbox::new(user);
     let cfg = sb.config("w.json", r#"{"filesystem": {"allowWrite": ["."]}}"#);
@@ -186,6 +212,7 @@ fn an_existing_listener_is_reported_once(user: User) {
 both_users!(
     denied_writes_are_reported_once_each,
     a_direct_connect_is_reported,
+    a_connect_to_a_masked_host_socket_is_reported,
     allowed_work_reports_nothing,
     paths_from_the_sandbox_are_escaped,
     an_existing_listener_is_reported_once,
