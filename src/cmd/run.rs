@@ -135,7 +135,8 @@ fn run_platform(
 }
 
 /// Refuses, before anything runs, a command that `command.deny` or the default deny list
-/// refuses (`command.allow` overriding them): the `-c` script as parsed, or the argv.
+/// refuses (`command.allow` overriding them), or that the ssh policy refuses (a host or a
+/// remote command): the `-c` script as parsed, or the argv.
 fn preflight(resolved: &config::Resolved, host: &HostEnv, command: &CommandSpec) -> Result<()> {
     let origin = |key: &str, rule: &str| match config::written_in(&resolved.files, key, rule) {
         Some(file) => {
@@ -149,28 +150,41 @@ fn preflight(resolved: &config::Resolved, host: &HostEnv, command: &CommandSpec)
     };
     // Which file wrote a rule is looked up only for the rule that refuses (the lookup
     // re-reads the config text: done for each of 200 rules it took 4 ms per run).
-    let rules = policy::command::compile(&resolved.config.command, |_, _| String::new())
-        .map_err(|e| config::locate(e, &resolved.files))?;
+    let locate = |e| config::locate(e, &resolved.files);
+    let rules =
+        policy::command::compile(&resolved.config.command, |_, _| String::new()).map_err(locate)?;
+    let ssh =
+        policy::ssh::compile(&resolved.config.ssh, &resolved.config.command).map_err(locate)?;
     let checked = match command {
         CommandSpec::Argv(argv) => {
             let argv: Vec<String> = argv
                 .iter()
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect();
-            rules.check_argv(&argv)
+            rules.check_argv_with(&argv, &ssh)
         }
-        CommandSpec::Shell { script, .. } => rules.check_script(&script.to_string_lossy()),
+        CommandSpec::Shell { script, .. } => {
+            rules.check_script_with(&script.to_string_lossy(), &ssh)
+        }
     };
     checked.map_err(|mut refusal| {
-        if let policy::command::Reason::Rule { rule, .. } = &mut refusal.reason {
-            let key = match rule.list {
-                policy::command::List::Deny => Some("command.deny"),
-                policy::command::List::Allow => Some("command.allow"),
-                policy::command::List::Default => None,
-            };
-            if let Some(key) = key {
-                rule.origin = origin(key, &rule.text);
+        match &mut refusal.reason {
+            policy::command::Reason::Rule { rule, .. } => {
+                let key = match rule.list {
+                    policy::command::List::Deny => Some("command.deny"),
+                    policy::command::List::Allow => Some("command.allow"),
+                    policy::command::List::Default => None,
+                };
+                if let Some(key) = key {
+                    rule.origin = origin(key, &rule.text);
+                }
             }
+            policy::command::Reason::Other(finding) => {
+                if let (Some(key), Some(rule)) = (finding.key, &finding.rule) {
+                    finding.origin = origin(key, rule);
+                }
+            }
+            policy::command::Reason::Unparseable(_) => {}
         }
         Error::CannotExecute(crate::output::escape(&refusal.to_string()).into_owned())
     })

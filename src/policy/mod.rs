@@ -14,6 +14,7 @@ pub mod paths;
 mod protection;
 mod reads;
 pub mod sockets;
+pub mod ssh;
 #[cfg(test)]
 mod temp_tree;
 pub mod tmp;
