@@ -14,6 +14,7 @@ mod network;
 mod process;
 mod proxy;
 mod self_protection;
+mod ssh;
 mod summary;
 mod terminal;
 mod tmp;

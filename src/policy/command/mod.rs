@@ -28,6 +28,7 @@
 
 mod defaults;
 mod rules;
+mod side;
 mod wrappers;
 
 #[cfg(test)]
