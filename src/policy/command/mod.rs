@@ -255,7 +255,20 @@ impl CommandPolicy {
             return Ok(());
         }
         let cmds = shell::parse(script).map_err(|e| unparseable(script, &e.message))?;
-        let aliases = alias_definitions(&cmds);
+        self.check_parsed(&cmds, script, extra)
+    }
+
+    /// Checks the commands `shell::parse` found in `script`.
+    pub fn check_parsed(
+        &self,
+        cmds: &[shell::SimpleCommand],
+        script: &str,
+        extra: &dyn ArgvCheck,
+    ) -> std::result::Result<(), Refusal> {
+        if self.is_empty() && !extra.active() {
+            return Ok(());
+        }
+        let aliases = alias_definitions(cmds);
         let ck = Checker {
             policy: self,
             extra,

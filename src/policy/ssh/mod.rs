@@ -220,9 +220,11 @@ impl SshRules {
         let script = parts.join(" ");
         let cmds = shell::parse(&script).map_err(|e| unparseable(&script, &e.message))?;
         if let Some(inherit) = &self.inherit {
-            inherit.check_script(&script).map_err(inherited)?;
+            inherit
+                .check_parsed(&cmds, &script, &command::NoCheck)
+                .map_err(inherited)?;
         }
-        if let Err(r) = self.denied.check_script(&script) {
+        if let Err(r) = self.denied.check_parsed(&cmds, &script, &command::NoCheck) {
             return Err(match r.reason {
                 command::Reason::Rule { rule, certain } => {
                     rule_finding(certain, "ssh.deniedCommands", &rule.text, "")

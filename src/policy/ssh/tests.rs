@@ -290,3 +290,40 @@ fn never_panics() {
         let _ = local.check_argv_with(&words, &rules);
     }
 }
+
+/// What the ssh policy adds to the preflight of a 10 KiB script with 200 command rules:
+/// `cargo test --release --lib ssh_preflight_speed -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn ssh_preflight_speed() {
+    let deny: Vec<String> = (0..200).map(|i| format!("tool{i} sub{i} --flag")).collect();
+    let command = CommandRules {
+        deny,
+        ..Default::default()
+    };
+    let local = command::compile(&command, |_, _| String::new()).unwrap();
+    let (_, ssh) = config('S');
+    let rules = compile(&ssh, &command).unwrap();
+    let mut script = String::new();
+    while script.len() < 10 * 1024 {
+        script.push_str(
+            "ssh -p 2222 dev.example.com 'ls -la && uptime' && git clone git@github.com:x/y \
+             && FOO=1 npm run build -- \"$(git rev-parse HEAD)\" | tee -a log.txt; ",
+        );
+    }
+    let time = |check: &dyn ArgvCheck| {
+        let t = std::time::Instant::now();
+        for _ in 0..100 {
+            local.check_script_with(&script, check).unwrap();
+        }
+        t.elapsed() / 100
+    };
+    let without = time(&command::NoCheck);
+    let with = time(&rules);
+    let (_, denylist) = config('A');
+    let denylist = time(&compile(&denylist, &command).unwrap());
+    eprintln!(
+        "preflight, 200 rules + defaults, 10 KiB with 50 ssh commands: {without:?}; with the \
+         ssh policy: {with:?} (denylist mode: {denylist:?})"
+    );
+}
