@@ -75,6 +75,42 @@ pub(super) const CASES: &[(char, &str, &str, &str)] = &[
     ('S', "ssh -F /dev/null dev", "ok", "no config file"),
     (
         'S',
+        "ssh -W prod.example.com:22 dev",
+        "denied-host:prod.example.com",
+        "-W forwards to a host",
+    ),
+    (
+        'S',
+        "ssh -o ProxyCommand='ssh -W prod.example.com:22 dev' x.example.com",
+        "denied-host:prod.example.com",
+        "the inner ssh of a ProxyCommand",
+    ),
+    (
+        'S',
+        "ssh dev -- -oHostName=prod.example.com",
+        "cmd-not-allowed",
+        "after --, a remote command",
+    ),
+    (
+        'S',
+        "ssh -l prod.example.com dev",
+        "ok",
+        "-l's value is a user",
+    ),
+    (
+        'S',
+        "ssh PROD.EXAMPLE.COM.",
+        "denied-host:prod.example.com",
+        "case and trailing dot",
+    ),
+    (
+        'S',
+        "command ssh -p22 -- prod.example.com",
+        "denied-host:prod.example.com",
+        "command, -p22, --",
+    ),
+    (
+        'S',
         "ssh $HOST",
         "host-unknown",
         "an unknown host with host rules",

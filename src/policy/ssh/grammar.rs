@@ -8,9 +8,11 @@
 //!   `ssh://[user@]host[:port]`). Like OpenSSH, options are read again after the
 //!   destination (`ssh host -o HostName=x ls`) unless a `--` ended them before it; a `--`
 //!   there is consumed. The remaining words are the remote command, which ssh joins with
-//!   spaces for the remote shell. `-J` / `-o ProxyJump=` add hosts; `-o HostName=` adds the
-//!   host really connected to (`%h` is the destination); `-o RemoteCommand=` is a remote
-//!   command too; `-o` keys are case-insensitive and separated by `=` or blanks.
+//!   spaces for the remote shell. `-J` / `-o ProxyJump=` add hosts, and so does `-W
+//!   host:port`; `-o HostName=` adds the host really connected to (`%h` is the
+//!   destination); `-o RemoteCommand=` is a remote command too; `-o` keys are
+//!   case-insensitive and separated by `=` or blanks. Port forwards (`-L`, `-R`, `-D`)
+//!   are not connections to a host here.
 //! - `scp [options] source… target`: every `[user@]host:path` or `scp://` operand.
 //! - `sftp [options] destination`: `[user@]host[:path]` or `sftp://…`.
 //! - `rsync`: every `[user@]host:path`, `host::module` and `rsync://host/` operand (rsync
@@ -127,7 +129,7 @@ fn ssh_options(
 fn ssh_option(ch: char, value: &Word, o: &mut SshOpts, c: &mut Connection) {
     let Some(v) = value.value.as_deref() else {
         match ch {
-            'J' => c.hosts.push(Host::Unknown(value.source.clone())),
+            'J' | 'W' => c.hosts.push(Host::Unknown(value.source.clone())),
             'o' => {
                 // Could be HostName, ProxyJump or RemoteCommand.
                 c.hosts.push(Host::Unknown(value.source.clone()));
@@ -140,6 +142,9 @@ fn ssh_option(ch: char, value: &Word, o: &mut SshOpts, c: &mut Connection) {
     };
     match ch {
         'J' => jumps(v, c),
+        // Standard input and output forwarded to HOST:PORT from the destination: how a
+        // jump host is used (`ProxyCommand ssh -W %h:%p jump`).
+        'W' => c.hosts.push(Host::Known(host::strip_port(v).to_string())),
         'F' => c.config_file = Some(v.to_string()),
         'o' => {
             let (key, val) = config_option(v);

@@ -59,8 +59,13 @@ pub(super) const GRAMMAR: &[(&str, &str, &str)] = &[
     ),
     (
         "ssh -R 1:h:2 -S ctl -W h:2 -w 0:1 host",
-        "host|",
-        "-R -S -W -w",
+        "h,host|",
+        "-R -S -w; -W names a host",
+    ),
+    (
+        "ssh -W '[::1]:22' jump",
+        "[::1],jump|",
+        "-W with an IPv6 host",
     ),
     ("ssh -o Port=22 host", "host|", "-o with a space"),
     ("ssh -oPort=22 host", "host|", "-o attached"),
