@@ -4,7 +4,8 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::util::{Sandbox, User};
+use crate::util::servers::{free_port, wait_for_port};
+use crate::util::{self, Sandbox, User};
 
 /// A sandbox with `bin/NAME` for each name: a script that appends `NAME ARGS` to `ran` in
 /// the workspace. Returns it and the `PATH` to use.
@@ -173,9 +174,80 @@ fn project_config_trust(user: User) {
         .stderr_has("ssh.allowedCommands rm");
 }
 
+/// A real sshd on 127.0.0.1 (root only: privilege separation, logging in as root): an
+/// allowed host and command run there, through fence's SOCKS5 proxy (`ProxyCommand fence
+/// --proxy-connect`); a command not in `allowedCommands` and another host are refused
+/// before anything runs.
+fn real_sshd(user: User) {
+    if !util::is_root() {
+        // sshd needs root (privilege separation, logging in as another user).
+        eprintln!("real sshd: cannot apply: sshd can only be started by root here");
+        return;
+    }
+    let sb = Sandbox::new(user);
+    let keys = sb.root.join("ssh");
+    std::fs::create_dir_all(&keys).unwrap();
+    let run = |cmd: &mut std::process::Command| {
+        let out = util::output(cmd);
+        assert!(out.status.success(), "{cmd:?}: {out:?}");
+    };
+    for name in ["host", "user"] {
+        run(std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(keys.join(name)));
+    }
+    std::fs::copy(keys.join("user.pub"), keys.join("authorized")).unwrap();
+    // The client runs as the sandbox's user and ssh insists on owning its key.
+    let key = sb.root.join("client-key");
+    sb.write(&key, &std::fs::read_to_string(keys.join("user")).unwrap());
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let port = free_port();
+    let k = keys.display();
+    let config = format!(
+        "ListenAddress 127.0.0.1\nPort {port}\nHostKey {k}/host\nAuthorizedKeysFile {k}/authorized\n\
+         PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
+         PermitRootLogin prohibit-password\nPidFile {k}/pid\n"
+    );
+    std::fs::write(keys.join("sshd_config"), config).unwrap();
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    let mut sshd = std::process::Command::new("/usr/sbin/sshd")
+        .args(["-D", "-e", "-f"])
+        .arg(keys.join("sshd_config"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sshd is installed (openssh-server)");
+    wait_for_port(port);
+    let cfg = sb.config(
+        "cfg.json",
+        r#"{"network": {"allowedDomains": ["127.0.0.1"]}, "filesystem": {"allowWrite": ["."]},
+            "ssh": {"allowedHosts": ["127.0.0.1"], "allowedCommands": ["echo"]}}"#,
+    );
+    let ssh = format!(
+        "ssh -i {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+         -o LogLevel=ERROR -o 'ProxyCommand={} --proxy-connect %h %p' -p {port}",
+        key.display(),
+        util::fence_bin().display()
+    );
+    let sh = |script: &str| sb.fence().sh(&cfg, script).run();
+    let allowed = sh(&format!("{ssh} root@127.0.0.1 echo hello-from-sshd"));
+    let refused_cmd = sh(&format!("{ssh} root@127.0.0.1 touch {k}/touched"));
+    let refused_host = sh(&format!("{ssh} root@localhost echo x"));
+    let _ = sshd.kill();
+    let _ = sshd.wait();
+    allowed.ok().stdout_has("hello-from-sshd");
+    refused_cmd
+        .code(126)
+        .stderr_has("is not in ssh.allowedCommands");
+    assert!(!keys.join("touched").exists(), "the refused command ran");
+    refused_host
+        .code(126)
+        .stderr_has("host \"localhost\" is not in ssh.allowedHosts");
+}
+
 both_users!(
     allowed_runs_and_denied_host_runs_nothing,
     remote_commands,
     git_and_scp_urls,
     project_config_trust,
+    real_sshd,
 );
