@@ -1,7 +1,8 @@
 //! SSH policy (`ssh.*`): which hosts `ssh`, `scp`, `sftp`, `rsync` and git's ssh URLs may
-//! reach, and which commands `ssh` may run there. Pure: [`SshRules::check`] takes one argv
-//! (after the command preflight looked through wrappers such as `sudo` or `sh -c`) and
-//! does no I/O, so that the same function serves the preflight and run-time exec checks.
+//! reach, and which commands `ssh` may run there. Pure: [`SshRules::check_words`] (and
+//! [`SshRules::check_args`] for an argv of strings) takes one argv, after the wrappers
+//! (`sudo`, `sh -c`...) were looked through, and does no I/O, so that the same function
+//! serves the preflight (through [`ArgvCheck`]) and run-time exec checks.
 //!
 //! Where each program connects is read with its real option grammar: see `grammar.rs`.
 //! The decision, in the Go fence's order:
@@ -9,7 +10,7 @@
 //! 1. **Active** when any `ssh.*` field is set. (The Go fence only looks at the other
 //!    fields when a host list is set, so `deniedCommands` alone was silently ignored.)
 //! 2. **Hosts** (every host the argv connects to: the destination, `-J`/`ProxyJump` jump
-//!    hosts, an `-o HostName=`): one that matches `deniedHosts` is refused; when
+//!    hosts, `-W host:port`, an `-o HostName=`): one that matches `deniedHosts` is refused; when
 //!    `allowedHosts` is set, one that matches none of it is refused. Patterns are
 //!    case-insensitive, `*` matches any run of characters (see `host.rs`).
 //! 3. No remote command (an interactive session, a file transfer, git): allowed.
@@ -25,10 +26,13 @@
 //! Words only known at run time (fail closed where a rule could be affected):
 //! - a host only known at run time (`ssh $HOST`, `scp "$f" x:`, `git clone "$URL"`, `-o
 //!   "$OPT"`) is refused when `allowedHosts` or `deniedHosts` is set, unless its literal
-//!   start settles it (`./$f` is a local path, `host:$p` names `host`);
-//! - a remote command with a word only known at run time (`ssh h "$CMD"`: the remote shell
-//!   re-parses it, so it may be any script) is refused unless remote commands go unchecked
-//!   (`allowAllCommands` with no `deniedCommands` and no `inheritDeny`);
+//!   start settles it (`./$f` is a local path, `host:$p` names `host`). Such a word among
+//!   ssh's options or at its destination, before or after it (`ssh $OPTS h`, `ssh h
+//!   "$CMD"`), could be `-oHostName=…`: it is an unknown host, and the words from it on an
+//!   unknown remote command (`ssh h -- "$CMD"` has a known host);
+//! - a remote command with a word only known at run time (`ssh h -- "$CMD"`: the remote
+//!   shell re-parses it, so it may be any script) is refused unless remote commands go
+//!   unchecked (`allowAllCommands` with no `deniedCommands` and no `inheritDeny`);
 //! - in a remote script, a command word only known there (`ssh h 'X=rm; $X -rf /'`) is
 //!   refused when a deny rule applies to remote commands (nothing checks the remote host
 //!   at run time), and never matches `allowedCommands`;
