@@ -96,11 +96,12 @@ fn execute_mode(req: RunRequest, mut learning: Option<&mut Learning>) -> Result<
     for warning in &policy.warnings {
         log::warn!("{}", crate::output::escape(warning));
     }
-    let rules = preflight(&resolved, &host, &req.command)?;
+    let (rules, ssh) = preflight(&resolved, &host, &req.command)?;
     let exec_checks = (resolved.config.command.runtime_exec_policy
         == Some(config::types::RuntimeExecPolicy::Argv))
     .then(|| ExecChecks {
         rules,
+        ssh,
         origin: std::rc::Rc::new(rule_origin(&resolved, &host)),
     });
     let argv = command_argv(&req.command)?;
@@ -154,11 +155,16 @@ fn run_platform(
         watched: crate::linux::notify::Watched {
             writes: observe,
             sockets: observe,
-            execs: exec_checks.is_some()
-                && !exec_checks.as_ref().is_some_and(|c| c.rules.is_empty()),
+            execs: exec_checks
+                .as_ref()
+                .is_some_and(|c| !c.rules.is_empty() || policy::command::ArgvCheck::active(&c.ssh)),
             required: learning.is_some(),
         },
-        commands: exec_checks.map(|c| (c.rules, c.origin)),
+        exec: exec_checks.map(|c| crate::linux::notify::ExecRules {
+            commands: c.rules,
+            ssh: c.ssh,
+            origin: c.origin,
+        }),
     };
     let outcome = crate::linux::run(
         &p,
@@ -308,42 +314,39 @@ fn rule_origin(
 }
 
 /// Refuses, before anything runs, a command that `command.deny` or the default deny list
-/// refuses (`command.allow` overriding them): the `-c` script as parsed, or the argv.
-/// Returns the compiled rules (exec checks at run time use them too).
+/// refuses (`command.allow` overriding them), or that the ssh policy refuses (a host or a
+/// remote command): the `-c` script as parsed, or the argv. Returns the compiled rules
+/// (exec checks at run time use them too).
 fn preflight(
     resolved: &config::Resolved,
     host: &HostEnv,
     command: &CommandSpec,
-) -> Result<policy::command::CommandPolicy> {
+) -> Result<(policy::command::CommandPolicy, policy::ssh::SshRules)> {
     // Which file wrote a rule is looked up only for the rule that refuses (the lookup
     // re-reads the config text: done for each of 200 rules it took 4 ms per run).
     let origin = rule_origin(resolved, host);
-    let rules = policy::command::compile(&resolved.config.command, |_, _| String::new())
-        .map_err(|e| config::locate(e, &resolved.files))?;
+    let locate = |e| config::locate(e, &resolved.files);
+    let rules =
+        policy::command::compile(&resolved.config.command, |_, _| String::new()).map_err(locate)?;
+    let ssh =
+        policy::ssh::compile(&resolved.config.ssh, &resolved.config.command).map_err(locate)?;
     let checked = match command {
         CommandSpec::Argv(argv) => {
             let argv: Vec<String> = argv
                 .iter()
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect();
-            rules.check_argv(&argv)
+            rules.check_argv_with(&argv, &ssh)
         }
-        CommandSpec::Shell { script, .. } => rules.check_script(&script.to_string_lossy()),
+        CommandSpec::Shell { script, .. } => {
+            rules.check_script_with(&script.to_string_lossy(), &ssh)
+        }
     };
     checked.map_err(|mut refusal| {
-        if let policy::command::Reason::Rule { rule, .. } = &mut refusal.reason {
-            let key = match rule.list {
-                policy::command::List::Deny => Some("command.deny"),
-                policy::command::List::Allow => Some("command.allow"),
-                policy::command::List::Default => None,
-            };
-            if let Some(key) = key {
-                rule.origin = origin(key, &rule.text);
-            }
-        }
+        refusal.locate(&origin);
         Error::CannotExecute(crate::output::escape(&refusal.to_string()).into_owned())
     })?;
-    Ok(rules)
+    Ok((rules, ssh))
 }
 
 /// What a run needs besides the policy and the command.
@@ -364,6 +367,7 @@ struct RunExtras<'a> {
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 struct ExecChecks {
     rules: policy::command::CommandPolicy,
+    ssh: policy::ssh::SshRules,
     origin: policy::command::RuleOrigin,
 }
 

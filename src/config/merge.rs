@@ -98,13 +98,13 @@ pub type Unsupported = (&'static str, &'static str);
 
 const COMMAND_LATER: &str = "run-time command enforcement is not supported yet (command.deny and command.allow are \
      checked before the run)";
-const SSH_LATER: &str = "ssh policy is not supported yet";
 
 /// Settings that would be silently ignored by this build. Each one is an error, so that no
-/// config is ever weaker than it reads. (`command.deny`, `command.allow` and
-/// `command.useDefaults` are enforced: before the run, see `policy::command`.)
+/// config is ever weaker than it reads. (`command.deny`, `command.allow`,
+/// `command.useDefaults` and `ssh.*` are enforced: before the run, see `policy::command`
+/// and `policy::ssh`.)
 pub fn unsupported(cfg: &Config) -> Vec<Unsupported> {
-    let checks: [(bool, Unsupported); 3] = [
+    let checks: [(bool, Unsupported); 2] = [
         (
             cfg.command.runtime_exec_policy == Some(super::types::RuntimeExecPolicy::Path),
             ("command.runtimeExecPolicy", COMMAND_LATER),
@@ -115,23 +115,12 @@ pub fn unsupported(cfg: &Config) -> Vec<Unsupported> {
                 .is_empty(),
             ("command.acceptSharedBinaryCannotRuntimeDeny", COMMAND_LATER),
         ),
-        (ssh_used(cfg), ("ssh", SSH_LATER)),
     ];
     checks
         .into_iter()
         .filter(|(used, _)| *used)
         .map(|(_, u)| u)
         .collect()
-}
-
-fn ssh_used(cfg: &Config) -> bool {
-    let s = &cfg.ssh;
-    !(s.allowed_hosts.is_empty()
-        && s.denied_hosts.is_empty()
-        && s.allowed_commands.is_empty()
-        && s.denied_commands.is_empty()
-        && !s.allow_all_commands
-        && !s.inherit_deny)
 }
 
 #[cfg(test)]
@@ -196,13 +185,10 @@ mod tests {
 
     #[test]
     fn unsupported_fields_are_reported() {
-        let cases = [
-            (
-                r#"{"command": {"runtimeExecPolicy": "path"}}"#,
-                "command.runtimeExecPolicy",
-            ),
-            (r#"{"ssh": {"allowedHosts": ["x.com"]}}"#, "ssh"),
-        ];
+        let cases = [(
+            r#"{"command": {"runtimeExecPolicy": "path"}}"#,
+            "command.runtimeExecPolicy",
+        )];
         for (json, key) in cases {
             let found = unsupported(&cfg(json));
             assert!(found.iter().any(|(k, _)| *k == key), "{json}: {found:?}");
@@ -215,7 +201,10 @@ mod tests {
             "devices": {"mode": "host"}, "forceNewSession": true,
             "macos": {"mach": {"lookup": ["com.apple.x"]}},
             "command": {"deny": ["git push"], "allow": ["git push origin docs"],
-                "useDefaults": false}}"#;
+                "useDefaults": false},
+            "ssh": {"allowedHosts": ["x.com"], "deniedHosts": ["y.com"],
+                "allowedCommands": ["ls"], "deniedCommands": ["rm"],
+                "allowAllCommands": true, "inheritDeny": true}}"#;
         assert_eq!(unsupported(&cfg(enforced)), Vec::<Unsupported>::new());
     }
 }

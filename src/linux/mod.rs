@@ -255,7 +255,7 @@ fn run_sandbox(
         watch.watched.any().then(|| notify::Context {
             policy: policy.clone(),
             events: events.clone(),
-            commands: watch.commands.clone(),
+            exec: watch.exec.clone(),
         })
     };
     let reduced = |cause: Error| -> Result<Outcome> {

@@ -15,6 +15,7 @@ pub mod platform;
 mod protection;
 mod reads;
 pub mod sockets;
+pub mod ssh;
 #[cfg(test)]
 mod temp_tree;
 pub mod tmp;

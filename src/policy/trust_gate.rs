@@ -166,6 +166,7 @@ pub fn project_grants(
     if merged.command.use_defaults == Some(false) && user.command.use_defaults != Some(false) {
         grants.push(Grant::Setting("command.useDefaults", "false".into()));
     }
+    ssh_grants(&user.ssh, &merged.ssh, &mut grants);
     let mach = [
         (
             "macos.mach.lookup",
@@ -184,4 +185,100 @@ pub fn project_grants(
         }
     }
     Ok((grants, with))
+}
+
+/// The ssh policy is checked before the run: a host or remote command the project adds to
+/// an allow list, `allowAllCommands` and turning `inheritDeny` off are grants (the merge
+/// ORs booleans, so the last cannot happen through `extends`, but the check does not rely
+/// on it); added `deniedHosts` and `deniedCommands` only narrow.
+fn ssh_grants(
+    user: &crate::config::types::Ssh,
+    merged: &crate::config::types::Ssh,
+    out: &mut Vec<Grant>,
+) {
+    let lists = [
+        (
+            "ssh.allowedHosts",
+            &user.allowed_hosts,
+            &merged.allowed_hosts,
+        ),
+        (
+            "ssh.allowedCommands",
+            &user.allowed_commands,
+            &merged.allowed_commands,
+        ),
+    ];
+    for (key, before, after) in lists {
+        for entry in after.iter().filter(|e| !before.contains(e)) {
+            out.push(Grant::Setting(key, entry.clone()));
+        }
+    }
+    if merged.allow_all_commands && !user.allow_all_commands {
+        out.push(Grant::Setting("ssh.allowAllCommands", "true".into()));
+    }
+    if user.inherit_deny && !merged.inherit_deny {
+        out.push(Grant::Setting("ssh.inheritDeny", "false".into()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::types::Ssh;
+
+    fn ssh(json: &str) -> Ssh {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn ssh_allow_entries_are_grants_and_denies_narrow() {
+        let user =
+            ssh(r#"{"allowedHosts": ["a.com"], "allowedCommands": ["ls"], "inheritDeny": true}"#);
+        let cases: [(&str, &[&str]); 7] = [
+            (r#"{}"#, &[]),
+            (
+                r#"{"deniedHosts": ["b.com"], "deniedCommands": ["rm"]}"#,
+                &[],
+            ),
+            (r#"{"allowedHosts": ["a.com"]}"#, &[]),
+            (r#"{"allowedHosts": ["*"]}"#, &["ssh.allowedHosts *"]),
+            (
+                r#"{"allowedCommands": ["rm -rf"]}"#,
+                &["ssh.allowedCommands rm -rf"],
+            ),
+            (
+                r#"{"allowAllCommands": true}"#,
+                &["ssh.allowAllCommands true"],
+            ),
+            (r#"{"inheritDeny": false}"#, &[]),
+        ];
+        for (project, want) in cases {
+            let u = crate::config::Config {
+                ssh: user.clone(),
+                ..Default::default()
+            };
+            let p = crate::config::Config {
+                ssh: ssh(project),
+                ..Default::default()
+            };
+            let merged = merge(u.clone(), p);
+            let mut grants = Vec::new();
+            ssh_grants(&u.ssh, &merged.ssh, &mut grants);
+            let got: Vec<String> = grants.iter().map(|g| g.to_string()).collect();
+            assert_eq!(
+                got,
+                want.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                "{project}"
+            );
+        }
+        // Turning inheritDeny off (not possible through the merge) would be a grant.
+        let mut grants = Vec::new();
+        ssh_grants(&user, &Ssh::default(), &mut grants);
+        assert!(
+            grants
+                .iter()
+                .any(|g| g.to_string() == "ssh.inheritDeny false"),
+            "{grants:?}"
+        );
+    }
 }

@@ -67,6 +67,42 @@ fn without_argv_mode_nothing_is_checked_at_exec(user: User) {
     assert_eq!(ran(&sb), "git push\n", "{run}");
 }
 
+/// The ssh policy applies at exec too: a host only known at run time is checked when ssh
+/// starts.
+fn ssh_hosts_are_checked_at_exec(user: User) {
+    let (sb, path) = with_fakes(user, &["ssh"]);
+    let cfg = sb.config(
+        "cfg.json",
+        r#"{"filesystem": {"allowWrite": ["."]},
+            "command": {"runtimeExecPolicy": "argv"},
+            "ssh": {"deniedHosts": ["prod.example.com"], "allowAllCommands": true}}"#,
+    );
+    sb.write(
+        &sb.ws.join("deploy.sh"),
+        "for h in dev.example.com prod.example.com; do ssh \"$h\" uptime; done\n",
+    );
+    let run = sb
+        .fence()
+        .env("PATH", &path)
+        .arg("-s")
+        .arg(&cfg)
+        .args(["sh", "deploy.sh"])
+        .run();
+    assert_eq!(ran(&sb), "ssh dev.example.com uptime\n", "{run}");
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("[fence:exec]"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{run}");
+    assert!(
+        lines[0].starts_with("[fence:exec] refused ssh prod.example.com uptime (sh[")
+            && lines[0].contains("prod.example.com")
+            && lines[0].contains("(cfg.json)"),
+        "{run}"
+    );
+}
+
 /// Exec checks cannot be kept without a listener of fence's own: the run is refused, and
 /// nothing ran.
 fn argv_mode_without_a_listener_refuses_the_run(user: User) {
@@ -88,6 +124,7 @@ fn argv_mode_without_a_listener_refuses_the_run(user: User) {
 
 both_users!(
     argv_mode_without_a_listener_refuses_the_run,
+    ssh_hosts_are_checked_at_exec,
     a_command_built_at_run_time_is_stopped_when_it_execs,
     without_argv_mode_nothing_is_checked_at_exec,
 );

@@ -17,6 +17,7 @@ mod network;
 mod process;
 mod proxy;
 mod self_protection;
+mod ssh;
 mod summary;
 mod terminal;
 mod tmp;

@@ -26,6 +26,7 @@ use crate::events::{Decision, Event, EventSink, Kind};
 pub use crate::linux::seccomp::notify::Watched;
 use crate::policy::Policy;
 use crate::policy::command::CommandPolicy;
+use crate::policy::ssh::SshRules;
 use crate::policy::verdict::Verdicts;
 use decode::{PathArg, Request};
 use memory::{MAX_PATH, Unreadable};
@@ -33,19 +34,27 @@ use sys::{Answer, Buffers, Notif};
 
 use crate::policy::command::RuleOrigin as Origin;
 
+/// What exec checks apply (argv mode): the command and ssh rules, and where they were
+/// written.
+#[derive(Clone)]
+pub struct ExecRules {
+    pub commands: CommandPolicy,
+    pub ssh: SshRules,
+    pub origin: Origin,
+}
+
 /// What a run asks the dispatcher for.
 #[derive(Clone, Default)]
 pub struct Watch {
     pub watched: Watched,
-    /// Exec checks: the command policy (argv mode) and where its rules were written.
-    pub commands: Option<(CommandPolicy, Origin)>,
+    pub exec: Option<ExecRules>,
 }
 
 /// What the dispatcher checks and reports against.
 pub struct Context {
     pub policy: Policy,
     pub events: EventSink,
-    pub commands: Option<(CommandPolicy, Origin)>,
+    pub exec: Option<ExecRules>,
 }
 
 /// Refused execs remembered for deduplication; past this, lines repeat.
@@ -57,7 +66,7 @@ pub struct Notifier {
     buffers: Buffers,
     verdicts: Verdicts,
     events: EventSink,
-    commands: Option<(CommandPolicy, Origin)>,
+    exec: Option<ExecRules>,
     /// Refused execs already shown (without -m, where the sink does not show them).
     exec_lines: std::collections::HashSet<(String, String)>,
     /// The init's notifications are fence's own doing: answered, never reported.
@@ -76,7 +85,7 @@ impl Notifier {
             buffers: Buffers::new()?,
             verdicts: Verdicts::new(context.policy),
             events: context.events,
-            commands: context.commands,
+            exec: context.exec,
             exec_lines: Default::default(),
             init: init.and_then(|pid| u32::try_from(pid).ok()),
             broken: false,
@@ -215,7 +224,7 @@ impl Notifier {
     /// The exec check: EPERM when the command policy refuses the program with its
     /// arguments; also when they cannot be read (fail closed).
     fn check_exec(&mut self, n: Notif, op: &'static str, path: PathArg, argv: u64) -> Answer {
-        let Some((rules, origin)) = &self.commands else {
+        let Some(rules) = &self.exec else {
             return Answer::Continue;
         };
         let program = memory::read_string(n.pid, path.ptr, MAX_PATH);
@@ -265,12 +274,8 @@ impl Notifier {
             new
         });
         for name in names {
-            if let Err(mut refusal) = rules.check_argv(&words(&name)) {
-                if let crate::policy::command::Reason::Rule { rule, .. } = &mut refusal.reason {
-                    if rule.list != crate::policy::command::List::Default {
-                        rule.origin = origin("command.deny", &rule.text);
-                    }
-                }
+            if let Err(mut refusal) = rules.commands.check_argv_with(&words(&name), &rules.ssh) {
+                refusal.locate(&*rules.origin);
                 // The command as it was run (argv[0] as given), not as it was matched.
                 let shown = words(&args[0]).join(" ");
                 let why = refusal.to_string();

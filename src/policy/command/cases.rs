@@ -642,6 +642,56 @@ pub(super) const CASES: &[(&str, &str, &str)] = &[
         "parse",
         "an unparseable nested script is refused",
     ),
+    // Local commands ssh, scp, rsync and git run besides themselves.
+    (
+        "ssh -o ProxyCommand='curl %h' host",
+        "deny:curl",
+        "ssh's ProxyCommand is a local script",
+    ),
+    (
+        "ssh -oProxyCommand=\"git push\" host",
+        "deny:git push",
+        "attached",
+    ),
+    (
+        "ssh host -o 'LocalCommand curl x' -o PermitLocalCommand=yes",
+        "deny:curl",
+        "LocalCommand, after the destination",
+    ),
+    ("ssh -o ProxyCommand=none host", "ok", "none runs nothing"),
+    (
+        "ssh -o ProxyCommand='fence --proxy-connect %h %p' host",
+        "ok",
+        "fence's own ProxyCommand",
+    ),
+    ("scp -S curl a h:b", "deny:curl", "scp's -S program"),
+    (
+        "scp -o KnownHostsCommand=curl a h:b",
+        "deny:curl",
+        "through scp",
+    ),
+    (
+        "rsync -e 'curl -x' a h:b",
+        "deny:curl",
+        "rsync's remote shell",
+    ),
+    (
+        "rsync -avzecurl a h:b",
+        "deny:curl",
+        "-e at the end of a cluster",
+    ),
+    ("rsync --rsh=curl a h:b", "deny:curl", "--rsh="),
+    ("rsync -av -e ssh a h:b", "ok", "the usual remote shell"),
+    (
+        "git -c core.sshCommand='curl x' clone git@h:x",
+        "deny:curl",
+        "git's core.sshCommand",
+    ),
+    (
+        "ssh -o \"$OPT\" host",
+        "ok",
+        "a run-time value is not seen, like sh -c \"$X\"",
+    ),
     // Unparseable: refused.
     ("git push 'oops", "parse", "an unterminated quote"),
     ("echo $(git push", "parse", "an unterminated substitution"),

@@ -28,6 +28,7 @@
 
 mod defaults;
 mod rules;
+mod side;
 mod wrappers;
 
 #[cfg(test)]
@@ -37,7 +38,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 pub use defaults::DEFAULT_DENY;
-pub use rules::{List, Match, Rule};
+pub use rules::{List, Match, Rule, basename};
 
 use crate::config::types::CommandRules;
 use crate::error::{Error, Result};
@@ -103,6 +104,96 @@ pub enum Reason {
     Rule { rule: Rule, certain: bool },
     /// The script cannot be parsed.
     Unparseable(String),
+    /// Another check ([`ArgvCheck`]: the ssh policy) refuses it.
+    Other(Box<Finding>),
+}
+
+/// Why another check ([`ArgvCheck`]) refuses an argv: displayed as `message`, then
+/// ` (origin)` when the origin is known, then `tail`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Finding {
+    pub message: String,
+    /// The config key and entry that refuse it, when one entry does (for the origin).
+    pub key: Option<&'static str>,
+    pub rule: Option<String>,
+    /// The config file that wrote `rule`, filled in by the caller (looked up only for the
+    /// refusal, see `cmd::run`).
+    pub origin: String,
+    pub tail: String,
+}
+
+impl Refusal {
+    /// Names the config file the refusing rule came from (`origin(key, rule text)`, which
+    /// may be costly: it is called for this one rule only).
+    pub fn locate(&mut self, origin: &dyn Fn(&str, &str) -> String) {
+        match &mut self.reason {
+            Reason::Rule { rule, .. } => {
+                let key = match rule.list {
+                    List::Deny => Some("command.deny"),
+                    List::Allow => Some("command.allow"),
+                    List::Default => None,
+                };
+                if let Some(key) = key {
+                    rule.origin = origin(key, &rule.text);
+                }
+            }
+            Reason::Other(finding) => {
+                if let (Some(key), Some(rule)) = (finding.key, &finding.rule) {
+                    finding.origin = origin(key, rule);
+                }
+            }
+            Reason::Unparseable(_) => {}
+        }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if !self.origin.is_empty() {
+            write!(f, " ({})", self.origin)?;
+        }
+        f.write_str(&self.tail)
+    }
+}
+
+/// A check of every argv the preflight finds, on top of the command rules: the ssh policy
+/// (`policy::ssh`). It sees each argv after the wrappers are looked through, as the
+/// command rules do.
+pub trait ArgvCheck {
+    /// Whether it can refuse anything (when not, and there are no command rules, scripts
+    /// are not even parsed).
+    fn active(&self) -> bool;
+    /// Checks an argv whose command word is known.
+    fn check(&self, argv: &[Word]) -> std::result::Result<(), Finding>;
+    /// Checks an argv whose command word is only known at run time.
+    fn check_unknown(&self, argv: &[Word]) -> std::result::Result<(), Finding>;
+}
+
+/// No other check.
+pub struct NoCheck;
+
+impl ArgvCheck for NoCheck {
+    fn active(&self) -> bool {
+        false
+    }
+    fn check(&self, _: &[Word]) -> std::result::Result<(), Finding> {
+        Ok(())
+    }
+    fn check_unknown(&self, _: &[Word]) -> std::result::Result<(), Finding> {
+        Ok(())
+    }
+}
+
+/// Every argv to check for `words`: itself, then what the wrappers in it run (`sudo X`,
+/// `sh -c 'X'`...), recursively.
+pub fn argvs(
+    words: &[Word],
+    stdin: Option<&str>,
+) -> std::result::Result<Vec<Vec<Word>>, shell::ParseError> {
+    let mut out = Vec::new();
+    wrappers::expand(words, stdin, 0, &mut out)?;
+    Ok(out)
 }
 
 impl fmt::Display for Refusal {
@@ -128,6 +219,7 @@ impl fmt::Display for Refusal {
                 f,
                 "cannot be parsed as a shell command ({why}); fence refuses what it cannot check"
             ),
+            Reason::Other(finding) => finding.fmt(f),
         }
     }
 }
@@ -179,100 +271,66 @@ impl CommandPolicy {
 
     /// Checks a `-c` script.
     pub fn check_script(&self, script: &str) -> std::result::Result<(), Refusal> {
-        if self.is_empty() {
+        self.check_script_with(script, &NoCheck)
+    }
+
+    /// Checks a `-c` script with the command rules, and each argv with `extra` too.
+    pub fn check_script_with(
+        &self,
+        script: &str,
+        extra: &dyn ArgvCheck,
+    ) -> std::result::Result<(), Refusal> {
+        if self.is_empty() && !extra.active() {
             return Ok(());
         }
         let cmds = shell::parse(script).map_err(|e| unparseable(script, &e.message))?;
-        let aliases = alias_definitions(&cmds);
-        cmds.iter()
-            .try_for_each(|c| self.check_aliased(&c.words, c.stdin.as_deref(), &aliases, 0, script))
+        self.check_parsed(&cmds, script, extra)
     }
 
-    /// Checks `words`, and, when its command word is an alias the script defines (zsh
-    /// expands aliases in scripts), the alias's text followed by the other words.
-    fn check_aliased(
+    /// Checks the commands `shell::parse` found in `script`.
+    pub fn check_parsed(
         &self,
-        words: &[Word],
-        stdin: Option<&str>,
-        aliases: &HashMap<String, String>,
-        depth: usize,
-        whole: &str,
+        cmds: &[shell::SimpleCommand],
+        script: &str,
+        extra: &dyn ArgvCheck,
     ) -> std::result::Result<(), Refusal> {
-        self.check_words(words, stdin, depth, whole)?;
-        let Some(text) = words[0].value.as_ref().and_then(|n| aliases.get(n)) else {
+        if self.is_empty() && !extra.active() {
             return Ok(());
+        }
+        let aliases = alias_definitions(cmds);
+        let ck = Checker {
+            policy: self,
+            extra,
+            aliases: &aliases,
+            whole: script,
         };
-        if depth >= 8 {
-            return Ok(()); // aliases are expanded once per name; a cycle ends here
-        }
-        let mut expanded = text.clone();
-        for w in &words[1..] {
-            expanded.push(' ');
-            match &w.value {
-                Some(v) => expanded.push_str(&shell::quote(v)),
-                None => expanded.push_str("\"$UNKNOWN\""),
-            }
-        }
-        let cmds = shell::parse(&expanded).map_err(|e| unparseable(&expanded, &e.message))?;
         cmds.iter()
-            .try_for_each(|c| self.check_aliased(&c.words, stdin, aliases, depth + 1, whole))
+            .try_for_each(|c| ck.check_aliased(&c.words, c.stdin.as_deref(), 0))
     }
 
     /// Checks `fence CMD ARGS…`: the words as given, not re-parsed.
     pub fn check_argv(&self, argv: &[String]) -> std::result::Result<(), Refusal> {
-        if self.is_empty() {
+        self.check_argv_with(argv, &NoCheck)
+    }
+
+    /// Checks `fence CMD ARGS…` with the command rules, and each argv with `extra` too.
+    pub fn check_argv_with(
+        &self,
+        argv: &[String],
+        extra: &dyn ArgvCheck,
+    ) -> std::result::Result<(), Refusal> {
+        if self.is_empty() && !extra.active() {
             return Ok(());
         }
         let words: Vec<Word> = argv.iter().map(|a| Word::lit(a)).collect();
-        self.check_words(&words, None, 0, &shell::display_words(&words))
-    }
-
-    fn check_words(
-        &self,
-        words: &[Word],
-        stdin: Option<&str>,
-        depth: usize,
-        whole: &str,
-    ) -> std::result::Result<(), Refusal> {
-        let mut argvs = Vec::new();
-        wrappers::expand(words, stdin, depth, &mut argvs)
-            .map_err(|e| unparseable(whole, &e.message))?;
-        argvs
-            .iter()
-            .try_for_each(|a| self.check_one(a, stdin, depth, whole))
-    }
-
-    fn check_one(
-        &self,
-        argv: &[Word],
-        stdin: Option<&str>,
-        depth: usize,
-        whole: &str,
-    ) -> std::result::Result<(), Refusal> {
-        if argv[0].value.is_some() {
-            if let Some((rule, certain)) = self.refusing_rule(argv) {
-                return Err(refusal(argv, rule, certain));
-            }
-            return Ok(());
-        }
-        // The command word is only known at run time. It may expand to nothing, and so may
-        // the unknown words after it: each of them may be the command word, and the first
-        // known word after them may start the command.
-        let mut k = 0;
-        while k < argv.len() && argv[k].value.is_none() {
-            if k == shell::MAX_DEPTH {
-                return Err(unparseable(whole, "too many words only known at run time"));
-            }
-            self.check_unknown_command(&argv[k..], argv)?;
-            k += 1;
-        }
-        if k == argv.len() {
-            return Ok(());
-        }
-        if depth >= shell::MAX_DEPTH {
-            return Err(unparseable(whole, "nested too deeply"));
-        }
-        self.check_words(&argv[k..], stdin, depth + 1, whole)
+        let whole = shell::display_words(&words);
+        let ck = Checker {
+            policy: self,
+            extra,
+            aliases: &HashMap::new(),
+            whole: &whole,
+        };
+        ck.check_words(&words, None, 0)
     }
 
     /// `argv[0]` is only known at run time: refused when it could be a deny rule's program
@@ -328,7 +386,7 @@ impl CommandPolicy {
 
     /// The first deny rule matching `argv` (whose command word is known) unless an allow
     /// rule matches it for certain, and whether the match is certain.
-    fn refusing_rule(&self, argv: &[Word]) -> Option<(&Rule, bool)> {
+    pub fn refusing_rule(&self, argv: &[Word]) -> Option<(&Rule, bool)> {
         if self.allowed(argv) {
             return None;
         }
@@ -342,6 +400,101 @@ impl CommandPolicy {
             }
         }
         maybe
+    }
+}
+
+/// One check of a script or argv: the command rules and the other check.
+struct Checker<'a> {
+    policy: &'a CommandPolicy,
+    extra: &'a dyn ArgvCheck,
+    aliases: &'a HashMap<String, String>,
+    /// The script as written, for messages about it as a whole.
+    whole: &'a str,
+}
+
+impl Checker<'_> {
+    /// Checks `words`, and, when its command word is an alias the script defines (zsh
+    /// expands aliases in scripts), the alias's text followed by the other words.
+    fn check_aliased(
+        &self,
+        words: &[Word],
+        stdin: Option<&str>,
+        depth: usize,
+    ) -> std::result::Result<(), Refusal> {
+        self.check_words(words, stdin, depth)?;
+        let Some(text) = words[0].value.as_ref().and_then(|n| self.aliases.get(n)) else {
+            return Ok(());
+        };
+        if depth >= 8 {
+            return Ok(()); // aliases are expanded once per name; a cycle ends here
+        }
+        let mut expanded = text.clone();
+        for w in &words[1..] {
+            expanded.push(' ');
+            match &w.value {
+                Some(v) => expanded.push_str(&shell::quote(v)),
+                None => expanded.push_str("\"$UNKNOWN\""),
+            }
+        }
+        let cmds = shell::parse(&expanded).map_err(|e| unparseable(&expanded, &e.message))?;
+        cmds.iter()
+            .try_for_each(|c| self.check_aliased(&c.words, stdin, depth + 1))
+    }
+
+    fn check_words(
+        &self,
+        words: &[Word],
+        stdin: Option<&str>,
+        depth: usize,
+    ) -> std::result::Result<(), Refusal> {
+        let mut argvs = Vec::new();
+        wrappers::expand(words, stdin, depth, &mut argvs)
+            .map_err(|e| unparseable(self.whole, &e.message))?;
+        argvs
+            .iter()
+            .try_for_each(|a| self.check_one(a, stdin, depth))
+    }
+
+    fn check_one(
+        &self,
+        argv: &[Word],
+        stdin: Option<&str>,
+        depth: usize,
+    ) -> std::result::Result<(), Refusal> {
+        let other = |r: std::result::Result<(), Finding>| {
+            r.map_err(|finding| Refusal {
+                command: shell::display_words(argv),
+                reason: Reason::Other(Box::new(finding)),
+            })
+        };
+        if argv[0].value.is_some() {
+            if let Some((rule, certain)) = self.policy.refusing_rule(argv) {
+                return Err(refusal(argv, rule, certain));
+            }
+            return other(self.extra.check(argv));
+        }
+        // The command word is only known at run time. It may expand to nothing, and so may
+        // the unknown words after it: each of them may be the command word, and the first
+        // known word after them may start the command.
+        let mut k = 0;
+        while k < argv.len() && argv[k].value.is_none() {
+            if k == shell::MAX_DEPTH {
+                return Err(unparseable(
+                    self.whole,
+                    "too many words only known at run time",
+                ));
+            }
+            self.policy.check_unknown_command(&argv[k..], argv)?;
+            other(self.extra.check_unknown(&argv[k..]))?;
+            k += 1;
+        }
+        if k == argv.len() {
+            return Ok(());
+        }
+        if depth >= shell::MAX_DEPTH {
+            return Err(unparseable(self.whole, "nested too deeply"));
+        }
+        self.check_words(&argv[k..], stdin, depth + 1)
     }
 }
 

@@ -43,6 +43,10 @@ fn outcome(r: Result<(), Refusal>) -> String {
             };
             format!("{kind}:{}", rule.text)
         }
+        Err(Refusal {
+            reason: Reason::Other(f),
+            ..
+        }) => format!("other:{f}"),
     }
 }
 

