@@ -97,7 +97,15 @@ fn run_with(policy: &Policy, run: Run<'_>, sandbox_exec: PathBuf) -> Result<Outc
     };
     let tty = |fd: std::os::fd::BorrowedFd<'_>| crate::sys::is_tty(fd);
     use std::os::fd::AsFd;
-    let pty = policy.allow_pty && tty(std::io::stdin().as_fd()) && tty(std::io::stdout().as_fd());
+    // At a terminal the command always gets a pseudo-terminal of its own, `allowPty` or
+    // not: Seatbelt cannot refuse TIOCSTI (typing into a terminal), which XNU allows on a
+    // process's controlling terminal, so the terminal it may type into is the relay's, not
+    // the user's shell's (on Linux, seccomp refuses TIOCSTI instead).
+    let interactive = tty(std::io::stdin().as_fd()) && tty(std::io::stdout().as_fd());
+    if interactive && !policy.allow_pty {
+        log::debug!("macOS: the command runs on a pseudo-terminal of its own (TIOCSTI)");
+    }
+    let pty = interactive;
     let outcome = exec::run(exec::Launch {
         sandbox_exec,
         profile_args,
