@@ -80,6 +80,9 @@ impl Notifier {
         context: Context,
         init: Option<libc::pid_t>,
     ) -> std::io::Result<Notifier> {
+        if let Err(e) = sys::prefer_sync_wake_up(listener.as_fd()) {
+            log::debug!("seccomp notification: no synchronous wake-up ({e})");
+        }
         Ok(Notifier {
             listener,
             buffers: Buffers::new()?,

@@ -132,6 +132,26 @@ impl Buffers {
     }
 }
 
+/// Asks the kernel to hand the CPU straight from a notifying process to the listener's
+/// waiter and back (`SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`, Linux 6.6): the round trip then
+/// costs a switch instead of a scheduler wake-up on a busy machine. Older kernels refuse it
+/// (EINVAL), which changes nothing but speed.
+pub fn prefer_sync_wake_up(listener: BorrowedFd<'_>) -> io::Result<()> {
+    const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
+    // SAFETY: the kernel reads the flags as the ioctl's integer argument.
+    let ret = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+            SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Whether notification `id` still waits for an answer: after reading the process's
 /// memory, this says the pid was not reused meanwhile, so what was read was its.
 pub fn id_valid(listener: BorrowedFd<'_>, id: u64) -> bool {
