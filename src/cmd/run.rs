@@ -124,6 +124,22 @@ fn execute_mode(req: RunRequest, mut learning: Option<&mut Learning>) -> Result<
     run_platform(&policy, &argv, env, &req, extras)
 }
 
+/// The run's event sink. The log file, when the sandbox may write it, becomes read-only
+/// inside for this run (added to `p`); `fence learn` collects the events.
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+fn open_events(
+    req: &RunRequest,
+    p: &mut policy::Policy,
+    learning: bool,
+) -> Result<crate::events::EventSink> {
+    let mut events =
+        crate::events::EventSink::new(req.monitor, req.log_format, req.log_file.as_deref(), p)?;
+    if learning {
+        events.collect();
+    }
+    Ok(events)
+}
+
 #[cfg(target_os = "linux")]
 fn run_platform(
     p: &policy::Policy,
@@ -137,17 +153,8 @@ fn run_platform(
         learning,
         ..
     } = extras;
-    // The log file, when the sandbox may write it, becomes read-only inside for this run.
     let mut p = p.clone();
-    let mut events = crate::events::EventSink::new(
-        req.monitor,
-        req.log_format,
-        req.log_file.as_deref(),
-        &mut p,
-    )?;
-    if learning.is_some() {
-        events.collect();
-    }
+    let events = open_events(req, &mut p, learning.is_some())?;
     // -m and learn: the filesystem writes and direct connects the policy denies are seen
     // too (learn needs them: it refuses to run without).
     let observe = req.monitor || learning.is_some();
@@ -191,15 +198,7 @@ fn run_platform(
     extras: RunExtras<'_>,
 ) -> Result<Outcome> {
     let mut p = p.clone();
-    let mut events = crate::events::EventSink::new(
-        req.monitor,
-        req.log_format,
-        req.log_file.as_deref(),
-        &mut p,
-    )?;
-    if extras.learning.is_some() {
-        events.collect();
-    }
+    let events = open_events(req, &mut p, extras.learning.is_some())?;
     let outcome = crate::macos::run::run(
         &p,
         crate::macos::run::Run {

@@ -5,35 +5,8 @@
 use std::os::unix::fs::PermissionsExt;
 
 use crate::util::servers::{free_port, wait_for_port};
+use crate::commands::{ran, with_fakes};
 use crate::util::{self, Sandbox, User};
-
-/// A sandbox with `bin/NAME` for each name: a script that appends `NAME ARGS` to `ran` in
-/// the workspace. Returns it and the `PATH` to use.
-fn with_fakes(user: User, names: &[&str]) -> (Sandbox, String) {
-    let sb = Sandbox::new(user);
-    let bin = sb.root.join("bin");
-    for name in names {
-        let path = bin.join(name);
-        sb.write(
-            &path,
-            &format!(
-                "#!/bin/sh\necho \"{name} $*\" >> {}\n",
-                sb.ws.join("ran").display()
-            ),
-        );
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into())
-    );
-    (sb, path)
-}
-
-fn ran(sb: &Sandbox) -> String {
-    std::fs::read_to_string(sb.ws.join("ran")).unwrap_or_default()
-}
 
 const POLICY: &str = r#"{"filesystem": {"allowWrite": ["."]},
     "ssh": {"allowedHosts": ["*.example.com", "github.com"], "deniedHosts": ["prod.example.com"],
