@@ -45,12 +45,13 @@ pub fn execute(req: RunRequest) -> Result<Outcome> {
     for warning in &policy.warnings {
         log::warn!("{}", crate::output::escape(warning));
     }
-    preflight(&resolved, &host, &req.command)?;
+    let rules = preflight(&resolved, &host, &req.command)?;
     let argv = command_argv(&req.command)?;
     let (env, removed) = crate::sandbox_env::sandbox_env(std::env::vars_os());
     if !removed.is_empty() {
         log::debug!("removed from the environment: {}", removed.join(", "));
     }
+    policy.exec_deny = runtime_exec_deny(&rules, &resolved, &env, &host)?;
     let req = RunRequest {
         allow_reduced_isolation: req.allow_reduced_isolation
             || resolved.config.allow_reduced_isolation,
@@ -134,9 +135,47 @@ fn run_platform(
     ))
 }
 
+/// The files the run-time command deny (path mode, `policy::exec_deny`) masks, found on
+/// the command's `PATH` (and the usual bin directories); its warnings are shown.
+fn runtime_exec_deny(
+    rules: &policy::command::CommandPolicy,
+    resolved: &config::Resolved,
+    env: &[(OsString, OsString)],
+    host: &HostEnv,
+) -> Result<Vec<PathBuf>> {
+    use policy::exec_deny;
+    let names = exec_deny::Names::new(rules);
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_os_str());
+    let dirs = exec_deny::search_dirs(path, &host.cwd, exec_deny::BIN_DIRS);
+    let accept = &resolved
+        .config
+        .command
+        .accept_shared_binary_cannot_runtime_deny;
+    let found = exec_deny::resolve(&names, &dirs, accept)
+        .map_err(|e| config::locate(e, &resolved.files))?;
+    for note in &found.notes {
+        log::debug!("{}", crate::output::escape(note));
+    }
+    for warning in &found.warnings {
+        log::warn!("{}", crate::output::escape(warning));
+    }
+    Ok(found.masks)
+}
+
 /// Refuses, before anything runs, a command that `command.deny` or the default deny list
 /// refuses (`command.allow` overriding them): the `-c` script as parsed, or the argv.
-fn preflight(resolved: &config::Resolved, host: &HostEnv, command: &CommandSpec) -> Result<()> {
+/// Returns the compiled rules.
+fn preflight(
+    resolved: &config::Resolved,
+    host: &HostEnv,
+    command: &CommandSpec,
+) -> Result<policy::command::CommandPolicy> {
     let origin = |key: &str, rule: &str| match config::written_in(&resolved.files, key, rule) {
         Some(file) => {
             let path = file.path.strip_prefix(&host.cwd).unwrap_or(&file.path);
@@ -161,7 +200,7 @@ fn preflight(resolved: &config::Resolved, host: &HostEnv, command: &CommandSpec)
         }
         CommandSpec::Shell { script, .. } => rules.check_script(&script.to_string_lossy()),
     };
-    checked.map_err(|mut refusal| {
+    checked.map(|()| rules).map_err(|mut refusal| {
         if let policy::command::Reason::Rule { rule, .. } = &mut refusal.reason {
             let key = match rule.list {
                 policy::command::List::Deny => Some("command.deny"),

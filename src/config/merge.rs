@@ -1,7 +1,7 @@
 //! `extends` merging and "not supported yet" checks. (What a config grants is decided on
 //! the compiled policies: see `policy::compare`.)
 
-use super::types::{Config, Devices};
+use super::types::{Config, Devices, RuntimeExecPolicy};
 
 /// Merges `child` over `base` the way the Go fence does: lists append (deduplicated, first
 /// occurrence kept), booleans OR, optional booleans and scalars: the child wins when set.
@@ -96,24 +96,19 @@ fn append<T: Eq + std::hash::Hash + Clone>(base: Vec<T>, extra: Vec<T>) -> Vec<T
 /// A setting this build parses but cannot enforce yet, as (key path, explanation).
 pub type Unsupported = (&'static str, &'static str);
 
-const COMMAND_LATER: &str = "run-time command enforcement is not supported yet (command.deny and command.allow are \
-     checked before the run)";
+const ARGV_LATER: &str = "\"argv\" is not supported yet; \"path\" (the default) is: single-word \
+     deny rules also stop child processes, the others are checked before the run";
 const SSH_LATER: &str = "ssh policy is not supported yet";
 
 /// Settings that would be silently ignored by this build. Each one is an error, so that no
 /// config is ever weaker than it reads. (`command.deny`, `command.allow` and
-/// `command.useDefaults` are enforced: before the run, see `policy::command`.)
+/// `command.useDefaults` are enforced before the run, see `policy::command`, and in path
+/// mode at run time, see `policy::exec_deny`, with `acceptSharedBinaryCannotRuntimeDeny`.)
 pub fn unsupported(cfg: &Config) -> Vec<Unsupported> {
-    let checks: [(bool, Unsupported); 3] = [
+    let checks: [(bool, Unsupported); 2] = [
         (
-            cfg.command.runtime_exec_policy.is_some(),
-            ("command.runtimeExecPolicy", COMMAND_LATER),
-        ),
-        (
-            !cfg.command
-                .accept_shared_binary_cannot_runtime_deny
-                .is_empty(),
-            ("command.acceptSharedBinaryCannotRuntimeDeny", COMMAND_LATER),
+            cfg.command.runtime_exec_policy == Some(RuntimeExecPolicy::Argv),
+            ("command.runtimeExecPolicy", ARGV_LATER),
         ),
         (ssh_used(cfg), ("ssh", SSH_LATER)),
     ];
@@ -215,7 +210,8 @@ mod tests {
             "devices": {"mode": "host"}, "forceNewSession": true,
             "macos": {"mach": {"lookup": ["com.apple.x"]}},
             "command": {"deny": ["git push"], "allow": ["git push origin docs"],
-                "useDefaults": false}}"#;
+                "useDefaults": false, "runtimeExecPolicy": "path",
+                "acceptSharedBinaryCannotRuntimeDeny": ["chroot"]}}"#;
         assert_eq!(unsupported(&cfg(enforced)), Vec::<Unsupported>::new());
     }
 }

@@ -252,9 +252,10 @@ mod tests {
                 "f.json:2:25: devices.mode: unknown variant `all`",
             ),
             (
-                "{\n  // c\n  \"command\": {\"runtimeExecPolicy\": \"path\"}}",
-                "f.json:3:15: command.runtimeExecPolicy: run-time command enforcement is not \
-                 supported yet (command.deny and command.allow are checked before the run)",
+                "{\n  // c\n  \"command\": {\"runtimeExecPolicy\": \"argv\"}}",
+                "f.json:3:15: command.runtimeExecPolicy: \"argv\" is not supported yet; \"path\" \
+                 (the default) is: single-word deny rules also stop child processes, the others \
+                 are checked before the run",
             ),
             ("{\"filesystem\": }", "f.json:1:16: "),
             // A check on a list entry points at that entry, not at the end of the object.

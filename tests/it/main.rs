@@ -8,6 +8,7 @@ mod util;
 
 mod commands;
 mod config;
+mod exec_deny;
 mod filesystem;
 mod hardening;
 mod network;

@@ -27,7 +27,7 @@
 //! later items, is what covers it). Input that cannot be parsed is refused.
 
 mod defaults;
-mod rules;
+pub(crate) mod rules;
 mod wrappers;
 
 #[cfg(test)]
@@ -166,6 +166,11 @@ impl CommandPolicy {
     /// The deny rules, in the order they are tried.
     pub fn deny_rules(&self) -> &[Rule] {
         &self.deny
+    }
+
+    /// The allow rules.
+    pub fn allow_rules(&self) -> &[Rule] {
+        &self.allow
     }
 
     /// No rule at all: nothing to check.
