@@ -5,7 +5,7 @@
 //! `linux/sys.rs`.
 
 mod dir;
-pub use dir::{Dir, EntryKind};
+pub use dir::{Dir, EntryKind, LookupDir, Stat};
 
 use std::ffi::CStr;
 use std::io;

@@ -3,6 +3,8 @@
 
   startup.py time RUNS WARMUP FENCE CONFIG BWRAP TRUE [BASELINE]
                                                          interleaved startup timings
+  startup.py exec-deny RUNS WARMUP FENCE DEFAULTS NO_RULES TRUE
+                                                         default deny list vs no rules
   startup.py rss FENCE CONFIG TRUE                       fence's own peak RSS (KiB)
 """
 import ctypes
@@ -86,6 +88,16 @@ def time_cmd(runs, warmup, fence, config, bwrap, true, baseline=None):
         print(f"  fence - baseline (median): {a - d:+.3f} ms   ({a / d:.3f}x)")
 
 
+def exec_deny_cmd(runs, warmup, fence, defaults, no_rules, true):
+    """The default deny list (checked before the run; path mode masks none of its files)
+    against no command rules."""
+    cases = [("A  fence -- true (default deny list)", [fence, "-s", defaults, "--", true]),
+             ("B  fence -- true (useDefaults: false, no rules)", [fence, "-s", no_rules, "--", true])]
+    a, b = interleaved(cases, runs, warmup)
+    verdict = "meets" if a - b <= 0.5 else "MISSES"
+    print(f"\n  A - B (median): {a - b:+.3f} ms   ({verdict} target: <= 0.5 ms)")
+
+
 # ptrace(2) constants from <sys/ptrace.h>.
 PTRACE_TRACEME, PTRACE_CONT, PTRACE_SETOPTIONS = 0, 7, 0x4200
 PTRACE_O_TRACEEXIT, PTRACE_O_EXITKILL, PTRACE_EVENT_EXIT = 0x40, 0x100000, 6
@@ -143,6 +155,8 @@ if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "time":
         time_cmd(int(args[0]), int(args[1]), *args[2:])
+    elif cmd == "exec-deny":
+        exec_deny_cmd(int(args[0]), int(args[1]), *args[2:])
     elif cmd == "rss":
         rss_cmd(*args)
     else:

@@ -7,8 +7,9 @@ set -euo pipefail
 usage() {
     echo "usage: $0 [--runs N] [--fence PATH] [--baseline PATH]"
     echo "       [--scaling] [--only PART[,PART...]]... [--scale-runs N]"
-    echo "PART: base (the default run), tree-1k, tree-10k, tree-50k, sockets-10, sockets-100,"
-    echo "      sockets-1000, globs; tree, sockets: all their sizes; scaling: all but base"
+    echo "PART: base (the default run), exec-deny, tree-1k, tree-10k, tree-50k, sockets-10,"
+    echo "      sockets-100, sockets-1000, globs; tree, sockets: all their sizes;"
+    echo "      scaling: all but base and exec-deny"
     echo "--scaling runs base and every scaling case"
 }
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -36,13 +37,14 @@ done
 [[ $scale_runs =~ ^[1-9][0-9]*$ ]] && ((scale_runs >= 2)) ||
     { echo "--scale-runs must be an integer >= 2" >&2; exit 2; }
 ((${#want[@]})) || want=(base)
-run_base=0 cases=()
+run_base=0 run_exec_deny=0 cases=()
 for w in "${want[@]}"; do
-    case " base scaling tree sockets ${scaling_cases[*]} " in
+    case " base exec-deny scaling tree sockets ${scaling_cases[*]} " in
         *" $w "*) ;;
         *) echo "unknown part: '$w'" >&2; usage >&2; exit 2 ;;
     esac
     [[ $w != base ]] || run_base=1
+    [[ $w != exec-deny ]] || run_exec_deny=1
 done
 for c in "${scaling_cases[@]}"; do # in this order, each once
     for w in "${want[@]}"; do
@@ -67,11 +69,12 @@ true_bin=$(type -P true) || { echo "no 'true' executable on PATH" >&2; exit 1; }
 bwrap=${FENCE_BWRAP:-$(type -P bwrap || true)}
 [[ -x $bwrap ]] || { echo "bubblewrap (bwrap) not found: apt-get install bubblewrap" >&2; exit 1; }
 
-if ((run_base)); then
+if ((run_base || run_exec_deny)); then
     # An empty config in a fresh temp dir, which is also the commands' working directory.
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
     echo '{}' >"$tmp/empty.json"
+    echo '{"command": {"useDefaults": false}}' >"$tmp/no-rules.json"
     dir=$tmp
     while :; do
         if [[ -e $dir/fence.json || -e $dir/fence.jsonc ]]; then
@@ -81,7 +84,9 @@ if ((run_base)); then
         dir=$(dirname "$dir")
     done
     cd "$tmp"
+fi
 
+if ((run_base)); then
     echo "fence startup: $runs interleaved rounds (A, B, C${baseline:+, D} each once per round) after $warmup warm-up rounds"
     echo "  fence: $fence"
     [[ -z $baseline ]] || echo "  baseline fence (D): $baseline"
@@ -119,7 +124,20 @@ if ((run_base)); then
     fi
 fi
 
-if ((${#cases[@]})); then
+if ((run_exec_deny)); then
     ((run_base)) && echo
+    # The run-time command deny (path mode) with the default deny list, against the same
+    # run without command rules.
+    masked=$("$fence" -d -s "$tmp/empty.json" -- "$true_bin" 2>&1 </dev/null |
+        sed -n 's/.*command deny at run time (path mode): \(.*\) not executable in the sandbox$/\1/p')
+    echo "run-time command deny (path mode): $runs interleaved rounds after $warmup warm-up rounds"
+    echo "  files masked with the default list on this host: ${masked:-none}"
+    echo
+    python3 "$here/startup.py" exec-deny "$runs" "$warmup" "$fence" "$tmp/empty.json" \
+        "$tmp/no-rules.json" "$true_bin"
+fi
+
+if ((${#cases[@]})); then
+    ((run_base || run_exec_deny)) && echo
     python3 "$here/scaling.py" "$scale_runs" "$fence" "$bwrap" "$true_bin" "${cases[@]}"
 fi

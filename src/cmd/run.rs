@@ -97,18 +97,23 @@ fn execute_mode(req: RunRequest, mut learning: Option<&mut Learning>) -> Result<
         log::warn!("{}", crate::output::escape(warning));
     }
     let (rules, ssh) = preflight(&resolved, &host, &req.command)?;
-    let exec_checks = (resolved.config.command.runtime_exec_policy
-        == Some(config::types::RuntimeExecPolicy::Argv))
-    .then(|| ExecChecks {
-        rules,
-        ssh,
-        origin: std::rc::Rc::new(rule_origin(&resolved, &host)),
-    });
     let argv = command_argv(&req.command)?;
     let (env, removed) = crate::sandbox_env::sandbox_env(std::env::vars_os());
     if !removed.is_empty() {
         log::debug!("removed from the environment: {}", removed.join(", "));
     }
+    // Run-time command deny: in argv mode every exec is checked (seccomp notification);
+    // otherwise (path mode, the default) one-word deny rules mask their programs.
+    let argv_mode =
+        resolved.config.command.runtime_exec_policy == Some(config::types::RuntimeExecPolicy::Argv);
+    if !argv_mode {
+        policy.exec_deny = runtime_exec_deny(&rules, &resolved, &env, &host)?;
+    }
+    let exec_checks = argv_mode.then(|| ExecChecks {
+        rules,
+        ssh,
+        origin: std::rc::Rc::new(rule_origin(&resolved, &host)),
+    });
     let req = RunRequest {
         allow_reduced_isolation: req.allow_reduced_isolation
             || resolved.config.allow_reduced_isolation,
@@ -288,6 +293,39 @@ fn run_platform(
     Err(Error::Setup(
         "this platform is not supported: fence sandboxes on Linux and macOS only".into(),
     ))
+}
+
+/// The files the run-time command deny (path mode, `policy::exec_deny`) masks, found on
+/// the command's `PATH` (and the usual bin directories); its warnings are shown.
+fn runtime_exec_deny(
+    rules: &policy::command::CommandPolicy,
+    resolved: &config::Resolved,
+    env: &[(OsString, OsString)],
+    host: &HostEnv,
+) -> Result<Vec<PathBuf>> {
+    use policy::exec_deny;
+    let names = exec_deny::Names::new(rules);
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_os_str());
+    let dirs = exec_deny::search_dirs(path, &host.cwd, exec_deny::BIN_DIRS);
+    let accept = &resolved
+        .config
+        .command
+        .accept_shared_binary_cannot_runtime_deny;
+    let found = exec_deny::resolve(&names, &dirs, accept)
+        .map_err(|e| config::locate(e, &resolved.files))?;
+    for note in &found.notes {
+        log::debug!("{}", crate::output::escape(note));
+    }
+    for warning in &found.warnings {
+        log::warn!("{}", crate::output::escape(warning));
+    }
+    Ok(found.masks)
 }
 
 /// Names the config file that wrote `rule` under `key`, for messages (or the template, or

@@ -1,4 +1,4 @@
-//! `extends` merging and "not supported yet" checks. (What a config grants is decided on
+//! `extends` merging. (What a config grants is decided on
 //! the compiled policies: see `policy::compare`.)
 
 use super::types::{Config, Devices};
@@ -93,36 +93,6 @@ fn append<T: Eq + std::hash::Hash + Clone>(base: Vec<T>, extra: Vec<T>) -> Vec<T
         .collect()
 }
 
-/// A setting this build parses but cannot enforce yet, as (key path, explanation).
-pub type Unsupported = (&'static str, &'static str);
-
-const COMMAND_LATER: &str = "run-time command enforcement is not supported yet (command.deny and command.allow are \
-     checked before the run)";
-
-/// Settings that would be silently ignored by this build. Each one is an error, so that no
-/// config is ever weaker than it reads. (`command.deny`, `command.allow`,
-/// `command.useDefaults` and `ssh.*` are enforced: before the run, see `policy::command`
-/// and `policy::ssh`.)
-pub fn unsupported(cfg: &Config) -> Vec<Unsupported> {
-    let checks: [(bool, Unsupported); 2] = [
-        (
-            cfg.command.runtime_exec_policy == Some(super::types::RuntimeExecPolicy::Path),
-            ("command.runtimeExecPolicy", COMMAND_LATER),
-        ),
-        (
-            !cfg.command
-                .accept_shared_binary_cannot_runtime_deny
-                .is_empty(),
-            ("command.acceptSharedBinaryCannotRuntimeDeny", COMMAND_LATER),
-        ),
-    ];
-    checks
-        .into_iter()
-        .filter(|(used, _)| *used)
-        .map(|(_, u)| u)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,30 +151,5 @@ mod tests {
                 .enumerate()
                 .all(|(i, v)| *v == format!("deny/{i}"))
         );
-    }
-
-    #[test]
-    fn unsupported_fields_are_reported() {
-        let cases = [(
-            r#"{"command": {"runtimeExecPolicy": "path"}}"#,
-            "command.runtimeExecPolicy",
-        )];
-        for (json, key) in cases {
-            let found = unsupported(&cfg(json));
-            assert!(found.iter().any(|(k, _)| *k == key), "{json}: {found:?}");
-        }
-        let enforced = r#"{"network": {"deniedDomains": ["x.com"], "defaultAction": "proxy",
-            "allowedDomains": ["y.com"], "allowLocalBinding": true, "allowLocalOutbound": true,
-            "allowLocalOutboundPorts": [5432], "httpProxyPort": 1, "socksProxyPort": 2,
-            "upstreamProxy": "http://p:1"},
-            "filesystem": {"allowWrite": ["."], "denyRead": ["~/.ssh"]},
-            "devices": {"mode": "host"}, "forceNewSession": true,
-            "macos": {"mach": {"lookup": ["com.apple.x"]}},
-            "command": {"deny": ["git push"], "allow": ["git push origin docs"],
-                "useDefaults": false},
-            "ssh": {"allowedHosts": ["x.com"], "deniedHosts": ["y.com"],
-                "allowedCommands": ["ls"], "deniedCommands": ["rm"],
-                "allowAllCommands": true, "inheritDeny": true}}"#;
-        assert_eq!(unsupported(&cfg(enforced)), Vec::<Unsupported>::new());
     }
 }

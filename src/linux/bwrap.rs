@@ -11,7 +11,9 @@
 //! 5. what belongs below `/tmp`: readable roots and the working directory there (when `/tmp`
 //!    is private), writable binds, then their protections;
 //! 6. masks for `denyRead` (an empty read-only tmpfs or file), outermost only;
-//! 7. masks for the host's Unix sockets, last of all.
+//! 7. masks for the host's Unix sockets;
+//! 8. the run-time command denies (path mode, `policy::exec_deny`): an empty, read-only,
+//!    non-executable file over each denied executable, last of all.
 //!
 //! Nothing is ever mounted below a mask, so a masked ancestor is never punctured by a child
 //! rule, and nothing is mounted where it is not visible anyway (no parents are created in
@@ -171,6 +173,8 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Result<Vec<OsString>> {
         }
     }
     plan.op1("--proc", "/proc");
+    // What the sandbox sees of the host below a private /tmp: only what is bound there.
+    let mut tmp_bound: Vec<&Path> = Vec::new();
     if tmp_shared {
         plan.op2("--bind", "/tmp", "/tmp");
     } else {
@@ -184,6 +188,7 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Result<Vec<OsString>> {
         for path in below_tmp {
             if !masked(path) {
                 plan.op2("--ro-bind", path, path);
+                tmp_bound.push(path);
             }
         }
     }
@@ -192,6 +197,7 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Result<Vec<OsString>> {
     for (op, path) in write_ops.iter().chain(&protect_ops) {
         if in_tmp(path) && *path != tmp {
             plan.op2(op, path, path);
+            tmp_bound.push(path);
         }
     }
     placeholder_args(&mut plan, &placeholders, empty_fd, |p| in_tmp(p));
@@ -208,6 +214,19 @@ pub fn mount_args(policy: &Policy, empty_fd: RawFd) -> Result<Vec<OsString>> {
     for target in outermost_targets(policy.sockets.iter()) {
         if !masked(&target.path) && is_visible(&visible, &target.path) {
             plan.mask(empty_fd, target);
+        }
+    }
+
+    // 8. Run-time command denies (path mode): an empty, read-only, mode 0444 file over each
+    //    denied executable, after every other mount so that none brings the file back. exec
+    //    fails with EACCES; the sandbox cannot chmod it (read-only) or unmount it (no
+    //    capabilities, and seccomp denies the mount family). Only where the host's file is
+    //    what the sandbox sees (not in a private /tmp unless bound there, not under a mask).
+    let seen_in_tmp = |p: &Path| tmp_shared || tmp_bound.iter().any(|b| p.starts_with(b));
+    for path in &policy.exec_deny {
+        let visible = is_visible(&visible, path) && (!in_tmp(path) || seen_in_tmp(path));
+        if visible && !masked(path) && path.is_absolute() && path != Path::new("/") {
+            plan.empty_file(empty_fd, path);
         }
     }
     Ok(plan.args)
@@ -745,6 +764,50 @@ mod tests {
              --tmpfs /h/.config/git --remount-ro /h/.config/git \
              --dev /dev --proc /proc --tmpfs /tmp \
              --tmpfs /h/secret --remount-ro /h/secret"
+        );
+    }
+
+    /// Run-time denied executables are masked last, over every other mount, unless the
+    /// sandbox cannot see them (under a mask, in the private /tmp, outside the readable
+    /// roots).
+    #[test]
+    fn exec_denies_come_last_where_visible() {
+        let policy = Policy {
+            write: paths(&["/w"]),
+            deny_read: vec![dir("/secret")],
+            sockets: vec![file("/run/s.sock")],
+            exec_deny: paths(&[
+                "/usr/sbin/chroot",
+                "/w/bin/tool",
+                "/secret/bin/x",
+                "/tmp/hidden/x",
+                "/tmp/proj/bin/x",
+            ]),
+            cwd: "/tmp/proj".into(),
+            ..Policy::default()
+        };
+        assert_eq!(
+            plan(&policy),
+            format!(
+                "--ro-bind / / --bind /w /w {OWN} --ro-bind /tmp/proj /tmp/proj \
+                 --tmpfs /secret --remount-ro /secret \
+                 --perms 0444 --ro-bind-data 9 /run/s.sock \
+                 --perms 0444 --ro-bind-data 9 /usr/sbin/chroot \
+                 --perms 0444 --ro-bind-data 9 /w/bin/tool \
+                 --perms 0444 --ro-bind-data 9 /tmp/proj/bin/x"
+            )
+        );
+        let policy = Policy {
+            default_deny_read: true,
+            read: paths(&["/usr"]),
+            tmp_shared: true,
+            exec_deny: paths(&["/usr/bin/unshare", "/opt/bin/x", "/tmp/x"]),
+            ..Policy::default()
+        };
+        assert_eq!(
+            plan(&policy),
+            "--ro-bind /usr /usr --dev /dev --proc /proc --bind /tmp /tmp \
+             --perms 0444 --ro-bind-data 9 /usr/bin/unshare --perms 0444 --ro-bind-data 9 /tmp/x"
         );
     }
 

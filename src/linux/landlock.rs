@@ -4,7 +4,10 @@
 //! The mount plan decides what exists and what is read-only; Landlock independently allows
 //! reading and executing only where the policy lets the sandbox read, and writing only in
 //! `allowWrite`, `/tmp` and the device nodes. Landlock only grants, so deny rules inside
-//! allowed trees stay the mount plan's job.
+//! allowed trees stay the mount plan's job. That includes the run-time command denies: the
+//! mount plan covers each denied executable with a read-only mode-0444 file, whose exec the
+//! kernel refuses before Landlock is asked, so the EXECUTE right granted on the readable
+//! trees cannot re-enable it.
 
 use std::path::{Path, PathBuf};
 

@@ -58,15 +58,40 @@ pub fn run(r: Reduced<'_>) -> Result<Outcome> {
         }
         log::warn!("reduced isolation cannot keep these read-only inside writable paths: {list}");
     }
+    // The run-time command deny (path mode) is a mount: without one, only the check before
+    // the run applies.
+    let exec_deny = if policy.exec_deny.is_empty() {
+        String::new()
+    } else {
+        let mut shown: Vec<String> = policy
+            .exec_deny
+            .iter()
+            .take(4)
+            .map(|p| crate::output::path(p))
+            .collect();
+        let more = policy.exec_deny.len() - shown.len();
+        if more > 0 {
+            shown.push(format!("{more} more (-d lists them)"));
+        }
+        format!(
+            " and the run-time command deny (still executable: {}; command rules are checked \
+             before the run only)",
+            shown.join(", ")
+        )
+    };
+    let and = if exec_deny.is_empty() { "and " } else { "" };
     if r.nested {
         log::debug!("inside another fence sandbox: stacking this policy with Landlock and seccomp");
+        if !exec_deny.is_empty() {
+            log::debug!("not applied when nested{exec_deny}");
+        }
     } else {
         log::warn!(
             "user namespaces are unavailable: running with Landlock and seccomp only \
              (--allow-reduced-isolation). Lost: a private /tmp (TMPDIR is a fresh directory \
              removed at exit), a private /proc (other processes' command lines are visible), \
-             and the mount-based masks (denied directories can still be listed); all sockets \
-             but socketpair are refused"
+             {and}the mount-based masks (denied directories can still be listed){exec_deny}; \
+             all sockets but socketpair are refused"
         );
     }
 

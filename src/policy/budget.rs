@@ -17,6 +17,9 @@
 //! what became read-only. The fixed protections (the startup-file table in `$HOME` and the
 //! XDG directories, fence's own trust roots, names at the top of a writable root, the
 //! working repository's git locations) are bounded by their tables and are never coarsened.
+//! The run-time command denies (`exec_deny.rs`, one mount per denied executable) are fixed
+//! protections too: bounded by the config's one-word deny rules, not by the tree, and never
+//! inside this budget.
 //!
 //! Invariants (tested below and by `tests/it/filesystem.rs`):
 //! - every path that was read-only before [`bound`] is read-only after it (it, or an

@@ -7,6 +7,7 @@ pub mod compare;
 pub mod create;
 pub mod dangerous;
 pub mod domains;
+pub mod exec_deny;
 pub mod git;
 pub mod glob;
 pub mod network;
@@ -69,6 +70,9 @@ pub struct Policy {
     /// Host Unix sockets masked so that `connect()` fails (all but `allowUnixSockets`), and
     /// directories the socket scan could not search completely (masked whole).
     pub sockets: Vec<Target>,
+    /// Files made unexecutable (run-time command deny, path mode: see `exec_deny.rs`):
+    /// canonical paths of executable files, each masked by an empty read-only file.
+    pub exec_deny: Vec<PathBuf>,
     /// `devices.mode: host`: the host's `/dev`.
     pub host_devices: bool,
     /// `devices.mode` is `auto` (or unset): the backend picks (the Go fence's rule).

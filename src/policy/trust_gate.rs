@@ -167,6 +167,17 @@ pub fn project_grants(
         grants.push(Grant::Setting("command.useDefaults", "false".into()));
     }
     ssh_grants(&user.ssh, &merged.ssh, &mut grants);
+    // Leaves a denied shared binary executable at run time (`policy::exec_deny`).
+    let key = "command.acceptSharedBinaryCannotRuntimeDeny";
+    let accepted = &user.command.accept_shared_binary_cannot_runtime_deny;
+    for name in merged
+        .command
+        .accept_shared_binary_cannot_runtime_deny
+        .iter()
+        .filter(|n| !accepted.contains(n))
+    {
+        grants.push(Grant::Setting(key, name.clone()));
+    }
     let mach = [
         (
             "macos.mach.lookup",

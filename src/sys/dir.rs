@@ -166,6 +166,84 @@ impl Dir {
     }
 }
 
+/// A directory opened only to look names up in it (`O_PATH` on Linux: search permission
+/// is enough): one `fstatat` per name, without walking the directory's path again.
+pub struct LookupDir {
+    fd: OwnedFd,
+}
+
+/// What `fstatat` says of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    pub mode: u32,
+    pub dev: u64,
+    pub ino: u64,
+    pub nlink: u64,
+}
+
+impl Stat {
+    pub fn is_symlink(&self) -> bool {
+        self.has_type(libc::S_IFLNK)
+    }
+
+    pub fn is_file(&self) -> bool {
+        self.has_type(libc::S_IFREG)
+    }
+
+    #[allow(clippy::useless_conversion)] // `mode_t` is 16 bits on macOS
+    fn has_type(&self, kind: libc::mode_t) -> bool {
+        self.mode & u32::from(libc::S_IFMT) == u32::from(kind)
+    }
+}
+
+impl LookupDir {
+    /// Opens the directory at `path`, following symbolic links.
+    pub fn open(path: &Path) -> io::Result<LookupDir> {
+        let path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        #[cfg(target_os = "linux")]
+        let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        #[cfg(not(target_os = "linux"))]
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        // SAFETY: `path` is a valid NUL-terminated string for the call; nothing is created.
+        let fd = check(unsafe { libc::open(path.as_ptr(), flags) })?;
+        // SAFETY: the fd was just opened and is owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(LookupDir { fd })
+    }
+
+    /// The directory itself.
+    pub fn stat(&self) -> io::Result<Stat> {
+        // SAFETY: an all-zero `stat` is a valid value for the kernel to overwrite.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: the fd and `st` are valid for the call.
+        check(unsafe { libc::fstat(self.fd.as_raw_fd(), &mut st) })?;
+        Ok(Stat::from(&st))
+    }
+
+    /// `name` in the directory, a symbolic link itself rather than what it points to.
+    pub fn lstat(&self, name: &CStr) -> io::Result<Stat> {
+        // SAFETY: an all-zero `stat` is a valid value for the kernel to overwrite.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let flags = libc::AT_SYMLINK_NOFOLLOW;
+        // SAFETY: the fd, the NUL-terminated name and `st` are valid for the call.
+        check(unsafe { libc::fstatat(self.fd.as_raw_fd(), name.as_ptr(), &mut st, flags) })?;
+        Ok(Stat::from(&st))
+    }
+}
+
+impl From<&libc::stat> for Stat {
+    #[allow(clippy::useless_conversion, clippy::unnecessary_cast)] // types differ by platform
+    fn from(st: &libc::stat) -> Stat {
+        Stat {
+            mode: u32::from(st.st_mode),
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
+            nlink: u64::from(st.st_nlink),
+        }
+    }
+}
+
 fn kind_from(d_type: u8) -> Option<EntryKind> {
     match d_type {
         libc::DT_UNKNOWN => None,

@@ -10,6 +10,7 @@ mod commands;
 mod config;
 mod events;
 mod exec_checks;
+mod exec_deny;
 mod filesystem;
 mod hardening;
 mod monitor;

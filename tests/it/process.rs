@@ -438,6 +438,29 @@ fn without_user_namespaces_reduced_isolation_still_confines() {
         .stderr_has("running with Landlock and seccomp only")
         .stdout_has("tmp=/tmp/fence-")
         .stdout_lacks("SECRET");
+    // The run-time command deny needs a mount: the warning says it is lost.
+    let tool = sb.ws.join("bin/tool");
+    sb.write(&tool, "#!/bin/sh\necho tool-ran\n");
+    let mode = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755);
+    std::fs::set_permissions(&tool, mode).unwrap();
+    let deny = sb.config(
+        "deny.json",
+        r#"{"command": {"deny": ["tool"], "useDefaults": false}}"#,
+    );
+    let ws = sb.ws.display().to_string();
+    let path = format!("{ws}/bin:/usr/bin:/bin");
+    let out = util::output(
+        util::fence_without_userns(&["--tmpfs", "/tmp", "--bind", &ws, &ws, "--chdir", &ws])
+            .env("PATH", &path)
+            .args(["--allow-reduced-isolation", "-s", deny.to_str().unwrap()])
+            .args(["-c", "sh -c \"$0\"", "tool"]),
+    );
+    util::Run::from(out)
+        .ok()
+        .stderr_has(&format!(
+            "the run-time command deny (still executable: {ws}/bin/tool;"
+        ))
+        .stdout_has("tool-ran");
     assert!(sb.ws.join("sub/allowed").exists());
     assert!(!sb.ws.join("denied").exists());
     assert_eq!(server.hits(), 0, "no request may reach the host server");

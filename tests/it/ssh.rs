@@ -4,8 +4,8 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::util::servers::{free_port, wait_for_port};
 use crate::commands::{ran, with_fakes};
+use crate::util::servers::{free_port, wait_for_port};
 use crate::util::{self, Sandbox, User};
 
 const POLICY: &str = r#"{"filesystem": {"allowWrite": ["."]},

@@ -27,7 +27,7 @@
 //! later items, is what covers it). Input that cannot be parsed is refused.
 
 mod defaults;
-mod rules;
+pub(crate) mod rules;
 mod side;
 mod wrappers;
 
@@ -262,6 +262,11 @@ impl CommandPolicy {
     /// The deny rules, in the order they are tried.
     pub fn deny_rules(&self) -> &[Rule] {
         &self.deny
+    }
+
+    /// The allow rules.
+    pub fn allow_rules(&self) -> &[Rule] {
+        &self.allow
     }
 
     /// No rule at all: nothing to check.
