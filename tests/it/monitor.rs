@@ -209,7 +209,26 @@ fn an_existing_listener_is_reported_once(user: User) {
     );
 }
 
+/// `fence learn` cannot see denied writes without a listener of its own: it refuses to run,
+/// and writes no config.
+fn learn_without_a_listener_refuses(user: User) {
+    let sb = Sandbox::new(user);
+    let cfg = sb.config("n.json", r#"{"filesystem": {"allowWrite": ["."]}}"#);
+    let run = sb
+        .fence()
+        .wrapped(&["python3", "-c", HOLD_A_LISTENER])
+        .args(["learn", "-o", "learned.json", "-s"])
+        .arg(&cfg)
+        .args(["sh", "-c", "echo ran > ran.txt"])
+        .run();
+    run.code(125)
+        .stderr_has("fence learn needs seccomp user notification");
+    assert!(!sb.ws.join("learned.json").exists(), "{run}");
+    assert!(!sb.ws.join("ran.txt").exists(), "{run}");
+}
+
 both_users!(
+    learn_without_a_listener_refuses,
     denied_writes_are_reported_once_each,
     a_direct_connect_is_reported,
     a_connect_to_a_masked_host_socket_is_reported,
