@@ -4,6 +4,7 @@ pub mod bwrap;
 pub mod control;
 pub mod diagnose;
 pub mod features;
+mod harden;
 pub mod init;
 pub mod landlock;
 pub mod netns;
