@@ -373,9 +373,11 @@ pub const SUBCOMMANDS: &[Subcommand] = &[
         operand: None,
         summary: "check what this machine offers",
         man: r"Show what this machine offers: kernel, bubblewrap, whether the namespaces
-               can be created (it tries), the Landlock ABI, seccomp support, Ubuntu's
-               AppArmor user-namespace rule, a container if one is detected, and the
-               verdict (full isolation, reduced only, or cannot run).",
+               can be created (it tries), the Landlock ABI, seccomp support and whether a
+               seccomp notification listener can be installed (it tries, in a child: what
+               B\-mR's filesystem events, Bfence learnR and exec checks need),
+               Ubuntu's AppArmor user-namespace rule, a container if one is detected, and
+               the verdict (full isolation, reduced only, or cannot run).",
         flags: &[],
         operand_with: &[],
     },
