@@ -40,10 +40,18 @@ impl Denied {
 }
 
 /// Places the sandbox always writes on its own: private filesystems, not the host's.
+/// In the private `/tmp`, what fence binds from the host's keeps the host's rules: the
+/// working directory (shared read-only when it lies there), readable roots, writable roots.
 fn private(policy: &Policy, path: &Path) -> bool {
+    let bound = |root: &Path| root.starts_with("/tmp") && path.starts_with(root);
+    let bound_from_host = || {
+        bound(&policy.cwd)
+            || policy.read.iter().any(|r| bound(r))
+            || policy.write.iter().any(|w| bound(w))
+    };
     path.starts_with("/proc")
         || path.starts_with("/dev")
-        || (!policy.tmp_shared && path.starts_with("/tmp"))
+        || (!policy.tmp_shared && path.starts_with("/tmp") && !bound_from_host())
 }
 
 /// The verdict on writing `path` (absolute, clean, directories resolved).
@@ -208,6 +216,16 @@ mod tests {
         for (path, want) in cases {
             assert_eq!(write(&p, Path::new(path)), *want, "{path}");
         }
+        // The working directory under the host's /tmp is shared read-only, not private.
+        let cwd_in_tmp = Policy {
+            cwd: "/tmp/proj".into(),
+            ..Policy::default()
+        };
+        assert_eq!(
+            write(&cwd_in_tmp, Path::new("/tmp/proj/out.txt")),
+            Some(Denied::OutsideAllowWrite)
+        );
+        assert_eq!(write(&cwd_in_tmp, Path::new("/tmp/other")), None);
         let shared = Policy {
             tmp_shared: true,
             ..Policy::default()
