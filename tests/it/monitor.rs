@@ -33,10 +33,12 @@ fn denied_writes_are_reported_once_each(user: User) {
         r#"{"filesystem": {"allowWrite": ["."], "denyWrite": ["ro"]}}"#,
     );
     let outside = format!("/etc/fence-monitor-{}", std::process::id());
-    // `mkdir -p` of existing directories is not a denial (EEXIST comes first).
+    // `mkdir -p` of existing directories is not a denial (EEXIST comes first). `touch`
+    // makes two calls on its path (open, then utimensat): one attempt, one line.
+    let touched = format!("/etc/fence-touch-{}", std::process::id());
     let script = format!(
         "echo x > {outside}; echo y > .bashrc; mkdir ro/sub; rm -f /etc/hostname; \
-         mkdir -p /usr/share; echo fine > ok.txt; exit 3"
+         mkdir -p /usr/share; touch {touched}; echo fine > ok.txt; exit 3"
     );
     let run = sb.fence().arg("-m").sh(&cfg, &script).run();
     // The command's own status, whatever -m saw.
@@ -73,6 +75,12 @@ fn denied_writes_are_reported_once_each(user: User) {
         assert!(line.ends_with(tail), "{line}");
     }
     assert!(lines_with(&run, "ok.txt").is_empty(), "{run}");
+    let touch_lines = lines_with(&run, &touched);
+    assert_eq!(touch_lines.len(), 1, "{run}");
+    assert!(
+        touch_lines[0].contains("(touch[") && !touch_lines[0].contains('×'),
+        "{run}"
+    );
     assert!(lines_with(&run, "/usr").is_empty(), "{run}");
     // The host side: nothing denied was written; the allowed file was.
     assert!(!std::path::Path::new(&outside).exists());

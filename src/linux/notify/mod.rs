@@ -67,6 +67,9 @@ pub struct Notifier {
     verdicts: Verdicts,
     events: EventSink,
     exec: Option<ExecRules>,
+    /// The last denied write (process, path), so that one attempt's second call on the same
+    /// path is not counted again.
+    last_denied: Option<(u32, std::path::PathBuf)>,
     /// Refused execs already shown (without -m, where the sink does not show them).
     exec_lines: std::collections::HashSet<(String, String)>,
     /// The init's notifications are fence's own doing: answered, never reported.
@@ -90,6 +93,7 @@ impl Notifier {
             events: context.events,
             exec: context.exec,
             exec_lines: Default::default(),
+            last_denied: None,
             init: init.and_then(|pid| u32::try_from(pid).ok()),
             broken: false,
         })
@@ -162,6 +166,14 @@ impl Notifier {
                 continue;
             }
             if let Some(denied) = self.verdicts.write(&path) {
+                // One attempt often takes two calls on the same path (`touch`: open, then
+                // utimensat; `cp`: open, then unlink): a process's back-to-back denials of
+                // one path count once.
+                let attempt = (n.pid, path.clone());
+                if self.last_denied.as_ref() == Some(&attempt) {
+                    continue;
+                }
+                self.last_denied = Some(attempt);
                 let comm = comm(n.pid);
                 self.events.record(&Event {
                     kind: Kind::Fs,
