@@ -279,7 +279,7 @@ impl Parser {
                 while self.peek_at(0).is_some_and(|c| c != '\n') {
                     self.pos += 1;
                 }
-                let line: String = self.s[start..self.pos].iter().collect();
+                let line = self.text(start, self.pos);
                 if self.pos < self.s.len() {
                     self.pos += 1;
                 }

@@ -2,8 +2,8 @@
 //! Command substitutions call back into the grammar (`parse.rs`), so `$( … )` ends at the
 //! `)` the shell's grammar would end it at, not at the first `)` character.
 
+use super::ParseError;
 use super::parse::{End, Parser};
-use super::{ParseError, Word};
 
 /// An operator token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,15 +27,32 @@ pub(super) enum Op {
     },
 }
 
-/// A word token.
+/// A word token. Its [`Word`] is built ([`Parser::word`]) only for the words a command
+/// keeps: reserved words, assignments and redirection targets cost no allocation.
 #[derive(Debug, Clone)]
 pub(super) struct WordTok {
-    pub word: Word,
+    /// Where it is written: the characters `start..end` of the script.
+    pub start: usize,
+    pub end: usize,
+    /// Its value is known.
+    pub known: bool,
+    /// The known value when it is not the text as written.
+    pub value: Option<String>,
+    /// See [`Word::prefix`].
+    pub prefix: String,
     /// Written without any quoting or expansion (can be a reserved word).
     pub plain: bool,
+    /// The reserved word (or other word the grammar looks for) it is, written plainly.
+    pub kw: Option<&'static str>,
     /// Quoting appeared in it (a here-document delimiter written so is not expanded).
     pub quoted: bool,
 }
+
+/// The words the grammar recognises when written plainly (see `parse.rs`).
+const KEYWORDS: [&str; 23] = [
+    "if", "then", "else", "elif", "fi", "do", "done", "while", "until", "{", "}", "!", "time",
+    "esac", "case", "for", "select", "function", "[[", "]]", "coproc", "in", "-p",
+];
 
 #[derive(Debug, Clone)]
 pub(super) enum Tok {
@@ -176,12 +193,12 @@ impl Parser {
         // An IO number (`2>`) or `{fd}>` right before a redirection is not a word.
         let next_redir = matches!(self.peek_at(0), Some('<' | '>')) && self.peek_at(1) != Some('(');
         if next_redir && w.plain {
-            let v = w.word.source.as_str();
-            let io_number = !v.is_empty() && v.chars().all(|c| c.is_ascii_digit());
+            let v = &self.s[w.start..w.end];
+            let io_number = !v.is_empty() && v.iter().all(|c| c.is_ascii_digit());
             let fd_var = v.len() > 2
-                && v.starts_with('{')
-                && v.ends_with('}')
-                && v[1..v.len() - 1].chars().all(is_name_char);
+                && v[0] == '{'
+                && v[v.len() - 1] == '}'
+                && v[1..v.len() - 1].iter().all(|c| is_name_char(*c));
             if io_number || fd_var {
                 return self.lex();
             }
@@ -191,8 +208,10 @@ impl Parser {
 
     fn read_word(&mut self) -> Result<WordTok, ParseError> {
         let start = self.pos;
+        let mut buf = std::mem::take(&mut self.word_buf);
+        buf.clear();
         let mut a = Acc {
-            value: String::new(),
+            value: buf,
             known: true,
             plain: true,
             quoted: false,
@@ -322,15 +341,28 @@ impl Parser {
                 prefix = Some(a.value[..before].to_string());
             }
         }
-        let source: String = self.s[start..self.pos].iter().collect();
-        let prefix = prefix.unwrap_or_default();
+        let copy;
+        let written = match self.is_ascii() {
+            true => &self.ascii[start..self.pos],
+            false => {
+                copy = self.text(start, self.pos);
+                copy.as_str()
+            }
+        };
+        let value = (a.known && a.value != written).then(|| a.value.as_str().to_string());
+        let kw = match a.plain {
+            true => KEYWORDS.into_iter().find(|k| *k == written),
+            false => None,
+        };
+        self.word_buf = a.value;
         Ok(WordTok {
-            word: Word {
-                prefix,
-                value: a.known.then_some(a.value),
-                source,
-            },
+            start,
+            end: self.pos,
+            known: a.known,
+            value,
+            prefix: prefix.unwrap_or_default(),
             plain: a.plain,
+            kw,
             quoted: a.quoted,
         })
     }

@@ -19,6 +19,12 @@ pub(super) enum End {
 
 pub(super) struct Parser {
     pub(super) s: Vec<char>,
+    /// The script itself when it is all ASCII (then a character index is a byte index and
+    /// [`Parser::text`] copies a slice), else empty.
+    pub(super) ascii: String,
+    /// A buffer lent to the word being read (so that its value is allocated once, at its
+    /// final size); a word read while it is lent gets a new one.
+    pub(super) word_buf: String,
     pub(super) pos: usize,
     /// Nesting depth of this script (backticks, here-documents, `sh -c`).
     pub(super) depth: usize,
@@ -70,8 +76,18 @@ struct List {
 
 impl Parser {
     pub(super) fn new(script: &str, depth: usize) -> Parser {
+        let ascii = script.is_ascii();
+        let s: Vec<char> = match ascii {
+            true => script.bytes().map(char::from).collect(),
+            false => script.chars().collect(),
+        };
         Parser {
-            s: script.chars().collect(),
+            ascii: match ascii {
+                true => script.to_string(),
+                false => String::new(),
+            },
+            s,
+            word_buf: String::new(),
             pos: 0,
             depth,
             out: Vec::new(),
@@ -99,6 +115,44 @@ impl Parser {
             }
         }
         Ok(())
+    }
+
+    /// The script is all ASCII: `ascii` holds it.
+    pub(super) fn is_ascii(&self) -> bool {
+        self.ascii.len() == self.s.len()
+    }
+
+    /// The characters `start..end` of the script.
+    pub(super) fn text(&self, start: usize, end: usize) -> String {
+        if self.is_ascii() {
+            self.ascii[start..end].to_string()
+        } else {
+            self.s[start..end].iter().collect()
+        }
+    }
+
+    /// The word `w` is.
+    pub(super) fn word(&self, w: WordTok) -> Word {
+        let source = self.text(w.start, w.end);
+        let value = match (w.known, w.value) {
+            (false, _) => None,
+            (true, Some(v)) => Some(v),
+            (true, None) => Some(source.clone()),
+        };
+        Word {
+            value,
+            source,
+            prefix: w.prefix,
+        }
+    }
+
+    /// `w` is an assignment (`NAME=value`...), as written.
+    fn assignment(&self, w: &WordTok) -> bool {
+        if self.is_ascii() {
+            lex::is_assignment(&self.ascii[w.start..w.end])
+        } else {
+            lex::is_assignment(&self.text(w.start, w.end))
+        }
     }
 
     /// Forgets the commands found after the first `len` (a guess that did not hold).
@@ -239,16 +293,18 @@ impl Parser {
                         if heredoc {
                             let id = self.bodies.len();
                             self.bodies.push(None);
-                            let delim = w.word.value.clone().unwrap_or(w.word.source.clone());
+                            let quoted = w.quoted;
+                            let word = self.word(w);
+                            let delim = word.value.unwrap_or(word.source);
                             self.pending.push(HereDoc {
                                 id,
                                 delim,
                                 strip_tabs,
-                                expand: !w.quoted,
+                                expand: !quoted,
                             });
                             l.stdin = Stdin::Doc(id);
                         } else if herestring {
-                            l.stdin = match w.word.value {
+                            l.stdin = match self.word(w).value {
                                 Some(v) => Stdin::Text(v + "\n"),
                                 None => Stdin::Unknown,
                             };
@@ -260,7 +316,7 @@ impl Parser {
                 },
                 Tok::Word(w) => {
                     if top == Some(Ctx::CaseIn) {
-                        if w.plain && w.word.source == "esac" {
+                        if w.kw == Some("esac") {
                             l.stack.pop();
                         }
                         continue; // a pattern
@@ -268,7 +324,8 @@ impl Parser {
                     if l.words.is_empty() {
                         self.command_start(l, w, top)?;
                     } else {
-                        l.words.push(w.word);
+                        let word = self.word(w);
+                        l.words.push(word);
                     }
                 }
             }
@@ -294,7 +351,7 @@ impl Parser {
             self.pos += 1;
             if self.read_arith()? {
                 // dash runs `((a b))` as nested subshells: its words may be a command too.
-                let text: String = self.s[pos + 1..self.pos - 2].iter().collect();
+                let text = self.text(pos + 1, self.pos - 2);
                 match super::parse_nested(&text, self.depth + self.sub_depth + 1) {
                     Ok(cmds) => self.out.extend(cmds),
                     Err(e) if e.too_deep => return Err(e),
@@ -316,14 +373,14 @@ impl Parser {
         w: WordTok,
         top: Option<Ctx>,
     ) -> Result<(), ParseError> {
-        let kw = if w.plain { w.word.source.as_str() } else { "" };
+        let kw = w.kw.unwrap_or("");
         match kw {
             "if" | "then" | "else" | "elif" | "fi" | "do" | "done" | "while" | "until" | "{"
             | "}" | "!" => Ok(()),
             "time" => {
                 // The bash keyword; `-p` is its only option.
                 if let Tok::Word(n) = self.peek(l, 0)? {
-                    if n.plain && n.word.source == "-p" {
+                    if n.kw == Some("-p") {
                         self.next(l)?;
                     }
                 }
@@ -344,7 +401,7 @@ impl Parser {
                 loop {
                     match self.next(l)? {
                         Tok::Newline => {}
-                        Tok::Word(i) if i.plain && i.word.source == "in" => break,
+                        Tok::Word(i) if i.kw == Some("in") => break,
                         _ => return self.err("case without in"),
                     }
                 }
@@ -366,7 +423,7 @@ impl Parser {
             }
             "[[" => loop {
                 match self.next(l)? {
-                    Tok::Word(e) if e.plain && e.word.source == "]]" => return Ok(()),
+                    Tok::Word(e) if e.kw == Some("]]") => return Ok(()),
                     Tok::Eof => return self.err("unterminated [["),
                     _ => {}
                 }
@@ -374,7 +431,7 @@ impl Parser {
             "coproc" => {
                 if let Tok::Word(_) = self.peek(l, 0)? {
                     let named = match self.peek(l, 1)? {
-                        Tok::Word(b) => b.plain && b.word.source == "{",
+                        Tok::Word(b) => b.kw == Some("{"),
                         Tok::Op(Op::LParen) => true,
                         _ => false,
                     };
@@ -384,9 +441,10 @@ impl Parser {
                 }
                 Ok(())
             }
-            _ if lex::is_assignment(&w.word.source) => Ok(()),
+            _ if self.assignment(&w) => Ok(()),
             _ => {
-                l.words.push(w.word);
+                let word = self.word(w);
+                l.words.push(word);
                 Ok(())
             }
         }
@@ -408,14 +466,14 @@ impl Parser {
         }
         loop {
             match self.next(l)? {
-                Tok::Word(i) if i.plain && i.word.source == "in" => loop {
+                Tok::Word(i) if i.kw == Some("in") => loop {
                     match self.next(l)? {
                         Tok::Word(_) => {}
                         Tok::Newline | Tok::Op(Op::Sep | Op::Pipe) => return Ok(()),
                         _ => return self.err("syntax error in for list"),
                     }
                 },
-                Tok::Word(d) if d.plain && d.word.source == "do" => return Ok(()),
+                Tok::Word(d) if d.kw == Some("do") => return Ok(()),
                 Tok::Newline | Tok::Op(Op::Sep | Op::Pipe) => {}
                 _ => return self.err("syntax error after for"),
             }

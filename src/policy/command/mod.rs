@@ -34,6 +34,7 @@ mod wrappers;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -51,7 +52,11 @@ pub fn compile(
     rules: &CommandRules,
     origin: impl Fn(&str, &str) -> String,
 ) -> Result<CommandPolicy> {
-    let mut p = CommandPolicy::default();
+    let defaults = match rules.use_defaults {
+        Some(false) => 0,
+        _ => DEFAULT_DENY.len(),
+    };
+    let mut p = CommandPolicy::with_capacity(rules.deny.len() + rules.allow.len() + defaults);
     let lists = [
         ("command.deny", &rules.deny, List::Deny),
         ("command.allow", &rules.allow, List::Allow),
@@ -187,12 +192,12 @@ impl ArgvCheck for NoCheck {
 
 /// Every argv to check for `words`: itself, then what the wrappers in it run (`sudo X`,
 /// `sh -c 'X'`...), recursively.
-pub fn argvs(
-    words: &[Word],
+pub fn argvs<'a>(
+    words: &'a [Word],
     stdin: Option<&str>,
-) -> std::result::Result<Vec<Vec<Word>>, shell::ParseError> {
+) -> std::result::Result<Vec<Cow<'a, [Word]>>, shell::ParseError> {
     let mut out = Vec::new();
-    wrappers::expand(words, stdin, 0, &mut out)?;
+    wrappers::expand(Cow::Borrowed(words), stdin, 0, &mut out)?;
     Ok(out)
 }
 
@@ -232,7 +237,7 @@ impl CommandPolicy {
         use_defaults: bool,
         origin: &str,
     ) -> std::result::Result<CommandPolicy, String> {
-        let mut p = CommandPolicy::default();
+        let mut p = CommandPolicy::with_capacity(deny.len() + allow.len() + DEFAULT_DENY.len());
         for d in deny {
             p.add(Rule::new(d, List::Deny, origin)?);
         }
@@ -245,6 +250,14 @@ impl CommandPolicy {
             p.add(Rule::new(a, List::Allow, origin)?);
         }
         Ok(p)
+    }
+
+    /// No rules yet, with room for `n` without rehashing the index.
+    fn with_capacity(n: usize) -> CommandPolicy {
+        CommandPolicy {
+            by_program: HashMap::with_capacity(n),
+            ..CommandPolicy::default()
+        }
     }
 
     fn add(&mut self, rule: Rule) {
@@ -392,10 +405,13 @@ impl CommandPolicy {
     /// The first deny rule matching `argv` (whose command word is known) unless an allow
     /// rule matches it for certain, and whether the match is certain.
     pub fn refusing_rule(&self, argv: &[Word]) -> Option<(&Rule, bool)> {
-        if self.allowed(argv) {
+        let (allow, deny) = self.candidates(argv);
+        if allow
+            .iter()
+            .any(|&i| self.allow[i].matches(argv) == Match::Yes)
+        {
             return None;
         }
-        let (_, deny) = self.candidates(argv);
         let mut maybe = None;
         for r in deny.iter().map(|&i| &self.deny[i]) {
             match r.matches(argv) {
@@ -453,7 +469,7 @@ impl Checker<'_> {
         depth: usize,
     ) -> std::result::Result<(), Refusal> {
         let mut argvs = Vec::new();
-        wrappers::expand(words, stdin, depth, &mut argvs)
+        wrappers::expand(Cow::Borrowed(words), stdin, depth, &mut argvs)
             .map_err(|e| unparseable(self.whole, &e.message))?;
         argvs
             .iter()

@@ -78,13 +78,18 @@ impl Rule {
 
 /// The last `/`-separated part of `s` (`s` itself when it ends with `/`).
 pub fn basename(s: &str) -> &str {
-    match s.rsplit('/').next() {
-        Some(b) if !b.is_empty() => b,
+    match s.rfind('/') {
+        Some(i) if i + 1 < s.len() => &s[i + 1..],
         _ => s,
     }
 }
 
 fn tokenize(text: &str) -> Result<Vec<String>, String> {
+    if !text.contains(['\'', '"', '\\']) {
+        // Nothing quoted: blanks separate the tokens.
+        let tokens = text.split([' ', '\t', '\n']).filter(|t| !t.is_empty());
+        return Ok(tokens.map(str::to_string).collect());
+    }
     let mut out = Vec::new();
     let mut cur: Option<String> = None;
     let mut chars = text.chars();

@@ -2,6 +2,8 @@
 //! -exec`, nested shells' `-c` and `eval`... Each yields the argv (or script) it would run,
 //! which is checked like the outer one (the outer argv is checked too).
 
+use std::borrow::Cow;
+
 use crate::shell::{self, ParseError, Word};
 
 use super::rules::basename;
@@ -27,11 +29,12 @@ struct Opts {
 
 /// Every argv to check for `words`: itself, then what it runs, recursively. `stdin` is the
 /// text its standard input reads, when the script gives it literally (a here-document).
-pub fn expand(
-    words: &[Word],
+/// `words` is borrowed when the caller's (most commands wrap nothing: nothing is copied).
+pub fn expand<'a>(
+    words: Cow<'a, [Word]>,
     stdin: Option<&str>,
     depth: usize,
-    out: &mut Vec<Vec<Word>>,
+    out: &mut Vec<Cow<'a, [Word]>>,
 ) -> Result<(), ParseError> {
     if words.is_empty() {
         return Ok(());
@@ -42,23 +45,26 @@ pub fn expand(
             too_deep: true,
         });
     }
-    out.push(words.to_vec());
     let Some(name) = words[0].value.as_deref() else {
+        out.push(words);
         return Ok(());
     };
     let args = &words[1..];
-    for script in super::side::scripts(basename(name), args) {
+    let scripts = super::side::scripts(basename(name), args);
+    let inner = inner(basename(name), args);
+    out.push(words);
+    for script in scripts {
         for cmd in shell::parse_nested(&script, depth + 1)? {
-            expand(&cmd.words, cmd.stdin.as_deref(), depth + 1, out)?;
+            expand(Cow::Owned(cmd.words), cmd.stdin.as_deref(), depth + 1, out)?;
         }
     }
-    let script = match inner(basename(name), args) {
+    let script = match inner {
         Inner::None => return Ok(()),
-        Inner::Argv(w) => return expand(&w, stdin, depth + 1, out),
+        Inner::Argv(w) => return expand(Cow::Owned(w), stdin, depth + 1, out),
         Inner::Several(list) => {
             return list
-                .iter()
-                .try_for_each(|w| expand(w, None, depth + 1, out));
+                .into_iter()
+                .try_for_each(|w| expand(Cow::Owned(w), None, depth + 1, out));
         }
         Inner::Stdin => match stdin {
             Some(s) => s.to_string(),
@@ -67,7 +73,7 @@ pub fn expand(
         Inner::Script(s) => s,
     };
     for cmd in shell::parse_nested(&script, depth + 1)? {
-        expand(&cmd.words, cmd.stdin.as_deref(), depth + 1, out)?;
+        expand(Cow::Owned(cmd.words), cmd.stdin.as_deref(), depth + 1, out)?;
     }
     Ok(())
 }
