@@ -511,41 +511,15 @@ fn git_over_ssh_through_the_socks_connector(user: User) {
         return;
     }
     let sb = Sandbox::new(user);
-    let keys = sb.root.join("ssh");
-    std::fs::create_dir_all(&keys).unwrap();
-    let run = |cmd: &mut std::process::Command| {
-        let out = util::output(cmd);
-        assert!(out.status.success(), "{cmd:?}: {out:?}");
-    };
-    for name in ["host", "user"] {
-        run(std::process::Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(keys.join(name)));
-    }
-    std::fs::copy(keys.join("user.pub"), keys.join("authorized")).unwrap();
-    // The client runs as the sandbox's user and ssh insists on owning its key.
-    let key = sb.root.join("client-key");
-    sb.write(&key, &std::fs::read_to_string(keys.join("user")).unwrap());
-    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let repo = keys.join("repo.git");
-    run(std::process::Command::new("git")
-        .args(["init", "-q", "--bare"])
-        .arg(&repo));
-    let port = free_port();
-    let k = keys.display();
-    let config = format!(
-        "ListenAddress 127.0.0.1\nPort {port}\nHostKey {k}/host\nAuthorizedKeysFile          {k}/authorized\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-         UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\nPidFile {k}/pid\n"
+    let sshd = util::sshd::Sshd::start(&sb);
+    let (port, key) = (sshd.port, &sshd.key);
+    let repo = sshd.dir.join("repo.git");
+    let out = util::output(
+        std::process::Command::new("git")
+            .args(["init", "-q", "--bare"])
+            .arg(&repo),
     );
-    std::fs::write(keys.join("sshd_config"), config).unwrap();
-    std::fs::create_dir_all("/run/sshd").unwrap();
-    let mut sshd = std::process::Command::new("/usr/sbin/sshd")
-        .args(["-D", "-e", "-f"])
-        .arg(keys.join("sshd_config"))
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("sshd is installed (openssh-server)");
-    wait_for_port(port);
+    assert!(out.status.success(), "git init: {out:?}");
     let cfg = sb.config("ssh.json", CLONE_CONFIG);
     let result = sb
         .fence()
@@ -561,8 +535,7 @@ fn git_over_ssh_through_the_socks_connector(user: User) {
             ),
         )
         .run();
-    let _ = sshd.kill();
-    let _ = sshd.wait();
+    drop(sshd);
     result.ok().stdout_has("cloned");
     assert!(sb.ws.join("viassh/.git").is_dir());
     // Without 127.0.0.1 allowed, the same clone is refused by the SOCKS5 proxy.

@@ -2,10 +2,7 @@
 //! URLs are checked before anything runs; a refused one exits 126. Fake programs on `PATH`
 //! record in the workspace whether they ran.
 
-use std::os::unix::fs::PermissionsExt;
-
 use crate::commands::{ran, with_fakes};
-use crate::util::servers::{free_port, wait_for_port};
 use crate::util::{self, Sandbox, User};
 
 const POLICY: &str = r#"{"filesystem": {"allowWrite": ["."]},
@@ -158,38 +155,9 @@ fn real_sshd(user: User) {
         return;
     }
     let sb = Sandbox::new(user);
-    let keys = sb.root.join("ssh");
-    std::fs::create_dir_all(&keys).unwrap();
-    let run = |cmd: &mut std::process::Command| {
-        let out = util::output(cmd);
-        assert!(out.status.success(), "{cmd:?}: {out:?}");
-    };
-    for name in ["host", "user"] {
-        run(std::process::Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(keys.join(name)));
-    }
-    std::fs::copy(keys.join("user.pub"), keys.join("authorized")).unwrap();
-    // The client runs as the sandbox's user and ssh insists on owning its key.
-    let key = sb.root.join("client-key");
-    sb.write(&key, &std::fs::read_to_string(keys.join("user")).unwrap());
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let port = free_port();
+    let sshd = util::sshd::Sshd::start(&sb);
+    let (port, key, keys) = (sshd.port, sshd.key.clone(), sshd.dir.clone());
     let k = keys.display();
-    let config = format!(
-        "ListenAddress 127.0.0.1\nPort {port}\nHostKey {k}/host\nAuthorizedKeysFile {k}/authorized\n\
-         PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
-         PermitRootLogin prohibit-password\nPidFile {k}/pid\n"
-    );
-    std::fs::write(keys.join("sshd_config"), config).unwrap();
-    std::fs::create_dir_all("/run/sshd").unwrap();
-    let mut sshd = std::process::Command::new("/usr/sbin/sshd")
-        .args(["-D", "-e", "-f"])
-        .arg(keys.join("sshd_config"))
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("sshd is installed (openssh-server)");
-    wait_for_port(port);
     let cfg = sb.config(
         "cfg.json",
         r#"{"network": {"allowedDomains": ["127.0.0.1"]}, "filesystem": {"allowWrite": ["."]},
@@ -205,8 +173,7 @@ fn real_sshd(user: User) {
     let allowed = sh(&format!("{ssh} root@127.0.0.1 echo hello-from-sshd"));
     let refused_cmd = sh(&format!("{ssh} root@127.0.0.1 touch {k}/touched"));
     let refused_host = sh(&format!("{ssh} root@localhost echo x"));
-    let _ = sshd.kill();
-    let _ = sshd.wait();
+    drop(sshd);
     allowed.ok().stdout_has("hello-from-sshd");
     refused_cmd
         .code(126)

@@ -2,6 +2,7 @@
 //! directories, as the current user or (when the suite runs as root) as an unprivileged one.
 
 pub mod servers;
+pub mod sshd;
 
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
