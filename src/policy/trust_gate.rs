@@ -15,6 +15,7 @@ use super::Policy;
 use super::compare::{self, Grant};
 use crate::config::load::{self, Origin, Resolution, Resolved, shell_word};
 use crate::config::merge::merge;
+use crate::config::types::{CommandRules, RuntimeExecPolicy};
 use crate::config::{Config, trust};
 use crate::error::{Error, Result};
 use crate::host_env::HostEnv;
@@ -153,31 +154,8 @@ pub fn project_grants(
     if merged.quiet && !user.quiet {
         grants.push(Grant::Setting("quiet", "true".into()));
     }
-    // Command rules are checked before the run: an allow entry lifts a deny (the user's
-    // too), and turning the default list off lifts all of it. Added denies only narrow.
-    for rule in merged
-        .command
-        .allow
-        .iter()
-        .filter(|r| !user.command.allow.contains(r))
-    {
-        grants.push(Grant::Setting("command.allow", rule.clone()));
-    }
-    if merged.command.use_defaults == Some(false) && user.command.use_defaults != Some(false) {
-        grants.push(Grant::Setting("command.useDefaults", "false".into()));
-    }
+    command_grants(&user.command, &merged.command, &mut grants);
     ssh_grants(&user.ssh, &merged.ssh, &mut grants);
-    // Leaves a denied shared binary executable at run time (`policy::exec_deny`).
-    let key = "command.acceptSharedBinaryCannotRuntimeDeny";
-    let accepted = &user.command.accept_shared_binary_cannot_runtime_deny;
-    for name in merged
-        .command
-        .accept_shared_binary_cannot_runtime_deny
-        .iter()
-        .filter(|n| !accepted.contains(n))
-    {
-        grants.push(Grant::Setting(key, name.clone()));
-    }
     let mach = [
         (
             "macos.mach.lookup",
@@ -196,6 +174,32 @@ pub fn project_grants(
         }
     }
     Ok((grants, with))
+}
+
+/// Command rules: an allow entry lifts a deny (the user's too), turning the default list off
+/// lifts all of it, an accepted shared binary stays executable at run time
+/// (`policy::exec_deny`), and going back from the user's exec checks (`"argv"`) to path
+/// mode lets every multi-word rule through at run time. Added denies only narrow.
+fn command_grants(user: &CommandRules, merged: &CommandRules, out: &mut Vec<Grant>) {
+    for rule in merged.allow.iter().filter(|r| !user.allow.contains(r)) {
+        out.push(Grant::Setting("command.allow", rule.clone()));
+    }
+    if merged.use_defaults == Some(false) && user.use_defaults != Some(false) {
+        out.push(Grant::Setting("command.useDefaults", "false".into()));
+    }
+    let key = "command.acceptSharedBinaryCannotRuntimeDeny";
+    let accepted = &user.accept_shared_binary_cannot_runtime_deny;
+    for name in merged
+        .accept_shared_binary_cannot_runtime_deny
+        .iter()
+        .filter(|n| !accepted.contains(n))
+    {
+        out.push(Grant::Setting(key, name.clone()));
+    }
+    let argv = Some(RuntimeExecPolicy::Argv);
+    if user.runtime_exec_policy == argv && merged.runtime_exec_policy != argv {
+        out.push(Grant::Setting("command.runtimeExecPolicy", "path".into()));
+    }
 }
 
 /// The ssh policy is checked before the run: a host or remote command the project adds to
@@ -239,6 +243,49 @@ mod tests {
 
     fn ssh(json: &str) -> Ssh {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn command_grants_and_narrowings() {
+        let rules = |json: &str| -> CommandRules { serde_json::from_str(json).unwrap() };
+        let user = rules(r#"{"deny": ["git push"], "runtimeExecPolicy": "argv"}"#);
+        let cases: [(&str, &[&str]); 6] = [
+            (r#"{}"#, &[]),
+            (
+                r#"{"deny": ["npm publish"], "runtimeExecPolicy": "argv"}"#,
+                &[],
+            ),
+            // A repository may not turn the user's exec checks back into path mode.
+            (
+                r#"{"runtimeExecPolicy": "path"}"#,
+                &["command.runtimeExecPolicy path"],
+            ),
+            (r#"{"allow": ["git push"]}"#, &["command.allow git push"]),
+            (r#"{"useDefaults": false}"#, &["command.useDefaults false"]),
+            (
+                r#"{"acceptSharedBinaryCannotRuntimeDeny": ["chroot"]}"#,
+                &["command.acceptSharedBinaryCannotRuntimeDeny chroot"],
+            ),
+        ];
+        for (project, want) in cases {
+            let u = crate::config::Config {
+                command: user.clone(),
+                ..Default::default()
+            };
+            let p = crate::config::Config {
+                command: rules(project),
+                ..Default::default()
+            };
+            let merged = merge(u.clone(), p);
+            let mut grants = Vec::new();
+            command_grants(&u.command, &merged.command, &mut grants);
+            let got: Vec<String> = grants.iter().map(|g| g.to_string()).collect();
+            assert_eq!(got, *want, "{project}");
+        }
+        // Asking for exec checks where the user had none narrows.
+        let mut grants = Vec::new();
+        command_grants(&CommandRules::default(), &user, &mut grants);
+        assert!(grants.is_empty(), "{grants:?}");
     }
 
     #[test]
