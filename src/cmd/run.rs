@@ -109,10 +109,15 @@ fn execute_mode(req: RunRequest, mut learning: Option<&mut Learning>) -> Result<
     if !argv_mode {
         policy.exec_deny = runtime_exec_deny(&rules, &resolved, &env, &host)?;
     }
-    let exec_checks = argv_mode.then(|| ExecChecks {
-        rules,
+    let exec_checks = argv_mode.then(|| policy::exec_checks::ExecRules {
+        commands: rules,
         ssh,
-        origin: std::rc::Rc::new(rule_origin(&resolved, &host)),
+        // Exec checks name a refusing rule's file while the command runs: they keep their
+        // own copy of the config files (only in argv mode).
+        origin: {
+            let (resolved, cwd) = (resolved.clone(), host.cwd.clone());
+            std::rc::Rc::new(move |key: &str, rule: &str| rule_origin(&resolved, &cwd, key, rule))
+        },
     });
     let req = RunRequest {
         allow_reduced_isolation: req.allow_reduced_isolation
@@ -167,16 +172,10 @@ fn run_platform(
         watched: crate::linux::notify::Watched {
             writes: observe,
             sockets: observe,
-            execs: exec_checks
-                .as_ref()
-                .is_some_and(|c| !c.rules.is_empty() || policy::command::ArgvCheck::active(&c.ssh)),
+            execs: exec_checks.as_ref().is_some_and(|c| c.active()),
             required: learning.is_some(),
         },
-        exec: exec_checks.map(|c| crate::linux::notify::ExecRules {
-            commands: c.rules,
-            ssh: c.ssh,
-            origin: c.origin,
-        }),
+        exec: exec_checks,
     };
     let outcome = crate::linux::run(
         &p,
@@ -333,17 +332,16 @@ fn runtime_exec_deny(
 /// refuses.
 fn rule_origin(
     resolved: &config::Resolved,
-    host: &HostEnv,
-) -> impl Fn(&str, &str) -> String + 'static {
-    let files = resolved.files.clone();
-    let origin = resolved.origin.clone();
-    let cwd = host.cwd.clone();
-    move |key: &str, rule: &str| match config::written_in(&files, key, rule) {
+    cwd: &std::path::Path,
+    key: &str,
+    rule: &str,
+) -> String {
+    match config::written_in(&resolved.files, key, rule) {
         Some(file) => {
-            let path = file.path.strip_prefix(&cwd).unwrap_or(&file.path);
+            let path = file.path.strip_prefix(cwd).unwrap_or(&file.path);
             crate::output::path(path)
         }
-        None => match &origin {
+        None => match &resolved.origin {
             config::Origin::Template(name) => format!("template {name}"),
             _ => "config".to_string(),
         },
@@ -361,7 +359,7 @@ fn preflight(
 ) -> Result<(policy::command::CommandPolicy, policy::ssh::SshRules)> {
     // Which file wrote a rule is looked up only for the rule that refuses (the lookup
     // re-reads the config text: done for each of 200 rules it took 4 ms per run).
-    let origin = rule_origin(resolved, host);
+    let origin = |key: &str, rule: &str| rule_origin(resolved, &host.cwd, key, rule);
     let locate = |e| config::locate(e, &resolved.files);
     let rules =
         policy::command::compile(&resolved.config.command, |_, _| String::new()).map_err(locate)?;
@@ -390,22 +388,13 @@ fn preflight(
 struct RunExtras<'a> {
     /// Linux only (`policy::platform` refuses argv mode elsewhere).
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-    exec_checks: Option<ExecChecks>,
+    exec_checks: Option<policy::exec_checks::ExecRules>,
     /// `fence learn`: what the run saw goes here.
     learning: Option<&'a mut Learning>,
     #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
     config: &'a config::Config,
     #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
     host: &'a HostEnv,
-}
-
-/// Exec checks at run time (`command.runtimeExecPolicy: "argv"`): the rules, and how to
-/// name the config file a refusing rule came from.
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-struct ExecChecks {
-    rules: policy::command::CommandPolicy,
-    ssh: policy::ssh::SshRules,
-    origin: policy::command::RuleOrigin,
 }
 
 /// The argv to execute inside the sandbox.

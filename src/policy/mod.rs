@@ -7,6 +7,7 @@ pub mod compare;
 pub mod create;
 pub mod dangerous;
 pub mod domains;
+pub mod exec_checks;
 pub mod exec_deny;
 pub mod git;
 pub mod glob;

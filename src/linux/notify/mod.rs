@@ -25,23 +25,11 @@ use std::os::unix::ffi::OsStrExt;
 use crate::events::{Decision, Event, EventSink, Kind};
 pub use crate::linux::seccomp::notify::Watched;
 use crate::policy::Policy;
-use crate::policy::command::CommandPolicy;
-use crate::policy::ssh::SshRules;
+use crate::policy::exec_checks::ExecRules;
 use crate::policy::verdict::Verdicts;
 use decode::{PathArg, Request};
 use memory::{MAX_PATH, Unreadable};
 use sys::{Answer, Buffers, Notif};
-
-use crate::policy::command::RuleOrigin as Origin;
-
-/// What exec checks apply (argv mode): the command and ssh rules, and where they were
-/// written.
-#[derive(Clone)]
-pub struct ExecRules {
-    pub commands: CommandPolicy,
-    pub ssh: SshRules,
-    pub origin: Origin,
-}
 
 /// What a run asks the dispatcher for.
 #[derive(Clone, Default)]
