@@ -112,6 +112,18 @@ pub trait Backend {
     fn connect_inside(&self) -> io::Result<Option<ConnectInside>>;
 }
 
+/// A listening socket on the host for `what` (a proxy, an exposed port): bound to `addr`
+/// (port 0: the kernel picks one), with the port it got.
+pub fn listen_on_host(addr: SocketAddr, what: &str) -> Result<(OwnedFd, u16)> {
+    let listener = std::net::TcpListener::bind(addr)
+        .map_err(|e| Error::Setup(format!("{what}: cannot listen on {addr}: {e}")))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| Error::io("cannot read a listening address", e))?
+        .port();
+    Ok((OwnedFd::from(listener), port))
+}
+
 /// What the host serves for the sandbox's network.
 pub struct NetworkService {
     pub policy: NetworkPolicy,

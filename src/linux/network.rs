@@ -4,10 +4,10 @@
 //! variables the command gets.
 
 use std::ffi::OsString;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::OwnedFd;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::events::EventSink;
 use crate::host::NetworkService;
 use crate::policy::Policy;
@@ -37,8 +37,8 @@ pub fn prepare(policy: &Policy, events: EventSink) -> Result<Prepared> {
     let (http_port, socks_port) = if net.share_host_network {
         // No namespace: the proxies listen on the host's loopback, on ports the kernel picks.
         bwrap_args.push("--share-net".into());
-        let http = bind_host(SocketAddr::new(V4, 0), "the HTTP proxy")?;
-        let socks = bind_host(SocketAddr::new(V4, 0), "the SOCKS5 proxy")?;
+        let http = crate::host::listen_on_host(SocketAddr::new(V4, 0), "the HTTP proxy")?;
+        let socks = crate::host::listen_on_host(SocketAddr::new(V4, 0), "the SOCKS5 proxy")?;
         let ports = (http.1, socks.1);
         host_listeners.push((http.0, Role::Http));
         host_listeners.push((socks.0, Role::Socks));
@@ -59,7 +59,7 @@ pub fn prepare(policy: &Policy, events: EventSink) -> Result<Prepared> {
             }
         }
         for addr in &net.exposed {
-            let (fd, _) = bind_host(*addr, &format!("-p {addr}"))?;
+            let (fd, _) = crate::host::listen_on_host(*addr, &format!("-p {addr}"))?;
             host_listeners.push((fd, Role::Exposed { port: addr.port() }));
         }
         (net.http_port, net.socks_port)
@@ -77,16 +77,6 @@ pub fn prepare(policy: &Policy, events: EventSink) -> Result<Prepared> {
             inside_roles,
         },
     })
-}
-
-fn bind_host(addr: SocketAddr, what: &str) -> Result<(OwnedFd, u16)> {
-    let listener = TcpListener::bind(addr)
-        .map_err(|e| Error::Setup(format!("{what}: cannot listen on {addr}: {e}")))?;
-    let port = listener
-        .local_addr()
-        .map_err(|e| Error::io("cannot read a listening address", e))?
-        .port();
-    Ok((OwnedFd::from(listener), port))
 }
 
 #[cfg(test)]

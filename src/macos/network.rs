@@ -6,14 +6,16 @@
 //! forwarder: the profile allows the command to listen on that port itself.
 
 use std::ffi::OsString;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::os::fd::OwnedFd;
+use std::net::{Ipv4Addr, SocketAddr};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::events::EventSink;
 use crate::host::NetworkService;
 use crate::policy::Policy;
 use crate::proxy::conn::Role;
+
+/// The proxies listen on the host's IPv4 loopback, on ports the kernel picks.
+const LOOPBACK: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
 
 /// The proxies for one run.
 pub struct HostProxies {
@@ -26,8 +28,8 @@ pub struct HostProxies {
 
 /// Binds the proxies on 127.0.0.1 (ports the kernel picks) for `policy`.
 pub fn host_proxies(policy: &Policy, events: EventSink) -> Result<HostProxies> {
-    let http = bind_loopback("the HTTP proxy")?;
-    let socks = bind_loopback("the SOCKS5 proxy")?;
+    let http = crate::host::listen_on_host(LOOPBACK, "the HTTP proxy")?;
+    let socks = crate::host::listen_on_host(LOOPBACK, "the SOCKS5 proxy")?;
     let ports = vec![http.1, socks.1];
     let env = crate::proxy::env::proxy_env(http.1, socks.1, policy);
     Ok(HostProxies {
@@ -40,17 +42,6 @@ pub fn host_proxies(policy: &Policy, events: EventSink) -> Result<HostProxies> {
         env,
         ports,
     })
-}
-
-fn bind_loopback(what: &str) -> Result<(OwnedFd, u16)> {
-    let addr = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0);
-    let listener = TcpListener::bind(addr)
-        .map_err(|e| Error::Setup(format!("{what}: cannot listen on {addr}: {e}")))?;
-    let port = listener
-        .local_addr()
-        .map_err(|e| Error::io("cannot read a listening address", e))?
-        .port();
-    Ok((OwnedFd::from(listener), port))
 }
 
 #[cfg(test)]
@@ -92,7 +83,7 @@ mod tests {
 
     /// A local server answering one request with `ok`, if one comes.
     fn server() -> (u16, std::thread::JoinHandle<bool>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let handle = std::thread::spawn(move || {
