@@ -5,7 +5,15 @@
 //! programs record on the host side whether they ran.
 
 use crate::commands::{ran, with_fakes};
-use crate::util::User;
+use crate::util::{Run, User};
+
+/// fence's `[fence:exec]` lines on stderr.
+fn exec_lines(run: &Run) -> Vec<&str> {
+    run.stderr
+        .lines()
+        .filter(|l| l.starts_with("[fence:exec]"))
+        .collect()
+}
 
 const ARGV_MODE: &str = r#"{"filesystem": {"allowWrite": ["."]},
     "command": {"deny": ["git push"], "allow": ["git push origin docs"],
@@ -29,11 +37,7 @@ fn a_command_built_at_run_time_is_stopped_when_it_execs(user: User) {
     run.ok().stdout_has("status 126").stdout_has("end");
     // The allowed forms ran; neither spelling of the denied one did.
     assert_eq!(ran(&sb), "git status\ngit push origin docs\n", "{run}");
-    let lines: Vec<&str> = run
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("[fence:exec]"))
-        .collect();
+    let lines = exec_lines(&run);
     assert_eq!(lines.len(), 2, "one line per refused command: {run}");
     assert!(
         lines[0].starts_with("[fence:exec] refused git push (sh[")
@@ -89,11 +93,7 @@ fn ssh_hosts_are_checked_at_exec(user: User) {
         .args(["sh", "deploy.sh"])
         .run();
     assert_eq!(ran(&sb), "ssh dev.example.com uptime\n", "{run}");
-    let lines: Vec<&str> = run
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("[fence:exec]"))
-        .collect();
+    let lines = exec_lines(&run);
     assert_eq!(lines.len(), 1, "{run}");
     assert!(
         lines[0].starts_with("[fence:exec] refused ssh prod.example.com uptime (sh[")
