@@ -54,6 +54,8 @@ fn run_with(policy: &Policy, run: Run<'_>, sandbox_exec: PathBuf) -> Result<Outc
     extras.tmpdir = tmp.0.clone();
     extras.proxy_ports = proxies.ports.clone();
     extras.log_tag = tag.clone();
+    // Path mode's run-time command deny: the files it found (see `policy::exec_deny`).
+    extras.exec_deny = policy.exec_deny.clone();
     let profile = profile::generate(policy, &extras);
     for note in &profile.notes {
         log::debug!("{}", crate::output::escape(note));
@@ -220,8 +222,12 @@ mod tests {
         let _serial = crate::host::signal_pipe::TEST_LOCK
             .lock()
             .unwrap_or_else(|e| e.into_inner());
+        let policy = Policy {
+            exec_deny: vec!["/opt/fence-test/denied-tool".into()],
+            ..Policy::default()
+        };
         let outcome = run_with(
-            &Policy::default(),
+            &policy,
             Run {
                 config: &Config::default(),
                 host: &host,
@@ -253,6 +259,13 @@ mod tests {
         assert!(args[dashes + 1].starts_with('/'), "{args:?}");
         // TMPDIR reaches the profile as a parameter, not as text.
         let params = &args[..dashes];
+        // So does each file the run-time command deny found.
+        assert!(
+            params
+                .iter()
+                .any(|a| a.ends_with("=/opt/fence-test/denied-tool")),
+            "{params:?}"
+        );
         assert!(
             params.iter().any(|a| a.ends_with(&format!("={tmpdir}"))),
             "{params:?}"
