@@ -100,6 +100,13 @@ pub fn run(r: Reduced<'_>) -> Result<Outcome> {
     )?;
     let mut plan = r.plan;
     plan.reduced = true;
+    if plan.watch.required {
+        return Err(Error::Setup(
+            "fence learn needs to see denied writes, and reduced isolation has no mount sandbox \
+             to judge them against; run it where user namespaces are available"
+                .into(),
+        ));
+    }
     if plan.watch.writes || plan.watch.sockets {
         // The filesystem verdicts assume the mount sandbox (a private /tmp, masks).
         log::warn!(

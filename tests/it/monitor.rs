@@ -235,8 +235,28 @@ fn learn_without_a_listener_refuses(user: User) {
     assert!(!sb.ws.join("ran.txt").exists(), "{run}");
 }
 
+/// Nor can it in reduced isolation (no mount sandbox to judge writes against).
+fn learn_in_reduced_isolation_refuses(user: User) {
+    let sb = Sandbox::new(user);
+    let mut cmd = util::fence_without_userns_for(&sb, &["--tmpfs", "/tmp"]);
+    cmd.args([
+        "learn",
+        "--allow-reduced-isolation",
+        "-o",
+        "learned.json",
+        "--",
+    ])
+    .args(["sh", "-c", "echo ran"]);
+    let run = Run::from(util::output(&mut cmd));
+    run.code(125)
+        .stderr_has("fence learn needs to see denied writes")
+        .stdout_lacks("ran");
+    assert!(!sb.ws.join("learned.json").exists(), "{run}");
+}
+
 both_users!(
     learn_without_a_listener_refuses,
+    learn_in_reduced_isolation_refuses,
     denied_writes_are_reported_once_each,
     a_direct_connect_is_reported,
     a_connect_to_a_masked_host_socket_is_reported,
