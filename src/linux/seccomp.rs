@@ -6,8 +6,10 @@
 //! list (`EPERM`), then argument checks for `ioctl` (TIOCSTI, TIOCLINUX), `clone` and
 //! `unshare` (namespace flags), `socket` and `socketpair` (an allow-list of address
 //! families) and `personality` (only the harmless values), and `clone3` answers `ENOSYS` so
-//! that libc falls back to the checkable `clone`.
+//! that libc falls back to the checkable `clone`. The syscall number is looked up by a
+//! binary search ([`dispatch`]), so the kernel's checks at install time stay short.
 
+mod dispatch;
 pub mod notify;
 
 /// One classic-BPF instruction, laid out as the kernel's `struct sock_filter`.
@@ -143,13 +145,6 @@ fn ret_errno(errno: u32) -> Insn {
     stmt(RET_K, RET_ERRNO | errno)
 }
 
-/// `if nr == syscall { <block> }`: the block must end in a return.
-fn on_syscall(prog: &mut Vec<Insn>, nr: i64, block: Vec<Insn>) {
-    let len = u8::try_from(block.len()).expect("argument blocks are short");
-    prog.push(jump(JEQ_K, nr as u32, 0, len));
-    prog.extend(block);
-}
-
 /// What `socket` does with an address family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Family {
@@ -239,17 +234,13 @@ pub fn program(reduced: bool) -> Vec<Insn> {
     ];
     #[cfg(target_arch = "x86_64")]
     p.extend([jump(JGE_K, X32_SYSCALL_BIT, 0, 1), ret_errno(EPERM)]);
-    for (_, nr) in denied_syscalls() {
-        p.extend([jump(JEQ_K, nr as u32, 0, 1), ret_errno(EPERM)]);
-    }
-    p.extend([
-        jump(JEQ_K, libc::SYS_clone3 as u32, 0, 1),
-        ret_errno(ENOSYS),
-    ]);
-
-    on_syscall(
-        &mut p,
-        libc::SYS_ioctl,
+    let mut cases: Vec<(u32, Vec<Insn>)> = denied_syscalls()
+        .into_iter()
+        .map(|(_, nr)| (nr as u32, vec![ret_errno(EPERM)]))
+        .collect();
+    cases.push((libc::SYS_clone3 as u32, vec![ret_errno(ENOSYS)]));
+    cases.push((
+        libc::SYS_ioctl as u32,
         vec![
             stmt(LD_W_ABS, off_arg_low(1)),
             jump(JEQ_K, libc::TIOCSTI as u32, 2, 0),
@@ -257,24 +248,23 @@ pub fn program(reduced: bool) -> Vec<Insn> {
             stmt(RET_K, RET_ALLOW),
             ret_errno(EPERM),
         ],
-    );
+    ));
     // clone(flags, …) on x86_64 and aarch64 alike; unshare(flags).
     for (nr, mask) in [
         (libc::SYS_clone, NAMESPACE_FLAGS),
         (libc::SYS_unshare, NAMESPACE_FLAGS | CLONE_NEWTIME),
     ] {
-        on_syscall(
-            &mut p,
-            nr,
+        cases.push((
+            nr as u32,
             vec![
                 stmt(LD_W_ABS, off_arg_low(0)),
                 jump(JSET_K, mask, 0, 1),
                 ret_errno(EPERM),
                 stmt(RET_K, RET_ALLOW),
             ],
-        );
+        ));
     }
-    on_syscall(&mut p, libc::SYS_socket, socket_block(reduced));
+    cases.push((libc::SYS_socket as u32, socket_block(reduced)));
     // socketpair exists for AF_UNIX alone (the kernel refuses the others, but a family the
     // filter has not seen is not worth trusting to that).
     let block = first_arg_in(
@@ -282,14 +272,14 @@ pub fn program(reduced: bool) -> Vec<Insn> {
         stmt(RET_K, RET_ALLOW),
         ret_errno(EAFNOSUPPORT),
     );
-    on_syscall(&mut p, libc::SYS_socketpair, block);
+    cases.push((libc::SYS_socketpair as u32, block));
     let block = first_arg_in(
         &HARMLESS_PERSONALITIES,
         stmt(RET_K, RET_ALLOW),
         ret_errno(EPERM),
     );
-    on_syscall(&mut p, libc::SYS_personality, block);
-    p.push(stmt(RET_K, RET_ALLOW));
+    cases.push((libc::SYS_personality as u32, block));
+    p.extend(dispatch::dispatch(cases, stmt(RET_K, RET_ALLOW)));
     p
 }
 
@@ -300,22 +290,29 @@ mod tests {
 
     /// A classic-BPF interpreter for the instructions `program` uses.
     pub(super) fn run(prog: &[Insn], nr: i64, arch: u32, args: [u64; 6]) -> u32 {
+        steps(prog, nr, arch, args).0
+    }
+
+    /// What `prog` returns, and how many instructions it ran to get there.
+    pub(super) fn steps(prog: &[Insn], nr: i64, arch: u32, args: [u64; 6]) -> (u32, usize) {
         let mut data = [0u8; 64];
         data[0..4].copy_from_slice(&(nr as u32).to_le_bytes());
         data[4..8].copy_from_slice(&arch.to_le_bytes());
         for (i, a) in args.iter().enumerate() {
             data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_le_bytes());
         }
-        let (mut pc, mut acc) = (0usize, 0u32);
+        let (mut pc, mut acc, mut count) = (0usize, 0u32, 0usize);
         loop {
             let insn = prog[pc];
             pc += 1;
+            count += 1;
             match insn.code {
                 LD_W_ABS => {
                     let k = insn.k as usize;
                     acc = u32::from_le_bytes(data[k..k + 4].try_into().unwrap());
                 }
-                RET_K => return insn.k,
+                RET_K => return (insn.k, count),
+                dispatch::JA => pc += insn.k as usize,
                 JEQ_K | JGE_K | JSET_K => {
                     let taken = match insn.code {
                         JEQ_K => acc == insn.k,
@@ -352,6 +349,33 @@ mod tests {
             assert_eq!(decide(nr, [0; 6]), RET_ALLOW, "syscall {nr}");
         }
         assert_eq!(decide(libc::SYS_clone3, [0; 6]), RET_ERRNO | ENOSYS);
+    }
+
+    #[test]
+    fn every_other_number_is_allowed_in_a_few_steps() {
+        let denied: Vec<u32> = denied_syscalls().iter().map(|(_, nr)| *nr as u32).collect();
+        let checked = [
+            libc::SYS_clone3,
+            libc::SYS_ioctl,
+            libc::SYS_clone,
+            libc::SYS_unshare,
+            libc::SYS_socket,
+            libc::SYS_socketpair,
+            libc::SYS_personality,
+        ];
+        for reduced in [false, true] {
+            let prog = program(reduced);
+            for nr in 0..1024i64 {
+                let (verdict, steps) = steps(&prog, nr, NATIVE_ARCH, [0; 6]);
+                // The kernel runs this path for every number when the filter is installed.
+                assert!(steps <= 24, "syscall {nr}: {steps} instructions");
+                if denied.contains(&(nr as u32)) {
+                    assert_eq!(verdict, EPERM_RET, "syscall {nr}");
+                } else if !checked.contains(&nr) {
+                    assert_eq!(verdict, RET_ALLOW, "syscall {nr}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -553,6 +577,12 @@ mod tests {
             if matches!(insn.code, JEQ_K | JGE_K | JSET_K) {
                 assert!(
                     i + 1 + usize::from(insn.jt.max(insn.jf)) < prog.len(),
+                    "jump out of range at {i}"
+                );
+            }
+            if insn.code == dispatch::JA {
+                assert!(
+                    i + 1 + (insn.k as usize) < prog.len(),
                     "jump out of range at {i}"
                 );
             }

@@ -11,8 +11,8 @@
 //! argument; `openat2` keeps them behind a pointer and is notified whole, rarely used).
 
 use super::{
-    Insn, JEQ_K, JSET_K, LD_W_ABS, NATIVE_ARCH, OFF_ARCH, OFF_NR, RET_ALLOW, RET_K, jump,
-    off_arg_low, on_syscall, stmt,
+    Insn, JEQ_K, JSET_K, LD_W_ABS, NATIVE_ARCH, OFF_ARCH, OFF_NR, RET_ALLOW, RET_K, dispatch, jump,
+    off_arg_low, stmt,
 };
 
 pub const RET_USER_NOTIF: u32 = 0x7fc0_0000;
@@ -122,24 +122,22 @@ pub fn program(watched: Watched) -> Vec<Insn> {
         allow,
         stmt(LD_W_ABS, OFF_NR),
     ];
-    for (nr, when) in watched_syscalls(watched) {
-        match when {
-            When::Always => p.extend([jump(JEQ_K, nr as u32, 0, 1), notify]),
-            // The block loads an argument: the syscall number is gone from the accumulator
-            // afterwards, so the block returns on both paths.
-            When::WriteFlagsIn(arg) => on_syscall(
-                &mut p,
-                nr,
-                vec![
+    let cases = watched_syscalls(watched)
+        .into_iter()
+        .map(|(nr, when)| {
+            let block = match when {
+                When::Always => vec![notify],
+                When::WriteFlagsIn(arg) => vec![
                     stmt(LD_W_ABS, off_arg_low(arg)),
                     jump(JSET_K, WRITE_FLAGS, 0, 1),
                     notify,
                     allow,
                 ],
-            ),
-        }
-    }
-    p.push(allow);
+            };
+            (nr as u32, block)
+        })
+        .collect();
+    p.extend(dispatch::dispatch(cases, allow));
     p
 }
 
