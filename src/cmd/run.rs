@@ -57,6 +57,9 @@ fn execute_mode(req: RunRequest, mut learning: Option<&mut Learning>) -> Result<
     for note in policy::platform::check(&resolved.config, flags, target).map_err(locate)? {
         log::debug!("{note}");
     }
+    // bwrap starts now and waits for its plan while fence works it out (Linux).
+    #[cfg(target_os = "linux")]
+    let launch = crate::linux::launch_early(resolved.config.allow_pty);
     let mut policy = match gated.policy {
         Some(classified) => classified,
         None => policy::compile(&resolved.config, &host).map_err(locate)?,
@@ -126,6 +129,8 @@ fn execute_mode(req: RunRequest, mut learning: Option<&mut Learning>) -> Result<
         ..req
     };
     let extras = RunExtras {
+        #[cfg(target_os = "linux")]
+        launch,
         exec_checks,
         learning,
         config: &resolved.config,
@@ -159,6 +164,7 @@ fn run_platform(
     extras: RunExtras<'_>,
 ) -> Result<Outcome> {
     let RunExtras {
+        launch,
         exec_checks,
         learning,
         ..
@@ -181,10 +187,9 @@ fn run_platform(
         &p,
         argv,
         env,
-        req.allow_reduced_isolation,
-        req.preserve_fds,
-        events.clone(),
-        watch,
+        (req.allow_reduced_isolation, req.preserve_fds),
+        (events.clone(), watch),
+        launch,
     );
     if let Some(learning) = learning {
         (learning.events, learning.untracked) = events.collected();
@@ -386,6 +391,9 @@ fn preflight(
 
 /// What a run needs besides the policy and the command.
 struct RunExtras<'a> {
+    /// bwrap, started ahead ([`crate::linux::launch`]).
+    #[cfg(target_os = "linux")]
+    launch: Option<crate::linux::launch::Launch>,
     /// Linux only (`policy::platform` refuses argv mode elsewhere).
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     exec_checks: Option<policy::exec_checks::ExecRules>,

@@ -8,7 +8,7 @@
 use std::ffi::{CString, OsString};
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
 use super::control::{InitPlan, Report};
@@ -59,11 +59,44 @@ fn read_plan(control: BorrowedFd<'_>) -> Result<InitPlan, Report> {
         .into_iter()
         .next()
         .ok_or_else(|| setup_failed("the sandbox plan carried no file"))?;
-    let mut json = Vec::new();
+    let mut content = Vec::new();
     std::fs::File::from(fd)
-        .read_to_end(&mut json)
+        .read_to_end(&mut content)
         .map_err(|e| setup_failed(format!("cannot read the sandbox plan: {e}")))?;
-    serde_json::from_slice(&json).map_err(|e| setup_failed(format!("invalid sandbox plan: {e}")))
+    // The plan (JSON, which has no NUL), a NUL, then the command's environment as
+    // NUL-terminated `NAME=value` entries: the init's own, which it came without.
+    let split = content
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or_else(|| setup_failed("the sandbox plan carried no environment"))?;
+    let (json, env) = (&content[..split], &content[split + 1..]);
+    let plan = serde_json::from_slice(json)
+        .map_err(|e| setup_failed(format!("invalid sandbox plan: {e}")))?;
+    set_environment(env);
+    Ok(plan)
+}
+
+/// Replaces the process environment with `entries` (NUL-terminated `NAME=value`).
+fn set_environment(entries: &[u8]) {
+    let old: Vec<OsString> = std::env::vars_os().map(|(k, _)| k).collect();
+    for name in old {
+        // SAFETY: the init is single-threaded, so no other thread reads the environment.
+        unsafe { std::env::remove_var(name) };
+    }
+    for entry in entries.split(|&b| b == 0).filter(|e| !e.is_empty()) {
+        // A name never holds `=` (nor is empty); a value may.
+        let Some(eq) = entry.iter().skip(1).position(|&b| b == b'=').map(|i| i + 1) else {
+            continue;
+        };
+        // No shell makes such a name, and the environment cannot hold it.
+        if entry[..eq].contains(&b'=') {
+            continue;
+        }
+        let name = std::ffi::OsStr::from_bytes(&entry[..eq]);
+        let value = std::ffi::OsStr::from_bytes(&entry[eq + 1..]);
+        // SAFETY: as above, single-threaded.
+        unsafe { std::env::set_var(name, value) };
+    }
 }
 
 fn run(control: BorrowedFd<'_>) -> Result<i32, Report> {

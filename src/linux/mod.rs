@@ -7,6 +7,7 @@ pub mod features;
 mod harden;
 pub mod init;
 pub mod landlock;
+pub mod launch;
 pub mod netns;
 pub mod network;
 pub mod notify;
@@ -190,24 +191,18 @@ fn with_auto_devices(policy: &Policy, bwrap: &Path) -> Policy {
 
 /// Runs `argv` inside a sandbox built from `policy`: bwrap with namespaces, or, where the
 /// kernel refuses namespaces and reduced isolation is acceptable, Landlock and seccomp alone.
+/// `options`: reduced isolation allowed, fds to preserve; `observers`: the event sink and
+/// the syscalls to watch; `early`: bwrap started ahead ([`launch_early`]).
 pub fn run(
     policy: &Policy,
     argv: &[OsString],
     env: Vec<(OsString, OsString)>,
-    allow_reduced_isolation: bool,
-    preserve_fds: u32,
-    events: crate::events::EventSink,
-    watch: notify::Watch,
+    options: (bool, u32),
+    observers: (crate::events::EventSink, notify::Watch),
+    early: Option<launch::Launch>,
 ) -> Result<Outcome> {
     let locks = crate::policy::lock_empty_protected(policy);
-    let outcome = run_sandbox(
-        policy,
-        argv,
-        env,
-        (allow_reduced_isolation, preserve_fds),
-        events,
-        watch,
-    );
+    let outcome = run_sandbox(policy, argv, env, options, observers, early);
     drop(locks);
     crate::policy::remove_placeholders(&policy.placeholders);
     if let Some(before) = &policy.watched {
@@ -227,8 +222,8 @@ fn run_sandbox(
     argv: &[OsString],
     env: Vec<(OsString, OsString)>,
     (allow_reduced_isolation, preserve_fds): (bool, u32),
-    events: crate::events::EventSink,
-    watch: notify::Watch,
+    (events, watch): (crate::events::EventSink, notify::Watch),
+    mut early: Option<launch::Launch>,
 ) -> Result<Outcome> {
     // TIOCSTI/TIOCLINUX are blocked by seccomp, so the command may share the terminal's
     // session (job control, /dev/tty) unless told otherwise, or unless seccomp may be
@@ -237,8 +232,7 @@ fn run_sandbox(
         Some(forced) => forced,
         None => allow_reduced_isolation,
     };
-    // allowPty: a pseudo-terminal relay, when fence itself runs at a terminal.
-    let pty = policy.allow_pty && is_tty(&std::io::stdin()) && is_tty(&std::io::stdout());
+    let (pty, pty_stderr) = terminal(policy.allow_pty);
     let plan = control::InitPlan {
         argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
         cwd: policy.cwd.as_os_str().as_bytes().to_vec(),
@@ -247,7 +241,7 @@ fn run_sandbox(
         instance: std::process::id(),
         allow_reduced_isolation,
         pty,
-        pty_stderr: pty && is_tty(&std::io::stderr()),
+        pty_stderr,
         preserve_fds,
         watch: watch.watched,
         ..control::InitPlan::default()
@@ -310,30 +304,40 @@ fn run_sandbox(
         // An empty file to bind over denied files, host sockets and placeholders: one fd
         // (of the same empty memfd) per use, since bwrap closes each after reading it.
         let uses = bwrap::empty_file_uses(&args);
-        let restore_nofile = make_room_for_fds(uses)?;
-        let empty_files = empty_fds(uses)?;
-        let numbers: Vec<_> = empty_files
-            .iter()
-            .map(std::os::fd::AsRawFd::as_raw_fd)
-            .collect();
-        bwrap::assign_empty_fds(&mut args, &numbers);
-        let full = session::run(session::Spec {
-            bwrap: Some(bwrap.clone()),
+        if !early
+            .as_ref()
+            .is_some_and(|l| l.bwrap() == Some(bwrap.as_path()) && l.fits(uses, pty, pty_stderr))
+        {
+            drop(early.take());
+        }
+        let launch = match early.take() {
+            Some(launch) => launch,
+            None => launch::Launch::start(
+                Some(&bwrap),
+                launch::Options {
+                    pty,
+                    pty_stderr,
+                    empty_files: uses,
+                    setsid: false,
+                },
+            )?,
+        };
+        bwrap::assign_empty_fds(&mut args, launch.empty_fds());
+        let spec = session::Spec {
             args,
             plan: control::InitPlan {
                 landlock: landlock::rules(&policy),
                 listen: net.listen,
                 connect_service: net.connect_service,
-                restore_nofile,
                 report_tmp_leftovers,
                 ..plan.clone()
             },
             env,
-            empty_files,
             new_session,
             network: Some(net.network),
             notify: notify_context(&policy),
-        });
+        };
+        let full = session::run(spec, launch);
         match full {
             Err(cause @ Error::NoNamespaces(_)) => return reduced(cause),
             // A host socket that vanished between the scan and bwrap's setup leaves nothing
@@ -374,47 +378,6 @@ fn explain_private_tmp(
         log::warn!("{warning}");
     }
     Ok(found.report_leftovers)
-}
-
-/// `count` fds of one empty memfd.
-fn empty_fds(count: usize) -> Result<Vec<std::os::fd::OwnedFd>> {
-    if count == 0 {
-        return Ok(Vec::new());
-    }
-    let first = sys::memfd(c"fence-empty").map_err(|e| Error::io("cannot create a memfd", e))?;
-    let mut fds = Vec::with_capacity(count);
-    for _ in 1..count {
-        fds.push(
-            first
-                .try_clone()
-                .map_err(|e| Error::io(format!("cannot open {count} fds for the masks"), e))?,
-        );
-    }
-    fds.push(first);
-    Ok(fds)
-}
-
-/// Raises the soft open-file limit when `extra` more fds would not fit under it (with room
-/// for fence's own), and returns the limit the command must get back; None when unchanged.
-fn make_room_for_fds(extra: usize) -> Result<Option<u64>> {
-    const HEADROOM: u64 = 64;
-    if extra == 0 {
-        return Ok(None);
-    }
-    let (soft, hard) = sys::nofile_limits().map_err(|e| Error::io("getrlimit", e))?;
-    let wanted = extra as u64 + HEADROOM;
-    if wanted <= soft {
-        return Ok(None);
-    }
-    let wanted = wanted.min(hard);
-    if wanted < extra as u64 + 16 {
-        return Err(Error::Setup(format!(
-            "the sandbox needs {extra} empty-file mounts, more than the open-file limit \
-             ({hard}) allows; narrow the denyRead patterns or raise `ulimit -Hn`"
-        )));
-    }
-    sys::set_nofile_soft(wanted).map_err(|e| Error::io("setrlimit", e))?;
-    Ok(Some(soft))
 }
 
 /// How many times fence sets the sandbox up when host sockets keep vanishing meanwhile.
@@ -469,6 +432,37 @@ fn drop_vanished_sockets(policy: &mut Policy, bwrap_error: &str) -> bool {
         changed = true;
     }
     changed
+}
+
+/// Starts bwrap before the plan is known ([`launch`]), when it comes from a trusted place
+/// (a bwrap found on `PATH` is checked against the policy before it may run). None when it
+/// cannot be: the run then starts bwrap the usual way, and reports what fails then.
+pub fn launch_early(allow_pty: bool) -> Option<launch::Launch> {
+    let bwrap = locate_bwrap().ok()?;
+    if matches!(bwrap.origin, BwrapOrigin::Path { .. }) {
+        return None;
+    }
+    let (pty, pty_stderr) = terminal(allow_pty);
+    let options = launch::Options {
+        pty,
+        pty_stderr,
+        empty_files: launch::EARLY_EMPTY_FILES,
+        setsid: false,
+    };
+    let launch = launch::Launch::start(Some(&bwrap.path), options).ok()?;
+    log::debug!(
+        "{} started ahead of its plan (pid {})",
+        bwrap.path.display(),
+        launch.pid()
+    );
+    Some(launch)
+}
+
+/// allowPty: a pseudo-terminal relay, when fence itself runs at a terminal; and whether
+/// stderr goes to it too.
+fn terminal(allow_pty: bool) -> (bool, bool) {
+    let pty = allow_pty && is_tty(&std::io::stdin()) && is_tty(&std::io::stdout());
+    (pty, pty && is_tty(&std::io::stderr()))
 }
 
 fn is_tty(stream: &impl std::os::fd::AsFd) -> bool {

@@ -120,15 +120,22 @@ pub fn run(r: Reduced<'_>) -> Result<Outcome> {
     let mut env: Vec<(OsString, OsString)> =
         r.env.into_iter().filter(|(k, _)| k != "TMPDIR").collect();
     env.push(("TMPDIR".into(), scratch.path.clone().into_os_string()));
-    let result = session::run(session::Spec {
-        bwrap: None,
-        args: Vec::new(),
-        plan,
-        env,
-        empty_files: Vec::new(),
-        new_session: r.new_session,
-        network: None,
-        notify: r.notify,
+    let options = super::launch::Options {
+        pty: plan.pty,
+        pty_stderr: plan.pty_stderr,
+        empty_files: 0,
+        setsid: r.new_session,
+    };
+    let result = super::launch::Launch::start(None, options).and_then(|launch| {
+        let spec = session::Spec {
+            args: Vec::new(),
+            plan,
+            env,
+            new_session: r.new_session,
+            network: None,
+            notify: r.notify,
+        };
+        session::run(spec, launch)
     });
     drop(scratch);
     result

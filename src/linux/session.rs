@@ -5,32 +5,28 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::PathBuf;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use super::control::{HostRequest, INIT_ARG, InitPlan, MAX_REPORT, Report, Reports};
+use super::control::{HostRequest, InitPlan, MAX_REPORT, Report, Reports};
+use super::launch::Launch;
 use super::{diagnose, sys};
 use crate::error::{Error, Result};
 use crate::exec::Outcome;
-use crate::host::{self, Action, FORWARDED_SIGNALS, NetworkService};
+use crate::host::{self, Action, NetworkService};
 use crate::proxy::server::ConnectInside;
 
 /// The log target of the init's notes (they are the init's, relayed by the host).
 pub const INIT_LOG: &str = "fence::linux::init";
 
-/// Everything needed to start one sandbox.
+/// Everything needed to run one sandbox, once its first process is started
+/// ([`super::launch::Launch`]).
 pub struct Spec {
-    /// bwrap, or None to start the init directly on the host (reduced isolation).
-    pub bwrap: Option<PathBuf>,
     /// Namespace and mount arguments (written to bwrap through `--args FD`).
     pub args: Vec<OsString>,
-    /// The plan for the init; fd fields are filled in here.
+    /// The plan for the init; fd fields are filled in by the launch.
     pub plan: InitPlan,
-    /// The complete environment for bwrap and the sandbox.
+    /// The command's complete environment (bwrap gets none).
     pub env: Vec<(OsString, OsString)>,
-    /// The empty memfd the mount arguments refer to for file masks, if any.
-    pub empty_files: Vec<OwnedFd>,
     /// The command runs in a new terminal session (bwrap's `--new-session`).
     pub new_session: bool,
     /// The proxies and forwarders, when the sandbox has network allowances to serve.
@@ -40,162 +36,26 @@ pub struct Spec {
     pub notify: Option<super::notify::Context>,
 }
 
-/// Runs the sandbox to completion.
-pub fn run(mut spec: Spec) -> Result<Outcome> {
-    let io = |what: &str| {
-        let what = what.to_string();
-        move |e| Error::io(what, e)
-    };
-    // Signals arrive through a signalfd; they must be blocked before bwrap exists so none
-    // (SIGCHLD included) is lost. bwrap gets the original mask back before exec.
-    let mut watched = vec![libc::SIGCHLD, libc::SIGCONT, libc::SIGWINCH];
-    watched.extend(FORWARDED_SIGNALS);
-    let set = sys::sigset(&watched);
-    let original_mask =
-        sys::set_sigmask(libc::SIG_BLOCK, &set).map_err(io("cannot block signals"))?;
-    let signals = sys::signalfd(&set).map_err(io("cannot create a signalfd"))?;
-    spec.plan.ignored_signals = FORWARDED_SIGNALS
-        .into_iter()
-        .filter(|&s| sys::is_ignored(s))
-        .collect();
-    // bwrap would die of a terminal's SIGINT and take the sandbox with it: it runs with the
-    // forwarded signals ignored (inherited through exec). fence keeps receiving them: they
-    // are blocked here, and blocked signals are queued for the signalfd even when ignored.
-    // But ignoring a signal discards it if it is already pending: take those first (e.g. a
-    // SIGTERM sent right after fence started), for the command.
-    let mut queued_signals = Vec::new();
-    while let Some((signal, _)) =
-        sys::read_signal(signals.as_fd()).map_err(io("cannot read signals"))?
-    {
-        if FORWARDED_SIGNALS.contains(&signal) && !queued_signals.contains(&signal) {
-            queued_signals.push(signal);
-        }
-    }
-    for sig in FORWARDED_SIGNALS {
-        sys::set_ignored(sig, true);
-    }
-
-    let exe =
-        // O_PATH: execution needs no read permission (a 0711 binary still works).
-        sys::open_path(c"/proc/self/exe").map_err(io("cannot open fence's own executable"))?;
-    let (control, control_child) =
-        sys::seqpacket_pair().map_err(io("cannot create the control channel"))?;
-    let (err_read, err_write) = sys::pipe().map_err(io("cannot create a pipe"))?;
-    // With a pseudo-terminal relay nothing in the sandbox needs the user's terminal, so
-    // none of bwrap's processes gets it: stdin and stdout (and stderr, when the command's
-    // goes to the pseudo-terminal too) become /dev/null for them.
-    let stderr_copy = if spec.plan.pty_stderr {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/null")
-            .map(OwnedFd::from)
-            .map_err(io("cannot open /dev/null"))?
-    } else {
-        std::io::stderr()
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(io("cannot duplicate stderr"))?
-    };
-    sys::enable_passcred(control.as_fd()).map_err(io("cannot configure the control channel"))?;
-
-    // The mount arguments, for bwrap only: without bwrap the init would inherit the memfd.
-    let args = spec.args.clone();
-    let args_file = match spec.bwrap {
-        Some(_) => Some(
-            memfd_with(c"fence-bwrap-args", &nul_separated(&args))
-                .map_err(io("cannot pass bwrap arguments"))?,
-        ),
-        None => None,
-    };
-
-    spec.plan.stderr_fd = stderr_copy.as_raw_fd();
-    spec.plan.close_fds = std::iter::once(exe.as_raw_fd())
-        .chain(spec.empty_files.iter().map(AsRawFd::as_raw_fd))
-        .collect();
-    let plan_json = serde_json::to_vec(&spec.plan).expect("plan serializes");
-    let plan_file =
-        memfd_with(c"fence-plan", &plan_json).map_err(io("cannot pass the sandbox plan"))?;
-    sys::send_message(control.as_fd(), b"plan", Some(plan_file.as_raw_fd()))
-        .map_err(io("cannot send the sandbox plan"))?;
-    drop(plan_file);
-
-    // bwrap inherits exactly these fds: clear FD_CLOEXEC here (fence is single-threaded,
-    // so nothing else can spawn meanwhile); they are closed in fence right after the spawn.
-    let passed = [&control_child, &stderr_copy];
-    for fd in passed
-        .into_iter()
-        .chain(args_file.as_ref())
-        .chain(spec.empty_files.iter())
-    {
-        sys::set_cloexec(fd.as_raw_fd(), false).map_err(io("cannot pass fds to bwrap"))?;
-    }
-    sys::set_cloexec(exe.as_raw_fd(), false).map_err(io("cannot pass fds to bwrap"))?;
-    let init = format!("/proc/self/fd/{}", exe.as_raw_fd());
-    let init_args: [OsString; 3] = [
-        init.clone().into(),
-        INIT_ARG.into(),
-        control_child.as_raw_fd().to_string().into(),
-    ];
-    let (program, argv): (PathBuf, Vec<OsString>) = match (&spec.bwrap, &args_file) {
-        (Some(bwrap), Some(args_file)) => {
-            let mut argv: Vec<OsString> = vec![bwrap.clone().into(), "--args".into()];
-            argv.push(args_file.as_raw_fd().to_string().into());
-            argv.push("--".into());
-            argv.extend(init_args);
-            (bwrap.clone(), argv)
-        }
-        _ => (PathBuf::from(init), init_args.to_vec()),
-    };
-    match &spec.bwrap {
-        Some(bwrap) => log::debug!("exec {} {}", bwrap.display(), shell_words(&args)),
+/// Runs the sandbox that `launch` started to completion.
+pub fn run(mut spec: Spec, mut launch: Launch) -> Result<Outcome> {
+    match launch.bwrap() {
+        Some(bwrap) => log::debug!("exec {} {}", bwrap.display(), shell_words(&spec.args)),
         None => log::debug!("no bwrap: starting fence's init directly"),
     }
-    let cstrings =
-        |list: Vec<Vec<u8>>| sys::c_strings(list).map_err(io("cannot pass arguments to bwrap"));
-    let argv = cstrings(argv.into_iter().map(|a| a.into_vec()).collect())?;
-    let envp = cstrings(
-        spec.env
-            .iter()
-            .map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes()].concat())
-            .collect(),
-    )?;
-    let program_c = std::ffi::CString::new(program.as_os_str().as_bytes())
-        .map_err(|_| Error::Setup("the bwrap path contains a NUL byte".into()))?;
-    // With a pseudo-terminal, fd 0 is /dev/null (`open` below) and becomes stdout too.
-    let dups = [(0, 1), (err_write.as_raw_fd(), libc::STDERR_FILENO)];
-    let bwrap_pid = sys::spawn(&sys::Spawn {
-        path: &program_c,
-        argv: &argv,
-        envp: &envp,
-        dup2: if spec.plan.pty { &dups } else { &dups[1..] },
-        sigmask: &original_mask,
-        sigdefault: &sys::spawn_defaults(&[libc::SIGPIPE]),
-        // Without bwrap, fence starts the session itself when one is wanted.
-        setsid: spec.bwrap.is_none() && spec.new_session,
-        open: spec.plan.pty.then_some((0, c"/dev/null")),
-    })
-    .map_err(|e| Error::Setup(format!("cannot start {}: {e}", program.display())))?;
-    drop((
-        args_file,
-        control_child,
-        stderr_copy,
-        exe,
-        spec.empty_files,
-        err_write,
-    ));
-
+    launch.deliver(&spec.args, &mut spec.plan, &spec.env)?;
+    let running = launch.into_running();
     let mut sandbox = Sandbox {
-        bwrap_pid,
+        bwrap_pid: running.pid,
         bwrap_status: None,
         // Without bwrap, fence spawned the init itself and knows its pid already.
-        reports: Reports::new(spec.bwrap.is_none().then_some(bwrap_pid), spec.plan.pty)
+        reports: Reports::new((!running.bwrap).then_some(running.pid), spec.plan.pty)
             .expecting_listener(spec.plan.watch.any()),
         notify: spec.notify,
         warned_ignored: false,
         report: None,
         bwrap_stderr: Vec::new(),
-        control,
-        err: err_read,
+        control: running.control,
+        err: running.err,
     };
     let terminal = host::Terminal {
         new_session: spec.new_session,
@@ -203,10 +63,10 @@ pub fn run(mut spec: Spec) -> Result<Outcome> {
     };
     let ended = host::run(
         &mut sandbox,
-        &mut SignalFd(signals),
+        &mut SignalFd(running.signals),
         spec.network,
         terminal,
-        queued_signals,
+        running.queued_signals,
     )?;
     if let Some(signal) = ended.abandoned_by {
         return Ok(Outcome::Signaled(signal));
@@ -452,23 +312,6 @@ fn drain(fd: &OwnedFd, into: &mut Vec<u8>) {
             Err(_) => return, // WouldBlock: drained for now
         }
     }
-}
-
-fn memfd_with(name: &std::ffi::CStr, content: &[u8]) -> std::io::Result<OwnedFd> {
-    let fd = sys::memfd(name)?;
-    let mut file = std::fs::File::from(fd);
-    file.write_all(content)?;
-    std::io::Seek::rewind(&mut file)?;
-    Ok(file.into())
-}
-
-fn nul_separated(args: &[OsString]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for a in args {
-        out.extend_from_slice(a.as_bytes());
-        out.push(0);
-    }
-    out
 }
 
 /// Quotes arguments for a copy-pasteable debug line.

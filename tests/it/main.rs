@@ -13,6 +13,7 @@ mod exec_checks;
 mod exec_deny;
 mod filesystem;
 mod hardening;
+mod launch;
 mod monitor;
 mod network;
 mod process;
