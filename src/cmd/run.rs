@@ -39,6 +39,9 @@ pub fn execute_learning(req: RunRequest, learning: &mut Learning) -> Result<Outc
 fn execute_mode(req: RunRequest, mut learning: Option<&mut Learning>) -> Result<Outcome> {
     // Before fence opens anything of its own: only then are fds 3.. all inherited.
     keep_only_preserved_fds(req.preserve_fds)?;
+    // bwrap starts now and waits for its plan while fence works it out (Linux).
+    #[cfg(target_os = "linux")]
+    let launch = crate::linux::launch_early();
     let host = HostEnv::from_process()?;
     let gated = policy::trust_gate::apply(config::resolve(&req.config, &host)?, &host)?;
     let resolved = gated.resolved;
@@ -57,9 +60,6 @@ fn execute_mode(req: RunRequest, mut learning: Option<&mut Learning>) -> Result<
     for note in policy::platform::check(&resolved.config, flags, target).map_err(locate)? {
         log::debug!("{note}");
     }
-    // bwrap starts now and waits for its plan while fence works it out (Linux).
-    #[cfg(target_os = "linux")]
-    let launch = crate::linux::launch_early(resolved.config.allow_pty);
     let mut policy = match gated.policy {
         Some(classified) => classified,
         None => policy::compile(&resolved.config, &host).map_err(locate)?,

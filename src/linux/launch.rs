@@ -26,7 +26,7 @@ use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use super::control::{INIT_ARG, InitPlan};
 use super::sys;
@@ -81,9 +81,14 @@ pub struct Running {
     pub queued_signals: Vec<i32>,
 }
 
-/// The signal mask fence started with, before the first launch blocked signals (a retry
-/// must not take the blocked mask for the original).
-static ORIGINAL_MASK: OnceLock<libc::sigset_t> = OnceLock::new();
+/// The signal mask fence started with and the forwarded signals it found ignored (e.g.
+/// SIGHUP under nohup), both taken before the first launch blocked and ignored them: a
+/// second launch (an early one unused, a retry) must not take its own doing for the user's.
+static SIGNALS_AT_START: OnceLock<(libc::sigset_t, Vec<i32>)> = OnceLock::new();
+
+/// Signals pending when fence started ignoring them, for the command, whichever launch
+/// runs it.
+static QUEUED_SIGNALS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
 impl Launch {
     /// Starts bwrap (`Some`) or the init directly (`None`), waiting for its plan.
@@ -98,18 +103,22 @@ impl Launch {
         watched.extend(FORWARDED_SIGNALS);
         let set = sys::sigset(&watched);
         let before = sys::set_sigmask(libc::SIG_BLOCK, &set).map_err(io("cannot block signals"))?;
-        let original_mask = *ORIGINAL_MASK.get_or_init(|| before);
+        let (original_mask, ignored_signals) = SIGNALS_AT_START
+            .get_or_init(|| {
+                let ignored = FORWARDED_SIGNALS
+                    .into_iter()
+                    .filter(|&s| sys::is_ignored(s))
+                    .collect();
+                (before, ignored)
+            })
+            .clone();
         let signals = sys::signalfd(&set).map_err(io("cannot create a signalfd"))?;
-        let ignored_signals: Vec<i32> = FORWARDED_SIGNALS
-            .into_iter()
-            .filter(|&s| sys::is_ignored(s))
-            .collect();
         // bwrap would die of a terminal's SIGINT and take the sandbox with it: it runs with
         // the forwarded signals ignored (inherited through exec). fence keeps receiving
         // them: they are blocked here, and blocked signals are queued for the signalfd even
         // when ignored. But ignoring a signal discards it if it is already pending: take
         // those first (e.g. a SIGTERM sent right after fence started), for the command.
-        let mut queued_signals = Vec::new();
+        let mut queued_signals = QUEUED_SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
         while let Some((signal, _)) =
             sys::read_signal(signals.as_fd()).map_err(io("cannot read signals"))?
         {
@@ -117,6 +126,7 @@ impl Launch {
                 queued_signals.push(signal);
             }
         }
+        drop(queued_signals);
         for sig in FORWARDED_SIGNALS {
             sys::set_ignored(sig, true);
         }
@@ -210,7 +220,7 @@ impl Launch {
                 control,
                 err: err_read,
                 signals,
-                queued_signals,
+                queued_signals: Vec::new(),
             }),
             ignored_signals,
             stderr_fd: stderr_copy.as_raw_fd(),
@@ -295,7 +305,10 @@ impl Launch {
     /// What the host loop watches, once the plan is delivered.
     pub(super) fn into_running(mut self) -> Running {
         debug_assert!(!self.armed, "the plan is delivered first");
-        self.running.take().expect("taken once")
+        let mut running = self.running.take().expect("taken once");
+        running.queued_signals =
+            std::mem::take(&mut *QUEUED_SIGNALS.lock().unwrap_or_else(|e| e.into_inner()));
+        running
     }
 }
 

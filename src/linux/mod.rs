@@ -435,14 +435,16 @@ fn drop_vanished_sockets(policy: &mut Policy, bwrap_error: &str) -> bool {
 }
 
 /// Starts bwrap before the plan is known ([`launch`]), when it comes from a trusted place
-/// (a bwrap found on `PATH` is checked against the policy before it may run). None when it
-/// cannot be: the run then starts bwrap the usual way, and reports what fails then.
-pub fn launch_early(allow_pty: bool) -> Option<launch::Launch> {
+/// (a bwrap found on `PATH` is checked against the policy before it may run), before the
+/// config is read: as for a run without `allowPty` (the default; a run with it at a
+/// terminal starts another). None when it cannot be: the run then starts bwrap the usual
+/// way, and reports what fails then.
+pub fn launch_early() -> Option<launch::Launch> {
     let bwrap = locate_bwrap().ok()?;
     if matches!(bwrap.origin, BwrapOrigin::Path { .. }) {
         return None;
     }
-    let (pty, pty_stderr) = terminal(allow_pty);
+    let (pty, pty_stderr) = terminal(false);
     let options = launch::Options {
         pty,
         pty_stderr,
