@@ -265,8 +265,16 @@ impl Launch {
         env: &[(OsString, OsString)],
     ) -> Result<()> {
         if let Some(pipe) = self.args.take() {
+            let args = nul_separated(args);
+            // bwrap reads them all first; a pipe that holds them all means fence is never
+            // held here by a bwrap that does not read (a FENCE_BWRAP wrapper, say). A
+            // pipe that cannot grow just makes the write wait for the reader.
+            if args.len() > 64 * 1024 {
+                let size = args.len().min(crate::proxy::sys::pipe_max_size());
+                let _ = crate::proxy::sys::set_pipe_size(&pipe, size);
+            }
             let mut pipe = std::fs::File::from(pipe);
-            match std::io::Write::write_all(&mut pipe, &nul_separated(args)) {
+            match std::io::Write::write_all(&mut pipe, &args) {
                 Ok(()) => {}
                 // bwrap died before reading: its stderr says why.
                 Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {}

@@ -76,6 +76,38 @@ fn masks_beyond_the_launchs_empty_files(user: User) {
     }
 }
 
+fn a_plan_bigger_than_a_pipe(user: User) {
+    let sb = Sandbox::new(user);
+    // 240 masks of 250-byte names: about 80 KB of mount arguments, more than a pipe's
+    // default 64 KiB.
+    let dir = sb.ws.join("d");
+    let names: Vec<String> = (0..240)
+        .map(|i| format!("{i:03}{}", "x".repeat(247)))
+        .collect();
+    for name in &names {
+        sb.write(&dir.join(name), "classified\n");
+    }
+    let deny: Vec<String> = names.iter().map(|n| format!("\"./d/{n}\"")).collect();
+    let cfg = sb.config(
+        "big.json",
+        &format!(r#"{{"filesystem": {{"denyRead": [{}]}}}}"#, deny.join(", ")),
+    );
+    let r = sb
+        .fence()
+        .arg("-d")
+        .arg("-s")
+        .arg(&cfg)
+        .args(["--", "sh", "-c", "cat d/* | wc -c"])
+        .run();
+    r.ok().stdout_has("0\n");
+    let plan = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("exec /usr/bin/bwrap"))
+        .unwrap_or_default();
+    assert!(plan.len() > 64 * 1024, "the plan is {} bytes", plan.len());
+}
+
 fn the_environment_reaches_the_command_and_not_bwrap(user: User) {
     let sb = Sandbox::new(user);
     let (bwrap, env_file) = recording_bwrap(&sb);
@@ -106,6 +138,7 @@ fn the_environment_reaches_the_command_and_not_bwrap(user: User) {
 
 both_users!(
     an_unused_launch_is_killed_and_reaped,
+    a_plan_bigger_than_a_pipe,
     masks_beyond_the_launchs_empty_files,
     the_environment_reaches_the_command_and_not_bwrap,
 );
