@@ -15,8 +15,8 @@
 //! Invariants:
 //! - Nothing runs before the plan: the args are written in full and the pipe closed before
 //!   the plan is sent, and the init runs nothing without a plan. If fence dies before that,
-//!   bwrap reads a short (or empty) plan and starts an init that finds the control channel
-//!   closed and exits; a partial mount plan never gets a command.
+//!   bwrap reads a short (or empty) argument list and starts an init that finds the control
+//!   channel closed and exits: a partial mount plan never gets a command.
 //! - A launch that is not used is killed (SIGKILL while bwrap waits on the pipe) and
 //!   reaped when dropped.
 //! - bwrap is started early only from a trusted location (see [`super::BwrapOrigin`]): one
