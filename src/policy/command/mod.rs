@@ -192,10 +192,10 @@ impl ArgvCheck for NoCheck {
 
 /// Every argv to check for `words`: itself, then what the wrappers in it run (`sudo X`,
 /// `sh -c 'X'`...), recursively.
-pub fn argvs<'a>(
-    words: &'a [Word],
+pub fn argvs<'a, 's>(
+    words: &'a [Word<'s>],
     stdin: Option<&str>,
-) -> std::result::Result<Vec<Cow<'a, [Word]>>, shell::ParseError> {
+) -> std::result::Result<Vec<Cow<'a, [Word<'s>]>>, shell::ParseError> {
     let mut out = Vec::new();
     wrappers::expand(Cow::Borrowed(words), stdin, 0, &mut out)?;
     Ok(out)
@@ -361,7 +361,7 @@ impl CommandPolicy {
     ) -> std::result::Result<(), Refusal> {
         // What the lexer knows of it is a literal prefix (`git` in `git${IFS}push`,
         // `/usr/bin/` in `/usr/bin/$X`).
-        let prefix = argv[0].prefix.as_str();
+        let prefix: &str = &argv[0].prefix;
         let prefix = prefix.rsplit('/').next().unwrap_or(prefix);
         for rule in &self.deny {
             let program = rules::basename(&rule.tokens[0]);
@@ -443,7 +443,7 @@ impl Checker<'_> {
         depth: usize,
     ) -> std::result::Result<(), Refusal> {
         self.check_words(words, stdin, depth)?;
-        let Some(text) = words[0].value.as_ref().and_then(|n| self.aliases.get(n)) else {
+        let Some(text) = words[0].value.as_deref().and_then(|n| self.aliases.get(n)) else {
             return Ok(());
         };
         if depth >= 8 {
