@@ -94,32 +94,47 @@ const fn redir(heredoc: bool, strip_tabs: bool, herestring: bool, input: bool) -
     }
 }
 
-pub(super) fn is_meta(c: u8) -> bool {
-    matches!(
-        c,
-        b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b'(' | b')' | b'<' | b'>'
-    )
+/// Byte classes, looked up per byte ([`CLASS`]).
+const META: u8 = 1;
+const WORD_SPECIAL: u8 = 2;
+const DQUOTE_SPECIAL: u8 = 4;
+const KEYWORD_START: u8 = 8;
+
+/// The classes of every byte: metacharacters; the bytes [`Parser::read_word`] looks at
+/// (any other is copied as it is); those double quotes look at; first bytes of keywords.
+static CLASS: [u8; 256] = classes();
+
+const fn classes() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let sets: [(&[u8], u8); 4] = [
+        (b" \t\n;&|()<>", META | WORD_SPECIAL),
+        (b"\\'\"$`*?[={},.", WORD_SPECIAL),
+        (b"\"\\$`", DQUOTE_SPECIAL),
+        (b"itefdwu{}!cs[]-", KEYWORD_START),
+    ];
+    let mut i = 0;
+    while i < sets.len() {
+        let (bytes, class) = sets[i];
+        let mut j = 0;
+        while j < bytes.len() {
+            t[bytes[j] as usize] |= class;
+            j += 1;
+        }
+        i += 1;
+    }
+    t
 }
 
-/// A byte [`Parser::read_word`] looks at (anything else is copied as it is).
+pub(super) fn is_meta(c: u8) -> bool {
+    CLASS[c as usize] & META != 0
+}
+
 fn is_word_special(c: u8) -> bool {
-    is_meta(c)
-        || matches!(
-            c,
-            b'\\'
-                | b'\''
-                | b'"'
-                | b'$'
-                | b'`'
-                | b'*'
-                | b'?'
-                | b'['
-                | b'='
-                | b'{'
-                | b'}'
-                | b','
-                | b'.'
-        )
+    CLASS[c as usize] & WORD_SPECIAL != 0
+}
+
+fn is_dquote_special(c: u8) -> bool {
+    CLASS[c as usize] & DQUOTE_SPECIAL != 0
 }
 
 pub(super) fn is_name_start(c: u8) -> bool {
@@ -132,10 +147,11 @@ pub(super) fn is_name_char(c: u8) -> bool {
 
 /// The reserved word (or other word the grammar looks for) `w` is.
 fn keyword(w: &str) -> Option<&'static str> {
-    match w.len() {
-        1..=8 => KEYWORDS.into_iter().find(|k| *k == w),
-        _ => None,
+    let first = *w.as_bytes().first()?;
+    if w.len() > 8 || CLASS[first as usize] & KEYWORD_START == 0 {
+        return None;
     }
+    KEYWORDS.into_iter().find(|k| *k == w)
 }
 
 /// The operator at the start of `b` (whose first byte is a metacharacter other than a
@@ -451,8 +467,7 @@ impl<'a> Parser<'a> {
                     *known = false;
                 }
                 _ => {
-                    let end =
-                        self.run_end(self.pos + 1, |c| matches!(c, b'"' | b'\\' | b'$' | b'`'));
+                    let end = self.run_end(self.pos + 1, is_dquote_special);
                     val.push_str(&self.src[self.pos..end]);
                     self.pos = end;
                 }

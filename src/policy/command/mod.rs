@@ -37,6 +37,7 @@ mod tests;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 
 pub use defaults::DEFAULT_DENY;
 pub use rules::{List, Match, Rule, basename};
@@ -56,7 +57,7 @@ pub fn compile(
         Some(false) => 0,
         _ => DEFAULT_DENY.len(),
     };
-    let mut p = CommandPolicy::with_capacity(rules.deny.len() + rules.allow.len() + defaults);
+    let mut p = CommandPolicy::with_capacity(rules.deny.len() + defaults, rules.allow.len());
     let lists = [
         ("command.deny", &rules.deny, List::Deny),
         ("command.allow", &rules.allow, List::Allow),
@@ -92,7 +93,31 @@ pub struct CommandPolicy {
     /// `command.deny`, then the default list when `useDefaults`.
     deny: Vec<Rule>,
     /// Rule indexes by program basename: (allow, deny), each in list order.
-    by_program: HashMap<String, (Vec<usize>, Vec<usize>)>,
+    by_program: HashMap<String, (Vec<usize>, Vec<usize>), BuildHasherDefault<Fnv>>,
+}
+
+/// FNV-1a, for the index of program names: they are short, and SipHash's setup cost
+/// was most of a lookup. The keys come from the config; a script can only look names up
+/// (at worst a few more comparisons), so flooding resistance is not needed here.
+#[derive(Debug, Clone, Copy)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 /// Why a command is refused.
@@ -237,7 +262,7 @@ impl CommandPolicy {
         use_defaults: bool,
         origin: &str,
     ) -> std::result::Result<CommandPolicy, String> {
-        let mut p = CommandPolicy::with_capacity(deny.len() + allow.len() + DEFAULT_DENY.len());
+        let mut p = CommandPolicy::with_capacity(deny.len() + DEFAULT_DENY.len(), allow.len());
         for d in deny {
             p.add(Rule::new(d, List::Deny, origin)?);
         }
@@ -252,11 +277,12 @@ impl CommandPolicy {
         Ok(p)
     }
 
-    /// No rules yet, with room for `n` without rehashing the index.
-    fn with_capacity(n: usize) -> CommandPolicy {
+    /// No rules yet, with room for `deny` and `allow` rules without growing.
+    fn with_capacity(deny: usize, allow: usize) -> CommandPolicy {
         CommandPolicy {
-            by_program: HashMap::with_capacity(n),
-            ..CommandPolicy::default()
+            allow: Vec::with_capacity(allow),
+            deny: Vec::with_capacity(deny),
+            by_program: HashMap::with_capacity_and_hasher(deny + allow, Default::default()),
         }
     }
 
@@ -468,6 +494,9 @@ impl Checker<'_> {
         stdin: Option<&str>,
         depth: usize,
     ) -> std::result::Result<(), Refusal> {
+        if wrappers::wraps_nothing(words, depth) {
+            return self.check_one(words, stdin, depth); // most commands: no vector
+        }
         let mut argvs = Vec::new();
         wrappers::expand(Cow::Borrowed(words), stdin, depth, &mut argvs)
             .map_err(|e| unparseable(self.whole, &e.message))?;

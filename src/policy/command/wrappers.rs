@@ -73,6 +73,19 @@ pub fn expand<'a, 's>(
     nested(&script, depth, out)
 }
 
+/// Whether [`expand`] would yield `words` alone (it runs nothing besides itself): then
+/// the caller checks it without collecting argvs.
+pub fn wraps_nothing(words: &[Word], depth: usize) -> bool {
+    if words.is_empty() || depth > shell::MAX_DEPTH {
+        return false;
+    }
+    let Some(name) = words[0].value.as_deref() else {
+        return true;
+    };
+    let (name, args) = (basename(name), &words[1..]);
+    super::side::scripts(name, args).is_empty() && matches!(inner(name, args), Inner::None)
+}
+
 /// Every argv to check for the commands of `script`, run at `depth + 1`.
 fn nested<'a, 's>(
     script: &str,
