@@ -167,6 +167,16 @@ impl<'a> Parser<'a> {
     /// After an opening backtick: the text up to the closing one, unescaped and parsed as
     /// a script of its own.
     pub(super) fn read_backtick(&mut self, in_dq: bool) -> Result<(), ParseError> {
+        let depth = self.depth + self.sub_depth + 1;
+        let end = self.run_end(self.pos, |c| c == b'`' || c == b'\\');
+        if self.b.get(end) == Some(&b'`') {
+            // Nothing escaped: the body is a slice of the script, and so are its words.
+            let src = self.src;
+            let inner = super::parse_nested(&src[self.pos..end], depth)?;
+            self.pos = end + 1;
+            self.out.extend(inner);
+            return Ok(());
+        }
         let mut body = String::new();
         loop {
             let Some(c) = self.peek_at(0) else {
@@ -198,7 +208,6 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        let depth = self.depth + self.sub_depth + 1;
         let inner = super::parse_nested(&body, depth)?;
         self.out.extend(inner.into_iter().map(|c| c.into_owned()));
         Ok(())

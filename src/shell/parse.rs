@@ -96,7 +96,7 @@ impl<'a> Parser<'a> {
     pub(super) fn parse_script(&mut self) -> Result<(), ParseError> {
         self.parse_list(End::Eof)?;
         for (cmd, id) in std::mem::take(&mut self.stdin_docs) {
-            let body = self.bodies.get(id).cloned().flatten();
+            let body = self.bodies.get_mut(id).and_then(Option::take); // one command each
             if let Some(c) = self.out.get_mut(cmd) {
                 c.stdin = body;
             }

@@ -37,7 +37,6 @@ mod tests;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 
 pub use defaults::DEFAULT_DENY;
 pub use rules::{List, Match, Rule, basename};
@@ -79,7 +78,7 @@ pub fn compile(
             p.add(Rule::new(d, List::Default, "defaults").map_err(Error::Config)?);
         }
     }
-    Ok(p)
+    Ok(p.finish())
 }
 
 /// Names the config file a rule came from, given its key and text (looked up only for a
@@ -92,32 +91,30 @@ pub struct CommandPolicy {
     allow: Vec<Rule>,
     /// `command.deny`, then the default list when `useDefaults`.
     deny: Vec<Rule>,
-    /// Rule indexes by program basename: (allow, deny), each in list order.
-    by_program: HashMap<String, (Vec<usize>, Vec<usize>), BuildHasherDefault<Fnv>>,
+    /// (hash of the program's basename, index in `allow`), sorted; a program's rules stay
+    /// in list order. Two names with one hash only add candidates: [`Rule::matches`]
+    /// compares names. (A sorted vector costs no allocation per rule, unlike a map of
+    /// names to vectors; compiling is part of every run.)
+    allow_index: Vec<Indexed>,
+    /// The same for `deny`.
+    deny_index: Vec<Indexed>,
 }
 
-/// FNV-1a, for the index of program names: they are short, and SipHash's setup cost
-/// was most of a lookup. The keys come from the config; a script can only look names up
-/// (at worst a few more comparisons), so flooding resistance is not needed here.
-#[derive(Debug, Clone, Copy)]
-struct Fnv(u64);
+/// An index entry: the hash of a rule's program name, the rule's index in its list.
+type Indexed = (u64, usize);
 
-impl Default for Fnv {
-    fn default() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
+/// The FNV-1a hash of a program name, the key of [`CommandPolicy`]'s index.
+fn program_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
+/// The entries of a sorted index with hash `key`.
+fn of_hash(index: &[Indexed], key: u64) -> &[Indexed] {
+    let start = index.partition_point(|e| e.0 < key);
+    let len = index[start..].partition_point(|e| e.0 == key);
+    &index[start..start + len]
 }
 
 /// Why a command is refused.
@@ -274,7 +271,7 @@ impl CommandPolicy {
         for a in allow {
             p.add(Rule::new(a, List::Allow, origin)?);
         }
-        Ok(p)
+        Ok(p.finish())
     }
 
     /// No rules yet, with room for `deny` and `allow` rules without growing.
@@ -282,20 +279,27 @@ impl CommandPolicy {
         CommandPolicy {
             allow: Vec::with_capacity(allow),
             deny: Vec::with_capacity(deny),
-            by_program: HashMap::with_capacity_and_hasher(deny + allow, Default::default()),
+            allow_index: Vec::with_capacity(allow),
+            deny_index: Vec::with_capacity(deny),
         }
     }
 
     fn add(&mut self, rule: Rule) {
-        let key = rules::basename(&rule.tokens[0]).to_string();
-        let slot = self.by_program.entry(key).or_default();
+        let key = program_hash(rules::basename(&rule.tokens[0]));
         if rule.list == List::Allow {
-            slot.0.push(self.allow.len());
+            self.allow_index.push((key, self.allow.len()));
             self.allow.push(rule);
         } else {
-            slot.1.push(self.deny.len());
+            self.deny_index.push((key, self.deny.len()));
             self.deny.push(rule);
         }
+    }
+
+    /// Sorts the index once every rule is added.
+    fn finish(mut self) -> CommandPolicy {
+        self.allow_index.sort_unstable();
+        self.deny_index.sort_unstable();
+        self
     }
 
     /// The deny rules, in the order they are tried.
@@ -413,19 +417,20 @@ impl CommandPolicy {
     }
 
     /// The (allow, deny) rules for `argv`'s program (its first word, known).
-    fn candidates(&self, argv: &[Word]) -> (&[usize], &[usize]) {
+    fn candidates(&self, argv: &[Word]) -> (&[Indexed], &[Indexed]) {
         let name = argv[0].value.as_deref().map(rules::basename).unwrap_or("");
-        match self.by_program.get(name) {
-            Some((a, d)) => (a, d),
-            None => (&[], &[]),
-        }
+        let key = program_hash(name);
+        (
+            of_hash(&self.allow_index, key),
+            of_hash(&self.deny_index, key),
+        )
     }
 
     fn allowed(&self, argv: &[Word]) -> bool {
         let (allow, _) = self.candidates(argv);
         allow
             .iter()
-            .any(|&i| self.allow[i].matches(argv) == Match::Yes)
+            .any(|&(_, i)| self.allow[i].matches(argv) == Match::Yes)
     }
 
     /// The first deny rule matching `argv` (whose command word is known) unless an allow
@@ -434,12 +439,12 @@ impl CommandPolicy {
         let (allow, deny) = self.candidates(argv);
         if allow
             .iter()
-            .any(|&i| self.allow[i].matches(argv) == Match::Yes)
+            .any(|&(_, i)| self.allow[i].matches(argv) == Match::Yes)
         {
             return None;
         }
         let mut maybe = None;
-        for r in deny.iter().map(|&i| &self.deny[i]) {
+        for r in deny.iter().map(|&(_, i)| &self.deny[i]) {
             match r.matches(argv) {
                 Match::Yes => return Some((r, true)),
                 Match::Maybe if maybe.is_none() => maybe = Some((r, false)),
