@@ -6,7 +6,7 @@ use super::ParseError;
 use super::lex::{is_name_char, is_name_start};
 use super::parse::{End, Parser};
 
-impl Parser {
+impl<'a> Parser<'a> {
     /// At a `$`: a parameter, `${ … }`, `$( … )`, `$(( … ))`, `$' … '`, `$" … "` or a
     /// literal `$`.
     pub(super) fn read_dollar(
@@ -17,7 +17,7 @@ impl Parser {
     ) -> Result<(), ParseError> {
         self.pos += 1;
         match self.peek_at(0) {
-            Some('(') if self.peek_at(1) == Some('(') => {
+            Some(b'(') if self.peek_at(1) == Some(b'(') => {
                 self.pos += 2;
                 let save_pos = self.pos;
                 let save_out = self.out.len();
@@ -29,31 +29,29 @@ impl Parser {
                 }
                 *known = false;
             }
-            Some('(') => {
+            Some(b'(') => {
                 self.pos += 1;
                 self.parse_list(End::RParen)?;
                 *known = false;
             }
-            Some('{') => {
+            Some(b'{') => {
                 self.pos += 1;
                 self.nested(|p| p.read_brace_param())?;
                 *known = false;
             }
-            Some('\'') if !in_dq => {
+            Some(b'\'') if !in_dq => {
                 self.pos += 1;
                 self.read_ansi_c(val)?;
             }
-            Some('"') if !in_dq => {
+            Some(b'"') if !in_dq => {
                 self.pos += 1;
                 self.read_dquoted(val, known, true)?;
             }
             Some(c) if is_name_start(c) => {
-                while self.peek_at(0).is_some_and(is_name_char) {
-                    self.pos += 1;
-                }
+                self.pos = self.run_end(self.pos, |c| !is_name_char(c));
                 *known = false;
             }
-            Some(c) if c.is_ascii_digit() || "@*#?-$!".contains(c) => {
+            Some(c) if c.is_ascii_digit() || b"@*#?-$!".contains(&c) => {
                 self.pos += 1;
                 *known = false;
             }
@@ -70,6 +68,8 @@ impl Parser {
     pub(super) fn read_arith(&mut self) -> Result<bool, ParseError> {
         const MAX_ARITH: usize = 1024;
         let start = self.pos;
+        // Characters from `start` to `counted` (the limit is in characters, not bytes).
+        let (mut chars, mut counted) = (0usize, start);
         let mut depth = 0usize;
         let mut scratch = String::new();
         let mut known = true;
@@ -78,39 +78,41 @@ impl Parser {
                 return Ok(false);
             };
             if self.pos - start > MAX_ARITH {
-                return Ok(false);
+                let new = self.b.get(counted..self.pos).unwrap_or(&[]);
+                chars += new.iter().filter(|b| (**b & 0xc0) != 0x80).count();
+                counted = self.pos;
+                if chars > MAX_ARITH {
+                    return Ok(false);
+                }
             }
             match c {
-                '(' => {
+                b'(' => {
                     depth += 1;
                     self.pos += 1;
                 }
-                ')' if depth > 0 => {
+                b')' if depth > 0 => {
                     depth -= 1;
                     self.pos += 1;
                 }
-                ')' => {
-                    if self.peek_at(1) == Some(')') {
+                b')' => {
+                    if self.peek_at(1) == Some(b')') {
                         self.pos += 2;
                         return Ok(true);
                     }
                     return Ok(false);
                 }
-                '$' => self.read_dollar(&mut scratch, &mut known, true)?,
-                '`' => {
+                b'$' => self.read_dollar(&mut scratch, &mut known, true)?,
+                b'`' => {
                     self.pos += 1;
                     self.read_backtick(false)?;
                 }
-                '\\' => self.pos += 2,
-                '\'' | '"' => {
+                b'\\' => self.pos += 2,
+                b'\'' | b'"' => {
                     self.pos += 1;
-                    if c == '"' {
+                    if c == b'"' {
                         self.read_dquoted(&mut scratch, &mut known, true)?;
                     } else {
-                        while self.peek_at(0).is_some_and(|x| x != '\'') {
-                            self.pos += 1;
-                        }
-                        self.pos += 1;
+                        self.pos = self.run_end(self.pos, |x| x == b'\'') + 1;
                     }
                 }
                 _ => self.pos += 1,
@@ -128,35 +130,32 @@ impl Parser {
                 return self.err("unterminated ${");
             };
             match c {
-                '}' if depth == 0 => {
+                b'}' if depth == 0 => {
                     self.pos += 1;
                     return Ok(());
                 }
-                '}' => {
+                b'}' => {
                     depth -= 1;
                     self.pos += 1;
                 }
-                '{' => {
+                b'{' => {
                     depth += 1;
                     self.pos += 1;
                 }
-                '\\' => self.pos += 2,
-                '\'' => {
-                    self.pos += 1;
-                    while self.peek_at(0).is_some_and(|x| x != '\'') {
-                        self.pos += 1;
-                    }
+                b'\\' => self.pos += 2,
+                b'\'' => {
+                    self.pos = self.run_end(self.pos + 1, |x| x == b'\'');
                     if self.peek_at(0).is_none() {
                         return self.err("unterminated single quote");
                     }
                     self.pos += 1;
                 }
-                '"' => {
+                b'"' => {
                     self.pos += 1;
                     self.read_dquoted(&mut scratch, &mut known, true)?;
                 }
-                '$' => self.read_dollar(&mut scratch, &mut known, true)?,
-                '`' => {
+                b'$' => self.read_dollar(&mut scratch, &mut known, true)?,
+                b'`' => {
                     self.pos += 1;
                     self.read_backtick(false)?;
                 }
@@ -168,30 +167,49 @@ impl Parser {
     /// After an opening backtick: the text up to the closing one, unescaped and parsed as
     /// a script of its own.
     pub(super) fn read_backtick(&mut self, in_dq: bool) -> Result<(), ParseError> {
+        let depth = self.depth + self.sub_depth + 1;
+        let end = self.run_end(self.pos, |c| c == b'`' || c == b'\\');
+        if self.b.get(end) == Some(&b'`') {
+            // Nothing escaped: the body is a slice of the script, and so are its words.
+            let src = self.src;
+            let inner = super::parse_nested(&src[self.pos..end], depth)?;
+            self.pos = end + 1;
+            self.out.extend(inner);
+            return Ok(());
+        }
         let mut body = String::new();
         loop {
             let Some(c) = self.peek_at(0) else {
                 return self.err("unterminated backquote");
             };
-            self.pos += 1;
             match c {
-                '`' => break,
-                '\\' => match self.peek_at(0) {
-                    Some(n @ ('$' | '`' | '\\')) => {
-                        body.push(n);
-                        self.pos += 1;
+                b'`' => {
+                    self.pos += 1;
+                    break;
+                }
+                b'\\' => {
+                    self.pos += 1;
+                    match self.peek_at(0) {
+                        Some(n @ (b'$' | b'`' | b'\\')) => {
+                            body.push(char::from(n));
+                            self.pos += 1;
+                        }
+                        Some(b'"') if in_dq => {
+                            body.push('"');
+                            self.pos += 1;
+                        }
+                        _ => body.push('\\'),
                     }
-                    Some('"') if in_dq => {
-                        body.push('"');
-                        self.pos += 1;
-                    }
-                    _ => body.push('\\'),
-                },
-                _ => body.push(c),
+                }
+                _ => {
+                    let end = self.run_end(self.pos + 1, |c| c == b'`' || c == b'\\');
+                    body.push_str(&self.src[self.pos..end]);
+                    self.pos = end;
+                }
             }
         }
-        let inner = super::parse_nested(&body, self.depth + self.sub_depth + 1)?;
-        self.out.extend(inner);
+        let inner = super::parse_nested(&body, depth)?;
+        self.out.extend(inner.into_iter().map(|c| c.into_owned()));
         Ok(())
     }
 
@@ -201,14 +219,17 @@ impl Parser {
             let Some(c) = self.peek_at(0) else {
                 return self.err("unterminated $' quote");
             };
-            self.pos += 1;
             match c {
-                '\'' => return Ok(()),
-                '\\' => {
-                    let Some(e) = self.peek_at(0) else {
+                b'\'' => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                b'\\' => {
+                    self.pos += 1;
+                    let Some(e) = self.char_at(self.pos) else {
                         return self.err("unterminated $' quote");
                     };
-                    self.pos += 1;
+                    self.pos += e.len_utf8();
                     match e {
                         'n' => val.push('\n'),
                         't' => val.push('\t'),
@@ -219,8 +240,8 @@ impl Parser {
                         'f' => val.push('\x0c'),
                         'v' => val.push('\x0b'),
                         'c' => {
-                            if let Some(x) = self.peek_at(0) {
-                                self.pos += 1;
+                            if let Some(x) = self.char_at(self.pos) {
+                                self.pos += x.len_utf8();
                                 val.push(char::from((x as u32 & 0x1f) as u8));
                             }
                         }
@@ -239,7 +260,11 @@ impl Parser {
                         }
                     }
                 }
-                _ => val.push(c),
+                _ => {
+                    let end = self.run_end(self.pos + 1, |c| c == b'\'' || c == b'\\');
+                    val.push_str(&self.src[self.pos..end]);
+                    self.pos = end;
+                }
             }
         }
     }
@@ -249,7 +274,7 @@ impl Parser {
         let mut n: u32 = 0;
         let mut digits = 0;
         while digits < max {
-            match self.peek_at(0).and_then(|c| c.to_digit(radix)) {
+            match self.peek_at(0).and_then(|c| char::from(c).to_digit(radix)) {
                 Some(d) => {
                     n = n.saturating_mul(radix).saturating_add(d);
                     self.pos += 1;
@@ -272,30 +297,26 @@ impl Parser {
         for h in pending {
             let mut body = String::new();
             loop {
-                if self.pos >= self.s.len() {
+                if self.pos >= self.b.len() {
                     break; // the shell warns and ends the document at end of input
                 }
                 let start = self.pos;
-                while self.peek_at(0).is_some_and(|c| c != '\n') {
-                    self.pos += 1;
-                }
-                let line = self.text(start, self.pos);
-                if self.pos < self.s.len() {
+                self.pos = self.run_end(start, |c| c == b'\n');
+                let src = self.src;
+                let line = &src[start..self.pos];
+                if self.pos < self.b.len() {
                     self.pos += 1;
                 }
                 let cmp = if h.strip_tabs {
                     line.trim_start_matches('\t')
                 } else {
-                    line.as_str()
+                    line
                 };
                 if cmp == h.delim {
                     break;
                 }
                 body.push_str(cmp); // `<<-` strips leading tabs from every line
                 body.push('\n');
-            }
-            if let Some(slot) = self.bodies.get_mut(h.id) {
-                *slot = Some(body.clone());
             }
             if h.expand {
                 let depth = self.depth + self.sub_depth + 1;
@@ -305,7 +326,10 @@ impl Parser {
                 }
                 let (mut v, mut k) = (String::new(), true);
                 sub.read_dquoted(&mut v, &mut k, false)?;
-                self.out.extend(sub.out);
+                self.out.extend(sub.out.into_iter().map(|c| c.into_owned()));
+            }
+            if let Some(slot) = self.bodies.get_mut(h.id) {
+                *slot = Some(body);
             }
         }
         Ok(())

@@ -2,6 +2,8 @@
 //! Command substitutions call back into the grammar (`parse.rs`), so `$( … )` ends at the
 //! `)` the shell's grammar would end it at, not at the first `)` character.
 
+use std::borrow::Cow;
+
 use super::ParseError;
 use super::parse::{End, Parser};
 
@@ -30,8 +32,8 @@ pub(super) enum Op {
 /// A word token. Its [`Word`] is built ([`Parser::word`]) only for the words a command
 /// keeps: reserved words, assignments and redirection targets cost no allocation.
 #[derive(Debug, Clone)]
-pub(super) struct WordTok {
-    /// Where it is written: the characters `start..end` of the script.
+pub(super) struct WordTok<'a> {
+    /// Where it is written: the bytes `start..end` of the script.
     pub start: usize,
     pub end: usize,
     /// Its value is known.
@@ -39,7 +41,7 @@ pub(super) struct WordTok {
     /// The known value when it is not the text as written.
     pub value: Option<String>,
     /// See [`Word::prefix`].
-    pub prefix: String,
+    pub prefix: Cow<'a, str>,
     /// Written without any quoting or expansion (can be a reserved word).
     pub plain: bool,
     /// The reserved word (or other word the grammar looks for) it is, written plainly.
@@ -55,8 +57,8 @@ const KEYWORDS: [&str; 23] = [
 ];
 
 #[derive(Debug, Clone)]
-pub(super) enum Tok {
-    Word(WordTok),
+pub(super) enum Tok<'a> {
+    Word(WordTok<'a>),
     Op(Op),
     Newline,
     Eof,
@@ -92,22 +94,96 @@ const fn redir(heredoc: bool, strip_tabs: bool, herestring: bool, input: bool) -
     }
 }
 
-fn is_meta(c: char) -> bool {
-    matches!(
-        c,
-        ' ' | '\t' | '\n' | ';' | '&' | '|' | '(' | ')' | '<' | '>'
-    )
+/// Byte classes, looked up per byte ([`CLASS`]).
+const META: u8 = 1;
+const WORD_SPECIAL: u8 = 2;
+const DQUOTE_SPECIAL: u8 = 4;
+const KEYWORD_START: u8 = 8;
+
+/// The classes of every byte: metacharacters; the bytes [`Parser::read_word`] looks at
+/// (any other is copied as it is); those double quotes look at; first bytes of keywords.
+static CLASS: [u8; 256] = classes();
+
+const fn classes() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let sets: [(&[u8], u8); 4] = [
+        (b" \t\n;&|()<>", META | WORD_SPECIAL),
+        (b"\\'\"$`*?[={},.", WORD_SPECIAL),
+        (b"\"\\$`", DQUOTE_SPECIAL),
+        (b"itefdwu{}!cs[]-", KEYWORD_START),
+    ];
+    let mut i = 0;
+    while i < sets.len() {
+        let (bytes, class) = sets[i];
+        let mut j = 0;
+        while j < bytes.len() {
+            t[bytes[j] as usize] |= class;
+            j += 1;
+        }
+        i += 1;
+    }
+    t
 }
 
-pub(super) fn is_name_start(c: char) -> bool {
-    c == '_' || c.is_ascii_alphabetic()
+pub(super) fn is_meta(c: u8) -> bool {
+    CLASS[c as usize] & META != 0
 }
 
-pub(super) fn is_name_char(c: char) -> bool {
-    c == '_' || c.is_ascii_alphanumeric()
+fn is_word_special(c: u8) -> bool {
+    CLASS[c as usize] & WORD_SPECIAL != 0
 }
 
-impl Parser {
+fn is_dquote_special(c: u8) -> bool {
+    CLASS[c as usize] & DQUOTE_SPECIAL != 0
+}
+
+pub(super) fn is_name_start(c: u8) -> bool {
+    c == b'_' || c.is_ascii_alphabetic()
+}
+
+pub(super) fn is_name_char(c: u8) -> bool {
+    c == b'_' || c.is_ascii_alphanumeric()
+}
+
+/// The reserved word (or other word the grammar looks for) `w` is.
+fn keyword(w: &str) -> Option<&'static str> {
+    let first = *w.as_bytes().first()?;
+    if w.len() > 8 || CLASS[first as usize] & KEYWORD_START == 0 {
+        return None;
+    }
+    KEYWORDS.into_iter().find(|k| *k == w)
+}
+
+/// The operator at the start of `b` (whose first byte is a metacharacter other than a
+/// blank or newline) and its length; `None` for `<` or `>` alone.
+fn operator(b: &[u8]) -> (usize, Op) {
+    const OUT: Op = redir(false, false, false, false);
+    const IN: Op = redir(false, false, false, true);
+    let at = |i: usize| b.get(i).copied();
+    match (b[0], at(1), at(2)) {
+        (b';', Some(b';'), Some(b'&')) => (3, Op::CaseEnd),
+        (b';', Some(b';' | b'&'), _) => (2, Op::CaseEnd),
+        (b';', _, _) => (1, Op::Sep),
+        (b'&', Some(b'&'), _) => (2, Op::Sep),
+        (b'&', Some(b'>'), Some(b'>')) => (3, OUT),
+        (b'&', Some(b'>'), _) => (2, OUT),
+        (b'&', _, _) => (1, Op::Sep),
+        (b'|', Some(b'|'), _) => (2, Op::Sep),
+        (b'|', Some(b'&'), _) => (2, Op::Pipe),
+        (b'|', _, _) => (1, Op::Pipe),
+        (b'(', _, _) => (1, Op::LParen),
+        (b')', _, _) => (1, Op::RParen),
+        (b'<', Some(b'<'), Some(b'<')) => (3, redir(false, false, true, false)),
+        (b'<', Some(b'<'), Some(b'-')) => (3, redir(true, true, false, false)),
+        (b'<', Some(b'<'), _) => (2, redir(true, false, false, false)),
+        (b'<', Some(b'>' | b'&'), _) => (2, IN),
+        (b'<', _, _) => (1, IN),
+        (b'>', Some(b'>' | b'|' | b'&'), _) => (2, OUT),
+        _ => (1, OUT),
+    }
+}
+
+impl<'a> Parser<'a> {
     pub(super) fn err<T>(&self, msg: &str) -> Result<T, ParseError> {
         Err(ParseError {
             message: msg.to_string(),
@@ -115,89 +191,56 @@ impl Parser {
         })
     }
 
-    pub(super) fn peek_at(&self, off: usize) -> Option<char> {
-        self.s.get(self.pos + off).copied()
+    pub(super) fn peek_at(&self, off: usize) -> Option<u8> {
+        self.b.get(self.pos + off).copied()
     }
 
-    fn starts(&self, pat: &str) -> bool {
-        let mut i = self.pos;
-        pat.chars().all(|c| {
-            let ok = self.s.get(i) == Some(&c);
-            i += 1;
-            ok
-        })
+    /// The character at byte `pos` (a character boundary).
+    pub(super) fn char_at(&self, pos: usize) -> Option<char> {
+        self.src.get(pos..).and_then(|s| s.chars().next())
+    }
+
+    /// Where the run of bytes from `from` that `stop` does not stop ends.
+    pub(super) fn run_end(&self, from: usize, stop: impl Fn(u8) -> bool) -> usize {
+        let rest = self.b.get(from..).unwrap_or(&[]);
+        from + rest.iter().position(|&c| stop(c)).unwrap_or(rest.len())
     }
 
     /// The next token. `Tok::Newline` also reads the pending here-document bodies.
-    pub(super) fn lex(&mut self) -> Result<Tok, ParseError> {
+    pub(super) fn lex(&mut self) -> Result<Tok<'a>, ParseError> {
         loop {
             match self.peek_at(0) {
-                Some(' ' | '\t') => self.pos += 1,
-                Some('\\') if self.peek_at(1) == Some('\n') => self.pos += 2,
-                Some('#') => {
-                    while self.peek_at(0).is_some_and(|c| c != '\n') {
-                        self.pos += 1;
-                    }
-                }
+                Some(b' ' | b'\t') => self.pos += 1,
+                Some(b'\\') if self.peek_at(1) == Some(b'\n') => self.pos += 2,
+                Some(b'#') => self.pos = self.run_end(self.pos, |c| c == b'\n'),
                 _ => break,
             }
         }
         let Some(c) = self.peek_at(0) else {
             return Ok(Tok::Eof);
         };
-        if c == '\n' {
+        if c == b'\n' {
             self.pos += 1;
             self.read_heredocs()?;
             return Ok(Tok::Newline);
         }
-        const OUT: Op = redir(false, false, false, false);
-        const IN: Op = redir(false, false, false, true);
-        const OPS: [(&str, Op); 21] = [
-            (";;&", Op::CaseEnd),
-            (";;", Op::CaseEnd),
-            (";&", Op::CaseEnd),
-            (";", Op::Sep),
-            ("&&", Op::Sep),
-            ("&>>", OUT),
-            ("&>", OUT),
-            ("&", Op::Sep),
-            ("||", Op::Sep),
-            ("|&", Op::Pipe),
-            ("|", Op::Pipe),
-            ("(", Op::LParen),
-            (")", Op::RParen),
-            ("<<<", redir(false, false, true, false)),
-            ("<<-", redir(true, true, false, false)),
-            ("<<", redir(true, false, false, false)),
-            ("<>", IN),
-            ("<&", IN),
-            (">>", OUT),
-            (">|", OUT),
-            (">&", OUT),
-        ];
         // `<(` and `>(` are process substitutions: words.
-        let procsub = matches!(c, '<' | '>') && self.peek_at(1) == Some('(');
+        let procsub = matches!(c, b'<' | b'>') && self.peek_at(1) == Some(b'(');
         if !procsub && is_meta(c) {
-            for (text, op) in OPS {
-                if self.starts(text) {
-                    self.pos += text.chars().count();
-                    return Ok(Tok::Op(op));
-                }
-            }
-            if matches!(c, '<' | '>') {
-                self.pos += 1;
-                return Ok(Tok::Op(redir(false, false, false, c == '<')));
-            }
+            let (len, op) = operator(&self.b[self.pos..]);
+            self.pos += len;
+            return Ok(Tok::Op(op));
         }
         let w = self.read_word()?;
         // An IO number (`2>`) or `{fd}>` right before a redirection is not a word.
-        let next_redir = matches!(self.peek_at(0), Some('<' | '>')) && self.peek_at(1) != Some('(');
+        let next_redir =
+            matches!(self.peek_at(0), Some(b'<' | b'>')) && self.peek_at(1) != Some(b'(');
         if next_redir && w.plain {
-            let v = &self.s[w.start..w.end];
+            let v = &self.b[w.start..w.end];
             let io_number = !v.is_empty() && v.iter().all(|c| c.is_ascii_digit());
             let fd_var = v.len() > 2
-                && v[0] == '{'
-                && v[v.len() - 1] == '}'
+                && v[0] == b'{'
+                && v[v.len() - 1] == b'}'
                 && v[1..v.len() - 1].iter().all(|c| is_name_char(*c));
             if io_number || fd_var {
                 return self.lex();
@@ -206,7 +249,7 @@ impl Parser {
         Ok(Tok::Word(w))
     }
 
-    fn read_word(&mut self) -> Result<WordTok, ParseError> {
+    fn read_word(&mut self) -> Result<WordTok<'a>, ParseError> {
         let start = self.pos;
         let mut buf = std::mem::take(&mut self.word_buf);
         buf.clear();
@@ -218,114 +261,112 @@ impl Parser {
             brace_open: false,
             brace_list: false,
         };
-        let mut prefix: Option<String> = None;
+        let mut prefix: Option<usize> = None;
         while let Some(c) = self.peek_at(0) {
             let (before, was_known) = (a.value.len(), a.known);
             match c {
-                '<' | '>' if self.peek_at(1) == Some('(') => {
+                b'<' | b'>' if self.peek_at(1) == Some(b'(') => {
                     self.pos += 2;
                     self.parse_list(End::RParen)?;
                     a.known = false;
                     a.plain = false;
                 }
                 c if is_meta(c) => break,
-                '\\' => {
+                b'\\' => {
                     a.plain = false;
                     a.quoted = true;
-                    match self.peek_at(1) {
+                    match self.char_at(self.pos + 1) {
                         Some('\n') => self.pos += 2,
                         Some(n) => {
                             a.value.push(n);
-                            self.pos += 2;
+                            self.pos += 1 + n.len_utf8();
                         }
                         None => {
                             self.pos += 1;
                         }
                     }
                 }
-                '\'' => {
+                b'\'' => {
                     a.plain = false;
                     a.quoted = true;
-                    self.pos += 1;
-                    loop {
-                        match self.peek_at(0) {
-                            None => return self.err("unterminated single quote"),
-                            Some('\'') => break,
-                            Some(ch) => a.value.push(ch),
-                        }
-                        self.pos += 1;
+                    let end = self.run_end(self.pos + 1, |c| c == b'\'');
+                    if end == self.b.len() {
+                        return self.err("unterminated single quote");
                     }
-                    self.pos += 1;
+                    a.value.push_str(&self.src[self.pos + 1..end]);
+                    self.pos = end + 1;
                 }
-                '"' => {
+                b'"' => {
                     a.plain = false;
                     a.quoted = true;
                     self.pos += 1;
                     self.read_dquoted(&mut a.value, &mut a.known, true)?;
                 }
-                '$' => {
+                b'$' => {
                     let before = self.pos;
                     self.read_dollar(&mut a.value, &mut a.known, false)?;
                     if self.pos != before + 1 || !a.value.ends_with('$') {
                         a.plain = false;
                     }
-                    if self.s[before + 1..self.pos].first() == Some(&'\'') {
+                    if self.pos > before + 1 && self.b[before + 1] == b'\'' {
                         a.quoted = true;
                     }
                 }
-                '`' => {
+                b'`' => {
                     a.plain = false;
                     self.pos += 1;
                     self.read_backtick(false)?;
                     a.known = false;
                 }
-                '*' | '?' => {
+                b'*' | b'?' => {
                     // `?(`, `*(`... are extglobs; either way a pattern.
                     a.known = false;
-                    a.value.push(c);
+                    a.value.push(char::from(c));
                     self.pos += 1;
                 }
-                '[' => {
+                b'[' => {
                     // A bracket expression if a `]` follows in the word (looked for in a
                     // bounded window, so that `[[[[…` stays linear; past it, assume one).
-                    let rest = &self.s[self.pos + 1..];
-                    let window = rest.iter().take(256).take_while(|c| !is_meta(**c));
+                    let rest = self.src[self.pos + 1..].chars();
+                    let window = rest
+                        .take(256)
+                        .take_while(|c| !c.is_ascii() || !is_meta(*c as u8));
                     let span = window.clone().count();
-                    if window.into_iter().any(|c| *c == ']') || span == 256 {
+                    if window.into_iter().any(|c| c == ']') || span == 256 {
                         a.known = false;
                     }
-                    a.value.push(c);
+                    a.value.push('[');
                     self.pos += 1;
                 }
-                '=' if self.pos == start && self.peek_at(1).is_some_and(is_name_start) => {
+                b'=' if self.pos == start && self.peek_at(1).is_some_and(is_name_start) => {
                     // zsh's `=cmd` is the path of cmd.
                     a.known = false;
-                    a.value.push(c);
+                    a.value.push('=');
                     self.pos += 1;
                 }
-                '{' => {
+                b'{' => {
                     a.brace_open = true;
-                    a.value.push(c);
+                    a.value.push('{');
                     self.pos += 1;
                 }
-                ',' if a.brace_open => {
+                b',' if a.brace_open => {
                     a.brace_list = true;
-                    a.value.push(c);
+                    a.value.push(',');
                     self.pos += 1;
                 }
-                '.' if a.brace_open && self.peek_at(1) == Some('.') => {
+                b'.' if a.brace_open && self.peek_at(1) == Some(b'.') => {
                     a.brace_list = true;
                     a.value.push_str("..");
                     self.pos += 2;
                 }
-                '}' => {
+                b'}' => {
                     if a.brace_list {
                         a.known = false;
                     }
-                    a.value.push(c);
+                    a.value.push('}');
                     self.pos += 1;
                 }
-                '=' if self.peek_at(1) == Some('(') && is_assignment_lhs(&a.value) && a.plain => {
+                b'=' if self.peek_at(1) == Some(b'(') && is_assignment_lhs(&a.value) && a.plain => {
                     // An array assignment `a=(x y)`: its elements are words.
                     self.pos += 2;
                     self.read_array()?;
@@ -333,26 +374,31 @@ impl Parser {
                     a.known = false;
                 }
                 _ => {
-                    a.value.push(c);
-                    self.pos += 1;
+                    // This byte and the ordinary ones after it (a run that ends at an
+                    // ASCII byte or the end: whole characters).
+                    let end = self.run_end(self.pos + 1, is_word_special);
+                    a.value.push_str(&self.src[self.pos..end]);
+                    self.pos = end;
                 }
             }
             if was_known && !a.known {
-                prefix = Some(a.value[..before].to_string());
+                prefix = Some(before);
             }
         }
-        let copy;
-        let written = match self.is_ascii() {
-            true => &self.ascii[start..self.pos],
-            false => {
-                copy = self.text(start, self.pos);
-                copy.as_str()
-            }
-        };
-        let value = (a.known && a.value != written).then(|| a.value.as_str().to_string());
+        let src = self.src;
+        let written = &src[start..self.pos];
+        let value = (a.known && a.value != written).then(|| a.value.clone());
         let kw = match a.plain {
-            true => KEYWORDS.into_iter().find(|k| *k == written),
+            true => keyword(written),
             false => None,
+        };
+        let prefix = match prefix {
+            None | Some(0) => Cow::Borrowed(""),
+            // Written as it reads (`git${IFS}push`): a slice of the script.
+            Some(n) if written.as_bytes().get(..n) == Some(&a.value.as_bytes()[..n]) => {
+                Cow::Borrowed(&src[start..start + n])
+            }
+            Some(n) => Cow::Owned(a.value[..n].to_string()),
         };
         self.word_buf = a.value;
         Ok(WordTok {
@@ -360,7 +406,7 @@ impl Parser {
             end: self.pos,
             known: a.known,
             value,
-            prefix: prefix.unwrap_or_default(),
+            prefix,
             plain: a.plain,
             kw,
             quoted: a.quoted,
@@ -395,17 +441,17 @@ impl Parser {
                 return Ok(());
             };
             match c {
-                '"' if closing => {
+                b'"' if closing => {
                     self.pos += 1;
                     return Ok(());
                 }
-                '\\' => match self.peek_at(1) {
-                    Some('\n') => self.pos += 2,
-                    Some(n @ ('$' | '`' | '\\')) => {
-                        val.push(n);
+                b'\\' => match self.peek_at(1) {
+                    Some(b'\n') => self.pos += 2,
+                    Some(n @ (b'$' | b'`' | b'\\')) => {
+                        val.push(char::from(n));
                         self.pos += 2;
                     }
-                    Some('"') if closing => {
+                    Some(b'"') if closing => {
                         val.push('"');
                         self.pos += 2;
                     }
@@ -414,15 +460,16 @@ impl Parser {
                         self.pos += 1;
                     }
                 },
-                '$' => self.read_dollar(val, known, true)?,
-                '`' => {
+                b'$' => self.read_dollar(val, known, true)?,
+                b'`' => {
                     self.pos += 1;
                     self.read_backtick(closing)?;
                     *known = false;
                 }
                 _ => {
-                    val.push(c);
-                    self.pos += 1;
+                    let end = self.run_end(self.pos + 1, is_dquote_special);
+                    val.push_str(&self.src[self.pos..end]);
+                    self.pos = end;
                 }
             }
         }
@@ -432,7 +479,7 @@ impl Parser {
 /// `NAME=` or `NAME+=` (an assignment's left side, before the value).
 pub(super) fn is_assignment_lhs(s: &str) -> bool {
     let s = s.strip_suffix('+').unwrap_or(s);
-    let mut cs = s.chars();
+    let mut cs = s.bytes();
     cs.next().is_some_and(is_name_start) && cs.all(is_name_char)
 }
 

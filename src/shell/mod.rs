@@ -25,57 +25,81 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// How deep substitutions and nested scripts may nest before the input is refused.
 pub const MAX_DEPTH: usize = 32;
 
-/// One word of a simple command.
+/// One word of a simple command. Its strings borrow the script's text where they can (a
+/// word written plainly costs no allocation); [`Word::into_owned`] detaches it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Word {
+pub struct Word<'a> {
     /// The value after quote removal, or `None` when it cannot be known statically.
-    pub value: Option<String>,
+    pub value: Option<Cow<'a, str>>,
     /// The word as written (for messages).
-    pub source: String,
+    pub source: Cow<'a, str>,
     /// For a word only known at run time, the literal text before its first unknown part
     /// as far as the lexer can tell (`git` for `git${IFS}push`, empty for `$CMD`); a
     /// prefix of the word's real value. Empty for known words.
-    pub prefix: String,
+    pub prefix: Cow<'a, str>,
 }
 
-impl Word {
-    /// A word whose value is known.
-    pub fn lit(s: &str) -> Word {
+impl<'a> Word<'a> {
+    /// A word whose value is known (a copy of `s`).
+    pub fn lit(s: &str) -> Word<'static> {
+        Word::borrowed(s).into_owned()
+    }
+
+    /// A word whose value is known, borrowing `s`.
+    pub fn borrowed(s: &'a str) -> Word<'a> {
         Word {
-            value: Some(s.to_string()),
-            source: s.to_string(),
-            prefix: String::new(),
+            value: Some(Cow::Borrowed(s)),
+            source: Cow::Borrowed(s),
+            prefix: Cow::Borrowed(""),
         }
     }
 
     /// A word whose value is not known statically, written as `source`.
-    pub fn unknown(source: &str) -> Word {
+    pub fn unknown(source: &str) -> Word<'static> {
         Word {
             value: None,
-            source: source.to_string(),
-            prefix: String::new(),
+            source: Cow::Owned(source.to_string()),
+            prefix: Cow::Borrowed(""),
+        }
+    }
+
+    /// The same word, owning its strings.
+    pub fn into_owned(self) -> Word<'static> {
+        Word {
+            value: self.value.map(|v| Cow::Owned(v.into_owned())),
+            source: Cow::Owned(self.source.into_owned()),
+            prefix: Cow::Owned(self.prefix.into_owned()),
         }
     }
 }
 
 /// A simple command: its words (argv), never empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SimpleCommand {
-    pub words: Vec<Word>,
+pub struct SimpleCommand<'a> {
+    pub words: Vec<Word<'a>>,
     /// The text its standard input reads when the script gives it literally (a
     /// here-document's body, a here-string and its newline): a shell reading it runs it.
     pub stdin: Option<String>,
 }
 
-impl SimpleCommand {
+impl SimpleCommand<'_> {
     /// The words as written, joined by spaces (for messages).
     pub fn display(&self) -> String {
         display_words(&self.words)
+    }
+
+    /// The same command, owning its words.
+    pub fn into_owned(self) -> SimpleCommand<'static> {
+        SimpleCommand {
+            words: self.words.into_iter().map(Word::into_owned).collect(),
+            stdin: self.stdin,
+        }
     }
 }
 
@@ -83,7 +107,7 @@ impl SimpleCommand {
 pub fn display_words(words: &[Word]) -> String {
     words
         .iter()
-        .map(|w| w.source.as_str())
+        .map(|w| w.source.as_ref())
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -111,12 +135,12 @@ impl fmt::Display for ParseError {
 impl std::error::Error for ParseError {}
 
 /// Every simple command `script` could run, or why it cannot be parsed.
-pub fn parse(script: &str) -> Result<Vec<SimpleCommand>, ParseError> {
+pub fn parse(script: &str) -> Result<Vec<SimpleCommand<'_>>, ParseError> {
     parse_nested(script, 0)
 }
 
 /// [`parse`] for a script found at nesting depth `depth` (`sh -c`, `eval`, backticks).
-pub fn parse_nested(script: &str, depth: usize) -> Result<Vec<SimpleCommand>, ParseError> {
+pub fn parse_nested(script: &str, depth: usize) -> Result<Vec<SimpleCommand<'_>>, ParseError> {
     if depth > MAX_DEPTH {
         return Err(ParseError {
             message: format!("nested more than {MAX_DEPTH} levels deep"),

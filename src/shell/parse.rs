@@ -3,6 +3,7 @@
 //! the simple commands inside them. Reserved words are recognised only where the shell
 //! recognises them: unquoted, in command position.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use super::lex::{self, HereDoc, Op, Tok, WordTok};
@@ -17,19 +18,20 @@ pub(super) enum End {
     RParen,
 }
 
-pub(super) struct Parser {
-    pub(super) s: Vec<char>,
-    /// The script itself when it is all ASCII (then a character index is a byte index and
-    /// [`Parser::text`] copies a slice), else empty.
-    pub(super) ascii: String,
+pub(super) struct Parser<'a> {
+    /// The script.
+    pub(super) src: &'a str,
+    /// Its bytes (the grammar's characters are all ASCII; the others are copied whole).
+    pub(super) b: &'a [u8],
     /// A buffer lent to the word being read (so that its value is allocated once, at its
     /// final size); a word read while it is lent gets a new one.
     pub(super) word_buf: String,
+    /// The byte the lexer is at.
     pub(super) pos: usize,
     /// Nesting depth of this script (backticks, here-documents, `sh -c`).
     pub(super) depth: usize,
     /// The simple commands found so far.
-    pub(super) out: Vec<SimpleCommand>,
+    pub(super) out: Vec<SimpleCommand<'a>>,
     /// Here-documents whose bodies start after the next newline.
     pub(super) pending: Vec<HereDoc>,
     /// Here-document bodies by id (`None` until read).
@@ -67,26 +69,18 @@ enum Stdin {
 }
 
 #[derive(Default)]
-struct List {
-    queue: VecDeque<Tok>,
+struct List<'a> {
+    queue: VecDeque<Tok<'a>>,
     stack: Vec<Ctx>,
-    words: Vec<Word>,
+    words: Vec<Word<'a>>,
     stdin: Stdin,
 }
 
-impl Parser {
-    pub(super) fn new(script: &str, depth: usize) -> Parser {
-        let ascii = script.is_ascii();
-        let s: Vec<char> = match ascii {
-            true => script.bytes().map(char::from).collect(),
-            false => script.chars().collect(),
-        };
+impl<'a> Parser<'a> {
+    pub(super) fn new(script: &'a str, depth: usize) -> Parser<'a> {
         Parser {
-            ascii: match ascii {
-                true => script.to_string(),
-                false => String::new(),
-            },
-            s,
+            src: script,
+            b: script.as_bytes(),
             word_buf: String::new(),
             pos: 0,
             depth,
@@ -102,7 +96,7 @@ impl Parser {
     pub(super) fn parse_script(&mut self) -> Result<(), ParseError> {
         self.parse_list(End::Eof)?;
         for (cmd, id) in std::mem::take(&mut self.stdin_docs) {
-            let body = self.bodies.get(id).cloned().flatten();
+            let body = self.bodies.get_mut(id).and_then(Option::take); // one command each
             if let Some(c) = self.out.get_mut(cmd) {
                 c.stdin = body;
             }
@@ -117,42 +111,24 @@ impl Parser {
         Ok(())
     }
 
-    /// The script is all ASCII: `ascii` holds it.
-    pub(super) fn is_ascii(&self) -> bool {
-        self.ascii.len() == self.s.len()
-    }
-
-    /// The characters `start..end` of the script.
-    pub(super) fn text(&self, start: usize, end: usize) -> String {
-        if self.is_ascii() {
-            self.ascii[start..end].to_string()
-        } else {
-            self.s[start..end].iter().collect()
-        }
-    }
-
     /// The word `w` is.
-    pub(super) fn word(&self, w: WordTok) -> Word {
-        let source = self.text(w.start, w.end);
+    pub(super) fn word(&self, w: WordTok<'a>) -> Word<'a> {
+        let source = &self.src[w.start..w.end];
         let value = match (w.known, w.value) {
             (false, _) => None,
-            (true, Some(v)) => Some(v),
-            (true, None) => Some(source.clone()),
+            (true, Some(v)) => Some(Cow::Owned(v)),
+            (true, None) => Some(Cow::Borrowed(source)),
         };
         Word {
             value,
-            source,
+            source: Cow::Borrowed(source),
             prefix: w.prefix,
         }
     }
 
     /// `w` is an assignment (`NAME=value`...), as written.
     fn assignment(&self, w: &WordTok) -> bool {
-        if self.is_ascii() {
-            lex::is_assignment(&self.ascii[w.start..w.end])
-        } else {
-            lex::is_assignment(&self.text(w.start, w.end))
-        }
+        lex::is_assignment(&self.src[w.start..w.end])
     }
 
     /// Forgets the commands found after the first `len` (a guess that did not hold).
@@ -162,7 +138,7 @@ impl Parser {
         self.stdin_pipes.retain(|(cmd, _)| *cmd < len);
     }
 
-    fn next(&mut self, l: &mut List) -> Result<Tok, ParseError> {
+    fn next(&mut self, l: &mut List<'a>) -> Result<Tok<'a>, ParseError> {
         match l.queue.pop_front() {
             Some(t) => Ok(t),
             None => self.lex(),
@@ -170,15 +146,15 @@ impl Parser {
     }
 
     /// The `n`th token ahead (0 = the next one), without consuming it.
-    fn peek(&mut self, l: &mut List, n: usize) -> Result<Tok, ParseError> {
+    fn peek<'l>(&mut self, l: &'l mut List<'a>, n: usize) -> Result<&'l Tok<'a>, ParseError> {
         while l.queue.len() <= n {
             let t = self.lex()?;
             l.queue.push_back(t);
         }
-        Ok(l.queue[n].clone())
+        Ok(&l.queue[n])
     }
 
-    fn flush(&mut self, l: &mut List) {
+    fn flush(&mut self, l: &mut List<'a>) {
         let stdin = std::mem::take(&mut l.stdin);
         if l.words.is_empty() {
             return;
@@ -195,8 +171,9 @@ impl Parser {
             }
             Stdin::Inherited | Stdin::Unknown => None,
         };
+        // `l.words` keeps its room for the next command; this one's is allocated once.
         self.out.push(SimpleCommand {
-            words: std::mem::take(&mut l.words),
+            words: l.words.drain(..).collect(),
             stdin: text,
         });
     }
@@ -205,7 +182,7 @@ impl Parser {
     /// a stack overflow.
     pub(super) fn nested<T>(
         &mut self,
-        f: impl FnOnce(&mut Parser) -> Result<T, ParseError>,
+        f: impl FnOnce(&mut Parser<'a>) -> Result<T, ParseError>,
     ) -> Result<T, ParseError> {
         self.sub_depth += 1;
         let r = if self.depth + self.sub_depth > super::MAX_DEPTH {
@@ -240,7 +217,7 @@ impl Parser {
         r
     }
 
-    fn list_body(&mut self, end: End, l: &mut List) -> Result<(), ParseError> {
+    fn list_body(&mut self, end: End, l: &mut List<'a>) -> Result<(), ParseError> {
         loop {
             let tok = self.next(l)?;
             let top = l.stack.last().copied();
@@ -295,7 +272,7 @@ impl Parser {
                             self.bodies.push(None);
                             let quoted = w.quoted;
                             let word = self.word(w);
-                            let delim = word.value.unwrap_or(word.source);
+                            let delim = word.value.unwrap_or(word.source).into_owned();
                             self.pending.push(HereDoc {
                                 id,
                                 delim,
@@ -305,7 +282,7 @@ impl Parser {
                             l.stdin = Stdin::Doc(id);
                         } else if herestring {
                             l.stdin = match self.word(w).value {
-                                Some(v) => Stdin::Text(v + "\n"),
+                                Some(v) => Stdin::Text(v.into_owned() + "\n"),
                                 None => Stdin::Unknown,
                             };
                         } else if input {
@@ -332,7 +309,7 @@ impl Parser {
         }
     }
 
-    fn open_paren(&mut self, l: &mut List, top: Option<Ctx>) -> Result<(), ParseError> {
+    fn open_paren(&mut self, l: &mut List<'a>, top: Option<Ctx>) -> Result<(), ParseError> {
         if top == Some(Ctx::CaseIn) {
             return Ok(()); // `(pattern)`
         }
@@ -345,14 +322,15 @@ impl Parser {
             }
             return self.err("syntax error near unexpected `('");
         }
-        if l.queue.is_empty() && self.s.get(self.pos) == Some(&'(') {
+        if l.queue.is_empty() && self.peek_at(0) == Some(b'(') {
             // `(( … ))`: arithmetic, unless it turns out to be nested subshells.
             let (pos, out) = (self.pos, self.out.len());
             self.pos += 1;
             if self.read_arith()? {
                 // dash runs `((a b))` as nested subshells: its words may be a command too.
-                let text = self.text(pos + 1, self.pos - 2);
-                match super::parse_nested(&text, self.depth + self.sub_depth + 1) {
+                let src = self.src;
+                let text = &src[pos + 1..self.pos - 2];
+                match super::parse_nested(text, self.depth + self.sub_depth + 1) {
                     Ok(cmds) => self.out.extend(cmds),
                     Err(e) if e.too_deep => return Err(e),
                     Err(_) => {} // arithmetic, not a script
@@ -369,8 +347,8 @@ impl Parser {
     /// The first word of a command: a reserved word, an assignment, or the command name.
     fn command_start(
         &mut self,
-        l: &mut List,
-        w: WordTok,
+        l: &mut List<'a>,
+        w: WordTok<'a>,
         top: Option<Ctx>,
     ) -> Result<(), ParseError> {
         let kw = w.kw.unwrap_or("");
@@ -452,9 +430,9 @@ impl Parser {
 
     /// After `for`/`select`: the name and `in` list (or `(( … ))`), up to `do` or the
     /// separator before it.
-    fn for_head(&mut self, l: &mut List) -> Result<(), ParseError> {
+    fn for_head(&mut self, l: &mut List<'a>) -> Result<(), ParseError> {
         match self.next(l)? {
-            Tok::Op(Op::LParen) if l.queue.is_empty() && self.s.get(self.pos) == Some(&'(') => {
+            Tok::Op(Op::LParen) if l.queue.is_empty() && self.peek_at(0) == Some(b'(') => {
                 self.pos += 1;
                 if !self.read_arith()? {
                     return self.err("syntax error in for (( ))");

@@ -535,14 +535,19 @@ fn literal_standard_input_is_kept() {
 #[test]
 fn quote_round_trips() {
     for s in ["it's", "", "a b", "$(x)", "\\'\""] {
-        let cmds = parse(&format!("echo {}", super::quote(s))).unwrap();
+        let script = format!("echo {}", super::quote(s));
+        let cmds = parse(&script).unwrap();
         assert_eq!(cmds[0].words[1].value.as_deref(), Some(s));
     }
 }
 
 #[test]
 fn unknown_words_keep_a_literal_prefix() {
-    let first = |s: &str| parse(s).unwrap().last().unwrap().words[0].prefix.clone();
+    let first = |s: &str| {
+        parse(s).unwrap().last().unwrap().words[0]
+            .prefix
+            .to_string()
+    };
     assert_eq!(first("git${IFS}push"), "git");
     assert_eq!(first("\"git\"$X"), "git");
     assert_eq!(first("g\"$x\"it"), "g");

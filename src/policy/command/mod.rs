@@ -56,7 +56,7 @@ pub fn compile(
         Some(false) => 0,
         _ => DEFAULT_DENY.len(),
     };
-    let mut p = CommandPolicy::with_capacity(rules.deny.len() + rules.allow.len() + defaults);
+    let mut p = CommandPolicy::with_capacity(rules.deny.len() + defaults, rules.allow.len());
     let lists = [
         ("command.deny", &rules.deny, List::Deny),
         ("command.allow", &rules.allow, List::Allow),
@@ -78,7 +78,7 @@ pub fn compile(
             p.add(Rule::new(d, List::Default, "defaults").map_err(Error::Config)?);
         }
     }
-    Ok(p)
+    Ok(p.finish())
 }
 
 /// Names the config file a rule came from, given its key and text (looked up only for a
@@ -91,8 +91,30 @@ pub struct CommandPolicy {
     allow: Vec<Rule>,
     /// `command.deny`, then the default list when `useDefaults`.
     deny: Vec<Rule>,
-    /// Rule indexes by program basename: (allow, deny), each in list order.
-    by_program: HashMap<String, (Vec<usize>, Vec<usize>)>,
+    /// (hash of the program's basename, index in `allow`), sorted; a program's rules stay
+    /// in list order. Two names with one hash only add candidates: [`Rule::matches`]
+    /// compares names. (A sorted vector costs no allocation per rule, unlike a map of
+    /// names to vectors; compiling is part of every run.)
+    allow_index: Vec<Indexed>,
+    /// The same for `deny`.
+    deny_index: Vec<Indexed>,
+}
+
+/// An index entry: the hash of a rule's program name, the rule's index in its list.
+type Indexed = (u64, usize);
+
+/// The FNV-1a hash of a program name, the key of [`CommandPolicy`]'s index.
+fn program_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The entries of a sorted index with hash `key`.
+fn of_hash(index: &[Indexed], key: u64) -> &[Indexed] {
+    let start = index.partition_point(|e| e.0 < key);
+    let len = index[start..].partition_point(|e| e.0 == key);
+    &index[start..start + len]
 }
 
 /// Why a command is refused.
@@ -192,10 +214,10 @@ impl ArgvCheck for NoCheck {
 
 /// Every argv to check for `words`: itself, then what the wrappers in it run (`sudo X`,
 /// `sh -c 'X'`...), recursively.
-pub fn argvs<'a>(
-    words: &'a [Word],
+pub fn argvs<'a, 's>(
+    words: &'a [Word<'s>],
     stdin: Option<&str>,
-) -> std::result::Result<Vec<Cow<'a, [Word]>>, shell::ParseError> {
+) -> std::result::Result<Vec<Cow<'a, [Word<'s>]>>, shell::ParseError> {
     let mut out = Vec::new();
     wrappers::expand(Cow::Borrowed(words), stdin, 0, &mut out)?;
     Ok(out)
@@ -237,7 +259,7 @@ impl CommandPolicy {
         use_defaults: bool,
         origin: &str,
     ) -> std::result::Result<CommandPolicy, String> {
-        let mut p = CommandPolicy::with_capacity(deny.len() + allow.len() + DEFAULT_DENY.len());
+        let mut p = CommandPolicy::with_capacity(deny.len() + DEFAULT_DENY.len(), allow.len());
         for d in deny {
             p.add(Rule::new(d, List::Deny, origin)?);
         }
@@ -249,27 +271,35 @@ impl CommandPolicy {
         for a in allow {
             p.add(Rule::new(a, List::Allow, origin)?);
         }
-        Ok(p)
+        Ok(p.finish())
     }
 
-    /// No rules yet, with room for `n` without rehashing the index.
-    fn with_capacity(n: usize) -> CommandPolicy {
+    /// No rules yet, with room for `deny` and `allow` rules without growing.
+    fn with_capacity(deny: usize, allow: usize) -> CommandPolicy {
         CommandPolicy {
-            by_program: HashMap::with_capacity(n),
-            ..CommandPolicy::default()
+            allow: Vec::with_capacity(allow),
+            deny: Vec::with_capacity(deny),
+            allow_index: Vec::with_capacity(allow),
+            deny_index: Vec::with_capacity(deny),
         }
     }
 
     fn add(&mut self, rule: Rule) {
-        let key = rules::basename(&rule.tokens[0]).to_string();
-        let slot = self.by_program.entry(key).or_default();
+        let key = program_hash(rules::basename(&rule.tokens[0]));
         if rule.list == List::Allow {
-            slot.0.push(self.allow.len());
+            self.allow_index.push((key, self.allow.len()));
             self.allow.push(rule);
         } else {
-            slot.1.push(self.deny.len());
+            self.deny_index.push((key, self.deny.len()));
             self.deny.push(rule);
         }
+    }
+
+    /// Sorts the index once every rule is added.
+    fn finish(mut self) -> CommandPolicy {
+        self.allow_index.sort_unstable();
+        self.deny_index.sort_unstable();
+        self
     }
 
     /// The deny rules, in the order they are tried.
@@ -361,7 +391,7 @@ impl CommandPolicy {
     ) -> std::result::Result<(), Refusal> {
         // What the lexer knows of it is a literal prefix (`git` in `git${IFS}push`,
         // `/usr/bin/` in `/usr/bin/$X`).
-        let prefix = argv[0].prefix.as_str();
+        let prefix: &str = &argv[0].prefix;
         let prefix = prefix.rsplit('/').next().unwrap_or(prefix);
         for rule in &self.deny {
             let program = rules::basename(&rule.tokens[0]);
@@ -387,19 +417,20 @@ impl CommandPolicy {
     }
 
     /// The (allow, deny) rules for `argv`'s program (its first word, known).
-    fn candidates(&self, argv: &[Word]) -> (&[usize], &[usize]) {
+    fn candidates(&self, argv: &[Word]) -> (&[Indexed], &[Indexed]) {
         let name = argv[0].value.as_deref().map(rules::basename).unwrap_or("");
-        match self.by_program.get(name) {
-            Some((a, d)) => (a, d),
-            None => (&[], &[]),
-        }
+        let key = program_hash(name);
+        (
+            of_hash(&self.allow_index, key),
+            of_hash(&self.deny_index, key),
+        )
     }
 
     fn allowed(&self, argv: &[Word]) -> bool {
         let (allow, _) = self.candidates(argv);
         allow
             .iter()
-            .any(|&i| self.allow[i].matches(argv) == Match::Yes)
+            .any(|&(_, i)| self.allow[i].matches(argv) == Match::Yes)
     }
 
     /// The first deny rule matching `argv` (whose command word is known) unless an allow
@@ -408,12 +439,12 @@ impl CommandPolicy {
         let (allow, deny) = self.candidates(argv);
         if allow
             .iter()
-            .any(|&i| self.allow[i].matches(argv) == Match::Yes)
+            .any(|&(_, i)| self.allow[i].matches(argv) == Match::Yes)
         {
             return None;
         }
         let mut maybe = None;
-        for r in deny.iter().map(|&i| &self.deny[i]) {
+        for r in deny.iter().map(|&(_, i)| &self.deny[i]) {
             match r.matches(argv) {
                 Match::Yes => return Some((r, true)),
                 Match::Maybe if maybe.is_none() => maybe = Some((r, false)),
@@ -443,7 +474,7 @@ impl Checker<'_> {
         depth: usize,
     ) -> std::result::Result<(), Refusal> {
         self.check_words(words, stdin, depth)?;
-        let Some(text) = words[0].value.as_ref().and_then(|n| self.aliases.get(n)) else {
+        let Some(text) = words[0].value.as_deref().and_then(|n| self.aliases.get(n)) else {
             return Ok(());
         };
         if depth >= 8 {
@@ -468,6 +499,9 @@ impl Checker<'_> {
         stdin: Option<&str>,
         depth: usize,
     ) -> std::result::Result<(), Refusal> {
+        if wrappers::wraps_nothing(words, depth) {
+            return self.check_one(words, stdin, depth); // most commands: no vector
+        }
         let mut argvs = Vec::new();
         wrappers::expand(Cow::Borrowed(words), stdin, depth, &mut argvs)
             .map_err(|e| unparseable(self.whole, &e.message))?;

@@ -78,7 +78,7 @@ impl Rule {
 
 /// The last `/`-separated part of `s` (`s` itself when it ends with `/`).
 pub fn basename(s: &str) -> &str {
-    match s.rfind('/') {
+    match s.bytes().rposition(|b| b == b'/') {
         Some(i) if i + 1 < s.len() => &s[i + 1..],
         _ => s,
     }

@@ -235,35 +235,91 @@ fn check_never_panics() {
     }
 }
 
-/// Not a timed test (it asserts nothing about time): prints how long preflight takes with
-/// 200 deny rules (plus the defaults) on a 10 KiB script. Run with
+/// contrib/bench/preflight.py's 200 deny rules: subcommands, flags, `=` presence checks.
+fn bench_rules() -> Vec<String> {
+    (0..200)
+        .map(|i| match i % 4 {
+            0 => format!("deploy{i} --prod"),
+            1 => format!("tool{i} publish"),
+            2 => format!("svc{i} run --privileged"),
+            _ => format!("copy{i} if="),
+        })
+        .collect()
+}
+
+/// contrib/bench/preflight.py's 10 KiB script (the same text).
+fn bench_script() -> String {
+    let lines = [
+        "exit 0",
+        "x=$(printf \"%s\" \"a b\") && : \"$x\" | cat >/dev/null",
+        "if true; then : 'quoted $HOME \"inner\"'; else : never; fi",
+        "for f in a b c; do : \"${f:-none}\" `printf x`; done",
+        "env A=1 B=2 nice -n 0 true --flag=value >/dev/null 2>&1",
+        "case $x in a*) : one ;; *) : two ;; esac",
+        "{ : grouped; : braces; } && ( : subshell )",
+        "cat <<'EOF' >/dev/null\nhere-document text $(not run) `nor this`\nEOF",
+    ];
+    let (mut out, mut len) = (Vec::new(), 0);
+    while len < 10 * 1024 {
+        let line = lines[out.len() % lines.len()];
+        len += line.len() + 1;
+        out.push(line);
+    }
+    out.join("\n") + "\n"
+}
+
+/// The median time of `runs` calls of `f`.
+fn median(runs: usize, mut f: impl FnMut()) -> std::time::Duration {
+    let mut times: Vec<_> = (0..runs)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[runs / 2]
+}
+
+/// Not a timed test (it asserts nothing about time): prints how long each phase of the
+/// preflight takes (medians of 300 calls) with contrib/bench/preflight.py's 200 deny rules
+/// (plus the defaults) and 10 KiB script, and on a second script. Run with
 /// `cargo test --release --lib preflight_speed -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn preflight_speed() {
-    let deny: Vec<String> = (0..200).map(|i| format!("tool{i} sub{i} --flag")).collect();
-    let p = CommandPolicy::new(&deny, &[], true, "c").unwrap();
-    let mut script = String::new();
-    while script.len() < 10 * 1024 {
-        script.push_str("FOO=1 npm run build -- --mode \"$(git rev-parse HEAD)\" && echo 'done' | tee -a log.txt; ");
-    }
-    let t = std::time::Instant::now();
-    for _ in 0..100 {
-        p.check_script(&script).unwrap();
+    let rules = crate::config::types::CommandRules {
+        deny: bench_rules(),
+        ..Default::default()
+    };
+    let ssh = crate::policy::ssh::compile(&Default::default(), &rules).unwrap();
+    let p = compile(&rules, |_, _| String::new()).unwrap();
+    let compiling = median(300, || {
+        std::hint::black_box(compile(&rules, |_, _| String::new()).unwrap());
+    });
+    let ssh_compiling = median(300, || {
+        std::hint::black_box(crate::policy::ssh::compile(&Default::default(), &rules).unwrap());
+    });
+    let mut other = String::new();
+    while other.len() < 10 * 1024 {
+        other.push_str("FOO=1 npm run build -- --mode \"$(git rev-parse HEAD)\" && echo 'done' | tee -a log.txt; ");
     }
     eprintln!(
-        "preflight, 200 rules + defaults, 10 KiB: {:?}",
-        t.elapsed() / 100
+        "preflight, 200 rules + defaults: compiling {compiling:?} (ssh.* compile: \
+         {ssh_compiling:?})"
     );
-    let t = std::time::Instant::now();
-    for _ in 0..100 {
-        crate::shell::parse(&script).unwrap();
+    for (name, script) in [("bench script", bench_script()), ("npm script", other)] {
+        let parsing = median(300, || {
+            std::hint::black_box(crate::shell::parse(&script).unwrap());
+        });
+        let cmds = crate::shell::parse(&script).unwrap();
+        let checking = median(300, || p.check_parsed(&cmds, &script, &ssh).unwrap());
+        let whole = median(300, || p.check_script_with(&script, &ssh).unwrap());
+        eprintln!(
+            "  {name} ({} bytes, {} commands): parsing {parsing:?}, checking {checking:?}, \
+             both {whole:?}",
+            script.len(),
+            cmds.len()
+        );
     }
-    eprintln!("parse alone: {:?}", t.elapsed() / 100);
-    let none = CommandPolicy::new(&[], &[], true, "c").unwrap();
-    let t = std::time::Instant::now();
-    for _ in 0..100 {
-        none.check_script(&script).unwrap();
-    }
-    eprintln!("defaults only: {:?}", t.elapsed() / 100);
 }

@@ -9,12 +9,12 @@ use crate::shell::{self, ParseError, Word};
 use super::rules::basename;
 
 /// What a wrapper runs.
-enum Inner {
+enum Inner<'a> {
     None,
-    Argv(Vec<Word>),
+    Argv(Vec<Word<'a>>),
     /// A script (`sh -c`, `eval`, `su -c`), parsed at the next depth.
     Script(String),
-    Several(Vec<Vec<Word>>),
+    Several(Vec<Vec<Word<'a>>>),
     /// A shell reading its script from standard input.
     Stdin,
 }
@@ -30,11 +30,11 @@ struct Opts {
 /// Every argv to check for `words`: itself, then what it runs, recursively. `stdin` is the
 /// text its standard input reads, when the script gives it literally (a here-document).
 /// `words` is borrowed when the caller's (most commands wrap nothing: nothing is copied).
-pub fn expand<'a>(
-    words: Cow<'a, [Word]>,
+pub fn expand<'a, 's>(
+    words: Cow<'a, [Word<'s>]>,
     stdin: Option<&str>,
     depth: usize,
-    out: &mut Vec<Cow<'a, [Word]>>,
+    out: &mut Vec<Cow<'a, [Word<'s>]>>,
 ) -> Result<(), ParseError> {
     if words.is_empty() {
         return Ok(());
@@ -54,9 +54,7 @@ pub fn expand<'a>(
     let inner = inner(basename(name), args);
     out.push(words);
     for script in scripts {
-        for cmd in shell::parse_nested(&script, depth + 1)? {
-            expand(Cow::Owned(cmd.words), cmd.stdin.as_deref(), depth + 1, out)?;
-        }
+        nested(&script, depth, out)?;
     }
     let script = match inner {
         Inner::None => return Ok(()),
@@ -72,13 +70,36 @@ pub fn expand<'a>(
         },
         Inner::Script(s) => s,
     };
-    for cmd in shell::parse_nested(&script, depth + 1)? {
+    nested(&script, depth, out)
+}
+
+/// Whether [`expand`] would yield `words` alone (it runs nothing besides itself): then
+/// the caller checks it without collecting argvs.
+pub fn wraps_nothing(words: &[Word], depth: usize) -> bool {
+    if words.is_empty() || depth > shell::MAX_DEPTH {
+        return false;
+    }
+    let Some(name) = words[0].value.as_deref() else {
+        return true;
+    };
+    let (name, args) = (basename(name), &words[1..]);
+    super::side::scripts(name, args).is_empty() && matches!(inner(name, args), Inner::None)
+}
+
+/// Every argv to check for the commands of `script`, run at `depth + 1`.
+fn nested<'a, 's>(
+    script: &str,
+    depth: usize,
+    out: &mut Vec<Cow<'a, [Word<'s>]>>,
+) -> Result<(), ParseError> {
+    for cmd in shell::parse_nested(script, depth + 1)? {
+        let cmd = cmd.into_owned();
         expand(Cow::Owned(cmd.words), cmd.stdin.as_deref(), depth + 1, out)?;
     }
     Ok(())
 }
 
-fn inner(name: &str, args: &[Word]) -> Inner {
+fn inner<'a>(name: &str, args: &[Word<'a>]) -> Inner<'a> {
     const NONE: Opts = Opts {
         short_value: "",
         long_value: &[],
@@ -236,16 +257,16 @@ const fn opts(short_value: &'static str, long_value: &'static [&'static str]) ->
     }
 }
 
-fn rest(args: &[Word], i: usize) -> Inner {
+fn rest<'a>(args: &[Word<'a>], i: usize) -> Inner<'a> {
     match args.get(i..) {
         Some(r) if !r.is_empty() => Inner::Argv(r.to_vec()),
         _ => Inner::None,
     }
 }
 
-fn script(w: Option<&Word>) -> Inner {
+fn script<'a>(w: Option<&Word>) -> Inner<'a> {
     match w.and_then(|w| w.value.clone()) {
-        Some(s) => Inner::Script(s),
+        Some(s) => Inner::Script(s.into_owned()),
         // Only known at run time: like a bare `$CMD`, nothing to check (see mod.rs).
         None => Inner::None,
     }
@@ -255,7 +276,7 @@ fn script(w: Option<&Word>) -> Inner {
 /// each as (name, value): `-I` and its value for a short option taking one (`-I {}`,
 /// `-I{}`, `-0I{}`), `--name` and its value for a long one, the word itself for a flag.
 /// Stops at a word only known at run time (it is then the operand).
-fn skip_opts(args: &[Word], o: &Opts) -> (usize, Vec<(String, Option<Word>)>) {
+fn skip_opts<'a>(args: &[Word<'a>], o: &Opts) -> (usize, Vec<(String, Option<Word<'a>>)>) {
     let mut i = 0;
     let mut seen = Vec::new();
     while let Some(Some(a)) = args.get(i).map(|w| w.value.as_deref()) {
@@ -310,7 +331,7 @@ fn skip_assignments(args: &[Word], mut i: usize) -> usize {
     i
 }
 
-fn env(args: &[Word]) -> Inner {
+fn env<'a>(args: &[Word<'a>]) -> Inner<'a> {
     let o = opts("uCPS", &["unset", "chdir", "split-string"]);
     let (mut i, seen) = skip_opts(args, &o);
     if args.get(i).and_then(|w| w.value.as_deref()) == Some("-") {
@@ -328,7 +349,11 @@ fn env(args: &[Word]) -> Inner {
         Some(v) => {
             let mut words: Vec<Word> = match v.as_ref().and_then(|w| w.value.as_deref()) {
                 Some(s) => match shell::parse(s) {
-                    Ok(cmds) => cmds.into_iter().flat_map(|c| c.words).collect(),
+                    Ok(cmds) => cmds
+                        .into_iter()
+                        .flat_map(|c| c.words)
+                        .map(|w| w.into_owned())
+                        .collect(),
                     Err(_) => vec![Word::unknown(s)],
                 },
                 None => vec![Word::unknown("-S …")],
@@ -340,7 +365,7 @@ fn env(args: &[Word]) -> Inner {
     }
 }
 
-fn xargs(args: &[Word]) -> Inner {
+fn xargs<'a>(args: &[Word<'a>]) -> Inner<'a> {
     let o = opts(
         "aEdILnPs",
         &[
@@ -357,7 +382,7 @@ fn xargs(args: &[Word]) -> Inner {
     // input is appended as more arguments.
     let mut replace: Option<Option<String>> = None;
     for (name, value) in seen {
-        let value = value.map(|w| w.value);
+        let value = value.map(|w| w.value.map(Cow::into_owned));
         match name.as_str() {
             "-I" => replace = Some(value.flatten()),
             "-i" | "--replace" => replace = Some(Some(value.flatten().unwrap_or("{}".into()))),
@@ -394,7 +419,7 @@ fn xargs(args: &[Word]) -> Inner {
 /// `git -c alias.NAME=VALUE … NAME ARGS`: what the alias runs, `git VALUE ARGS` (a
 /// `!VALUE` alias is a shell script given ARGS). Aliases from git's config files are not
 /// seen here.
-fn git_alias(args: &[Word]) -> Inner {
+fn git_alias<'a>(args: &[Word<'a>]) -> Inner<'a> {
     let mut aliases: Vec<(String, Option<String>)> = Vec::new();
     let mut i = 0;
     while let Some(Some(a)) = args.get(i).map(|w| w.value.as_deref()) {
@@ -458,7 +483,11 @@ fn git_alias(args: &[Word]) -> Inner {
         Some(v) => {
             let mut words = vec![Word::lit("git")];
             match shell::parse(v) {
-                Ok(cmds) => words.extend(cmds.into_iter().flat_map(|c| c.words)),
+                Ok(cmds) => words.extend(
+                    cmds.into_iter()
+                        .flat_map(|c| c.words)
+                        .map(|w| w.into_owned()),
+                ),
                 Err(_) => words.push(Word::unknown(v)),
             }
             words.extend(rest.iter().cloned());
@@ -469,7 +498,7 @@ fn git_alias(args: &[Word]) -> Inner {
 
 /// `find … -exec CMD … ;` (also `+`, `-execdir`, `-ok`, `-okdir`): each command, with `{}`
 /// (a found path) only known at run time.
-fn find(args: &[Word]) -> Inner {
+fn find<'a>(args: &[Word<'a>]) -> Inner<'a> {
     let mut cmds = Vec::new();
     let mut i = 0;
     while i < args.len() {
@@ -499,7 +528,7 @@ fn find(args: &[Word]) -> Inner {
 
 /// `sh [options] -c SCRIPT [name args…]`: the script. Without `-c`, a script file or
 /// standard input, which cannot be seen here.
-fn shell_c(args: &[Word]) -> Inner {
+fn shell_c<'a>(args: &[Word<'a>]) -> Inner<'a> {
     let mut i = 0;
     let mut c = false;
     let mut stdin_flag = false;

@@ -41,12 +41,12 @@ pub enum Host {
 
 /// What one argv connects to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Connection {
+pub struct Connection<'a> {
     /// Every host: destinations, jump hosts, `HostName` overrides.
     pub hosts: Vec<Host>,
     /// Remote commands (ssh): the command words, and each `RemoteCommand`. Empty: none
     /// (an interactive session, or a file transfer).
-    pub remote: Vec<Vec<Word>>,
+    pub remote: Vec<Vec<Word<'a>>>,
     /// An ssh config file given with `-F` (it may give a host another `HostName`).
     pub config_file: Option<String>,
 }
@@ -55,7 +55,7 @@ pub struct Connection {
 pub const PROGRAMS: &[&str] = &["ssh", "slogin", "scp", "sftp", "rsync", "git"];
 
 /// Where `argv` connects, when its program (by basename) is one of [`PROGRAMS`].
-pub fn connection(argv: &[Word]) -> Option<Connection> {
+pub fn connection<'a>(argv: &[Word<'a>]) -> Option<Connection<'a>> {
     let name = argv.first()?.value.as_deref()?;
     let args = &argv[1..];
     let mut c = Connection::default();
@@ -82,19 +82,19 @@ struct SshOpts {
 /// Reads options from `args[i..]`. Returns where the operands start and whether `--` ended
 /// the options; `None` when a word only known at run time is where an option or the
 /// destination could be (then recorded as an unknown host and remote command).
-fn ssh_options(
-    args: &[Word],
+fn ssh_options<'a>(
+    args: &[Word<'a>],
     mut i: usize,
     value_opts: &str,
     o: &mut SshOpts,
-    c: &mut Connection,
+    c: &mut Connection<'a>,
 ) -> Option<(usize, bool)> {
     while let Some(w) = args.get(i) {
         let Some(a) = w.value.as_deref() else {
             if !w.prefix.is_empty() && !w.prefix.starts_with('-') {
                 break; // not an option: an operand
             }
-            c.hosts.push(Host::Unknown(w.source.clone()));
+            c.hosts.push(Host::Unknown(w.source.to_string()));
             c.remote.push(args[i..].to_vec());
             return None;
         };
@@ -126,16 +126,16 @@ fn ssh_options(
     Some((i.min(args.len()), false))
 }
 
-fn ssh_option(ch: char, value: &Word, o: &mut SshOpts, c: &mut Connection) {
+fn ssh_option<'a>(ch: char, value: &Word<'a>, o: &mut SshOpts, c: &mut Connection<'a>) {
     let Some(v) = value.value.as_deref() else {
         match ch {
-            'J' | 'W' => c.hosts.push(Host::Unknown(value.source.clone())),
+            'J' | 'W' => c.hosts.push(Host::Unknown(value.source.to_string())),
             'o' => {
                 // Could be HostName, ProxyJump or RemoteCommand.
-                c.hosts.push(Host::Unknown(value.source.clone()));
+                c.hosts.push(Host::Unknown(value.source.to_string()));
                 c.remote.push(vec![value.clone()]);
             }
-            'F' => c.config_file = Some(value.source.clone()),
+            'F' => c.config_file = Some(value.source.to_string()),
             _ => {}
         }
         return;
@@ -202,7 +202,7 @@ fn expand_hostname(value: &str, dest: Option<&str>) -> Option<String> {
     Some(out)
 }
 
-fn ssh(args: &[Word], c: &mut Connection) {
+fn ssh<'a>(args: &[Word<'a>], c: &mut Connection<'a>) {
     let mut o = SshOpts::default();
     let Some((i, ended)) = ssh_options(args, 0, SSH_VALUE, &mut o, c) else {
         return;
@@ -219,7 +219,7 @@ fn ssh(args: &[Word], c: &mut Connection) {
     };
     c.hosts.push(match &dest {
         Some(h) => Host::Known(h.clone()),
-        None => Host::Unknown(d.source.clone()),
+        None => Host::Unknown(d.source.to_string()),
     });
     let mut i = i + 1;
     if i < args.len() && !ended {
@@ -247,20 +247,20 @@ fn ssh(args: &[Word], c: &mut Connection) {
 fn operand_host(w: &Word, schemes: &[&str]) -> Option<Host> {
     let Some(v) = w.value.as_deref() else {
         // Only known at run time: its literal start may settle it.
-        let p = w.prefix.as_str();
+        let p: &str = &w.prefix;
         if p.contains("://") {
             return match host::url_host(p, schemes) {
                 Some(Some(h)) if p.split_once("://").is_some_and(|(_, r)| r.contains('/')) => {
                     Some(Host::Known(h))
                 }
-                Some(_) => Some(Host::Unknown(w.source.clone())),
+                Some(_) => Some(Host::Unknown(w.source.to_string())),
                 None => None,
             };
         }
         return match host::remote_colon(p) {
             Some(i) => Some(Host::Known(host::strip_user(&p[..i]).to_string())),
             None if p.contains('/') => None, // a local path
-            None => Some(Host::Unknown(w.source.clone())),
+            None => Some(Host::Unknown(w.source.to_string())),
         };
     };
     if v.contains("://") {
@@ -270,7 +270,11 @@ fn operand_host(w: &Word, schemes: &[&str]) -> Option<Host> {
 }
 
 /// scp/sftp options: ssh's `-J`, `-o` and `-F`; the index of the first operand.
-fn transfer_options(args: &[Word], value_opts: &str, c: &mut Connection) -> Option<usize> {
+fn transfer_options<'a>(
+    args: &[Word<'a>],
+    value_opts: &str,
+    c: &mut Connection<'a>,
+) -> Option<usize> {
     let mut o = SshOpts::default();
     let Some((i, _)) = ssh_options(args, 0, value_opts, &mut o, c) else {
         c.remote.clear(); // no remote command: a file transfer
@@ -286,7 +290,7 @@ fn transfer_options(args: &[Word], value_opts: &str, c: &mut Connection) -> Opti
     Some(i)
 }
 
-fn scp(args: &[Word], c: &mut Connection) {
+fn scp<'a>(args: &[Word<'a>], c: &mut Connection<'a>) {
     let Some(i) = transfer_options(args, "cDFiJlMoPSX", c) else {
         return;
     };
@@ -295,7 +299,7 @@ fn scp(args: &[Word], c: &mut Connection) {
     }
 }
 
-fn sftp(args: &[Word], c: &mut Connection) {
+fn sftp<'a>(args: &[Word<'a>], c: &mut Connection<'a>) {
     let Some(i) = transfer_options(args, "BbcDFiJloPRSsX", c) else {
         return;
     };
@@ -324,7 +328,7 @@ const RSYNC_LONG_VALUE: &[&str] = &[
     "config", "dparam",
 ];
 
-fn rsync(args: &[Word], c: &mut Connection) {
+fn rsync<'a>(args: &[Word<'a>], c: &mut Connection<'a>) {
     let mut rsh: Option<Word> = None;
     let mut operands = Vec::new();
     let mut i = 0;
@@ -400,7 +404,9 @@ fn rsync(args: &[Word], c: &mut Connection) {
                 }
             }
         }
-        Some(None) => c.hosts.push(Host::Unknown(rsh.unwrap().source)),
+        Some(None) => c
+            .hosts
+            .push(Host::Unknown(rsh.unwrap().source.into_owned())),
         None => {}
     }
 }
@@ -425,7 +431,7 @@ const GIT_VALUE: &[&str] = &[
 
 const GIT_SCHEMES: &[&str] = &["ssh", "git+ssh", "ssh+git"];
 
-fn git(args: &[Word], c: &mut Connection) {
+fn git<'a>(args: &[Word<'a>], c: &mut Connection<'a>) {
     let mut i = 0;
     while let Some(Some(a)) = args.get(i).map(|w| w.value.as_deref()) {
         if !a.starts_with('-') {
@@ -460,7 +466,7 @@ fn git(args: &[Word], c: &mut Connection) {
 
 /// A subcommand's operands, and the values of its `--repo` / `--remote` options (a
 /// repository URL).
-fn git_operands(args: &[Word]) -> (Vec<Word>, Vec<Word>) {
+fn git_operands<'a>(args: &[Word<'a>]) -> (Vec<Word<'a>>, Vec<Word<'a>>) {
     let mut operands = Vec::new();
     let mut urls = Vec::new();
     let mut i = 0;
