@@ -265,10 +265,11 @@ fn with_a_pty_no_sandbox_process_holds_the_terminal() {
     let sb = Sandbox::new(User::Current);
     let cfg = sb.config("pty.json", r#"{"allowPty": true}"#);
     let driver = r#"
-import os, pty, sys, time
+import ctypes, os, pty, signal, sys, time
 fence, cfg = sys.argv[1], sys.argv[2]
 pid, fd = pty.fork()
 if pid == 0:
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: dies with this driver
     os.execv(fence, [fence, "-s", cfg, "sh", "-c", "echo READY; exec sleep 30"])
 seen, end = b"", time.time() + 20
 while b"READY" not in seen and time.time() < end:

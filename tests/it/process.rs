@@ -264,11 +264,12 @@ fn ctrl_c_at_a_terminal_interrupts_the_command() {
     let sb = Sandbox::new(User::Current);
     let cfg = sb.config("fence.json", r#"{"filesystem": {"allowWrite": ["."]}}"#);
     let driver = r#"
-import os, pty, sys, time
+import ctypes, os, pty, signal, sys, time
 fence, cfg = sys.argv[1], sys.argv[2]
 script = "trap 'echo interrupted > got-int; exit 9' INT; touch ready; while :; do sleep 0.05; done"
 pid, fd = pty.fork()
 if pid == 0:
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: dies with this driver
     os.execv(fence, [fence, "-s", cfg, "-c", script])
 deadline = time.time() + 10
 while not os.path.exists("ready"):

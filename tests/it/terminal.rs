@@ -9,11 +9,14 @@ use util::{Sandbox, User};
 /// and returns (pid, master fd), `expect(fd, text)` reads until `text` appears).
 fn drive(sb: &Sandbox, driver: &str) -> util::Run {
     let prelude = r#"
-import os, pty, sys, time, signal
+import ctypes, os, pty, sys, time, signal
 fence, cfg = sys.argv[1], sys.argv[2]
 def spawn(*args):
     pid, fd = pty.fork()
     if pid == 0:
+        # fence dies with this driver (PR_SET_PDEATHSIG), also when a check fails or the
+        # test's deadline kills it: a failed test leaves no sandbox running.
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
         os.execv(fence, [fence, "-s", cfg, *args])
     return pid, fd
 def expect(fd, text, timeout=10):
