@@ -191,10 +191,7 @@ fn run_platform(
         (events.clone(), watch),
         launch,
     );
-    if let Some(learning) = learning {
-        (learning.events, learning.untracked) = events.collected();
-    }
-    finish_events(events, &outcome, req.quiet);
+    end_events(events, learning, &outcome, req.quiet);
     outcome
 }
 
@@ -219,11 +216,22 @@ fn run_platform(
             events: events.clone(),
         },
     );
-    if let Some(learning) = extras.learning {
+    end_events(events, extras.learning, &outcome, req.quiet);
+    outcome
+}
+
+/// After the run: `fence learn` takes what was seen, then [`finish_events`].
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+fn end_events(
+    events: crate::events::EventSink,
+    learning: Option<&mut Learning>,
+    outcome: &Result<Outcome>,
+    quiet: bool,
+) {
+    if let Some(learning) = learning {
         (learning.events, learning.untracked) = events.collected();
     }
-    finish_events(events, &outcome, req.quiet);
-    outcome
+    finish_events(events, outcome, quiet);
 }
 
 /// At exit: the `-m` lines of the events that repeated, with their counts; then one line

@@ -2,7 +2,7 @@
 //! have planted at its path (see the module documentation of [`super`]).
 
 use std::fs::File;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::policy::Policy;
@@ -89,18 +89,7 @@ fn writable_inside(path: &Path, policy: &Policy) -> bool {
 
 /// `path` made absolute against `cwd`, with `.` and `..` removed lexically (bytes kept).
 fn lexical_absolute(path: &Path, cwd: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    let joined = cwd.join(path);
-    for component in joined.components() {
-        match component {
-            Component::Normal(part) => out.push(part),
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    out
+    crate::policy::paths::lexical(&cwd.join(path))
 }
 
 /// Clears `O_NONBLOCK`, set only so that opening a FIFO could not hang.

@@ -205,15 +205,7 @@ pub fn run(
     let outcome = run_sandbox(policy, argv, env, options, observers, early);
     drop(locks);
     crate::policy::remove_placeholders(&policy.placeholders);
-    if let Some(before) = &policy.watched {
-        for path in before.changed() {
-            log::warn!(
-                "the command created or replaced {}: git config and hooks, editor, agent and \
-                 direnv files there run code later; review it before you use git or a tool there",
-                crate::output::path(&path)
-            );
-        }
-    }
+    crate::policy::warn_of_changed_startup_files(policy);
     outcome
 }
 

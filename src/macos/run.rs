@@ -120,16 +120,7 @@ fn run_with(policy: &Policy, run: Run<'_>, sandbox_exec: PathBuf) -> Result<Outc
         watcher,
     });
     drop(tmp);
-    // As on Linux: what the command did to files that run code later is said at the end.
-    if let Some(before) = &policy.watched {
-        for path in before.changed() {
-            log::warn!(
-                "the command created or replaced {}: git config and hooks, editor, agent and \
-                 direnv files there run code later; review it before you use git or a tool there",
-                crate::output::path(&path)
-            );
-        }
-    }
+    crate::policy::warn_of_changed_startup_files(policy);
     outcome
 }
 

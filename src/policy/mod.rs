@@ -24,7 +24,9 @@ pub mod tmp;
 pub mod trust_gate;
 pub mod verdict;
 
-pub use protection::{PlaceholderLocks, lock_empty_protected, remove_placeholders};
+pub use protection::{
+    PlaceholderLocks, lock_empty_protected, remove_placeholders, warn_of_changed_startup_files,
+};
 
 use std::path::{Path, PathBuf};
 

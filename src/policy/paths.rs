@@ -181,6 +181,22 @@ pub fn resolve_observed(
     Ok((out, observed))
 }
 
+/// `path` without `.`, `..` (lexically: `..` above the root stays at the root) and extra
+/// slashes, as an absolute path. Links are not looked at.
+pub fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => out.push(part),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
+}
+
 /// The innermost of `roots` that `path` lies in (the longest one it starts with).
 pub fn innermost<'a, P: AsRef<Path>>(roots: &'a [P], path: &Path) -> Option<&'a P> {
     roots

@@ -321,6 +321,21 @@ fn out_of_the_way(file: std::fs::File) -> std::fs::File {
     unsafe { std::fs::File::from_raw_fd(high) }
 }
 
+/// After the run: warns of each protected name in the working tree (`policy.watched`) that
+/// the command created or replaced.
+pub fn warn_of_changed_startup_files(policy: &Policy) {
+    let Some(before) = &policy.watched else {
+        return;
+    };
+    for path in before.changed() {
+        log::warn!(
+            "the command created or replaced {}: git config and hooks, editor, agent and \
+             direnv files there run code later; review it before you use git or a tool there",
+            crate::output::path(&path)
+        );
+    }
+}
+
 /// Removes the placeholders bwrap left on the host as mount points, where they are still
 /// empty (an empty file or directory; anything else was written by someone else and stays)
 /// and no other fence run holds a lock on them ([`PlaceholderLocks`]).

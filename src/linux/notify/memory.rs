@@ -10,7 +10,7 @@ use std::ffi::OsStr;
 use std::ffi::OsString;
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use super::decode::PathArg;
 use super::sys::read_memory;
@@ -118,26 +118,10 @@ fn base(pid: u32, dirfd: i32) -> io::Result<PathBuf> {
 pub fn absolute(pid: u32, arg: PathArg, path: Option<&[u8]>) -> io::Result<PathBuf> {
     let path = Path::new(OsStr::from_bytes(path.unwrap_or_default()));
     if path.is_absolute() {
-        return Ok(clean(path));
+        return Ok(crate::policy::paths::lexical(path));
     }
     let base = base(pid, arg.dirfd)?;
-    Ok(clean(&base.join(path)))
-}
-
-/// `path` without `.`, `..` (lexically; `..` above the root stays at the root) and extra
-/// slashes.
-pub fn clean(path: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for component in path.components() {
-        match component {
-            Component::Normal(part) => out.push(part),
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    out
+    Ok(crate::policy::paths::lexical(&base.join(path)))
 }
 
 /// Bytes as an owned path.
