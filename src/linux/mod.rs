@@ -296,13 +296,11 @@ fn run_sandbox(
         // An empty file to bind over denied files, host sockets and placeholders: one fd
         // (of the same empty memfd) per use, since bwrap closes each after reading it.
         let uses = bwrap::empty_file_uses(&args);
-        if !early
-            .as_ref()
-            .is_some_and(|l| l.bwrap() == Some(bwrap.as_path()) && l.fits(uses, pty, pty_stderr))
-        {
-            drop(early.take());
-        }
-        let launch = match early.take() {
+        // An early launch that does not fit is dropped (killed) here, before another starts.
+        let fitting = early
+            .take()
+            .filter(|l| l.bwrap() == Some(bwrap.as_path()) && l.fits(uses, pty, pty_stderr));
+        let launch = match fitting {
             Some(launch) => launch,
             None => launch::Launch::start(
                 Some(&bwrap),
