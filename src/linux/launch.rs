@@ -299,12 +299,19 @@ impl Launch {
         let plan_file = memfd_with(c"fence-plan", &content)
             .map_err(|e| Error::io("cannot pass the sandbox plan", e))?;
         if let Some(running) = &self.running {
-            // A dead peer: the host loop sees bwrap's exit and reports it.
-            let _ = sys::send_message(
+            let sent = sys::send_message(
                 running.control.as_fd(),
                 b"plan",
                 Some(plan_file.as_raw_fd()),
             );
+            match sent {
+                // A dead peer: the host loop sees bwrap's exit and reports it.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) => {}
+                // Anything else would leave the init waiting for a plan that never comes
+                // (and this launch, still armed, is killed when dropped).
+                Err(e) => return Err(Error::io("cannot send the sandbox plan", e)),
+                Ok(()) => {}
+            }
         }
         self.armed = false;
         Ok(())
