@@ -5,6 +5,8 @@
 //! `linux/sys.rs`.
 
 mod dir;
+#[cfg(target_os = "linux")]
+mod vfork;
 pub use dir::{Dir, EntryKind, LookupDir, Stat};
 
 use std::ffi::CStr;
@@ -313,9 +315,14 @@ const POSIX_SPAWN_SETSID: libc::c_short = libc::POSIX_SPAWN_SETSID as libc::c_sh
 #[cfg(target_vendor = "apple")]
 const POSIX_SPAWN_SETSID: libc::c_short = 0x0400;
 
-/// `posix_spawn` (a vfork-style clone in glibc: no copy of this process's memory). Fds
-/// without `FD_CLOEXEC` are inherited. Exec failures are returned as errors.
+/// `posix_spawn`: a vfork-style start (no copy of this process's memory). Fds without
+/// `FD_CLOEXEC` are inherited. Exec failures are returned as errors. On Linux, a vfork of
+/// fence's own that resets only the signals asked for (see `sys/vfork.rs`): the process
+/// must have no signal handlers installed.
 pub fn spawn(req: &Spawn<'_>) -> io::Result<libc::pid_t> {
+    #[cfg(target_os = "linux")]
+    return vfork::spawn(req);
+    #[cfg(not(target_os = "linux"))]
     spawn_with(req, &SpawnMore::default())
 }
 

@@ -29,9 +29,10 @@ pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// The signals a spawned child gets reset to `SIG_DFL`: `signals`, plus glibc's two
-/// internal real-time signals (32 and 33). glibc's `posix_spawn` sets those to `SIG_IGN`
-/// in the child unless they are in this set, and `sigaddset` refuses to add them, so their
-/// bits are set directly.
+/// internal real-time signals (32 and 33), whose handlers (if glibc installed any) must
+/// not outlive the exec in an ignored state (glibc's `posix_spawn` would set them to
+/// `SIG_IGN` unless in this set). `sigaddset` refuses to add them, so their bits are set
+/// directly.
 pub fn spawn_defaults(signals: &[libc::c_int]) -> libc::sigset_t {
     let mut set = sigset(signals);
     // SAFETY: on Linux, sigset_t is an array of unsigned longs whose bit (n - 1) stands for
