@@ -1,9 +1,15 @@
 //! Starting the sandbox's first process: bwrap, or, in reduced isolation, fence's init.
 //!
 //! bwrap is started before fence knows the mount plan: it is given `--args` on a pipe and
-//! spends its own start (exec, the dynamic loader, its checks; about 0.8 ms on the
-//! development VM) waiting there, while fence compiles the policy, scans for host sockets
-//! and writes the plan. So the two starts overlap instead of adding up.
+//! does its own start (exec, the dynamic loader, its checks; about 0.75 ms on the
+//! development VM) while fence compiles the policy, scans for host sockets and writes the
+//! plan, so that the two starts can overlap. They do when the kernel runs them on two
+//! CPUs. On the 2-CPU VM it mostly does not: the spawn's wake-up puts fence back on bwrap's
+//! CPU, behind bwrap, until bwrap blocks on the pipe (sched tracepoints: in 34 of 39 runs
+//! fence resumed 0.70-0.87 ms after bwrap's exec, on its CPU). Moving bwrap to another CPU
+//! before its exec was measured too (`sched_setaffinity` in the child, then the caller's
+//! affinity back): bwrap's namespaces were ready 0.68 ms sooner in back-to-back runs (the
+//! whole run 0.15-0.29 ms), but nothing was gained in interleaved runs, so it is not done.
 //!
 //! What must be fixed at the spawn, and is: bwrap's argv (`--args FD -- INIT ARG FD`), the
 //! fds it inherits (the control channel, fence's stderr, fence's executable, the args pipe

@@ -223,19 +223,7 @@ mod tests {
     use std::io::Read;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-    use super::super::{Spawn, wait};
-
-    fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
-        // SAFETY: sigemptyset initialises the set; sigaddset sets valid signal numbers.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            for &s in signals {
-                libc::sigaddset(&mut set, s);
-            }
-            set
-        }
-    }
+    use super::super::{Spawn, sigset, wait};
 
     #[test]
     fn a_failed_exec_is_its_error() {
