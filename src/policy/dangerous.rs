@@ -145,7 +145,7 @@ pub const PROTECTED: &[Protected] = &[
         ".local/share/fence",
         Dir,
         Home,
-        "fence (trust store, default place)",
+        "fence (trust store, host socket cache, default place)",
     ),
     row("fence", Dir, ConfigHome, "fence (user config)"),
     row("git", Dir, ConfigHome, "git (user config, attributes)"),
@@ -154,7 +154,12 @@ pub const PROTECTED: &[Protected] = &[
     row("autostart", Dir, ConfigHome, "desktop session start"),
     row("systemd", Dir, ConfigHome, "systemd user units"),
     row("environment.d", Dir, ConfigHome, "systemd user environment"),
-    row("fence", Dir, DataHome, "fence (trust store)"),
+    row(
+        "fence",
+        Dir,
+        DataHome,
+        "fence (trust store, host socket cache)",
+    ),
     row("direnv", Dir, DataHome, "direnv (allowed .envrc files)"),
     row(
         "applications",

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::sys::{Dir, EntryKind};
 
 /// Bounds for [`find_with`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// How many directory levels below each root are read (1: the root's own entries).
     pub max_depth: usize,
@@ -47,6 +47,91 @@ pub enum Incomplete {
     Unreadable,
 }
 
+/// How a directory looked when a scan read it (or tried to): device, inode, modification
+/// and change times, to the nanosecond. A later run that finds every directory of a root
+/// the same may reuse that root's result (see [`super::sockets_cache`]): an entry added,
+/// removed or renamed in a directory changes its modification time, a mount over it its
+/// device and inode, a chmod its change time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirStamp {
+    pub dev: u64,
+    pub ino: u64,
+    pub mtime: (i64, i64),
+    pub ctime: (i64, i64),
+}
+
+impl DirStamp {
+    /// The stamp of the directory at `path` now (not following a symbolic link); None if
+    /// there is none (or it is not a directory).
+    pub fn of(path: &Path) -> Option<DirStamp> {
+        std::fs::symlink_metadata(path)
+            .ok()
+            .filter(std::fs::Metadata::is_dir)
+            .map(|m| DirStamp::from(&m))
+    }
+}
+
+impl From<&std::fs::Metadata> for DirStamp {
+    fn from(m: &std::fs::Metadata) -> DirStamp {
+        use std::os::unix::fs::MetadataExt;
+        DirStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
+/// One root's scan: its result, and every directory it read or tried to, as it was.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RootScan {
+    pub root: PathBuf,
+    /// The other roots inside this one, which its scan skipped (searched on their own).
+    pub nested: Vec<PathBuf>,
+    /// In the order read; None: the directory was gone when the scan reached it.
+    pub dirs: Vec<(PathBuf, Option<DirStamp>)>,
+    pub exhausted: bool,
+    pub sockets: Vec<PathBuf>,
+    pub incomplete: Vec<(PathBuf, Incomplete)>,
+}
+
+impl RootScan {
+    /// Scans `root`, skipping `other_roots` inside it.
+    pub fn scan(root: &Path, other_roots: &[PathBuf], limits: &Limits) -> RootScan {
+        let mut scan = Scan {
+            limits,
+            other_roots,
+            budget: limits.per_root,
+            exhausted: false,
+            sockets: Vec::new(),
+            incomplete: Vec::new(),
+            dirs: Vec::new(),
+            buf: Vec::new(),
+        };
+        scan.walk(root, Dir::open(root), 0);
+        RootScan {
+            root: root.to_path_buf(),
+            nested: nested_in(root, other_roots),
+            dirs: scan.dirs,
+            exhausted: scan.exhausted,
+            sockets: scan.sockets,
+            incomplete: scan.incomplete,
+        }
+    }
+}
+
+/// The roots strictly inside `root`, sorted.
+pub fn nested_in(root: &Path, roots: &[PathBuf]) -> Vec<PathBuf> {
+    let mut nested: Vec<PathBuf> = roots
+        .iter()
+        .filter(|r| r.as_path() != root && r.starts_with(root))
+        .cloned()
+        .collect();
+    nested.sort();
+    nested
+}
+
 /// The result of a scan.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct SocketScan {
@@ -62,23 +147,37 @@ pub fn find(roots: &[PathBuf], files: &[PathBuf]) -> SocketScan {
     find_with(roots, files, &Limits::default())
 }
 
+/// [`find`], reusing the scans of roots that have not changed from the cache at `cache`
+/// ([`super::sockets_cache`]), and saying how many were.
+pub fn find_cached(roots: &[PathBuf], files: &[PathBuf], cache: Option<&Path>) -> SocketScan {
+    let limits = Limits::default();
+    let (scans, reused) = super::sockets_cache::scan(roots, &limits, cache);
+    if cache.is_some() {
+        log::debug!(
+            "host sockets: {reused} of {} roots unchanged since the cached scan",
+            roots.len()
+        );
+    }
+    merge(scans, files, &limits)
+}
+
 /// [`find`] with explicit bounds. A root nested in another is searched as a root of its own
 /// (its own budget and depth) and skipped by the outer one.
 pub fn find_with(roots: &[PathBuf], files: &[PathBuf], limits: &Limits) -> SocketScan {
+    let scans: Vec<RootScan> = roots
+        .iter()
+        .map(|root| RootScan::scan(root, roots, limits))
+        .collect();
+    merge(scans, files, limits)
+}
+
+/// The sockets of `scans` (one per root), plus `files` that are sockets themselves.
+pub fn merge(scans: Vec<RootScan>, files: &[PathBuf], limits: &Limits) -> SocketScan {
     let mut found = SocketScan::default();
-    for root in roots {
-        let mut scan = Scan {
-            limits,
-            other_roots: roots,
-            budget: limits.per_root,
-            exhausted: false,
-            sockets: Vec::new(),
-            incomplete: Vec::new(),
-            buf: Vec::new(),
-        };
-        scan.walk(root, Dir::open(root), 0);
+    for scan in scans {
+        let root = scan.root;
         if scan.exhausted || scan.incomplete.len() > limits.dirs_per_root {
-            found.incomplete.push((root.clone(), Incomplete::TooMany));
+            found.incomplete.push((root, Incomplete::TooMany));
         } else {
             found.sockets.extend(scan.sockets);
             found.incomplete.extend(scan.incomplete);
@@ -171,6 +270,7 @@ struct Scan<'a> {
     exhausted: bool,
     sockets: Vec<PathBuf>,
     incomplete: Vec<(PathBuf, Incomplete)>,
+    dirs: Vec<(PathBuf, Option<DirStamp>)>,
     /// The directory-entry buffer every directory of the scan reads into.
     buf: Vec<u8>,
 }
@@ -181,6 +281,13 @@ impl Scan<'_> {
         if self.exhausted {
             return;
         }
+        // Taken before the entries are read: a change while they are read makes the next
+        // run see another stamp and search again.
+        let stamp = match &opened {
+            Ok(handle) => handle.metadata().ok().map(|m| DirStamp::from(&m)),
+            Err(_) => DirStamp::of(dir),
+        };
+        self.dirs.push((dir.to_path_buf(), stamp));
         let Ok(handle) = opened else {
             // Gone (nothing to mask) or not searchable (nothing reachable) is fine.
             if is_searchable(dir) {

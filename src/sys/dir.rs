@@ -39,6 +39,16 @@ impl Dir {
         Ok(Dir { fd })
     }
 
+    /// The directory's metadata (fstat).
+    pub fn metadata(&self) -> io::Result<std::fs::Metadata> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        // SAFETY: the File borrows this Dir's open fd for the call only: it is never
+        // dropped (ManuallyDrop), so the fd is not closed twice.
+        let file =
+            std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(self.fd.as_raw_fd()) });
+        file.metadata()
+    }
+
     /// Opens the subdirectory `name`, never through a symbolic link (one swapped in since
     /// the entry was read fails with `ELOOP` or `ENOTDIR`).
     pub fn open_child(&self, name: &OsStr) -> io::Result<Dir> {

@@ -166,7 +166,9 @@ fn missing_config_and_trust_store_cannot_be_created(user: User) {
             &sb.home.join(".gitconfig"),
         ],
     );
-    // fence created its own directories, private and empty, to protect them.
+    // fence created its own directories, private and empty, to protect them; the data
+    // directory may hold fence's own host socket cache, written outside the sandbox, and
+    // nothing else.
     for dir in [&config_dir, &data_dir] {
         let meta = std::fs::metadata(dir).unwrap();
         assert_eq!(
@@ -175,12 +177,18 @@ fn missing_config_and_trust_store_cannot_be_created(user: User) {
             "{}",
             dir.display()
         );
-        assert_eq!(
-            std::fs::read_dir(dir).unwrap().count(),
-            0,
-            "{}",
-            dir.display()
-        );
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            assert!(
+                dir == &data_dir
+                    && path.file_name() == Some("host-sockets.cache".as_ref())
+                    && meta.is_file()
+                    && meta.permissions().mode() & 0o777 == 0o600,
+                "{}",
+                path.display()
+            );
+        }
     }
     // No placeholder is left in the home.
     assert!(!sb.home.join(".fence.jsonc").exists() && !sb.home.join(".bashrc").exists());
@@ -570,7 +578,41 @@ fn concurrent_runs_keep_each_others_placeholders(user: User) {
     }
 }
 
+/// The host socket cache lets a later run reuse the scan of unchanged directories: a forged
+/// one could hide a socket from that run, so it is a trust root like the trust store beside
+/// it. Even with the whole home writable, the sandbox cannot write, remove or move it.
+fn host_socket_cache_cannot_be_forged(user: User) {
+    let sb = Sandbox::new(user);
+    let cfg = sb.config("cfg.json", HOME_WRITE);
+    sb.fence().sh(&cfg, "true").run().ok();
+    let data_dir = sb.home.join(".local/share/fence");
+    let cache = data_dir.join("host-sockets.cache");
+    assert!(cache.is_file(), "the first run wrote {}", cache.display());
+    let attempts = [
+        "printf forged > ~/.local/share/fence/host-sockets.cache",
+        "rm ~/.local/share/fence/host-sockets.cache",
+        "mv ~/.local/share/fence ~/.local/share/moved",
+        "ln -s /tmp/forged ~/.local/share/fence/host-sockets.cache.new && \
+         mv ~/.local/share/fence/host-sockets.cache.new ~/.local/share/fence/host-sockets.cache",
+    ];
+    for script in attempts {
+        let r = sb.fence().sh(&cfg, script).run();
+        r.failed();
+        let meta = cache.symlink_metadata().unwrap();
+        assert!(meta.is_file(), "{script}\n{r}");
+        assert!(
+            !std::fs::read(&cache).unwrap().starts_with(b"forged"),
+            "{script}\n{r}"
+        );
+        assert!(
+            !sb.home.join(".local/share/moved").exists(),
+            "{script}\n{r}"
+        );
+    }
+}
+
 both_users!(
+    host_socket_cache_cannot_be_forged,
     concurrent_runs_keep_each_others_placeholders,
     trust_roots_stay_read_only_in_a_writable_home,
     missing_config_and_trust_store_cannot_be_created,
