@@ -141,15 +141,25 @@ fn load(path: &Path) -> Option<(Limits, Vec<RootScan>, Vec<u8>)> {
 }
 
 /// Writes `content` to `path` by a rename (a reader sees the old file or the new one),
-/// creating the `fence` directory (mode 0700) if `$XDG_DATA_HOME` exists.
+/// creating the `fence` directory (mode 0700) if `$XDG_DATA_HOME` exists and is the user's
+/// own (not, say, another user's home kept by `sudo -E`, where a root-owned `fence`
+/// directory would lock that user out of their trust store).
 fn store(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
-        _ => {}
+    if std::fs::symlink_metadata(dir).is_err() {
+        let data_home = dir.parent().unwrap_or(dir);
+        if !std::fs::metadata(data_home).is_ok_and(|m| m.uid() == crate::sys::geteuid()) {
+            return Err(std::io::Error::other(
+                "the data directory is not the user's own",
+            ));
+        }
+        match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
     }
     if !std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir() && own(&m)) {
         return Err(std::io::Error::other(
@@ -453,6 +463,27 @@ mod tests {
         assert!(load(&s.cache).is_none());
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
         assert!(load(&s.cache).is_some());
+    }
+
+    #[test]
+    fn no_fence_directory_is_made_in_a_data_directory_of_someone_else() {
+        let s = setup("cache-foreign");
+        let data = s.t.0.join("data");
+        let (_, _) = scan_at(&s.roots, &Limits::default(), Some(&s.cache), later());
+        assert!(s.cache.is_file(), "made in the user's own");
+        std::fs::remove_dir_all(data.join("fence")).unwrap();
+        // Someone else's data directory: for root (`sudo -E` keeping a user's HOME), one it
+        // gives to uid 65534; for anyone else, root's `/`.
+        let foreign = if crate::sys::geteuid() == 0 {
+            std::os::unix::fs::chown(&data, Some(65534), None).unwrap();
+            data
+        } else {
+            PathBuf::from("/")
+        };
+        let cache = location(&foreign);
+        let (scans, _) = scan_at(&s.roots, &Limits::default(), Some(&cache), later());
+        assert!(!foreign.join("fence").exists());
+        assert_eq!(sockets_of(&scans).len(), 2, "the scan itself ran");
     }
 
     #[test]
