@@ -84,6 +84,9 @@ impl From<&std::fs::Metadata> for DirStamp {
 }
 
 /// One root's scan: its result, and every directory it read or tried to, as it was.
+/// [`super::sockets_cache`] stores these: a change to what a scan finds or records (not
+/// only to this struct) must change the cache's format tag, or a run could reuse a result
+/// an older scan made.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RootScan {
     pub root: PathBuf,
