@@ -5,8 +5,9 @@
 //! development VM) while fence compiles the policy, scans for host sockets and writes the
 //! plan, so that the two starts can overlap. They do when the kernel runs them on two
 //! CPUs. On the 2-CPU VM it mostly does not: the spawn's wake-up puts fence back on bwrap's
-//! CPU, behind bwrap, until bwrap blocks on the pipe (sched tracepoints: in 34 of 39 runs
-//! fence resumed 0.70-0.87 ms after bwrap's exec, on its CPU). Moving bwrap to another CPU
+//! CPU (sched tracepoints: one CPU in all of 39 runs; in 30 fence resumed 0.64-0.88 ms after
+//! bwrap's exec, once bwrap blocked on the pipe, in the other 9 bwrap's exec waited for
+//! fence instead). Moving bwrap to another CPU
 //! before its exec was measured too (`sched_setaffinity` in the child, then the caller's
 //! affinity back): bwrap's namespaces were ready 0.68 ms sooner in back-to-back runs (the
 //! whole run 0.15-0.29 ms), but nothing was gained in interleaved runs, so it is not done.
