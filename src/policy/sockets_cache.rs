@@ -191,6 +191,12 @@ fn encode(limits: &Limits, scans: &[&RootScan]) -> Vec<u8> {
         num(out, bytes.len() as u64);
         out.extend_from_slice(bytes);
     };
+    let paths = |out: &mut Vec<u8>, list: &[PathBuf]| {
+        num(out, list.len() as u64);
+        for p in list {
+            path(out, p);
+        }
+    };
     for n in [
         limits.max_depth,
         limits.per_root,
@@ -202,10 +208,7 @@ fn encode(limits: &Limits, scans: &[&RootScan]) -> Vec<u8> {
     num(&mut out, scans.len() as u64);
     for scan in scans {
         path(&mut out, &scan.root);
-        num(&mut out, scan.nested.len() as u64);
-        for p in &scan.nested {
-            path(&mut out, p);
-        }
+        paths(&mut out, &scan.nested);
         num(&mut out, scan.dirs.len() as u64);
         for (p, stamp) in &scan.dirs {
             path(&mut out, p);
@@ -223,10 +226,7 @@ fn encode(limits: &Limits, scans: &[&RootScan]) -> Vec<u8> {
             }
         }
         out.push(u8::from(scan.exhausted));
-        num(&mut out, scan.sockets.len() as u64);
-        for p in &scan.sockets {
-            path(&mut out, p);
-        }
+        paths(&mut out, &scan.sockets);
         num(&mut out, scan.incomplete.len() as u64);
         for (p, why) in &scan.incomplete {
             path(&mut out, p);
@@ -254,7 +254,7 @@ fn decode(bytes: &[u8]) -> Option<(Limits, Vec<RootScan>)> {
     let mut scans = Vec::new();
     for _ in 0..r.count()? {
         let root = r.path()?;
-        let nested = (0..r.count()?).map(|_| r.path()).collect::<Option<_>>()?;
+        let nested = r.paths()?;
         let mut dirs = Vec::new();
         for _ in 0..r.count()? {
             let p = r.path()?;
@@ -275,7 +275,7 @@ fn decode(bytes: &[u8]) -> Option<(Limits, Vec<RootScan>)> {
             1 => true,
             _ => return None,
         };
-        let sockets = (0..r.count()?).map(|_| r.path()).collect::<Option<_>>()?;
+        let sockets = r.paths()?;
         let mut incomplete = Vec::new();
         for _ in 0..r.count()? {
             let p = r.path()?;
@@ -326,6 +326,11 @@ impl Reader<'_> {
         usize::try_from(self.num()?)
             .ok()
             .filter(|&n| n <= self.rest.len())
+    }
+
+    /// A count, then that many paths.
+    fn paths(&mut self) -> Option<Vec<PathBuf>> {
+        (0..self.count()?).map(|_| self.path()).collect()
     }
 
     fn path(&mut self) -> Option<PathBuf> {
