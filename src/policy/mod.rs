@@ -466,7 +466,7 @@ fn host_sockets(policy: &mut Policy, host: &HostEnv, allowed: &[PathBuf]) -> Vec
         .filter_map(|p| std::fs::canonicalize(p).ok())
         .collect();
     let cache = host.data_home.as_deref().map(sockets_cache::location);
-    let found = sockets::find_cached(&unique, &files, cache.as_deref());
+    let found = sockets::find(&unique, &files, cache.as_deref());
     // A crowded directory is masked whole, unless the policy reaches into it (a writable or
     // readable path, the working directory, an allowed socket) or it lies in a writable path.
     let writable: Vec<&Path> = policy

@@ -92,7 +92,8 @@ pub struct RootScan {
     pub root: PathBuf,
     /// The other roots inside this one, which its scan skipped (searched on their own).
     pub nested: Vec<PathBuf>,
-    /// In the order read; None: the directory was gone when the scan reached it.
+    /// In the order read (recorded only for a cache); None: the directory was gone when the
+    /// scan reached it.
     pub dirs: Vec<(PathBuf, Option<DirStamp>)>,
     pub exhausted: bool,
     pub sockets: Vec<PathBuf>,
@@ -100,8 +101,9 @@ pub struct RootScan {
 }
 
 impl RootScan {
-    /// Scans `root`, skipping `other_roots` inside it.
-    pub fn scan(root: &Path, other_roots: &[PathBuf], limits: &Limits) -> RootScan {
+    /// Scans `root`, skipping `other_roots` inside it; with `stamps`, records the stamp of
+    /// every directory read (one more `fstat` each), which only a cache needs.
+    pub fn scan(root: &Path, other_roots: &[PathBuf], limits: &Limits, stamps: bool) -> RootScan {
         let mut scan = Scan {
             limits,
             other_roots,
@@ -109,14 +111,14 @@ impl RootScan {
             exhausted: false,
             sockets: Vec::new(),
             incomplete: Vec::new(),
-            dirs: Vec::new(),
+            dirs: stamps.then(Vec::new),
             buf: Vec::new(),
         };
         scan.walk(root, Dir::open(root), 0);
         RootScan {
             root: root.to_path_buf(),
             nested: nested_in(root, other_roots),
-            dirs: scan.dirs,
+            dirs: scan.dirs.unwrap_or_default(),
             exhausted: scan.exhausted,
             sockets: scan.sockets,
             incomplete: scan.incomplete,
@@ -146,36 +148,31 @@ pub struct SocketScan {
 
 /// The sockets under `roots` (each searched up to four levels deep, not following
 /// symlinks), plus `files` that are sockets themselves.
-pub fn find(roots: &[PathBuf], files: &[PathBuf]) -> SocketScan {
-    find_with(roots, files, &Limits::default())
+pub fn find(roots: &[PathBuf], files: &[PathBuf], cache: Option<&Path>) -> SocketScan {
+    find_with(roots, files, &Limits::default(), cache)
 }
 
-/// [`find`], reusing the scans of roots that have not changed from the cache at `cache`
-/// ([`super::sockets_cache`]), and saying how many were.
-pub fn find_cached(roots: &[PathBuf], files: &[PathBuf], cache: Option<&Path>) -> SocketScan {
-    let limits = Limits::default();
-    let (scans, reused) = super::sockets_cache::scan(roots, &limits, cache);
+/// [`find`] with explicit bounds. A root nested in another is searched as a root of its own
+/// (its own budget and depth) and skipped by the outer one. With a `cache`
+/// ([`super::sockets_cache`]), the scans of roots that have not changed are reused.
+pub fn find_with(
+    roots: &[PathBuf],
+    files: &[PathBuf],
+    limits: &Limits,
+    cache: Option<&Path>,
+) -> SocketScan {
+    let (scans, reused) = super::sockets_cache::scan(roots, limits, cache);
     if cache.is_some() {
         log::debug!(
             "host sockets: {reused} of {} roots unchanged since the cached scan",
             roots.len()
         );
     }
-    merge(scans, files, &limits)
-}
-
-/// [`find`] with explicit bounds. A root nested in another is searched as a root of its own
-/// (its own budget and depth) and skipped by the outer one.
-pub fn find_with(roots: &[PathBuf], files: &[PathBuf], limits: &Limits) -> SocketScan {
-    let scans: Vec<RootScan> = roots
-        .iter()
-        .map(|root| RootScan::scan(root, roots, limits))
-        .collect();
     merge(scans, files, limits)
 }
 
 /// The sockets of `scans` (one per root), plus `files` that are sockets themselves.
-pub fn merge(scans: Vec<RootScan>, files: &[PathBuf], limits: &Limits) -> SocketScan {
+fn merge(scans: Vec<RootScan>, files: &[PathBuf], limits: &Limits) -> SocketScan {
     let mut found = SocketScan::default();
     for scan in scans {
         let root = scan.root;
@@ -273,7 +270,8 @@ struct Scan<'a> {
     exhausted: bool,
     sockets: Vec<PathBuf>,
     incomplete: Vec<(PathBuf, Incomplete)>,
-    dirs: Vec<(PathBuf, Option<DirStamp>)>,
+    /// The directories read and their stamps, when recorded.
+    dirs: Option<Vec<(PathBuf, Option<DirStamp>)>>,
     /// The directory-entry buffer every directory of the scan reads into.
     buf: Vec<u8>,
 }
@@ -286,11 +284,13 @@ impl Scan<'_> {
         }
         // Taken before the entries are read: a change while they are read makes the next
         // run see another stamp and search again.
-        let stamp = match &opened {
-            Ok(handle) => handle.metadata().ok().map(|m| DirStamp::from(&m)),
-            Err(_) => DirStamp::of(dir),
-        };
-        self.dirs.push((dir.to_path_buf(), stamp));
+        if let Some(dirs) = &mut self.dirs {
+            let stamp = match &opened {
+                Ok(handle) => handle.metadata().ok().map(|m| DirStamp::from(&m)),
+                Err(_) => DirStamp::of(dir),
+            };
+            dirs.push((dir.to_path_buf(), stamp));
+        }
         let Ok(handle) = opened else {
             // Gone (nothing to mask) or not searchable (nothing reachable) is fine.
             if is_searchable(dir) {
@@ -388,6 +388,7 @@ mod tests {
         let found = find(
             &[root.join("a"), root.join("missing")],
             &[root.join("top.sock"), root.join("plain")],
+            None,
         );
         assert_eq!(
             found.sockets,
@@ -404,10 +405,10 @@ mod tests {
         std::fs::create_dir_all(inner.join("gnupg/d.x")).unwrap();
         let _deep = UnixListener::bind(inner.join("gnupg/d.x/S.agent")).unwrap();
         let roots = [outer.clone(), inner.clone()];
-        let found = find(&roots, &[]);
+        let found = find(&roots, &[], None);
         assert_eq!(found.sockets, vec![inner.join("gnupg/d.x/S.agent")]);
         // Alone, the outer root reaches only four levels: the socket is five below it.
-        assert!(find(&[outer], &[]).sockets.is_empty());
+        assert!(find(&[outer], &[], None).sockets.is_empty());
     }
 
     /// Table: a tiny budget never leaves anything unsearched silently, and a flooded root
@@ -447,7 +448,7 @@ mod tests {
             (limits(100, 3, 1), vec![(flood.clone(), TooMany)]),
         ];
         for (limits, want) in cases {
-            let found = find_with(&[flood.clone(), run.clone()], &[], &limits);
+            let found = find_with(&[flood.clone(), run.clone()], &[], &limits, None);
             assert_eq!(found.incomplete, want, "{limits:?}");
             assert_eq!(found.sockets, vec![run.join("bus")], "{limits:?}");
         }

@@ -69,7 +69,7 @@ fn scan_at(
                     reused += 1;
                     c.clone()
                 }
-                None => RootScan::scan(root, roots, limits),
+                None => RootScan::scan(root, roots, limits, cache.is_some()),
             }
         })
         .collect();
