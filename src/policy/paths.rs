@@ -6,7 +6,6 @@
 //! bwrap cannot mount onto a destination with symlinks in it, and a deny rule must land on
 //! the file a symlink really reaches.
 
-use std::ffi::OsStr;
 use std::path::{Component, Path, PathBuf};
 
 use super::glob::{self, ExpandLimits, Pattern};
@@ -46,16 +45,7 @@ pub fn absolute(entry: &str, home: Option<&Path>, base: &Path) -> Option<Anchore
     } else {
         (base, entry)
     };
-    let mut base: Vec<&OsStr> = Vec::new();
-    for c in dir.components() {
-        match c {
-            Component::Normal(name) => base.push(name),
-            Component::ParentDir => {
-                base.pop();
-            }
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
+    let mut base = lexical(dir);
     let mut rest: Vec<&str> = Vec::new();
     for c in rel.split('/') {
         match c {
@@ -68,10 +58,8 @@ pub fn absolute(entry: &str, home: Option<&Path>, base: &Path) -> Option<Anchore
             name => rest.push(name),
         }
     }
-    let mut base_path = PathBuf::from("/");
-    base_path.extend(base);
     Some(Anchored {
-        base: base_path,
+        base,
         rest: format!("/{}", rest.join("/")),
     })
 }
